@@ -1,0 +1,226 @@
+/**
+ * The contract between the pure Raft core (`node/raft/`) and whoever drives it
+ * (the node runtime in `node/`, the deterministic simulator in tests).
+ *
+ * The core does no I/O: time comes in as ticks, messages come in through
+ * `step`, and everything the caller must do comes out as a `Ready` batch.
+ * Ordering rules for a Ready (same as etcd-io/raft's, see raft paper §5 and
+ * thesis §10.2.1):
+ *   1. Persist `snapshot` (if any), then `entries` (appending; an entry whose
+ *      index already exists in the log replaces it and every entry after it),
+ *      then `hardState` (if any). One fsync may cover all three (group commit).
+ *   2. Only after that persist: send `messages`.
+ *      `eagerMessages` may be sent before or during the persist: they are the
+ *      leader's AppendEntries, which depend only on state already durable
+ *      (a leader's term and vote were persisted before it won the election),
+ *      so the leader's own disk write runs in parallel with replication. The
+ *      leader counts itself toward a commit only after `advance()`.
+ *   3. Apply `committedEntries` in order (and `snapshot` to the state machine
+ *      if present), and serve `readStates` once the applied index reaches
+ *      their index.
+ *   4. Call `advance(ready)`.
+ * The core never hands out a second Ready before `advance` of the first.
+ */
+
+/** A node's id in the cluster, e.g. "n1". */
+export type NodeId = string;
+
+/**
+ * One log entry. `data` is opaque to the core (the KV runtime stores an
+ * encoded command there). `kind: 'empty'` is the no-op a new leader appends
+ * at the start of its term (§8), so it can commit entries of earlier terms
+ * and serve ReadIndex.
+ */
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly kind: 'normal' | 'empty';
+  readonly data: string;
+}
+
+/** State that must be durable before messages that depend on it leave (§5.1, Figure 2 "Persistent state"). */
+export interface HardState {
+  readonly term: number;
+  /** Candidate voted for in `term`, or null. */
+  readonly vote: NodeId | null;
+  /** Highest index known committed. Persisting it is an optimisation, not a safety requirement. */
+  readonly commit: number;
+}
+
+/** Metadata of a snapshot: the last entry it covers (§7). */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+}
+
+/** A snapshot of the state machine up to and including `meta.index`. `data` is opaque to the core. */
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  readonly data: string;
+}
+
+/** Fields every message carries. `term` is the sender's current term (§5.1). */
+interface MessageBase {
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+}
+
+/** RequestVote (§5.2) or its PreVote variant (thesis §9.6: `term` is the term the sender would campaign in). */
+export interface VoteRequest extends MessageBase {
+  readonly type: 'vote-request';
+  readonly preVote: boolean;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+}
+
+export interface VoteResponse extends MessageBase {
+  readonly type: 'vote-response';
+  readonly preVote: boolean;
+  readonly granted: boolean;
+}
+
+/** AppendEntries (§5.3). An empty `entries` is a heartbeat that still carries the consistency check. */
+export interface AppendRequest extends MessageBase {
+  readonly type: 'append-request';
+  readonly prevLogIndex: number;
+  readonly prevLogTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+}
+
+/**
+ * Reply to AppendRequest or InstallSnapshot. On success `matchIndex` is the
+ * index of the last entry the follower now holds that matches the leader.
+ * On a Log Matching failure the follower sends a hint so the leader can skip
+ * a whole conflicting term at once (§5.3, "the follower can include the term
+ * of the conflicting entry and the first index it stores for that term").
+ */
+export interface AppendResponse extends MessageBase {
+  readonly type: 'append-response';
+  readonly success: boolean;
+  readonly matchIndex: number;
+  readonly conflictIndex: number;
+  readonly conflictTerm: number;
+}
+
+/**
+ * Leader heartbeat used for CheckQuorum and ReadIndex (thesis §6.4): `context`
+ * identifies the ReadIndex round it confirms, or is null. Carries the
+ * leader's commit (capped at what the follower is known to hold).
+ */
+export interface HeartbeatRequest extends MessageBase {
+  readonly type: 'heartbeat-request';
+  readonly commit: number;
+  readonly context: string | null;
+}
+
+export interface HeartbeatResponse extends MessageBase {
+  readonly type: 'heartbeat-response';
+  readonly context: string | null;
+}
+
+/** InstallSnapshot (§7), sent whole (no chunking: snapshots here are small). */
+export interface SnapshotRequest extends MessageBase {
+  readonly type: 'snapshot-request';
+  readonly snapshot: Snapshot;
+}
+
+export type Message =
+  | VoteRequest
+  | VoteResponse
+  | AppendRequest
+  | AppendResponse
+  | HeartbeatRequest
+  | HeartbeatResponse
+  | SnapshotRequest;
+
+export type MessageType = Message['type'];
+
+export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+
+/** Volatile state a caller may want to observe (status endpoint, logs). */
+export interface SoftState {
+  readonly role: Role;
+  /** The leader this node currently follows (or itself), null if unknown. */
+  readonly leader: NodeId | null;
+}
+
+/**
+ * A ReadIndex result (thesis §6.4): once the state machine has applied
+ * `index`, the read identified by `context` may be served.
+ */
+export interface ReadState {
+  readonly context: string;
+  readonly index: number;
+}
+
+/** Everything the caller must do, in the order given in the file comment. */
+export interface Ready {
+  /** Set only when role or leader changed since the last Ready. */
+  readonly softState: SoftState | null;
+  /** Set only when it changed since the last Ready: persist before sending `messages`. */
+  readonly hardState: HardState | null;
+  /** A snapshot received from the leader: persist, then load into the state machine. */
+  readonly snapshot: Snapshot | null;
+  /** Entries to append to the durable log (may overwrite a conflicting suffix). */
+  readonly entries: readonly Entry[];
+  /** Send only after persisting the above. */
+  readonly messages: readonly Message[];
+  /** May be sent right away, in parallel with the persist (leader AppendEntries). */
+  readonly eagerMessages: readonly Message[];
+  /** Committed entries to apply to the state machine, in index order. */
+  readonly committedEntries: readonly Entry[];
+  /** ReadIndex results. */
+  readonly readStates: readonly ReadState[];
+  /** Contexts of ReadIndex requests that cannot be served here (lost leadership): answer "not leader". */
+  readonly droppedReads: readonly string[];
+}
+
+/** A seeded source of randomness, injected so runs are reproducible. Returns a float in [0, 1). */
+export type RandomSource = () => number;
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** All voting members, including `id`. Fixed membership. */
+  readonly peers: readonly NodeId[];
+  /** Base election timeout; each timeout is drawn from [base, 2*base) (§5.2). */
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly random: RandomSource;
+  /** Thesis §9.6. Default true. */
+  readonly preVote?: boolean;
+  /** Thesis §6.2: a leader that has not heard from a majority within an election timeout steps down. Default true. */
+  readonly checkQuorum?: boolean;
+  /** Bound on AppendRequests in flight per follower while replicating (pipelining). */
+  readonly maxInflightAppends?: number;
+  /** Bound on entries per AppendRequest (batching). */
+  readonly maxEntriesPerAppend?: number;
+}
+
+/** What the caller recovered from durable storage at start. */
+export interface RecoveredState {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
+  /** Entries after the snapshot, contiguous. */
+  readonly entries: readonly Entry[];
+}
+
+export type ProposeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number }
+  | { readonly ok: false; readonly reason: 'not-leader'; readonly leader: NodeId | null };
+
+export type ReadIndexResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'not-leader'; readonly leader: NodeId | null };
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly snapshotIndex: number;
+  readonly lastIndex: number;
+}
