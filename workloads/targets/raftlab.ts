@@ -1,0 +1,49 @@
+/**
+ * Target adapter for raftlab's own client API (architecture.md, "Client API"):
+ * `PUT /kv/{key}` with `{"value": V}`, `GET /kv/{key}[?stale=true]`.
+ */
+import { MemberPools, httpError, isErrorOutcome } from './http.ts';
+import type { GetOutcome, KvClient, KvTarget, PutOutcome, ReadConsistency, TargetOptions } from './target.ts';
+
+/** The request path of a key (keys are URL-encoded). */
+export function raftlabKeyPath(key: string, consistency?: ReadConsistency): string {
+  const path = `/kv/${encodeURIComponent(key)}`;
+  return consistency === 'stale' ? `${path}?stale=true` : path;
+}
+
+/** Reads a `GET /kv/{key}` answer body: `{"found": bool, "value": V or null}`. */
+export function decodeRaftlabGet(body: unknown): GetOutcome {
+  const b = body as { found?: unknown; value?: unknown } | undefined;
+  if (b === undefined || typeof b.found !== 'boolean') {
+    return { type: 'error', code: 'bad-response', message: `unexpected get answer: ${JSON.stringify(body)}` };
+  }
+  if (!b.found || b.value === null || b.value === undefined) return { type: 'ok', value: null };
+  // Values are any JSON; the bench writes strings, anything else is shown as JSON.
+  return { type: 'ok', value: typeof b.value === 'string' ? b.value : JSON.stringify(b.value) };
+}
+
+/** Connects to a raftlab cluster given its members' client URLs. */
+export function connectRaftlab(memberUrls: readonly string[], options: TargetOptions = {}): KvTarget {
+  const pools = new MemberPools(memberUrls, options);
+  return {
+    kind: 'raftlab',
+    memberUrls: pools.urls,
+    client(clientIndex: number): KvClient {
+      const memberIndex = pools.memberFor(clientIndex);
+      return {
+        memberIndex,
+        async put(key: string, value: string): Promise<PutOutcome> {
+          const r = await pools.request(memberIndex, 'PUT', raftlabKeyPath(key), { value });
+          if (isErrorOutcome(r)) return r;
+          return r.status === 200 ? { type: 'ok' } : httpError(r);
+        },
+        async get(key: string, consistency: ReadConsistency): Promise<GetOutcome> {
+          const r = await pools.request(memberIndex, 'GET', raftlabKeyPath(key, consistency));
+          if (isErrorOutcome(r)) return r;
+          return r.status === 200 ? decodeRaftlabGet(r.body) : httpError(r);
+        },
+      };
+    },
+    close: () => pools.close(),
+  };
+}
