@@ -1,0 +1,152 @@
+/**
+ * Durable storage of one node: the WAL (entries, hard state, snapshot
+ * markers) plus the snapshot directory. `open` rebuilds the core's
+ * `RecoveredState`; `persist` makes one Ready's snapshot, entries and hard
+ * state durable with a single fdatasync (group commit); `saveSnapshot`
+ * records a compaction and drops WAL segments the snapshot covers.
+ *
+ * Layout of a data directory:
+ *   wal/0000000000000001.wal ...   framed records, see wal.ts
+ *   snap/<index>.snap              the newest snapshot, see snapshot-file.ts
+ */
+import { join } from 'node:path';
+import type { Entry, HardState, RecoveredState, Snapshot, SnapshotMeta } from '../raft/types.ts';
+import { SnapshotStore } from './snapshot-file.ts';
+import { WriteAheadLog, type WalRecord, type WalTruncation } from './wal.ts';
+
+/** The log is inconsistent in a way a crash cannot explain (e.g. entries missing in the middle). */
+export class LogGapError extends Error {
+  readonly code = 'LOG_GAP';
+  constructor(message: string) {
+    super(`${message}; refusing to start. Restore the data directory from a replica or remove it to rejoin as a new empty member.`);
+  }
+}
+
+/** What `persist` needs from a Ready. */
+export interface PersistBatch {
+  readonly snapshot: Snapshot | null;
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+}
+
+/** Result of opening a data directory. */
+export interface OpenedStorage {
+  readonly storage: NodeStorage;
+  readonly recovered: RecoveredState;
+  readonly truncations: readonly WalTruncation[];
+}
+
+const EMPTY_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
+
+/** The durable state of one node. Calls must not overlap (the runtime runs one at a time). */
+export class NodeStorage {
+  private hardState: HardState;
+
+  private constructor(
+    private readonly wal: WriteAheadLog,
+    private readonly snapshots: SnapshotStore,
+    hardState: HardState,
+  ) {
+    this.hardState = hardState;
+  }
+
+  /** Opens `dataDir`, recovering the state left by the last run. Throws on corruption. */
+  static open(dataDir: string): OpenedStorage {
+    const snapshots = new SnapshotStore(join(dataDir, 'snap'));
+    const snapshot = snapshots.loadLatest();
+    const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'));
+    const { hardState, entries } = replay(records, snapshot?.meta ?? null);
+    return { storage: new NodeStorage(wal, snapshots, hardState), recovered: { hardState, snapshot, entries }, truncations };
+  }
+
+  /**
+   * Makes one Ready's durable part durable: snapshot first, then entries,
+   * then hard state (types.ts ordering rule 1). Only changes of term or vote
+   * need the fdatasync before messages leave (§5.1); a commit-only change is
+   * written and rides along with the next sync.
+   */
+  async persist(batch: PersistBatch): Promise<void> {
+    if (batch.snapshot !== null) await this.saveSnapshot(batch.snapshot.meta, batch.snapshot);
+    let durable = batch.entries.length > 0;
+    if (batch.entries.length > 0) this.wal.appendEntries(batch.entries);
+    if (batch.hardState !== null) {
+      const h = batch.hardState;
+      if (h.term !== this.hardState.term || h.vote !== this.hardState.vote) durable = true;
+      this.hardState = h;
+      this.wal.appendHardState(h);
+    }
+    await this.wal.flush(durable);
+  }
+
+  /** Records a snapshot (own compaction or one received, §7) and drops WAL segments it fully covers. */
+  async saveSnapshot(meta: SnapshotMeta, snapshot: Snapshot): Promise<void> {
+    this.snapshots.save(snapshot);
+    await this.wal.rotate({ hardState: this.hardState, marker: meta }, meta.index);
+  }
+
+  /** Paths of the live WAL segments, oldest first. */
+  walSegments(): string[] {
+    return this.wal.segmentPaths();
+  }
+
+  close(): void {
+    this.wal.close();
+  }
+}
+
+/**
+ * Rebuilds the log from WAL records. An entry whose index already exists
+ * replaces it and everything after it (the Ready rule for conflicting
+ * suffixes, §5.3). A snapshot marker resets the log the way the core does
+ * when it installs a snapshot (§7): if the log holds the snapshot's last
+ * entry, the suffix after it is kept, otherwise the whole log is discarded.
+ */
+export function replay(records: readonly WalRecord[], snapshot: SnapshotMeta | null): { hardState: HardState; entries: Entry[] } {
+  let hardState = EMPTY_HARD_STATE;
+  let log: Entry[] = [];
+  const resetTo = (meta: SnapshotMeta): void => {
+    const first = log[0];
+    // Entries that all come after the snapshot were written after it: keep.
+    if (first === undefined || first.index > meta.index) return;
+    const at = log[meta.index - first.index];
+    log = at !== undefined && at.term === meta.term ? log.slice(meta.index - first.index + 1) : [];
+  };
+  for (const rec of records) {
+    switch (rec.type) {
+      case 'entry': {
+        const e = rec.entry;
+        const first = log[0];
+        if (first === undefined) {
+          log.push(e);
+        } else if (e.index < first.index) {
+          log = [e];
+        } else {
+          const lastIndex = first.index + log.length - 1;
+          if (e.index > lastIndex + 1) throw new LogGapError(`write-ahead log jumps from index ${lastIndex} to ${e.index}`);
+          log.length = e.index - first.index;
+          log.push(e);
+        }
+        break;
+      }
+      case 'hard-state':
+        hardState = rec.hardState;
+        break;
+      case 'snapshot-marker':
+        resetTo(rec.meta);
+        break;
+      default: {
+        const never: never = rec;
+        throw new Error(`unknown WAL record ${JSON.stringify(never)}`);
+      }
+    }
+  }
+  if (snapshot !== null) resetTo(snapshot);
+  const base = snapshot?.index ?? 0;
+  const first = log[0];
+  if (first !== undefined && first.index !== base + 1) {
+    throw new LogGapError(`log starts at index ${first.index} but the snapshot ends at ${base}`);
+  }
+  const lastIndex = base + log.length;
+  const commit = Math.min(Math.max(hardState.commit, base), lastIndex);
+  return { hardState: { ...hardState, commit }, entries: log };
+}
