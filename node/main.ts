@@ -1,0 +1,120 @@
+/**
+ * `raftlab node`: one Raft KV node as a process.
+ *
+ *   tsx node/main.ts --id n1 --listen 127.0.0.1:7001 \
+ *     --peers n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7003 \
+ *     --data-dir /tmp/n1
+ *
+ * Prints `{"event":"listening","id":..,"url":..}` on stdout once serving;
+ * logs JSON lines on stderr. SIGTERM/SIGINT (or, with --exit-with-parent,
+ * end of stdin) stop it cleanly with exit code 0. A corrupt data directory or
+ * a bad flag exits with code 1 and a message saying what to do.
+ */
+import { once } from 'node:events';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { NODE_DEFAULTS, parseListen, parsePeers } from './config.ts';
+import { jsonLogger } from './log.ts';
+import { NodeRuntime } from './runtime.ts';
+import { createNodeServer } from './server.ts';
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName('raftlab-node')
+    .usage('$0 --id ID --listen 127.0.0.1:PORT --peers id=url,... --data-dir DIR\n\nRuns one Raft key-value node. Client API and peer RPC share the one port; see node/README.md.')
+    .option('id', { type: 'string', demandOption: true, describe: 'this node\'s id, e.g. n1 (must appear in every peer\'s --peers)' })
+    .option('listen', { type: 'string', demandOption: true, describe: 'address to serve on, 127.0.0.1:PORT (port 0 picks a free one)' })
+    .option('peers', {
+      type: 'string',
+      demandOption: true,
+      describe: 'comma-separated id=url of every member (own id optional); the url is how THIS node reaches that peer, e.g. through a proxy',
+    })
+    .option('data-dir', { type: 'string', demandOption: true, describe: 'directory for the WAL and snapshots (created if missing)' })
+    .option('election-timeout-ms', { type: 'number', default: NODE_DEFAULTS.electionTimeoutMs, describe: 'base election timeout; each one is drawn from [base, 2*base)' })
+    .option('heartbeat-ms', { type: 'number', default: NODE_DEFAULTS.heartbeatMs, describe: 'leader heartbeat interval (should be well under the election timeout)' })
+    .option('snapshot-every', { type: 'number', default: NODE_DEFAULTS.snapshotEvery, describe: 'snapshot the state machine and compact the log every N applied entries' })
+    .option('cluster-id', { type: 'string', default: NODE_DEFAULTS.clusterId, describe: 'peer messages from another cluster id are refused' })
+    .option('request-timeout-ms', { type: 'number', default: NODE_DEFAULTS.requestTimeoutMs, describe: 'longest a client request waits before an "unknown" 504' })
+    .option('exit-with-parent', { type: 'boolean', default: false, describe: 'exit cleanly when stdin reaches end-of-file (the parent died)' })
+    .check((a) => {
+      if (!(a['heartbeat-ms'] > 0)) throw new Error('--heartbeat-ms must be > 0');
+      if (!(a['election-timeout-ms'] >= 2 * a['heartbeat-ms'])) throw new Error('--election-timeout-ms must be at least twice --heartbeat-ms');
+      if (!(Number.isInteger(a['snapshot-every']) && a['snapshot-every'] > 0)) throw new Error('--snapshot-every must be a positive integer');
+      if (!(a['request-timeout-ms'] > 0)) throw new Error('--request-timeout-ms must be > 0');
+      if (a.id.length === 0 || /[,=\s]/.test(a.id)) throw new Error('--id must be non-empty without commas, "=" or spaces');
+      return true;
+    })
+    .strict()
+    .help()
+    .parseAsync();
+
+  const id = argv.id;
+  const log = jsonLogger(id);
+  const { host, port } = parseListen(argv.listen);
+  const peerUrls = parsePeers(argv.peers, id, `http://${host}:${port}`);
+
+  let runtime: NodeRuntime;
+  try {
+    runtime = NodeRuntime.open({
+      id,
+      peerUrls,
+      dataDir: argv['data-dir'],
+      clusterId: argv['cluster-id'],
+      electionTimeoutMs: argv['election-timeout-ms'],
+      heartbeatMs: argv['heartbeat-ms'],
+      snapshotEvery: argv['snapshot-every'],
+      requestTimeoutMs: argv['request-timeout-ms'],
+      log,
+    });
+  } catch (err) {
+    const e = err as Error & { code?: string; file?: string; offset?: number };
+    log.error('recovery-failed', { error: e.message, code: e.code, file: e.file, offset: e.offset });
+    process.stderr.write(`raftlab node ${id}: cannot start: ${e.message}\n`);
+    process.exit(1);
+  }
+
+  const server = createNodeServer({
+    runtime,
+    peerIds: new Set(peerUrls.keys()),
+    clusterId: argv['cluster-id'],
+    forwardTimeoutMs: argv['request-timeout-ms'],
+    log,
+  });
+
+  let stopping = false;
+  const stop = async (reason: string, exitCode: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { reason });
+    server.close();
+    server.closeAllConnections();
+    await runtime.stop();
+    log.info('stopped', { reason });
+    process.exit(exitCode);
+  };
+  runtime.onFatal = (err) => void stop(`fatal: ${err.message}`, 1);
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+  if (argv['exit-with-parent']) {
+    process.stdin.on('end', () => void stop('stdin closed (parent exited)', 0));
+    process.stdin.on('error', () => void stop('stdin error (parent exited)', 0));
+    process.stdin.resume();
+  }
+
+  server.listen(port, host);
+  try {
+    await once(server, 'listening');
+  } catch (err) {
+    log.error('listen-failed', { error: (err as Error).message });
+    process.stderr.write(`raftlab node ${id}: cannot listen on ${argv.listen}: ${(err as Error).message}\n`);
+    await runtime.stop();
+    process.exit(1);
+  }
+  const address = server.address();
+  const actualPort = typeof address === 'object' && address !== null ? address.port : port;
+  const url = `http://${host}:${actualPort}`;
+  log.info('start', { url, peers: Object.fromEntries(peerUrls), dataDir: argv['data-dir'], tickMs: runtime.tickMs });
+  process.stdout.write(`${JSON.stringify({ event: 'listening', id, url })}\n`);
+}
+
+await main();

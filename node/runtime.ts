@@ -1,0 +1,461 @@
+/**
+ * The Ready loop: drives the pure core (`node/raft/`) with real time, real
+ * disk and real network, and runs the KV state machine on what it commits.
+ *
+ * One processing pass at a time (types.ts ordering rules):
+ *   1. hand the queued client proposals to the core as one batch, and the
+ *      queued linearizable reads as one ReadIndex round (thesis §6.4);
+ *   2. take the Ready; send `eagerMessages` (leader AppendEntries) at once,
+ *      so followers write to disk while we do;
+ *   3. persist snapshot + entries + hard state with ONE fdatasync;
+ *   4. send `messages` (votes and append replies leave only after their
+ *      state is durable, §5.1);
+ *   5. apply committed entries, answer the clients waiting on them, serve
+ *      reads whose index is applied;
+ *   6. advance; maybe snapshot and compact.
+ * Requests arriving while a pass waits for the disk accumulate and share the
+ * next pass's fsync: that is the group commit that gives throughput.
+ */
+import { RawNode } from './raft/raw-node.ts';
+import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, Role, Snapshot } from './raft/types.ts';
+import { decodeCommand, encodeCommand, KvStateMachine, type Command, type CommandResult, type ReadResult } from './kv.ts';
+import { NodeStorage } from './storage/storage.ts';
+import type { Logger } from './log.ts';
+import { PeerTransport } from './transport.ts';
+
+/** How a client request ended, as far as this node knows. */
+export type Outcome =
+  | { readonly type: 'applied'; readonly result: CommandResult }
+  | { readonly type: 'read'; readonly result: ReadResult }
+  /** Certainly not applied: this node is not the leader (or stopped leading before proposing). */
+  | { readonly type: 'not-leader'; readonly leader: NodeId | null }
+  /** Certainly not applied: too many requests waiting. */
+  | { readonly type: 'overloaded' }
+  /** May or may not have been applied (proposed, then leadership was lost, the entry was replaced, or time ran out). */
+  | { readonly type: 'unknown'; readonly timedOut: boolean; readonly reason: string };
+
+/** Configuration of one running node. */
+export interface RuntimeOptions {
+  readonly id: NodeId;
+  /** Every member including this one, with the URL used to reach it. */
+  readonly peerUrls: ReadonlyMap<NodeId, string>;
+  readonly dataDir: string;
+  readonly clusterId: string;
+  readonly electionTimeoutMs: number;
+  readonly heartbeatMs: number;
+  /** Snapshot and compact after this many applied entries. */
+  readonly snapshotEvery: number;
+  /** Longest a client waits for its proposal or read before "unknown". */
+  readonly requestTimeoutMs: number;
+  readonly log: Logger;
+  readonly random?: () => number;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  readonly deadlineMs: number;
+  readonly resolve: (o: Outcome) => void;
+}
+
+interface QueuedProposal {
+  readonly data: string;
+  readonly deadlineMs: number;
+  readonly resolve: (o: Outcome) => void;
+}
+
+interface PendingRead {
+  readonly key: string;
+  readonly deadlineMs: number;
+  readonly resolve: (o: Outcome) => void;
+}
+
+/** Requests waiting in one node beyond which new ones are refused (503 overloaded, certainly not applied). */
+const WAITING_REQUESTS_MAX = 50_000;
+
+/** A Raft KV node: storage, core, transport and state machine wired together. */
+export class NodeRuntime {
+  readonly id: NodeId;
+  readonly tickMs: number;
+  private readonly raw: RawNode;
+  private readonly storage: NodeStorage;
+  readonly transport: PeerTransport;
+  private readonly kv = new KvStateMachine();
+  private readonly log: Logger;
+  private ticker: NodeJS.Timeout | undefined;
+
+  private role: Role = 'follower';
+  private leader: NodeId | null = null;
+  private appliedIndex: number;
+  private appliedTerm: number;
+  private snapshotIndex: number;
+
+  private proposalQueue: QueuedProposal[] = [];
+  private readonly pendingProposals = new Map<number, PendingProposal>();
+  private readQueue: PendingRead[] = [];
+  private readRoundSeq = 0;
+  /** ReadIndex rounds asked of the core, by context. */
+  private readonly readRounds = new Map<string, PendingRead[]>();
+  /** Rounds confirmed by the core, waiting for apply to reach `index` (FIFO, indexes non-decreasing). */
+  private readonly readsAwaitingApply: { index: number; reads: PendingRead[] }[] = [];
+
+  private passScheduled = false;
+  private passRunning: Promise<void> | null = null;
+  private stopped = false;
+  private failed: Error | null = null;
+  private lastSendErrorLogMs = new Map<NodeId, number>();
+
+  /** Counters for /status. */
+  readonly stats = { passes: 0, entriesPersisted: 0, entriesApplied: 0, snapshotsTaken: 0, snapshotsInstalled: 0 };
+
+  private constructor(options: RuntimeOptions, storage: NodeStorage, raw: RawNode, snapshot: Snapshot | null, tickMs: number) {
+    this.id = options.id;
+    this.options = options;
+    this.log = options.log;
+    this.storage = storage;
+    this.raw = raw;
+    this.tickMs = tickMs;
+    if (snapshot !== null) this.kv.restore(snapshot.data);
+    this.appliedIndex = snapshot?.meta.index ?? 0;
+    this.appliedTerm = snapshot?.meta.term ?? 0;
+    this.snapshotIndex = this.appliedIndex;
+    this.transport = new PeerTransport({
+      selfId: options.id,
+      peerUrls: options.peerUrls,
+      clusterId: options.clusterId,
+      messageTimeoutMs: Math.max(500, options.electionTimeoutMs),
+      onSendError: (peer, reason) => this.logSendError(peer, reason),
+    });
+  }
+
+  private readonly options: RuntimeOptions;
+
+  /** Opens the data directory (recovering, or refusing on corruption) and starts ticking. */
+  static open(options: RuntimeOptions): NodeRuntime {
+    const opened = NodeStorage.open(options.dataDir);
+    for (const t of opened.truncations) {
+      options.log.warn('wal-torn-tail-truncated', { file: t.file, offset: t.offset, droppedBytes: t.droppedBytes, reason: t.reason });
+    }
+    const { recovered } = opened;
+    options.log.info('recovered', {
+      term: recovered.hardState.term,
+      vote: recovered.hardState.vote,
+      commit: recovered.hardState.commit,
+      snapshotIndex: recovered.snapshot?.meta.index ?? 0,
+      entries: recovered.entries.length,
+      lastIndex: (recovered.snapshot?.meta.index ?? 0) + recovered.entries.length,
+    });
+    // Ticks: the heartbeat is two ticks, the election timeout a whole number
+    // of them; the core draws each timeout from [base, 2*base) (§5.2).
+    const tickMs = Math.max(1, Math.floor(options.heartbeatMs / 2));
+    const config: RaftConfig = {
+      id: options.id,
+      peers: [...options.peerUrls.keys()].sort(),
+      electionTicks: Math.max(3, Math.round(options.electionTimeoutMs / tickMs)),
+      heartbeatTicks: Math.max(1, Math.round(options.heartbeatMs / tickMs)),
+      random: options.random ?? Math.random,
+      preVote: true,
+      checkQuorum: true,
+      maxInflightAppends: 64,
+      maxEntriesPerAppend: 4096,
+    };
+    const raw = new RawNode(config, recovered);
+    const node = new NodeRuntime(options, opened.storage, raw, recovered.snapshot, tickMs);
+    node.ticker = setInterval(() => node.tick(), tickMs);
+    node.schedule();
+    return node;
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.raw.tick();
+    this.expireWaiting(Date.now());
+    this.schedule();
+  }
+
+  /** Hands peer messages to the core. */
+  stepMessages(messages: readonly Message[]): void {
+    if (this.stopped) return;
+    for (const m of messages) this.raw.step(m);
+    this.schedule();
+  }
+
+  /** Whether this node currently believes it leads. */
+  isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  /** The leader this node follows (itself when leading), null if unknown. */
+  knownLeader(): NodeId | null {
+    return this.leader;
+  }
+
+  /** Proposes a command through Raft and resolves once it is applied (or the outcome is known to be unknown). */
+  submit(cmd: Command): Promise<Outcome> {
+    if (this.stopped) return Promise.resolve({ type: 'not-leader', leader: null });
+    if (this.role !== 'leader') return Promise.resolve({ type: 'not-leader', leader: this.leader });
+    if (this.waitingCount() >= WAITING_REQUESTS_MAX) return Promise.resolve({ type: 'overloaded' });
+    return new Promise((resolve) => {
+      this.proposalQueue.push({ data: encodeCommand(cmd), deadlineMs: Date.now() + this.options.requestTimeoutMs, resolve });
+      this.schedule();
+    });
+  }
+
+  /** Reads a key: linearizable through ReadIndex (thesis §6.4) unless `stale`. */
+  read(key: string, stale: boolean): Promise<Outcome> {
+    if (stale) return Promise.resolve({ type: 'read', result: this.kv.get(key) });
+    if (this.stopped) return Promise.resolve({ type: 'not-leader', leader: null });
+    if (this.role !== 'leader') return Promise.resolve({ type: 'not-leader', leader: this.leader });
+    if (this.waitingCount() >= WAITING_REQUESTS_MAX) return Promise.resolve({ type: 'overloaded' });
+    return new Promise((resolve) => {
+      this.readQueue.push({ key, deadlineMs: Date.now() + this.options.requestTimeoutMs, resolve });
+      this.schedule();
+    });
+  }
+
+  /** Status for `GET /status`. */
+  status(): RaftStatus & { logEntries: number; appliedIndex: number; keys: number; waiting: number } {
+    const s = this.raw.status();
+    return {
+      ...s,
+      role: this.role,
+      leader: this.leader,
+      appliedIndex: this.appliedIndex,
+      snapshotIndex: this.snapshotIndex,
+      logEntries: s.lastIndex - s.snapshotIndex,
+      keys: this.kv.size,
+      waiting: this.waitingCount(),
+    };
+  }
+
+  /** Resolves once the node failed (a storage error): the process must exit non-zero. */
+  get failure(): Error | null {
+    return this.failed;
+  }
+
+  /** Stops ticking, finishes the pass in progress (its fsync), closes storage and transport. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    if (this.passRunning !== null) await this.passRunning.catch(() => {});
+    this.failAllWaiting('node is shutting down');
+    await this.transport.close();
+    try {
+      this.storage.close();
+    } catch (err) {
+      this.log.error('storage-close-failed', { error: (err as Error).message });
+    }
+  }
+
+  private waitingCount(): number {
+    return this.proposalQueue.length + this.pendingProposals.size + this.readQueue.length + this.readRounds.size + this.readsAwaitingApply.length;
+  }
+
+  private schedule(): void {
+    if (this.passScheduled || this.stopped) return;
+    this.passScheduled = true;
+    // setImmediate, not a microtask: every request that arrived in this turn
+    // of the event loop joins the batch first.
+    setImmediate(() => {
+      this.passScheduled = false;
+      if (this.passRunning !== null || this.stopped) return;
+      this.passRunning = this.runPasses().finally(() => {
+        this.passRunning = null;
+        if (this.needsPass()) this.schedule();
+      });
+    });
+  }
+
+  private needsPass(): boolean {
+    return !this.stopped && (this.proposalQueue.length > 0 || this.readQueue.length > 0 || this.raw.hasReady());
+  }
+
+  private async runPasses(): Promise<void> {
+    try {
+      while (this.needsPass()) await this.pass();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private async pass(): Promise<void> {
+    this.stats.passes++;
+    this.submitQueued();
+    if (!this.raw.hasReady()) return;
+    const ready = this.raw.ready();
+    if (ready.softState !== null) this.onSoftState(ready);
+    this.transport.send(ready.eagerMessages);
+    await this.storage.persist(ready);
+    this.stats.entriesPersisted += ready.entries.length;
+    this.transport.send(ready.messages);
+    if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
+    this.applyEntries(ready.committedEntries);
+    for (const rs of ready.readStates) {
+      const reads = this.readRounds.get(rs.context);
+      if (reads === undefined) continue;
+      this.readRounds.delete(rs.context);
+      this.readsAwaitingApply.push({ index: rs.index, reads });
+    }
+    for (const ctx of ready.droppedReads) {
+      const reads = this.readRounds.get(ctx);
+      this.readRounds.delete(ctx);
+      for (const r of reads ?? []) r.resolve({ type: 'not-leader', leader: this.leader });
+    }
+    this.serveReads();
+    this.raw.advance(ready);
+    if (this.appliedIndex - this.snapshotIndex >= this.options.snapshotEvery) await this.takeSnapshot();
+  }
+
+  /** Gives queued proposals to the core as one batch and queued reads as one ReadIndex round. */
+  private submitQueued(): void {
+    if (this.proposalQueue.length > 0) {
+      const batch = this.proposalQueue;
+      this.proposalQueue = [];
+      const res = this.raw.proposeBatch(batch.map((p) => p.data));
+      if (!res.ok) {
+        // Never entered the log: certainly not applied.
+        for (const p of batch) p.resolve({ type: 'not-leader', leader: res.leader });
+      } else {
+        const firstIndex = res.index - batch.length + 1;
+        batch.forEach((p, i) => this.pendingProposals.set(firstIndex + i, { term: res.term, deadlineMs: p.deadlineMs, resolve: p.resolve }));
+      }
+    }
+    if (this.readQueue.length > 0) {
+      const reads = this.readQueue;
+      this.readQueue = [];
+      const context = `${this.id}:${++this.readRoundSeq}`;
+      // Every read in this round arrived before the round started, so one
+      // leadership confirmation serves them all (thesis §6.4).
+      const res = this.raw.readIndex(context);
+      if (!res.ok) {
+        for (const r of reads) r.resolve({ type: 'not-leader', leader: res.leader });
+      } else {
+        this.readRounds.set(context, reads);
+      }
+    }
+  }
+
+  private onSoftState(ready: Ready): void {
+    const soft = ready.softState;
+    if (soft === null) return;
+    const prevRole = this.role;
+    this.role = soft.role;
+    this.leader = soft.leader;
+    const term = ready.hardState?.term ?? this.raw.status().term;
+    this.log.info('role', { role: soft.role, leader: soft.leader, term, previousRole: prevRole });
+    if (prevRole === 'leader' && soft.role !== 'leader') {
+      // Reads not yet confirmed can no longer be: nothing was applied by them.
+      for (const r of this.readQueue) r.resolve({ type: 'not-leader', leader: this.leader });
+      this.readQueue = [];
+      // Proposals are left waiting: they may still commit under the next
+      // leader, and applying them here tells their fate exactly (same index
+      // and term: applied; otherwise replaced). The deadline bounds the wait.
+      for (const p of this.proposalQueue) p.resolve({ type: 'not-leader', leader: this.leader });
+      this.proposalQueue = [];
+    }
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.appliedIndex) continue;
+      let result: CommandResult | null = null;
+      if (e.kind === 'normal') result = this.kv.apply(decodeCommand(e.data));
+      this.appliedIndex = e.index;
+      this.appliedTerm = e.term;
+      this.stats.entriesApplied++;
+      const pending = this.pendingProposals.get(e.index);
+      if (pending === undefined) continue;
+      this.pendingProposals.delete(e.index);
+      if (pending.term === e.term && result !== null) {
+        pending.resolve({ type: 'applied', result });
+      } else {
+        // Log Matching (§5.3): a different term at our index means our entry
+        // was replaced. Reported as unknown to stay on the safe side.
+        pending.resolve({ type: 'unknown', timedOut: false, reason: `entry ${e.index} was replaced by a leader of term ${e.term}` });
+      }
+    }
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    this.kv.restore(snapshot.data);
+    this.stats.snapshotsInstalled++;
+    this.log.info('snapshot-installed', { index: snapshot.meta.index, term: snapshot.meta.term, keys: this.kv.size });
+    for (const [index, p] of this.pendingProposals) {
+      if (index > snapshot.meta.index) continue;
+      this.pendingProposals.delete(index);
+      p.resolve({ type: 'unknown', timedOut: false, reason: `entry ${index} was covered by a snapshot from the leader` });
+    }
+    this.appliedIndex = snapshot.meta.index;
+    this.appliedTerm = snapshot.meta.term;
+    this.snapshotIndex = snapshot.meta.index;
+  }
+
+  private serveReads(): void {
+    while (this.readsAwaitingApply.length > 0) {
+      const head = this.readsAwaitingApply[0];
+      if (head === undefined || head.index > this.appliedIndex) break;
+      this.readsAwaitingApply.shift();
+      for (const r of head.reads) r.resolve({ type: 'read', result: this.kv.get(r.key) });
+    }
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const snapshot: Snapshot = { meta: { index: this.appliedIndex, term: this.appliedTerm }, data: this.kv.snapshot() };
+    await this.storage.saveSnapshot(snapshot.meta, snapshot);
+    this.raw.compact(snapshot);
+    this.snapshotIndex = snapshot.meta.index;
+    this.stats.snapshotsTaken++;
+    this.log.info('snapshot-taken', { index: snapshot.meta.index, term: snapshot.meta.term, bytes: snapshot.data.length, keys: this.kv.size });
+  }
+
+  private expireWaiting(nowMs: number): void {
+    for (const [index, p] of this.pendingProposals) {
+      if (p.deadlineMs > nowMs) continue;
+      this.pendingProposals.delete(index);
+      p.resolve({ type: 'unknown', timedOut: true, reason: `entry ${index} not applied within ${this.options.requestTimeoutMs} ms` });
+    }
+    const expired = (r: { deadlineMs: number }): boolean => r.deadlineMs <= nowMs;
+    for (const [ctx, reads] of this.readRounds) {
+      if (!reads.some(expired)) continue;
+      this.readRounds.delete(ctx);
+      for (const r of reads) r.resolve({ type: 'unknown', timedOut: true, reason: 'leadership not confirmed in time' });
+    }
+    for (let i = this.readsAwaitingApply.length - 1; i >= 0; i--) {
+      const round = this.readsAwaitingApply[i];
+      if (round === undefined || !round.reads.some(expired)) continue;
+      this.readsAwaitingApply.splice(i, 1);
+      for (const r of round.reads) r.resolve({ type: 'unknown', timedOut: true, reason: 'read index not applied in time' });
+    }
+  }
+
+  private failAllWaiting(reason: string): void {
+    for (const p of this.proposalQueue) p.resolve({ type: 'not-leader', leader: null });
+    this.proposalQueue = [];
+    for (const r of this.readQueue) r.resolve({ type: 'not-leader', leader: null });
+    this.readQueue = [];
+    for (const p of this.pendingProposals.values()) p.resolve({ type: 'unknown', timedOut: false, reason });
+    this.pendingProposals.clear();
+    for (const reads of this.readRounds.values()) for (const r of reads) r.resolve({ type: 'unknown', timedOut: false, reason });
+    this.readRounds.clear();
+    for (const round of this.readsAwaitingApply.splice(0)) for (const r of round.reads) r.resolve({ type: 'unknown', timedOut: false, reason });
+  }
+
+  /** A storage failure: durability can no longer be promised, so the node stops (the process exits non-zero). */
+  private fail(err: Error): void {
+    if (this.failed !== null) return;
+    this.failed = err;
+    this.log.error('fatal', { error: err.message });
+    this.onFatal?.(err);
+  }
+
+  /** Set by main.ts: called once on a fatal error. */
+  onFatal: ((err: Error) => void) | undefined;
+
+  private logSendError(peer: NodeId, reason: string): void {
+    // At most one line per peer per second: an unreachable peer is expected under faults.
+    const now = Date.now();
+    if ((this.lastSendErrorLogMs.get(peer) ?? 0) + 1000 > now) return;
+    this.lastSendErrorLogMs.set(peer, now);
+    this.log.warn('peer-send-failed', { peer, reason });
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The node's one HTTP port: the client API (architecture.md's table plus
+ * `GET /status`) and peer RPC under `/raft/`.
+ *
+ * Error semantics, which the chaos checker relies on:
+ *   - 4xx, and 503 with `no-leader` / `not-leader`: certainly NOT applied;
+ *   - any other 5xx (`unknown`): may or may not have been applied.
+ * A follower forwards client requests to the leader it knows (header
+ * `x-raftlab-forwarded`); a forwarded request reaching a non-leader is
+ * answered `not-leader` rather than forwarded again, so nothing loops.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Command } from './kv.ts';
+import type { Logger } from './log.ts';
+import type { NodeId } from './raft/types.ts';
+import type { NodeRuntime, Outcome } from './runtime.ts';
+import { CLUSTER_HEADER, FORWARDED_HEADER, MESSAGES_PATH, type ForwardResult } from './transport.ts';
+import { parseCasBody, parseDeleteBody, parsePeerMessages, parsePutBody, WireError } from './wire.ts';
+
+/** Largest client request body accepted (bigger: 413). */
+export const CLIENT_BODY_BYTES_MAX = 1024 * 1024;
+/** Largest peer request body accepted (an InstallSnapshot carries the whole state). */
+export const PEER_BODY_BYTES_MAX = 512 * 1024 * 1024;
+
+/** What the HTTP layer needs. */
+export interface ServerOptions {
+  readonly runtime: NodeRuntime;
+  readonly peerIds: ReadonlySet<NodeId>;
+  readonly clusterId: string;
+  /** How long a follower waits for the leader's answer to a forwarded request. */
+  readonly forwardTimeoutMs: number;
+  readonly log: Logger;
+}
+
+interface ErrorBody {
+  readonly error: string;
+  readonly message: string;
+  readonly leader?: NodeId;
+  readonly current?: unknown;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, body: ErrorBody): void {
+  send(res, status, body);
+}
+
+function readBody(req: IncomingMessage, bytesMax: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > bytesMax) {
+      reject(new WireError(413, 'body-too-large', `request body of ${declared} bytes exceeds the limit of ${bytesMax} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    req.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > bytesMax) {
+        reject(new WireError(413, 'body-too-large', `request body exceeds the limit of ${bytesMax} bytes`));
+        req.removeAllListeners('data');
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+type KvRoute =
+  | { readonly op: 'get'; readonly key: string; readonly stale: boolean }
+  | { readonly op: 'put'; readonly key: string }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'cas'; readonly key: string };
+
+function decodeKey(raw: string): string {
+  let key: string;
+  try {
+    key = decodeURIComponent(raw);
+  } catch {
+    throw new WireError(400, 'bad-key', `key ${JSON.stringify(raw)} is not valid URL encoding`);
+  }
+  if (key.length === 0) throw new WireError(400, 'bad-key', 'key must not be empty');
+  return key;
+}
+
+/** Maps method + path under /kv/ to an operation, or throws 404/405. */
+function routeKv(method: string, rest: string, query: URLSearchParams): KvRoute {
+  if (rest.endsWith('/cas')) {
+    const key = rest.slice(0, -'/cas'.length);
+    if (key.includes('/')) throw new WireError(404, 'not-found', 'keys must be URL-encoded (use %2F for "/")');
+    if (method !== 'POST') throw new WireError(405, 'method-not-allowed', `use POST for /kv/{key}/cas, not ${method}`);
+    return { op: 'cas', key: decodeKey(key) };
+  }
+  if (rest.includes('/')) throw new WireError(404, 'not-found', 'keys must be URL-encoded (use %2F for "/")');
+  switch (method) {
+    case 'GET': {
+      const stale = query.get('stale');
+      if (stale !== null && stale !== 'true' && stale !== 'false') throw new WireError(400, 'bad-request', 'stale must be true or false');
+      return { op: 'get', key: decodeKey(rest), stale: stale === 'true' };
+    }
+    case 'PUT':
+      return { op: 'put', key: decodeKey(rest) };
+    case 'DELETE':
+      return { op: 'delete', key: decodeKey(rest) };
+    default:
+      throw new WireError(405, 'method-not-allowed', `${method} is not supported on /kv/{key}; use GET, PUT, DELETE or POST /kv/{key}/cas`);
+  }
+}
+
+/** Creates (does not start) the node's HTTP server. */
+export function createNodeServer(options: ServerOptions): Server {
+  const { runtime, log } = options;
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof WireError) {
+        if (err.status === 413) res.setHeader('connection', 'close');
+        sendError(res, err.status, { error: err.code, message: err.message });
+        return;
+      }
+      log.error('request-failed', { method: req.method, url: req.url, error: (err as Error).stack ?? String(err) });
+      // The failure may have hit after proposing: unknown outcome.
+      sendError(res, 500, { error: 'unknown', message: `internal error: ${(err as Error).message}` });
+    });
+  });
+  // Idle keep-alive peers (harness clients, followers) must not hold the server open forever on shutdown.
+  server.headersTimeout = 30_000;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+    const method = req.method ?? 'GET';
+    if (path === MESSAGES_PATH) return handlePeer(req, res, method);
+    if (path === '/status') {
+      if (method !== 'GET') throw new WireError(405, 'method-not-allowed', 'use GET /status');
+      send(res, 200, runtime.status());
+      return;
+    }
+    if (path.startsWith('/kv/')) return handleKv(req, res, routeKv(method, path.slice('/kv/'.length), query), url, method);
+    throw new WireError(404, 'not-found', `no route ${method} ${path}; see node/README.md for the API`);
+  }
+
+  async function handlePeer(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+    if (method !== 'POST') throw new WireError(405, 'method-not-allowed', `use POST ${MESSAGES_PATH}`);
+    const cluster = req.headers[CLUSTER_HEADER];
+    if (cluster !== options.clusterId) {
+      await readBody(req, PEER_BODY_BYTES_MAX).catch(() => '');
+      throw new WireError(403, 'wrong-cluster', `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the message to ${JSON.stringify(cluster ?? null)}`);
+    }
+    const text = await readBody(req, PEER_BODY_BYTES_MAX);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new WireError(400, 'bad-json', `peer body is not valid JSON: ${(err as Error).message}`);
+    }
+    runtime.stepMessages(parsePeerMessages(body, runtime.id, options.peerIds));
+    res.writeHead(204);
+    res.end();
+  }
+
+  async function handleKv(req: IncomingMessage, res: ServerResponse, route: KvRoute, url: string, method: string): Promise<void> {
+    const text = await readBody(req, CLIENT_BODY_BYTES_MAX);
+    let command: Command | null = null;
+    switch (route.op) {
+      case 'get':
+        if (route.stale) {
+          // A local read: fast, possibly stale, not linearizable.
+          const outcome = await runtime.read(route.key, true);
+          return sendOutcome(res, outcome);
+        }
+        break;
+      case 'put':
+        command = { op: 'put', key: route.key, ...parsePutBody(text) };
+        break;
+      case 'delete':
+        command = { op: 'delete', key: route.key, ...parseDeleteBody(text) };
+        break;
+      case 'cas':
+        command = { op: 'cas', key: route.key, ...parseCasBody(text) };
+        break;
+      default: {
+        const never: never = route;
+        throw new Error(`unhandled route ${JSON.stringify(never)}`);
+      }
+    }
+    if (!runtime.isLeader()) {
+      const leader = runtime.knownLeader();
+      if (req.headers[FORWARDED_HEADER] !== undefined) {
+        // Forward at most once: certainly not applied here.
+        return sendError(res, 503, { error: 'not-leader', message: `${runtime.id} is not the leader`, ...(leader !== null ? { leader } : {}) });
+      }
+      if (leader === null || leader === runtime.id) {
+        return sendError(res, 503, { error: 'no-leader', message: `${runtime.id} knows no leader right now (election in progress?); retry shortly` });
+      }
+      const result = await runtime.transport.forward(leader, method, url, method === 'GET' ? null : text, options.forwardTimeoutMs);
+      return sendForwarded(res, leader, result);
+    }
+    const outcome = command === null ? await runtime.read(route.key, false) : await runtime.submit(command);
+    sendOutcome(res, outcome);
+  }
+
+  function sendForwarded(res: ServerResponse, leader: NodeId, result: ForwardResult): void {
+    switch (result.type) {
+      case 'response':
+        res.writeHead(result.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(result.body) });
+        res.end(result.body);
+        return;
+      case 'not-sent':
+        return sendError(res, 503, { error: 'no-leader', message: `leader ${leader} is unreachable (${result.reason}); the request was not delivered`, leader });
+      case 'failed':
+        return sendError(res, result.timedOut ? 504 : 502, {
+          error: 'unknown',
+          message: `forwarding to leader ${leader} failed after the request may have been delivered (${result.reason}); the outcome is unknown`,
+          leader,
+        });
+      default: {
+        const never: never = result;
+        throw new Error(`unhandled forward result ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  function sendOutcome(res: ServerResponse, outcome: Outcome): void {
+    switch (outcome.type) {
+      case 'read':
+        return send(res, 200, outcome.result);
+      case 'applied': {
+        const r = outcome.result;
+        switch (r.type) {
+          case 'ok':
+            return send(res, 200, { ok: true });
+          case 'cas-mismatch':
+            return sendError(res, 409, { error: 'cas-mismatch', message: 'the current value differs from "expected"; nothing was written', current: r.current });
+          case 'stale-seq':
+            // This request did not apply, but its seq was superseded, so the
+            // fate of the original request with this seq is not recorded.
+            return sendError(res, 503, { error: 'unknown', message: `seq is older than ${r.lastSeq}, the latest applied for this client; the outcome of the original request is not recorded` });
+          default: {
+            const never: never = r;
+            throw new Error(`unhandled result ${JSON.stringify(never)}`);
+          }
+        }
+      }
+      case 'not-leader': {
+        const leader = outcome.leader;
+        return sendError(res, 503, { error: 'not-leader', message: `${runtime.id} is not the leader`, ...(leader !== null && leader !== runtime.id ? { leader } : {}) });
+      }
+      case 'overloaded':
+        return sendError(res, 429, { error: 'overloaded', message: 'too many requests waiting; nothing was proposed, retry later' });
+      case 'unknown':
+        return sendError(res, outcome.timedOut ? 504 : 503, { error: 'unknown', message: `the outcome is unknown: ${outcome.reason}` });
+      default: {
+        const never: never = outcome;
+        throw new Error(`unhandled outcome ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  return server;
+}

@@ -1,0 +1,140 @@
+/**
+ * Validation of everything that arrives over HTTP: peer messages and client
+ * request bodies. Bad input becomes a `WireError` (answered 4xx), never an
+ * exception inside the core or the state machine.
+ */
+import type { JsonValue } from './kv.ts';
+import type { Entry, Message, NodeId } from './raft/types.ts';
+
+/** A request the node refuses; `status` is 4xx, `code` goes into the JSON body. */
+export class WireError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isIndex(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function need(cond: boolean, what: string): void {
+  if (!cond) throw new WireError(400, 'bad-message', what);
+}
+
+function checkEntry(e: unknown, i: number): asserts e is Entry {
+  need(isObj(e), `entries[${i}] is not an object`);
+  const o = e as Obj;
+  need(isIndex(o['index']) && isIndex(o['term']), `entries[${i}] needs integer index and term`);
+  need(o['kind'] === 'normal' || o['kind'] === 'empty', `entries[${i}].kind must be "normal" or "empty"`);
+  need(typeof o['data'] === 'string', `entries[${i}].data must be a string`);
+}
+
+/**
+ * Checks a decoded `POST /raft/messages` body: an array of messages addressed
+ * to `selfId` from known peers, each with the fields its type requires.
+ */
+export function parsePeerMessages(body: unknown, selfId: NodeId, peers: ReadonlySet<NodeId>): Message[] {
+  need(Array.isArray(body), 'body must be a JSON array of messages');
+  const list = body as unknown[];
+  list.forEach((m, i) => {
+    need(isObj(m), `message ${i} is not an object`);
+    const o = m as Obj;
+    need(typeof o['from'] === 'string' && peers.has(o['from']) && o['from'] !== selfId, `message ${i}: unknown sender ${JSON.stringify(o['from'])}`);
+    need(o['to'] === selfId, `message ${i} is addressed to ${JSON.stringify(o['to'])}, not ${selfId}`);
+    need(isIndex(o['term']), `message ${i}: term must be a non-negative integer`);
+    const type = o['type'];
+    switch (type) {
+      case 'vote-request':
+        need(typeof o['preVote'] === 'boolean' && isIndex(o['lastLogIndex']) && isIndex(o['lastLogTerm']), `message ${i}: bad vote-request`);
+        break;
+      case 'vote-response':
+        need(typeof o['preVote'] === 'boolean' && typeof o['granted'] === 'boolean', `message ${i}: bad vote-response`);
+        break;
+      case 'append-request': {
+        need(isIndex(o['prevLogIndex']) && isIndex(o['prevLogTerm']) && isIndex(o['commit']) && Array.isArray(o['entries']), `message ${i}: bad append-request`);
+        (o['entries'] as unknown[]).forEach(checkEntry);
+        break;
+      }
+      case 'append-response':
+        need(
+          typeof o['success'] === 'boolean' && isIndex(o['matchIndex']) && isIndex(o['conflictIndex']) && isIndex(o['conflictTerm']),
+          `message ${i}: bad append-response`,
+        );
+        break;
+      case 'heartbeat-request':
+        need(isIndex(o['commit']) && (o['context'] === null || typeof o['context'] === 'string'), `message ${i}: bad heartbeat-request`);
+        break;
+      case 'heartbeat-response':
+        need(o['context'] === null || typeof o['context'] === 'string', `message ${i}: bad heartbeat-response`);
+        break;
+      case 'snapshot-request': {
+        const s = o['snapshot'];
+        need(isObj(s) && isObj(s['meta']) && isIndex(s['meta']['index']) && isIndex(s['meta']['term']) && typeof s['data'] === 'string', `message ${i}: bad snapshot-request`);
+        break;
+      }
+      default:
+        throw new WireError(400, 'bad-message', `message ${i}: unknown type ${JSON.stringify(type)}`);
+    }
+  });
+  return list as Message[];
+}
+
+/** Client session fields of a write body (§8). */
+export interface SessionFields {
+  readonly client?: string;
+  readonly seq?: number;
+}
+
+function parseSession(o: Obj): SessionFields {
+  const client = o['client'];
+  const seq = o['seq'];
+  if (client === undefined && seq === undefined) return {};
+  if (client === undefined || seq === undefined) throw new WireError(400, 'bad-request', '"client" and "seq" must be given together');
+  if (!(typeof client === 'string' && client.length > 0) && !(typeof client === 'number' && Number.isFinite(client))) {
+    throw new WireError(400, 'bad-request', '"client" must be a non-empty string or a number');
+  }
+  if (!isIndex(seq)) throw new WireError(400, 'bad-request', '"seq" must be a non-negative integer');
+  return { client: String(client), seq };
+}
+
+/** Parses a JSON body that must be an object. */
+export function parseJsonObject(text: string): Obj {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new WireError(400, 'bad-json', `body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isObj(v)) throw new WireError(400, 'bad-request', 'body must be a JSON object');
+  return v;
+}
+
+/** `PUT /kv/{key}` body: `{"value": V, "client"?, "seq"?}`. */
+export function parsePutBody(text: string): { value: JsonValue } & SessionFields {
+  const o = parseJsonObject(text);
+  if (!('value' in o)) throw new WireError(400, 'bad-request', 'body needs a "value" field (any JSON value)');
+  return { value: o['value'] as JsonValue, ...parseSession(o) };
+}
+
+/** `POST /kv/{key}/cas` body: `{"expected": V|null, "value": V, "client"?, "seq"?}`. */
+export function parseCasBody(text: string): { expected: JsonValue; value: JsonValue } & SessionFields {
+  const o = parseJsonObject(text);
+  if (!('expected' in o)) throw new WireError(400, 'bad-request', 'body needs an "expected" field (null means the key is absent)');
+  if (!('value' in o)) throw new WireError(400, 'bad-request', 'body needs a "value" field (any JSON value)');
+  return { expected: o['expected'] as JsonValue, value: o['value'] as JsonValue, ...parseSession(o) };
+}
+
+/** `DELETE /kv/{key}` body: empty, or `{"client"?, "seq"?}`. */
+export function parseDeleteBody(text: string): SessionFields {
+  if (text.trim() === '') return {};
+  return parseSession(parseJsonObject(text));
+}
