@@ -99,6 +99,7 @@ export interface AppendRequest extends MessageBase {
 export interface AppendResponse extends MessageBase {
   readonly type: 'append-response';
   readonly success: boolean;
+  /** On a rejection, `matchIndex` carries the prevLogIndex that was rejected (so the leader can ignore stale rejections). */
   readonly matchIndex: number;
   readonly conflictIndex: number;
   readonly conflictTerm: number;
@@ -161,7 +162,11 @@ export interface Ready {
   readonly softState: SoftState | null;
   /** Set only when it changed since the last Ready: persist before sending `messages`. */
   readonly hardState: HardState | null;
-  /** A snapshot received from the leader: persist, then load into the state machine. */
+  /**
+   * A snapshot received from the leader: persist, then load into the state
+   * machine. It replaces the whole log: every stored entry is discarded
+   * (entries after it arrive later in `entries`).
+   */
   readonly snapshot: Snapshot | null;
   /** Entries to append to the durable log (may overwrite a conflicting suffix). */
   readonly entries: readonly Entry[];
@@ -196,7 +201,22 @@ export interface RaftConfig {
   readonly maxInflightAppends?: number;
   /** Bound on entries per AppendRequest (batching). */
   readonly maxEntriesPerAppend?: number;
+  /**
+   * Deliberate bugs, for proving that the simulator and the chaos suite catch
+   * them (issue 7). Never set in production; empty by default.
+   */
+  readonly plantedBugs?: readonly PlantedBug[];
 }
+
+/**
+ * A realistic mistake the core can be told to make:
+ *  - `commit-old-term`: the leader commits entries of earlier terms by
+ *    counting replicas (the Figure 8 error that §5.4.2 forbids);
+ *  - `read-without-quorum`: ReadIndex answers at once with the leader's
+ *    commit index, without the heartbeat round that confirms leadership
+ *    (thesis §6.4 step 3), so a deposed leader serves stale reads.
+ */
+export type PlantedBug = 'commit-old-term' | 'read-without-quorum';
 
 /** What the caller recovered from durable storage at start. */
 export interface RecoveredState {

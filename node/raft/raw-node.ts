@@ -1,0 +1,964 @@
+import { RaftLog } from './log.ts';
+import { Progress } from './progress.ts';
+import type {
+  AppendRequest,
+  AppendResponse,
+  Entry,
+  HardState,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  Message,
+  NodeId,
+  PlantedBug,
+  ProposeResult,
+  RaftConfig,
+  RaftStatus,
+  ReadIndexResult,
+  ReadState,
+  Ready,
+  RecoveredState,
+  Role,
+  Snapshot,
+  SnapshotRequest,
+  SoftState,
+  VoteRequest,
+  VoteResponse,
+} from './types.ts';
+
+const DEFAULT_MAX_INFLIGHT_APPENDS = 64;
+const DEFAULT_MAX_ENTRIES_PER_APPEND = 512;
+
+/** A ReadIndex heartbeat round (thesis §6.4): reads batched behind one leadership confirmation. */
+interface ReadRound {
+  readonly id: number;
+  /** The commit index recorded when the round started: the reads' read index. */
+  readonly index: number;
+  readonly contexts: readonly string[];
+}
+
+/** What a Ready handed out, so `advance` can tell what became durable and applied. */
+interface OutstandingReady {
+  readonly ready: Ready;
+}
+
+type StepFn = (message: Message) => void;
+type TickFn = () => void;
+
+/**
+ * One Raft peer as a pure state machine (extended Raft paper, Ongaro's thesis).
+ * Ticks, messages and client calls go in; everything the caller must do comes
+ * out as a `Ready` (see types.ts for the ordering rules). No I/O, no clocks,
+ * no ambient randomness.
+ *
+ * Invariants: appliedIndex <= commitIndex <= lastIndex; snapshotIndex <= appliedIndex;
+ * stableIndex <= lastIndex (leader counts itself only up to stableIndex).
+ */
+export class RawNode {
+  private readonly id: NodeId;
+  private readonly peers: readonly NodeId[];
+  private readonly otherPeers: readonly NodeId[];
+  private readonly peerSet: ReadonlySet<NodeId>;
+  private readonly quorum: number;
+  private readonly electionTicks: number;
+  private readonly heartbeatTicks: number;
+  private readonly random: () => number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxInflightAppends: number;
+  private readonly maxEntriesPerAppend: number;
+  private readonly bugs: ReadonlySet<PlantedBug>;
+
+  // Persistent state (Figure 2), durable through Ready.hardState / Ready.entries.
+  private term: number;
+  private vote: NodeId | null;
+  private readonly log: RaftLog;
+
+  // Volatile state.
+  private commit: number;
+  private applied: number;
+  /** Highest index known durable in this node's own storage. */
+  private stableIndex: number;
+  /** First log index not yet handed out in a Ready. */
+  private unstableFromIndex: number;
+  private role: Role = 'follower';
+  private leader: NodeId | null = null;
+  private stepRole: StepFn;
+  private tickRole: TickFn;
+  private electionElapsedTicks = 0;
+  private heartbeatElapsedTicks = 0;
+  private randomizedElectionTimeoutTicks = 0;
+  /** Votes received in the current (pre-)campaign, by voter. */
+  private readonly votes = new Map<NodeId, boolean>();
+  /** Leader only: progress of every other peer. */
+  private readonly progress = new Map<NodeId, Progress>();
+  /** The latest snapshot (made by compact, received, or recovered), sent to followers that need it. */
+  private snapshot: Snapshot | null;
+  /** A snapshot received from the leader, to hand out in the next Ready. */
+  private pendingSnapshot: Snapshot | null = null;
+  /** Leader: proposals or a commit change wait to be broadcast when the next Ready is built. */
+  private broadcastPending = false;
+
+  // ReadIndex (thesis §6.4).
+  private readsAwaitingCommit: string[] = [];
+  private readsAwaitingRound: string[] = [];
+  private readRounds: ReadRound[] = [];
+  private nextReadRoundId = 1;
+  /** Highest read round each peer acknowledged in this term. */
+  private readonly readAcks = new Map<NodeId, number>();
+
+  // Output accumulated for the next Ready.
+  private messages: Message[] = [];
+  private eagerMessages: Message[] = [];
+  private readStates: ReadState[] = [];
+  private droppedReads: string[] = [];
+  private lastSoftState: SoftState;
+  private lastHardState: HardState;
+  private outstanding: OutstandingReady | null = null;
+
+  constructor(config: RaftConfig, recovered: RecoveredState) {
+    if (!config.peers.includes(config.id)) {
+      throw new Error(`config.peers must include this node's id ${config.id}`);
+    }
+    if (new Set(config.peers).size !== config.peers.length) throw new Error('config.peers has duplicates');
+    if (!(config.electionTicks >= 1) || !(config.heartbeatTicks >= 1)) {
+      throw new Error('electionTicks and heartbeatTicks must be >= 1');
+    }
+    if (config.heartbeatTicks >= config.electionTicks) {
+      // §5.6: broadcastTime << electionTimeout, or followers time out on a healthy leader.
+      throw new Error('heartbeatTicks must be smaller than electionTicks');
+    }
+    this.id = config.id;
+    this.peers = [...config.peers];
+    this.otherPeers = this.peers.filter((p) => p !== this.id);
+    this.peerSet = new Set(this.peers);
+    this.quorum = Math.floor(this.peers.length / 2) + 1;
+    this.electionTicks = config.electionTicks;
+    this.heartbeatTicks = config.heartbeatTicks;
+    this.random = config.random;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxInflightAppends = Math.max(1, config.maxInflightAppends ?? DEFAULT_MAX_INFLIGHT_APPENDS);
+    this.maxEntriesPerAppend = Math.max(1, config.maxEntriesPerAppend ?? DEFAULT_MAX_ENTRIES_PER_APPEND);
+    this.bugs = new Set(config.plantedBugs ?? []);
+
+    const snap = recovered.snapshot;
+    this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, recovered.entries);
+    this.snapshot = snap;
+    this.term = recovered.hardState.term;
+    this.vote = recovered.hardState.vote;
+    if (this.log.lastTerm() > this.term) {
+      throw new Error(`recovered log has term ${this.log.lastTerm()} above the recovered current term ${this.term}`);
+    }
+    // The persisted commit is a hint; it can lag, never lead, the log (§5.3 commitIndex is volatile).
+    this.commit = Math.max(this.log.snapshotIndex, recovered.hardState.commit);
+    if (this.commit > this.log.lastIndex()) {
+      throw new Error(`recovered commit index ${this.commit} is beyond the recovered log (last index ${this.log.lastIndex()})`);
+    }
+    // The state machine restarts from the snapshot; committed entries after it are handed out again.
+    this.applied = this.log.snapshotIndex;
+    this.stableIndex = this.log.lastIndex();
+    this.unstableFromIndex = this.log.lastIndex() + 1;
+    this.lastHardState = { term: this.term, vote: this.vote, commit: this.commit };
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
+    this.becomeFollower(this.term, null);
+    this.lastSoftState = { role: this.role, leader: this.leader };
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** One logical clock tick (§5.2 election timeout, heartbeats, CheckQuorum). */
+  tick(): void {
+    this.tickRole();
+  }
+
+  /** Handles a message from a peer. Applies the term rules of §5.1 once, then the role's step function. */
+  step(message: Message): void {
+    if (message.to !== this.id || message.from === this.id || !this.peerSet.has(message.from)) return;
+    if (message.term > this.term) {
+      if (message.type === 'vote-request') {
+        // Thesis §6.2/§9.6: a node that heard from a leader within the minimum
+        // election timeout ignores vote requests, so a node that was cut off
+        // cannot depose a healthy leader by bumping terms.
+        const inLease = this.checkQuorum && this.leader !== null && this.electionElapsedTicks < this.electionTicks;
+        if (inLease) return;
+      }
+      const isPreVoteTraffic =
+        (message.type === 'vote-request' && message.preVote) ||
+        (message.type === 'vote-response' && message.preVote && message.granted);
+      if (!isPreVoteTraffic) {
+        // §5.1: a higher term makes this node a follower in that term.
+        const fromLeader =
+          message.type === 'append-request' || message.type === 'heartbeat-request' || message.type === 'snapshot-request';
+        this.becomeFollower(message.term, fromLeader ? message.from : null);
+      }
+    } else if (message.term < this.term) {
+      // §5.1: a stale request is rejected. A stale leader is told our term so
+      // it steps down; with PreVote/CheckQuorum this also frees a leader whose
+      // term fell behind a node that cannot win (thesis §9.6).
+      if ((message.type === 'append-request' || message.type === 'heartbeat-request') && (this.checkQuorum || this.preVote)) {
+        this.send({
+          type: 'append-response', from: this.id, to: message.from, term: this.term,
+          success: false, matchIndex: 0, conflictIndex: 0, conflictTerm: 0,
+        });
+      } else if (message.type === 'vote-request' && message.preVote) {
+        this.send({ type: 'vote-response', from: this.id, to: message.from, term: this.term, preVote: true, granted: false });
+      }
+      return;
+    }
+    if (message.type === 'vote-request') {
+      this.handleVoteRequest(message);
+      return;
+    }
+    this.stepRole(message);
+  }
+
+  /** Appends a client command (leader only, §5.3). Replication starts when the next Ready is built. */
+  propose(data: string): ProposeResult {
+    return this.proposeBatch([data]);
+  }
+
+  /** Appends several commands at once; the result names the last one. O(datas), independent of log length. */
+  proposeBatch(datas: readonly string[]): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
+    if (datas.length === 0) throw new RangeError('proposeBatch needs at least one command');
+    let index = this.log.lastIndex();
+    for (const data of datas) {
+      index += 1;
+      this.log.push({ index, term: this.term, kind: 'normal', data });
+    }
+    this.broadcastPending = true;
+    return { ok: true, index, term: this.term };
+  }
+
+  /**
+   * Asks for a linearizable read point (thesis §6.4). The answer comes later
+   * as a Ready.readStates entry with this `context` (or in droppedReads).
+   */
+  readIndex(context: string): ReadIndexResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
+    if (this.bugs.has('read-without-quorum')) {
+      this.readStates.push({ context, index: this.commit });
+      return { ok: true };
+    }
+    if (!this.committedInCurrentTerm()) {
+      // §6.4 step 1: until an entry of its term commits, the leader may not know the latest commit index.
+      this.readsAwaitingCommit.push(context);
+    } else if (this.peers.length === 1) {
+      this.readStates.push({ context, index: this.commit });
+    } else {
+      this.readsAwaitingRound.push(context);
+    }
+    return { ok: true };
+  }
+
+  /**
+   * The app has snapshotted its state machine at `snapshot.meta.index`
+   * (<= applied): drop the log up to there (§7) and keep the snapshot for
+   * followers that need it.
+   */
+  compact(snapshot: Snapshot): void {
+    const { index, term } = snapshot.meta;
+    if (index <= this.log.snapshotIndex) return;
+    if (index > this.applied) throw new RangeError(`cannot compact at ${index}: only ${this.applied} is applied`);
+    const termAtIndex = this.log.termAt(index);
+    if (termAtIndex !== term) {
+      throw new RangeError(`snapshot term ${term} at index ${index} does not match the log's term ${String(termAtIndex)}`);
+    }
+    this.log.compactTo(index, term);
+    this.snapshot = snapshot;
+    if (this.unstableFromIndex <= index) this.unstableFromIndex = index + 1;
+  }
+
+  // --------------------------------------------------------------- outputs
+
+  /** Whether `ready()` has anything for the caller. False while a Ready is outstanding. */
+  hasReady(): boolean {
+    if (this.outstanding !== null) return false;
+    this.flushPending();
+    return (
+      this.messages.length > 0 ||
+      this.eagerMessages.length > 0 ||
+      this.readStates.length > 0 ||
+      this.droppedReads.length > 0 ||
+      this.pendingSnapshot !== null ||
+      this.unstableFromIndex <= this.log.lastIndex() ||
+      this.commit > this.applied ||
+      this.softStateChanged() ||
+      this.hardStateChanged()
+    );
+  }
+
+  /** Everything to persist, send and apply now. Call `advance` before asking again. */
+  ready(): Ready {
+    if (this.outstanding !== null) throw new Error('ready() called again before advance() of the previous Ready');
+    this.flushPending();
+    const softState = this.softStateChanged() ? { role: this.role, leader: this.leader } : null;
+    if (softState !== null) this.lastSoftState = softState;
+    const hardState = this.hardStateChanged() ? { term: this.term, vote: this.vote, commit: this.commit } : null;
+    if (hardState !== null) this.lastHardState = hardState;
+    const entries = this.log.slice(this.unstableFromIndex, this.log.lastIndex() + 1);
+    this.unstableFromIndex = this.log.lastIndex() + 1;
+    const snapshot = this.pendingSnapshot;
+    this.pendingSnapshot = null;
+    const applyFrom = Math.max(this.applied, snapshot?.meta.index ?? 0) + 1;
+    const committedEntries = this.log.slice(applyFrom, this.commit + 1);
+    const ready: Ready = {
+      softState,
+      hardState,
+      snapshot,
+      entries,
+      messages: this.messages,
+      eagerMessages: this.eagerMessages,
+      committedEntries,
+      readStates: this.readStates,
+      droppedReads: this.droppedReads,
+    };
+    this.messages = [];
+    this.eagerMessages = [];
+    this.readStates = [];
+    this.droppedReads = [];
+    this.outstanding = { ready };
+    return ready;
+  }
+
+  /** The caller persisted, sent and applied `ready` (types.ts ordering). */
+  advance(ready: Ready): void {
+    if (this.outstanding === null || this.outstanding.ready !== ready) {
+      throw new Error('advance() must be given the Ready returned by the last ready()');
+    }
+    this.outstanding = null;
+    if (ready.snapshot !== null) {
+      const index = ready.snapshot.meta.index;
+      if (index > this.applied) this.applied = index;
+      if (this.log.snapshotIndex === index && this.stableIndex < index) this.stableIndex = index;
+    }
+    const lastEntry = ready.entries[ready.entries.length - 1];
+    if (lastEntry !== undefined) {
+      // Entries below unstableFromIndex were not rewritten since this Ready was
+      // built, so they are exactly what the caller made durable.
+      const durable = Math.min(lastEntry.index, this.unstableFromIndex - 1);
+      if (durable > this.stableIndex) this.stableIndex = durable;
+    }
+    const lastApplied = ready.committedEntries[ready.committedEntries.length - 1];
+    if (lastApplied !== undefined && lastApplied.index > this.applied) this.applied = lastApplied.index;
+    if (this.role === 'leader') this.maybeCommit();
+  }
+
+  /** Observable state for status endpoints and logs. */
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      leader: this.leader,
+      commitIndex: this.commit,
+      appliedIndex: this.applied,
+      snapshotIndex: this.log.snapshotIndex,
+      lastIndex: this.log.lastIndex(),
+    };
+  }
+
+  /** Term of the log entry at `index`, or undefined if compacted away or beyond the end. */
+  logTerm(index: number): number | undefined {
+    return this.log.termAt(index);
+  }
+
+  /** Entries in [lo, hi) still held in memory (for inspection and tests; a copy). */
+  logEntries(lo: number, hi: number): Entry[] {
+    return this.log.slice(lo, hi);
+  }
+
+  // ----------------------------------------------------------------- roles
+
+  private becomeFollower(term: number, leader: NodeId | null): void {
+    this.leaveLeadership();
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = null;
+    }
+    this.role = 'follower';
+    this.leader = leader;
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
+    this.resetElectionTimer();
+  }
+
+  /** Thesis §9.6: ask whether we could win, without disturbing anyone's term. */
+  private becomePreCandidate(): void {
+    this.leaveLeadership();
+    this.role = 'pre-candidate';
+    this.leader = null;
+    this.votes.clear();
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+    this.resetElectionTimer();
+  }
+
+  /** §5.2: increment the term and vote for self. */
+  private becomeCandidate(): void {
+    this.leaveLeadership();
+    this.term += 1;
+    this.vote = this.id;
+    this.role = 'candidate';
+    this.leader = null;
+    this.votes.clear();
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+    this.resetElectionTimer();
+  }
+
+  private becomeLeader(): void {
+    this.role = 'leader';
+    this.leader = this.id;
+    this.stepRole = this.stepLeader;
+    this.tickRole = this.tickLeader;
+    this.electionElapsedTicks = 0;
+    this.heartbeatElapsedTicks = 0;
+    this.progress.clear();
+    this.readAcks.clear();
+    // §5.3: nextIndex starts just after the leader's last entry.
+    for (const peer of this.otherPeers) {
+      this.progress.set(peer, new Progress(this.log.lastIndex() + 1, this.maxInflightAppends));
+    }
+    // §8: a no-op entry at the start of the term lets the leader commit
+    // earlier-term entries (§5.4.2) and learn the commit index for reads (§6.4).
+    const index = this.log.lastIndex() + 1;
+    this.log.push({ index, term: this.term, kind: 'empty', data: '' });
+    this.broadcastPending = true;
+    if (this.peers.length === 1) this.maybeCommit();
+  }
+
+  /** Pending reads cannot be served by a node that no longer leads (thesis §6.4). */
+  private leaveLeadership(): void {
+    if (this.role !== 'leader') return;
+    for (const context of this.readsAwaitingCommit) this.droppedReads.push(context);
+    for (const context of this.readsAwaitingRound) this.droppedReads.push(context);
+    for (const round of this.readRounds) for (const context of round.contexts) this.droppedReads.push(context);
+    this.readsAwaitingCommit = [];
+    this.readsAwaitingRound = [];
+    this.readRounds = [];
+    this.readAcks.clear();
+    this.progress.clear();
+    this.broadcastPending = false;
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsedTicks = 0;
+    // §5.2: randomized timeouts in [T, 2T) make split votes rare.
+    this.randomizedElectionTimeoutTicks = this.electionTicks + Math.floor(this.random() * this.electionTicks);
+  }
+
+  // ----------------------------------------------------------------- ticks
+
+  private tickElection(): void {
+    this.electionElapsedTicks += 1;
+    if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) this.campaign();
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsedTicks += 1;
+    this.electionElapsedTicks += 1;
+    if (this.electionElapsedTicks >= this.electionTicks) {
+      this.electionElapsedTicks = 0;
+      if (this.checkQuorum && !this.quorumRecentlyActive()) {
+        // Thesis §6.2: a leader cut off from a majority steps down so clients look elsewhere.
+        this.becomeFollower(this.term, null);
+        return;
+      }
+      for (const pr of this.progress.values()) pr.recentActive = false;
+    }
+    for (const pr of this.progress.values()) {
+      if (pr.state !== 'snapshot') continue;
+      pr.snapshotElapsedTicks += 1;
+      // The snapshot or its reply was lost: probe again (which re-sends it if still needed).
+      if (pr.snapshotElapsedTicks >= this.electionTicks) pr.becomeProbe();
+    }
+    if (this.heartbeatElapsedTicks >= this.heartbeatTicks) {
+      this.heartbeatElapsedTicks = 0;
+      const latestRound = this.readRounds[this.readRounds.length - 1];
+      this.broadcastHeartbeat(latestRound === undefined ? null : String(latestRound.id));
+    }
+  }
+
+  private quorumRecentlyActive(): boolean {
+    let active = 1; // self
+    for (const pr of this.progress.values()) if (pr.recentActive) active += 1;
+    return active >= this.quorum;
+  }
+
+  // -------------------------------------------------------------- election
+
+  private campaign(): void {
+    if (this.preVote) this.becomePreCandidate();
+    else this.becomeCandidate();
+    this.startPoll();
+  }
+
+  private startPoll(): void {
+    const preVote = this.role === 'pre-candidate';
+    // A pre-vote asks about the term we would campaign in, without taking it (thesis §9.6).
+    const voteTerm = preVote ? this.term + 1 : this.term;
+    this.votes.set(this.id, true);
+    if (this.tallyVotes()) return;
+    for (const peer of this.otherPeers) {
+      this.send({
+        type: 'vote-request', from: this.id, to: peer, term: voteTerm, preVote,
+        lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm(),
+      });
+    }
+  }
+
+  /** Acts on the votes so far; returns whether the poll is decided. */
+  private tallyVotes(): boolean {
+    let granted = 0;
+    let rejected = 0;
+    for (const vote of this.votes.values()) {
+      if (vote) granted += 1;
+      else rejected += 1;
+    }
+    if (granted >= this.quorum) {
+      if (this.role === 'pre-candidate') {
+        this.becomeCandidate();
+        this.startPoll();
+      } else {
+        this.becomeLeader();
+      }
+      return true;
+    }
+    if (rejected >= this.quorum) {
+      this.becomeFollower(this.term, null);
+      return true;
+    }
+    return false;
+  }
+
+  /** §5.4.1: a vote goes only to a candidate whose log is at least as up to date as ours. */
+  private isUpToDate(lastLogIndex: number, lastLogTerm: number): boolean {
+    const ourLastTerm = this.log.lastTerm();
+    return lastLogTerm > ourLastTerm || (lastLogTerm === ourLastTerm && lastLogIndex >= this.log.lastIndex());
+  }
+
+  private handleVoteRequest(m: VoteRequest): void {
+    // §5.2: at most one vote per term, first come first served; a pre-vote for a later term binds nothing.
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === null && this.leader === null) ||
+      (m.preVote && m.term > this.term);
+    if (canVote && this.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+      if (!m.preVote) {
+        this.vote = m.from;
+        this.electionElapsedTicks = 0;
+      }
+      // The response goes out in Ready.messages, after the vote is durable (Figure 2, "Persistent state").
+      this.send({ type: 'vote-response', from: this.id, to: m.from, term: m.term, preVote: m.preVote, granted: true });
+    } else {
+      this.send({ type: 'vote-response', from: this.id, to: m.from, term: this.term, preVote: m.preVote, granted: false });
+    }
+  }
+
+  // ------------------------------------------------------- role step funcs
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'append-request':
+        this.heardFromLeader(m.from);
+        this.handleAppendRequest(m);
+        return;
+      case 'heartbeat-request':
+        this.heardFromLeader(m.from);
+        this.handleHeartbeatRequest(m);
+        return;
+      case 'snapshot-request':
+        this.heardFromLeader(m.from);
+        this.handleSnapshotRequest(m);
+        return;
+      case 'vote-request':
+      case 'vote-response':
+      case 'append-response':
+      case 'heartbeat-response':
+        return;
+      default:
+        assertNever(m);
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'append-request':
+      case 'heartbeat-request':
+      case 'snapshot-request':
+        // §5.2: a candidate that hears from a leader of its term becomes its follower.
+        this.becomeFollower(m.term, m.from);
+        this.stepFollower(m);
+        return;
+      case 'vote-response':
+        this.handleVoteResponse(m);
+        return;
+      case 'vote-request':
+      case 'append-response':
+      case 'heartbeat-response':
+        return;
+      default:
+        assertNever(m);
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    switch (m.type) {
+      case 'append-response':
+        this.handleAppendResponse(m);
+        return;
+      case 'heartbeat-response':
+        this.handleHeartbeatResponse(m);
+        return;
+      case 'append-request':
+      case 'heartbeat-request':
+      case 'snapshot-request':
+        // Another leader in our term would break election safety (§5.2); ignore.
+      case 'vote-request':
+      case 'vote-response':
+        return;
+      default:
+        assertNever(m);
+    }
+  }
+
+  private handleVoteResponse(m: VoteResponse): void {
+    if (m.preVote !== (this.role === 'pre-candidate')) return;
+    if (!this.votes.has(m.from)) this.votes.set(m.from, m.granted);
+    this.tallyVotes();
+  }
+
+  private heardFromLeader(leader: NodeId): void {
+    this.electionElapsedTicks = 0;
+    this.leader = leader;
+  }
+
+  // ------------------------------------------------------ follower handlers
+
+  /** §5.3 AppendEntries receiver implementation (Figure 2, steps 2-5). */
+  private handleAppendRequest(m: AppendRequest): void {
+    if (m.prevLogIndex < this.commit) {
+      // Everything up to our commit matches the leader (Leader Completeness, §5.4); a stale request.
+      this.replyAppend(m.from, true, this.commit, 0, 0);
+      return;
+    }
+    if (!this.log.matchTerm(m.prevLogIndex, m.prevLogTerm)) {
+      // Log Matching check failed (§5.3). Hint: our term at prevLogIndex and its first index,
+      // so the leader can skip the whole conflicting term in one round trip.
+      if (m.prevLogIndex > this.log.lastIndex()) {
+        this.replyAppend(m.from, false, m.prevLogIndex, this.log.lastIndex() + 1, 0);
+      } else {
+        const conflictTerm = this.log.termAt(m.prevLogIndex) ?? 0;
+        const first = this.log.firstIndexOfTermAtOrAfter(conflictTerm, m.prevLogIndex);
+        this.replyAppend(m.from, false, m.prevLogIndex, Math.max(first, this.commit + 1), conflictTerm);
+      }
+      return;
+    }
+    const lastNewIndex = m.prevLogIndex + m.entries.length;
+    this.appendFromLeader(m.entries);
+    // Figure 2 step 5: commitIndex = min(leaderCommit, index of last new entry).
+    this.commitTo(Math.min(m.commit, lastNewIndex));
+    this.replyAppend(m.from, true, lastNewIndex, 0, 0);
+  }
+
+  /**
+   * Figure 2 steps 3-4: skip entries we already hold, truncate only at a real
+   * conflict (same index, different term), append the rest. A stale or
+   * duplicated request never truncates anything.
+   */
+  private appendFromLeader(entries: readonly Entry[]): void {
+    let k = 0;
+    for (; k < entries.length; k++) {
+      const entry = entries[k]!;
+      const ours = this.log.termAt(entry.index);
+      if (ours === undefined) break; // beyond our end
+      if (ours !== entry.term) {
+        if (entry.index <= this.commit) {
+          throw new Error(`safety: leader asked to overwrite committed index ${entry.index} (commit ${this.commit})`);
+        }
+        this.log.truncateFrom(entry.index);
+        if (this.unstableFromIndex > entry.index) this.unstableFromIndex = entry.index;
+        if (this.stableIndex >= entry.index) this.stableIndex = entry.index - 1;
+        break;
+      }
+    }
+    for (; k < entries.length; k++) this.log.push(entries[k]!);
+  }
+
+  private handleHeartbeatRequest(m: HeartbeatRequest): void {
+    // The leader caps `commit` at what it knows we hold (our match index).
+    this.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: 'heartbeat-response', from: this.id, to: m.from, term: this.term, context: m.context });
+  }
+
+  /** §7 InstallSnapshot receiver. */
+  private handleSnapshotRequest(m: SnapshotRequest): void {
+    const { index, term } = m.snapshot.meta;
+    if (index <= this.commit) {
+      this.replyAppend(m.from, true, this.commit, 0, 0);
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // §7: "If existing log entry has same index and term as snapshot's last
+      // included entry, retain log entries following it": we hold it, so it is
+      // enough to learn it is committed.
+      this.commitTo(index);
+      this.replyAppend(m.from, true, index, 0, 0);
+      return;
+    }
+    // §7: otherwise discard the entire log and reset the state machine from the snapshot.
+    this.log.resetToSnapshot(index, term);
+    this.snapshot = m.snapshot;
+    this.pendingSnapshot = m.snapshot;
+    this.commit = index;
+    this.unstableFromIndex = index + 1;
+    if (this.stableIndex > index) this.stableIndex = index;
+    this.replyAppend(m.from, true, index, 0, 0);
+  }
+
+  private replyAppend(to: NodeId, success: boolean, matchIndex: number, conflictIndex: number, conflictTerm: number): void {
+    const reply: AppendResponse = {
+      type: 'append-response', from: this.id, to, term: this.term, success, matchIndex, conflictIndex, conflictTerm,
+    };
+    this.send(reply);
+  }
+
+  private commitTo(index: number): void {
+    if (index > this.commit) this.commit = index;
+  }
+
+  // -------------------------------------------------------- leader handlers
+
+  private handleAppendResponse(m: AppendResponse): void {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    pr.recentActive = true;
+    if (!m.success) {
+      this.handleAppendRejection(pr, m);
+      return;
+    }
+    if (pr.maybeUpdate(m.matchIndex)) {
+      if (pr.state === 'probe') {
+        pr.becomeReplicate();
+      } else if (pr.state === 'snapshot') {
+        // §7: the follower holds the snapshot; continue from its index.
+        if (pr.match >= pr.pendingSnapshotIndex) pr.becomeReplicate();
+      } else {
+        pr.freeInflightUpTo(m.matchIndex);
+      }
+      this.maybeCommit();
+    } else if (pr.state === 'replicate') {
+      pr.freeInflightUpTo(m.matchIndex);
+    } else if (pr.state === 'probe' && m.matchIndex >= pr.next - 1) {
+      pr.probeSent = false;
+    }
+    this.sendAppends(m.from, pr);
+  }
+
+  /** §5.3 fast backtracking: skip the follower's whole conflicting term. */
+  private handleAppendRejection(pr: Progress, m: AppendResponse): void {
+    if (m.matchIndex === 0 && m.conflictIndex === 0) return; // a stale-term notice, handled by §5.1 rules
+    const rejected = m.matchIndex;
+    let hint: number;
+    if (m.conflictTerm > 0) {
+      const found = this.log.lastIndexWithTermAtMost(m.conflictTerm, rejected);
+      // Leader has entries of that term: resume after its last one; else skip to the follower's first of it.
+      hint = found.term === m.conflictTerm ? found.index : m.conflictIndex - 1;
+    } else {
+      hint = m.conflictIndex - 1;
+    }
+    if (!pr.maybeDecrTo(rejected, hint)) return;
+    if (pr.state === 'replicate') pr.becomeProbe();
+    this.sendAppends(m.from, pr);
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse): void {
+    const pr = this.progress.get(m.from);
+    if (pr === undefined) return;
+    pr.recentActive = true;
+    pr.probeSent = false;
+    if (pr.state === 'replicate') {
+      // Requests in flight but no progress for a whole heartbeat interval: one
+      // was probably lost. Probe from the known match (re-sends are harmless:
+      // duplicates never truncate, §5.3).
+      if (pr.inflightCountNow() > 0 && pr.match < this.log.lastIndex() && pr.match === pr.matchAtLastHeartbeat) {
+        pr.becomeProbe();
+      }
+      pr.matchAtLastHeartbeat = pr.match;
+    }
+    this.sendAppends(m.from, pr);
+    if (m.context !== null) this.handleReadAck(m.from, m.context);
+  }
+
+  // ------------------------------------------------------------ replication
+
+  /** Sends as much as flow control allows; returns whether anything was sent. */
+  private sendAppends(to: NodeId, pr: Progress): boolean {
+    let sent = false;
+    while (!pr.isPaused() && pr.next <= this.log.lastIndex()) {
+      if (!this.sendAppend(to, pr, false)) break;
+      sent = true;
+      if (pr.state !== 'replicate') break;
+    }
+    if (!sent && pr.sentCommit < this.commit && !pr.isPaused()) sent = this.sendAppend(to, pr, true);
+    return sent;
+  }
+
+  /** One AppendRequest (§5.3), or an InstallSnapshot when the entries are compacted (§7). */
+  private sendAppend(to: NodeId, pr: Progress, allowEmpty: boolean): boolean {
+    const prevLogIndex = pr.next - 1;
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      if (prevLogIndex > this.log.lastIndex()) return false;
+      return this.sendSnapshot(to, pr);
+    }
+    const entries = this.log.slice(pr.next, pr.next + this.maxEntriesPerAppend);
+    if (entries.length === 0 && !allowEmpty) return false;
+    // An empty request in replicate state only carries the commit index: anchor it at
+    // the known match, since next-1 may still be in flight and would look like a conflict.
+    const anchorIndex = entries.length === 0 && pr.state === 'replicate' ? pr.match : prevLogIndex;
+    const anchorTerm = anchorIndex === prevLogIndex ? prevLogTerm : this.log.termAt(anchorIndex);
+    if (anchorTerm === undefined) return this.sendSnapshot(to, pr);
+    this.send({
+      type: 'append-request', from: this.id, to, term: this.term,
+      prevLogIndex: anchorIndex, prevLogTerm: anchorTerm, entries, commit: this.commit,
+    });
+    pr.sentCommit = this.commit;
+    const last = entries[entries.length - 1];
+    if (pr.state === 'replicate') {
+      if (last !== undefined) {
+        // Pipelining: assume success and move on, bounded by the in-flight window.
+        pr.next = last.index + 1;
+        pr.addInflight(last.index);
+      }
+    } else {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    const snapshot = this.snapshot;
+    if (snapshot === null) throw new Error('internal: log compacted without a snapshot');
+    pr.becomeSnapshot(snapshot.meta.index);
+    this.send({ type: 'snapshot-request', from: this.id, to, term: this.term, snapshot });
+    return true;
+  }
+
+  private broadcastHeartbeat(context: string | null): void {
+    for (const [peer, pr] of this.progress) {
+      // Capped at the follower's match so it never commits entries it may not hold.
+      const commit = Math.min(pr.match, this.commit);
+      this.send({ type: 'heartbeat-request', from: this.id, to: peer, term: this.term, commit, context });
+    }
+  }
+
+  /** Builds leader traffic that was deferred so many proposals share one AppendRequest per follower. */
+  private flushPending(): void {
+    if (this.role !== 'leader') return;
+    if (this.broadcastPending) {
+      this.broadcastPending = false;
+      for (const [peer, pr] of this.progress) this.sendAppends(peer, pr);
+    }
+    if (this.readsAwaitingRound.length > 0) {
+      // Thesis §6.4 step 2-3: record the commit index as the read index, then
+      // confirm leadership with one heartbeat round for the whole batch.
+      const round: ReadRound = { id: this.nextReadRoundId++, index: this.commit, contexts: this.readsAwaitingRound };
+      this.readsAwaitingRound = [];
+      this.readRounds.push(round);
+      this.broadcastHeartbeat(String(round.id));
+    }
+  }
+
+  /** The commit rule, in one place (§5.4.2). */
+  private maybeCommit(): void {
+    const candidate = this.quorumMatchIndex();
+    if (!this.mayCommitByCounting(candidate)) return;
+    this.commit = candidate;
+    this.broadcastPending = true; // tell followers the new commit index
+    if (this.readsAwaitingCommit.length > 0 && this.committedInCurrentTerm()) {
+      const reads = this.readsAwaitingCommit;
+      this.readsAwaitingCommit = [];
+      if (this.peers.length === 1) {
+        for (const context of reads) this.readStates.push({ context, index: this.commit });
+      } else {
+        for (const context of reads) this.readsAwaitingRound.push(context);
+      }
+    }
+  }
+
+  /**
+   * §5.4.2 / Figure 8: only an entry of the current term is committed by
+   * counting replicas; earlier entries commit indirectly with it.
+   */
+  private mayCommitByCounting(index: number): boolean {
+    if (index <= this.commit) return false;
+    if (this.bugs.has('commit-old-term')) return true;
+    return this.log.termAt(index) === this.term;
+  }
+
+  /** The highest index stored on a majority; the leader counts only its durable entries. */
+  private quorumMatchIndex(): number {
+    const matches = [this.stableIndex];
+    for (const pr of this.progress.values()) matches.push(pr.match);
+    matches.sort((a, b) => b - a);
+    return matches[this.quorum - 1] ?? 0;
+  }
+
+  private committedInCurrentTerm(): boolean {
+    return this.log.termAt(this.commit) === this.term;
+  }
+
+  // --------------------------------------------------------------- ReadIndex
+
+  private handleReadAck(from: NodeId, context: string): void {
+    const roundId = Number(context);
+    if (!Number.isSafeInteger(roundId)) return;
+    if (roundId > (this.readAcks.get(from) ?? 0)) this.readAcks.set(from, roundId);
+    // An ack of round r confirms leadership after every round <= r started.
+    const acked = [Number.MAX_SAFE_INTEGER];
+    for (const peer of this.otherPeers) acked.push(this.readAcks.get(peer) ?? 0);
+    acked.sort((a, b) => b - a);
+    const confirmedUpTo = acked[this.quorum - 1] ?? 0;
+    let served = 0;
+    for (const round of this.readRounds) {
+      if (round.id > confirmedUpTo) break;
+      for (const ctx of round.contexts) this.readStates.push({ context: ctx, index: round.index });
+      served += 1;
+    }
+    if (served > 0) this.readRounds = this.readRounds.slice(served);
+  }
+
+  // ------------------------------------------------------------------ output
+
+  /**
+   * Routes a message: a leader's replication traffic depends only on its
+   * durable term, so it may leave before the persist (thesis §10.2.1);
+   * everything else waits for it (types.ts rule 2).
+   */
+  private send(message: Message): void {
+    if (
+      this.role === 'leader' &&
+      (message.type === 'append-request' || message.type === 'heartbeat-request' || message.type === 'snapshot-request')
+    ) {
+      this.eagerMessages.push(message);
+    } else {
+      this.messages.push(message);
+    }
+  }
+
+  private softStateChanged(): boolean {
+    return this.lastSoftState.role !== this.role || this.lastSoftState.leader !== this.leader;
+  }
+
+  private hardStateChanged(): boolean {
+    const hs = this.lastHardState;
+    return hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.commit;
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected message ${JSON.stringify(value)}`);
+}
