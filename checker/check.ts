@@ -1,0 +1,159 @@
+// The checker's entry point: prepare the history, split it into partitions
+// (P-compositionality: Herlihy & Wing 1990, linearizability is local, so a
+// history is linearizable iff each per-key sub-history is), search each
+// partition within its own budget, and explain the illegal ones.
+import { availableParallelism } from 'node:os';
+import { explainIllegal } from './counterexample.ts';
+import { CheckerError } from './errors.ts';
+import { type Operation, prepareHistory } from './history.ts';
+import { createModel } from './models.ts';
+import { searchPartition } from './search.ts';
+import type { CheckOptions, CheckResult, HistoryEvent, Model, PartitionResult, Verdict } from './types.ts';
+
+const DEFAULT_BUDGET_MS = 30_000;
+const DEFAULT_MEMO_BYTES_MAX = 512 * 1024 * 1024;
+const DEFAULT_SHRINK_MS = 2_000;
+// Worker threads pay off only when there is a lot to search: starting one
+// (with the tsx loader) costs a few hundred ms on a loaded 2-core box.
+const WORKER_MIN_OPS = 40_000;
+const WORKER_MIN_PARTITIONS = 4;
+
+/** Options with every default filled in (also what a worker receives). */
+export interface ResolvedOptions {
+  budgetMs: number;
+  memoBytesMax: number;
+  counterexample: boolean;
+  shrinkBudgetMs: number;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0)) {
+    throw new CheckerError('CHECKER_OPTIONS', `${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Fills in defaults and validates numbers. */
+export function resolveOptions(options: CheckOptions): ResolvedOptions {
+  const budgetMs = positive('budgetMs', options.budgetMs, DEFAULT_BUDGET_MS);
+  return {
+    budgetMs,
+    memoBytesMax: positive('memoBytesMax', options.memoBytesMax, DEFAULT_MEMO_BYTES_MAX),
+    counterexample: options.counterexample ?? true,
+    shrinkBudgetMs: positive('shrinkBudgetMs', options.shrinkBudgetMs, Math.min(DEFAULT_SHRINK_MS, budgetMs)),
+  };
+}
+
+/** The model of the options: a built-in one by name (default raftlab-kv) or the object given. */
+export function resolveModel(options: CheckOptions): Model<any> {
+  const model = options.model ?? 'raftlab-kv';
+  if (typeof model !== 'string') return model;
+  return createModel(model, { init: options.init, nullRead: options.nullRead });
+}
+
+/** Searches one partition and, when illegal, explains it. */
+export function checkPartition(key: string | undefined, ops: readonly Operation[], model: Model<any>, options: ResolvedOptions): PartitionResult {
+  const started = performance.now();
+  const outcome = searchPartition(ops, model, { deadline: started + options.budgetMs, memoBytesMax: options.memoBytesMax });
+  const result: PartitionResult = {
+    verdict: outcome.verdict,
+    ops: ops.length,
+    prunedOps: outcome.prunedOps,
+    segments: outcome.segments,
+    steps: outcome.steps,
+    memoEntries: outcome.memoEntries,
+    timeMs: 0,
+  };
+  if (key !== undefined) result.key = key;
+  if (outcome.unknownReason !== undefined) result.unknownReason = outcome.unknownReason;
+  result.timeMs = performance.now() - started;
+  if (outcome.verdict === 'illegal' && options.counterexample) {
+    const now = performance.now();
+    result.counterexample = explainIllegal(ops, model, key, { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax });
+  }
+  return result;
+}
+
+/** Overall verdict: illegal if any partition is, else unknown if any is, else linearizable. */
+export function combineVerdicts(partitions: readonly PartitionResult[]): Verdict {
+  let verdict: Verdict = 'linearizable';
+  for (const p of partitions) {
+    if (p.verdict === 'illegal') return 'illegal';
+    if (p.verdict === 'unknown') verdict = 'unknown';
+  }
+  return verdict;
+}
+
+function sortPartitions(partitions: PartitionResult[]): PartitionResult[] {
+  return partitions.sort((a, b) => (a.key ?? '').localeCompare(b.key ?? ''));
+}
+
+/**
+ * Checks a history in this thread. Same result as `check` but never uses
+ * worker threads (so it is synchronous).
+ */
+export function checkSync(events: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
+  const started = performance.now();
+  const model = resolveModel(options);
+  const resolved = resolveOptions(options);
+  const prepared = prepareHistory(events, model);
+  const partitions: PartitionResult[] = [];
+  for (const [key, ops] of prepared.partitions) partitions.push(checkPartition(key, ops, model, resolved));
+  return {
+    verdict: combineVerdicts(partitions),
+    model: model.name,
+    ops: prepared.clientOps,
+    partitions: sortPartitions(partitions),
+    timeMs: performance.now() - started,
+    workers: 0,
+  };
+}
+
+function workerCount(options: CheckOptions, partitions: Map<string | undefined, Operation[]>): number {
+  const wanted = options.workers ?? 'auto';
+  if (typeof options.model === 'object') return 0; // a custom model cannot cross threads
+  const cores = Math.max(1, availableParallelism());
+  if (wanted !== 'auto') {
+    if (!Number.isInteger(wanted) || wanted < 0) throw new CheckerError('CHECKER_OPTIONS', `workers must be 'auto' or an integer >= 0`);
+    return Math.min(wanted, partitions.size);
+  }
+  if (cores < 2 || partitions.size < WORKER_MIN_PARTITIONS) return 0;
+  let total = 0;
+  for (const ops of partitions.values()) total += ops.length;
+  return total >= WORKER_MIN_OPS ? Math.min(cores, 4, partitions.size) : 0;
+}
+
+/**
+ * Checks a history: the main entry point. `check(events, { model:
+ * 'raftlab-kv', budgetMs: 10_000 })`. Partitions go to worker threads when
+ * there are enough large ones (options.workers).
+ */
+export async function check(events: readonly HistoryEvent[], options: CheckOptions = {}): Promise<CheckResult> {
+  const started = performance.now();
+  const model = resolveModel(options);
+  const resolved = resolveOptions(options);
+  const prepared = prepareHistory(events, model);
+  const workers = workerCount(options, prepared.partitions);
+  let partitions: PartitionResult[];
+  if (workers === 0) {
+    partitions = [];
+    for (const [key, ops] of prepared.partitions) partitions.push(checkPartition(key, ops, model, resolved));
+  } else {
+    const { checkOnWorkers } = await import('./pool.ts');
+    partitions = await checkOnWorkers(
+      [...prepared.partitions].map(([key, ops]) => ({ key, ops })),
+      { model: model.name, init: options.init, nullRead: options.nullRead },
+      resolved,
+      workers,
+    );
+  }
+  return {
+    verdict: combineVerdicts(partitions),
+    model: model.name,
+    ops: prepared.clientOps,
+    partitions: sortPartitions(partitions),
+    timeMs: performance.now() - started,
+    workers,
+  };
+}

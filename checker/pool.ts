@@ -1,0 +1,82 @@
+// Runs partitions on worker threads. Each worker gets a share of the
+// partitions, balanced by op count (largest first onto the lightest worker),
+// and is terminated when done or on error.
+import { Worker } from 'node:worker_threads';
+import type { ResolvedOptions } from './check.ts';
+import { CheckerError, type CheckerErrorCode } from './errors.ts';
+import type { Operation } from './history.ts';
+import type { ModelOptions } from './models.ts';
+import type { PartitionResult } from './types.ts';
+import type { WorkerRequest } from './worker.ts';
+
+type WorkerMessage =
+  | { type: 'result'; result: PartitionResult }
+  | { type: 'done' }
+  | { type: 'error'; message: string; code?: CheckerErrorCode };
+
+/** The tsx loader, resolved from this file so the cwd does not matter. */
+function loaderArgs(): string[] {
+  return ['--import', import.meta.resolve('tsx')];
+}
+
+function runWorker(request: WorkerRequest): Promise<PartitionResult[]> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { execArgv: loaderArgs() });
+    const results: PartitionResult[] = [];
+    let settled = false;
+    const finish = (error?: Error): void => {
+      if (settled) return;
+      settled = true;
+      void worker.terminate();
+      if (error) reject(error);
+      else resolve(results);
+    };
+    worker.on('message', (message: WorkerMessage) => {
+      switch (message.type) {
+        case 'result':
+          results.push(message.result);
+          break;
+        case 'done':
+          finish();
+          break;
+        case 'error':
+          finish(message.code ? new CheckerError(message.code, message.message) : new Error(message.message));
+          break;
+        default: {
+          const never: never = message;
+          finish(new Error(`unexpected worker message ${JSON.stringify(never)}`));
+        }
+      }
+    });
+    worker.on('error', (error) => finish(error));
+    worker.on('exit', (code) => finish(new Error(`checker worker exited early with code ${code}`)));
+    worker.postMessage(request);
+  });
+}
+
+/** Checks partitions on `workers` threads; results in no particular order. */
+export async function checkOnWorkers(
+  partitions: { key: string | undefined; ops: Operation[] }[],
+  model: { model: string } & ModelOptions,
+  options: ResolvedOptions,
+  workers: number,
+): Promise<PartitionResult[]> {
+  const shares: { load: number; partitions: WorkerRequest['partitions'] }[] = Array.from({ length: workers }, () => ({
+    load: 0,
+    partitions: [],
+  }));
+  for (const p of [...partitions].sort((a, b) => b.ops.length - a.ops.length)) {
+    const lightest = shares.reduce((a, b) => (b.load < a.load ? b : a));
+    lightest.partitions.push(p);
+    lightest.load += p.ops.length;
+  }
+  const modelOptions: ModelOptions = {};
+  if (model.init !== undefined) modelOptions.init = model.init;
+  if (model.nullRead !== undefined) modelOptions.nullRead = model.nullRead;
+  const all = await Promise.all(
+    shares
+      .filter((s) => s.partitions.length > 0)
+      .map((s) => runWorker({ model: model.model, modelOptions, options, partitions: s.partitions })),
+  );
+  return all.flat();
+}

@@ -1,0 +1,471 @@
+// The search of one partition: Wing-Gong-Lowe (WGL) linearizability checking
+// with memoization (Lowe, "Testing for linearizability", 2017, §3-4), plus
+// three things porcupine does not do:
+//
+//  1. Unknown ops (info / never completed) that cannot matter are dropped
+//     before the search: read-only ones always, and register-like writes
+//     whose value no later op observes (see pruneUnknownOps for the proof).
+//  2. The history is cut at quiescent points (no ok op open). Each segment is
+//     searched on its own, with a small bitset; what crosses a cut is a
+//     configuration (state, which still-open unknown ops already took
+//     effect). Segments are searched lazily, depth first: segment k yields
+//     its end configurations one by one, segment k+1 is searched from each
+//     new one, so a linearizable history stops at the first full path and an
+//     illegal one explores every reachable configuration exactly once (each
+//     segment's memo is shared by all its start configurations).
+//  3. A budget (time, memo bytes) ends the search with `unknown`, never with
+//     a verdict it has not proved. The clock is read every 1024 steps.
+import type { Operation } from './history.ts';
+import { type MemoAccount, MemoSet, zobrist } from './memo.ts';
+import type { Model, UnknownReason, Verdict } from './types.ts';
+
+/** Limits of one partition search. `deadline` is a performance.now() value. */
+export interface SearchLimits {
+  deadline: number;
+  memoBytesMax: number;
+}
+
+/** What one partition search found. */
+export interface SearchOutcome {
+  verdict: Verdict;
+  unknownReason?: UnknownReason;
+  steps: number;
+  memoEntries: number;
+  segments: number;
+  prunedOps: number;
+}
+
+/** Thrown inside the search when a budget runs out. */
+class BudgetExceeded {
+  constructor(readonly reason: UnknownReason) {}
+}
+
+const STEPS_PER_CLOCK_CHECK = 1024;
+
+/** Interned states and a cache of transitions, shared by all segments. */
+class StateSpace {
+  readonly states: unknown[] = [];
+  private readonly ids = new Map<string | number, number>();
+  private readonly transitions = new Map<number, number>();
+
+  constructor(
+    readonly model: Model<any>,
+    readonly ops: readonly Operation[],
+  ) {}
+
+  intern(state: unknown): number {
+    const h = this.model.hash(state);
+    let id = this.ids.get(h);
+    if (id === undefined) {
+      id = this.states.length;
+      this.states.push(state);
+      this.ids.set(h, id);
+    }
+    return id;
+  }
+
+  /** Next state id after op `opIndex` from `stateId`, or -1 when illegal. */
+  step(stateId: number, opIndex: number): number {
+    const key = stateId * this.ops.length + opIndex;
+    const cached = this.transitions.get(key);
+    if (cached !== undefined) return cached;
+    const op = this.ops[opIndex]!;
+    const next = this.model.step(this.states[stateId], op.f, op.input, op.output);
+    const id = next === undefined ? -1 : this.intern(next);
+    this.transitions.set(key, id);
+    return id;
+  }
+}
+
+/** Shared counters and limits of one partition search. */
+class SearchContext {
+  steps = 0;
+  readonly account: MemoAccount = { bytes: 0 };
+  constructor(
+    readonly space: StateSpace,
+    readonly limits: SearchLimits,
+  ) {}
+
+  tick(): void {
+    if (++this.steps % STEPS_PER_CLOCK_CHECK === 0 && performance.now() > this.limits.deadline) {
+      throw new BudgetExceeded('time');
+    }
+  }
+
+  checkMemory(): void {
+    if (this.account.bytes > this.limits.memoBytesMax) throw new BudgetExceeded('memory');
+  }
+}
+
+/** The static description of one quiescent segment. */
+interface SegmentPlan {
+  /** Partition op indices: carried unknown ops first, then the segment's ops. */
+  ops: number[];
+  carried: number;
+  /** For each carried op: its local index in the previous segment. */
+  carriedFrom: number[];
+  /** Entries in real-time order: op local index and whether it is the call. */
+  entryOps: number[];
+  entryIsCall: boolean[];
+}
+
+/**
+ * One segment's WGL search, resumable: `nextEnd` finds the next end
+ * configuration (every ok op of the segment linearized) not found before.
+ */
+class SegmentSearch {
+  private readonly n: number;
+  private readonly words: number;
+  private readonly globalOp: Int32Array;
+  private readonly isOk: Uint8Array;
+  private readonly okTotal: number;
+  private readonly entryOp: Int32Array;
+  private readonly entryIsCall: Uint8Array;
+  private readonly next: Int32Array;
+  private readonly prev: Int32Array;
+  private readonly head: number;
+  private readonly callEntry: Int32Array;
+  private readonly returnEntry: Int32Array;
+  readonly bits: Uint32Array;
+  private bitsHash = 0;
+  private readonly stackOp: Int32Array;
+  private readonly stackState: Int32Array;
+  private depth = 0;
+  private readonly memo: MemoSet;
+  private readonly zob: Uint32Array;
+  state = 0;
+  private cur = -1;
+  private okRemaining = 0;
+  private pendingBacktrack = false;
+
+  constructor(
+    plan: SegmentPlan,
+    opsOfPartition: readonly Operation[],
+    private readonly ctx: SearchContext,
+  ) {
+    const n = plan.ops.length;
+    this.n = n;
+    this.words = Math.max(1, Math.ceil(n / 32));
+    this.globalOp = Int32Array.from(plan.ops);
+    this.isOk = new Uint8Array(n);
+    let okTotal = 0;
+    for (let i = 0; i < n; i++) {
+      if (opsOfPartition[plan.ops[i]!]!.ok) {
+        this.isOk[i] = 1;
+        okTotal++;
+      }
+    }
+    this.okTotal = okTotal;
+    const entries = plan.entryOps.length;
+    this.entryOp = Int32Array.from(plan.entryOps);
+    this.entryIsCall = Uint8Array.from(plan.entryIsCall, (b) => (b ? 1 : 0));
+    this.head = entries;
+    this.next = new Int32Array(entries + 1);
+    this.prev = new Int32Array(entries + 1);
+    this.callEntry = new Int32Array(n);
+    this.returnEntry = new Int32Array(n).fill(-1);
+    for (let e = 0; e < entries; e++) {
+      if (this.entryIsCall[e]) this.callEntry[this.entryOp[e]!] = e;
+      else this.returnEntry[this.entryOp[e]!] = e;
+    }
+    this.bits = new Uint32Array(this.words);
+    this.stackOp = new Int32Array(n);
+    this.stackState = new Int32Array(n);
+    this.memo = new MemoSet(this.words, ctx.account);
+    this.zob = zobrist(n);
+  }
+
+  get memoEntries(): number {
+    return this.memo.count;
+  }
+
+  /** Local ops linearized so far that are ok ops (for progress reports). */
+  get okDone(): number {
+    return this.okTotal - this.okRemaining;
+  }
+
+  private unlink(e: number): void {
+    const p = this.prev[e]!;
+    const nx = this.next[e]!;
+    this.next[p] = nx;
+    if (nx !== -1) this.prev[nx] = p;
+  }
+
+  private relink(e: number): void {
+    const p = this.prev[e]!;
+    const nx = this.next[e]!;
+    this.next[p] = e;
+    if (nx !== -1) this.prev[nx] = e;
+  }
+
+  private lift(op: number): void {
+    this.unlink(this.callEntry[op]!);
+    const r = this.returnEntry[op]!;
+    if (r !== -1) this.unlink(r);
+  }
+
+  private unlift(op: number): void {
+    const r = this.returnEntry[op]!;
+    if (r !== -1) this.relink(r);
+    this.relink(this.callEntry[op]!);
+  }
+
+  private flip(op: number): void {
+    this.bits[op >>> 5]! ^= 1 << (op & 31);
+    this.bitsHash ^= this.zob[op]!;
+  }
+
+  /**
+   * Starts from a configuration: `stateId` and the carried unknown ops that
+   * already took effect (local indices < carried). Returns false when this
+   * configuration was explored before (nothing new can come of it).
+   */
+  start(stateId: number, applied: readonly number[]): boolean {
+    const { head, next, prev } = this;
+    const entries = head;
+    for (let e = 0; e < entries; e++) {
+      prev[e] = e === 0 ? head : e - 1;
+      next[e] = e + 1 < entries ? e + 1 : -1;
+    }
+    next[head] = entries > 0 ? 0 : -1;
+    this.bits.fill(0);
+    this.bitsHash = 0;
+    for (const op of applied) {
+      this.flip(op);
+      this.lift(op);
+    }
+    this.depth = 0;
+    this.okRemaining = this.okTotal;
+    this.state = stateId;
+    this.pendingBacktrack = false;
+    this.cur = next[head]!;
+    const fresh = this.memo.insert(this.bits, stateId, this.bitsHash);
+    this.ctx.checkMemory();
+    return fresh;
+  }
+
+  private backtrack(): boolean {
+    if (this.depth === 0) return false;
+    const d = --this.depth;
+    const op = this.stackOp[d]!;
+    this.state = this.stackState[d]!;
+    this.unlift(op);
+    this.flip(op);
+    this.okRemaining += this.isOk[op]!;
+    this.cur = this.next[this.callEntry[op]!]!;
+    return true;
+  }
+
+  /** Advances to the next new end configuration; false when exhausted. */
+  nextEnd(): boolean {
+    if (this.pendingBacktrack) {
+      this.pendingBacktrack = false;
+      if (!this.backtrack()) return false;
+    }
+    const { ctx, next, entryOp, entryIsCall, globalOp, memo, head } = this;
+    const space = ctx.space;
+    for (;;) {
+      if (this.okRemaining === 0) {
+        // Every ok op of the segment is linearized. Unknown ops still open
+        // can as well take effect after the cut, so stop here (no need to
+        // enumerate them at the end of this segment).
+        this.pendingBacktrack = true;
+        return true;
+      }
+      const e = this.cur;
+      if (entryIsCall[e]) {
+        const op = entryOp[e]!;
+        const nextState = space.step(this.state, globalOp[op]!);
+        if (nextState !== -1) {
+          this.flip(op);
+          if (memo.insert(this.bits, nextState, this.bitsHash)) {
+            ctx.tick();
+            const d = this.depth++;
+            this.stackOp[d] = op;
+            this.stackState[d] = this.state;
+            this.lift(op);
+            this.state = nextState;
+            this.okRemaining -= this.isOk[op]!;
+            this.cur = next[head]!;
+            continue;
+          }
+          this.flip(op);
+        }
+        this.cur = next[e]!;
+      } else {
+        // The first remaining entry is a return: that op must have been
+        // linearized before this point, so this path is dead (WGL).
+        ctx.tick();
+        if (memo.count > 0 && (memo.count & 4095) === 0) ctx.checkMemory();
+        if (!this.backtrack()) return false;
+      }
+    }
+  }
+
+  /** Whether local op `op` is linearized in the current configuration. */
+  has(op: number): boolean {
+    return (this.bits[op >>> 5]! & (1 << (op & 31))) !== 0;
+  }
+
+  get size(): number {
+    return this.n;
+  }
+}
+
+/**
+ * Drops unknown-outcome ops that cannot change the verdict:
+ * - read-only ones (a read with unknown result constrains nothing);
+ * - when every op of the partition is register-like (Model.valueFlow), an
+ *   unknown op that writes value v while no op observes v after the unknown
+ *   op's invoke. Proof sketch: take a linearization where the op takes
+ *   effect at point i; until the next overwrite j the state is v; every op
+ *   linearized in (i, j) accepts state v, and since none requires v, each
+ *   requires nothing and changes nothing, so it accepts the state before i
+ *   too; the op at j overwrites regardless. Removing the op leaves a valid
+ *   linearization. The converse is trivial (unknown ops may never happen).
+ * The same argument lets an op be forgotten at a quiescent cut once all its
+ * observers have completed: `expiry` is the last completion index of an ok
+ * observer (+Infinity if an unknown op observes v, since it never completes).
+ */
+function pruneUnknownOps(ops: readonly Operation[], model: Model<any>): { kept: number[]; expiry: Float64Array; pruned: number } {
+  const expiry = new Float64Array(ops.length).fill(Infinity);
+  const flows = model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
+  const registerLike = flows !== undefined && flows.every((flow) => flow !== undefined);
+  if (registerLike) {
+    const lastObserved = new Map<string, number>();
+    for (let i = 0; i < ops.length; i++) {
+      const need = flows[i]!.requires;
+      if (need === undefined) continue;
+      const op = ops[i]!;
+      const at = op.ok ? op.completeIndex : Infinity;
+      lastObserved.set(need, Math.max(lastObserved.get(need) ?? -1, at));
+    }
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.ok) continue;
+      const writes = flows[i]!.writes;
+      expiry[i] = writes === undefined ? -1 : (lastObserved.get(writes) ?? -1);
+    }
+  }
+  const kept: number[] = [];
+  let pruned = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (!op.ok && ((model.readOnly?.(op.f, op.input) ?? false) || expiry[i]! < op.invokeIndex)) {
+      pruned++;
+      continue;
+    }
+    kept.push(i);
+  }
+  return { kept, expiry, pruned };
+}
+
+/** Splits the kept ops into quiescent segments with their carried unknown ops. */
+function planSegments(ops: readonly Operation[], kept: readonly number[], expiry: Float64Array): SegmentPlan[] {
+  // Entries in real-time (event index) order. Ops are in invoke order.
+  const entries: { pos: number; op: number; call: boolean }[] = [];
+  for (const i of kept) {
+    const op = ops[i]!;
+    entries.push({ pos: op.invokeIndex, op: i, call: true });
+    if (op.ok) entries.push({ pos: op.completeIndex, op: i, call: false });
+  }
+  entries.sort((a, b) => a.pos - b.pos);
+  const plans: SegmentPlan[] = [];
+  let live: number[] = []; // unknown ops invoked before the current segment
+  let prevLocal = new Map<number, number>();
+  let segEntries: typeof entries = [];
+  let segHasOk = false;
+  let openOk = 0;
+  const flush = (cutPos: number): void => {
+    const carried = live.filter((i) => expiry[i]! >= cutPos);
+    const local = new Map<number, number>();
+    const planOps: number[] = [];
+    const entryOps: number[] = [];
+    const entryIsCall: boolean[] = [];
+    for (const i of carried) {
+      local.set(i, planOps.length);
+      entryOps.push(planOps.length);
+      entryIsCall.push(true);
+      planOps.push(i);
+    }
+    for (const e of segEntries) {
+      let l = local.get(e.op);
+      if (l === undefined) {
+        l = planOps.length;
+        local.set(e.op, l);
+        planOps.push(e.op);
+      }
+      entryOps.push(l);
+      entryIsCall.push(e.call);
+    }
+    const carriedFrom = carried.map((i) => prevLocal.get(i)!);
+    plans.push({ ops: planOps, carried: carried.length, carriedFrom, entryOps, entryIsCall });
+    prevLocal = local;
+    live = carried;
+    for (const e of segEntries) if (e.call && !ops[e.op]!.ok) live.push(e.op);
+  };
+  let segStart = 0;
+  for (const e of entries) {
+    const op = ops[e.op]!;
+    if (e.call && op.ok && openOk === 0 && segHasOk) {
+      flush(segStart);
+      segStart = e.pos;
+      segEntries = [];
+      segHasOk = false;
+    }
+    segEntries.push(e);
+    if (op.ok) {
+      if (e.call) {
+        openOk++;
+        segHasOk = true;
+      } else openOk--;
+    }
+  }
+  if (segEntries.length > 0) flush(segStart);
+  return plans;
+}
+
+/** Checks one partition's operations against the model within the limits. */
+export function searchPartition(ops: readonly Operation[], model: Model<any>, limits: SearchLimits): SearchOutcome {
+  const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
+  const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
+  if (!kept.some((i) => ops[i]!.ok)) return outcome;
+  const plans = planSegments(ops, kept, expiry);
+  outcome.segments = plans.length;
+  const space = new StateSpace(model, ops);
+  const ctx = new SearchContext(space, limits);
+  const searches: (SegmentSearch | undefined)[] = new Array(plans.length);
+  const segment = (k: number): SegmentSearch => (searches[k] ??= new SegmentSearch(plans[k]!, ops, ctx));
+  try {
+    segment(0).start(space.intern(model.init()), []);
+    let k = 0;
+    const last = plans.length - 1;
+    for (;;) {
+      const seg = segment(k);
+      if (seg.nextEnd()) {
+        if (k === last) break;
+        // The carried ops of segment k+1 are a subset of segment k's ops
+        // (carried or invoked in k); pass on which of them took effect.
+        const nextPlan = plans[k + 1]!;
+        const applied: number[] = [];
+        for (let j = 0; j < nextPlan.carried; j++) {
+          if (seg.has(nextPlan.carriedFrom[j]!)) applied.push(j);
+        }
+        if (segment(k + 1).start(seg.state, applied)) k++;
+      } else {
+        if (k === 0) {
+          outcome.verdict = 'illegal';
+          break;
+        }
+        k--;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof BudgetExceeded)) throw error;
+    outcome.verdict = 'unknown';
+    outcome.unknownReason = error.reason;
+  }
+  outcome.steps = ctx.steps;
+  for (const s of searches) if (s !== undefined) outcome.memoEntries += s.memoEntries;
+  return outcome;
+}

@@ -1,0 +1,26 @@
+// Worker thread body: checks the partitions it is sent with a built-in model
+// (models are data plus functions, so only their name and options cross).
+import { parentPort } from 'node:worker_threads';
+import { checkPartition, type ResolvedOptions } from './check.ts';
+import type { Operation } from './history.ts';
+import { createModel, type ModelOptions } from './models.ts';
+
+/** A message to a worker: partitions to check, in order. */
+export interface WorkerRequest {
+  model: string;
+  modelOptions: ModelOptions;
+  options: ResolvedOptions;
+  partitions: { key: string | undefined; ops: Operation[] }[];
+}
+
+parentPort?.on('message', (request: WorkerRequest) => {
+  try {
+    const model = createModel(request.model, request.modelOptions);
+    for (const { key, ops } of request.partitions) {
+      parentPort!.postMessage({ type: 'result', result: checkPartition(key, ops, model, request.options) });
+    }
+    parentPort!.postMessage({ type: 'done' });
+  } catch (error) {
+    parentPort!.postMessage({ type: 'error', message: (error as Error).message, code: (error as { code?: string }).code });
+  }
+});
