@@ -1,0 +1,219 @@
+/**
+ * Starts n real node processes on loopback without proxies: used by
+ * `npm run cluster`, the node benchmark and the real-process tests.
+ * Every node runs with `--exit-with-parent`, so even if this process is
+ * SIGKILLed its nodes see end-of-file on stdin and exit: no orphans.
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+
+const nodeMain = fileURLToPath(new URL('./main.ts', import.meta.url));
+const tsxImport = import.meta.resolve('tsx');
+
+/** Options of a local cluster. */
+export interface LocalClusterOptions {
+  readonly nodes: number;
+  /** Node i serves on basePort + i - 1; 0 or undefined picks free ports. */
+  readonly basePort?: number;
+  /** Parent of the per-node data directories (`<dataDir>/n1`, ...). */
+  readonly dataDir: string;
+  readonly electionTimeoutMs?: number;
+  readonly heartbeatMs?: number;
+  readonly snapshotEvery?: number;
+  readonly requestTimeoutMs?: number;
+  /** Called with every stderr/stdout line of every node. */
+  readonly onLine?: (id: string, line: string) => void;
+}
+
+/** One node process of a local cluster. */
+interface LocalNode {
+  readonly id: string;
+  readonly port: number;
+  readonly url: string;
+  readonly dataDir: string;
+  child: ResultPromise | undefined;
+  /** Everything the node wrote, all runs, for assertions and post-mortems. */
+  output: string;
+  exit: Promise<{ exitCode: number | undefined; signal: string | undefined }> | undefined;
+}
+
+/** Picks `count` distinct free loopback ports (bind to 0, read, close). */
+export async function freePorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  const servers = [];
+  for (let i = 0; i < count; i++) {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    if (typeof address !== 'object' || address === null) throw new Error('could not pick a free port');
+    ports.push(address.port);
+    servers.push(server);
+  }
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+/** n node processes and their URLs. */
+export class LocalCluster {
+  private readonly nodes = new Map<string, LocalNode>();
+
+  private constructor(private readonly options: LocalClusterOptions, ports: number[]) {
+    ports.forEach((port, i) => {
+      const id = `n${i + 1}`;
+      this.nodes.set(id, { id, port, url: `http://127.0.0.1:${port}`, dataDir: join(options.dataDir, id), child: undefined, output: '', exit: undefined });
+    });
+  }
+
+  /** Starts every node and waits until each one listens. */
+  static async start(options: LocalClusterOptions, startTimeoutMs = 30_000): Promise<LocalCluster> {
+    if (!(Number.isInteger(options.nodes) && options.nodes >= 1)) throw new Error('--nodes must be a positive integer');
+    const ports =
+      options.basePort !== undefined && options.basePort > 0
+        ? Array.from({ length: options.nodes }, (_, i) => (options.basePort as number) + i)
+        : await freePorts(options.nodes);
+    const cluster = new LocalCluster(options, ports);
+    try {
+      await Promise.all(cluster.ids.map((id) => cluster.startNode(id, startTimeoutMs)));
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  get ids(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  url(id: string): string {
+    return this.node(id).url;
+  }
+
+  dataDir(id: string): string {
+    return this.node(id).dataDir;
+  }
+
+  /** Everything node `id` printed so far (all its runs). */
+  output(id: string): string {
+    return this.node(id).output;
+  }
+
+  isRunning(id: string): boolean {
+    return this.node(id).child !== undefined;
+  }
+
+  private node(id: string): LocalNode {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new Error(`no node ${id} in this cluster (have ${this.ids.join(', ')})`);
+    return n;
+  }
+
+  private peersSpec(): string {
+    return [...this.nodes.values()].map((n) => `${n.id}=${n.url}`).join(',');
+  }
+
+  /**
+   * Starts (or restarts) node `id` with its data directory. Resolves once it
+   * prints its listening line; rejects if it exits first (e.g. refuses a
+   * corrupt WAL) or does not listen in time.
+   */
+  async startNode(id: string, timeoutMs = 30_000): Promise<void> {
+    const node = this.node(id);
+    if (node.child !== undefined) throw new Error(`node ${id} is already running`);
+    const o = this.options;
+    const args = [
+      '--import',
+      tsxImport,
+      nodeMain,
+      '--id',
+      id,
+      '--listen',
+      `127.0.0.1:${node.port}`,
+      '--peers',
+      this.peersSpec(),
+      '--data-dir',
+      node.dataDir,
+      '--exit-with-parent',
+      ...(o.electionTimeoutMs !== undefined ? ['--election-timeout-ms', String(o.electionTimeoutMs)] : []),
+      ...(o.heartbeatMs !== undefined ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),
+      ...(o.snapshotEvery !== undefined ? ['--snapshot-every', String(o.snapshotEvery)] : []),
+      ...(o.requestTimeoutMs !== undefined ? ['--request-timeout-ms', String(o.requestTimeoutMs)] : []),
+    ];
+    const child = execa(process.execPath, args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, cleanup: true });
+    node.child = child;
+    child.stdin?.on('error', () => {});
+    let listening!: () => void;
+    const listened = new Promise<void>((resolve) => (listening = resolve));
+    const onData = (stream: 'out' | 'err') => {
+      let partial = '';
+      return (chunk: Buffer) => {
+        const text = partial + chunk.toString('utf8');
+        const lines = text.split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          node.output += line + '\n';
+          if (stream === 'out' && line.includes('"event":"listening"')) listening();
+          o.onLine?.(id, line);
+        }
+      };
+    };
+    child.stdout?.on('data', onData('out'));
+    child.stderr?.on('data', onData('err'));
+    node.exit = child.then((r) => {
+      if (node.child === child) node.child = undefined;
+      return { exitCode: r.exitCode, signal: r.signal };
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const exited = node.exit.then((r) => {
+      throw new Error(`node ${id} exited before listening (${r.signal ?? `code ${r.exitCode}`}):\n${node.output.slice(-2000)}`);
+    });
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`node ${id} did not listen within ${timeoutMs} ms:\n${node.output.slice(-2000)}`)), timeoutMs);
+    });
+    try {
+      await Promise.race([listened, exited, timedOut]);
+    } catch (err) {
+      child.kill('SIGKILL');
+      await node.exit;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      exited.catch(() => {});
+    }
+  }
+
+  /** Resolves with how node `id`'s current process ended (immediately if not running). */
+  async exited(id: string): Promise<{ exitCode: number | undefined; signal: string | undefined }> {
+    const node = this.node(id);
+    return (await node.exit) ?? { exitCode: undefined, signal: undefined };
+  }
+
+  /** SIGKILLs node `id` (no chance to flush anything) and waits for it to be gone. */
+  async kill(id: string): Promise<void> {
+    const node = this.node(id);
+    if (node.child === undefined) return;
+    node.child.kill('SIGKILL');
+    await node.exit;
+  }
+
+  /** SIGTERMs node `id` (clean stop); SIGKILLs after `graceMs`. */
+  async stopNode(id: string, graceMs = 5000): Promise<void> {
+    const node = this.node(id);
+    const child = node.child;
+    if (child === undefined) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await node.exit;
+    clearTimeout(timer);
+  }
+
+  /** Stops every node. */
+  async stop(): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.stopNode(id)));
+  }
+}
