@@ -8,9 +8,9 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { freePort } from './cluster.ts';
 
 /** Where Debian's `etcd-server` package puts the binary. */
 export const DEFAULT_ETCD_BINARY = '/usr/bin/etcd';
@@ -51,24 +51,12 @@ export async function etcdVersion(binary = DEFAULT_ETCD_BINARY): Promise<string 
   }
 }
 
-/** Free loopback TCP ports (bound once by the OS, then released). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => {
-      return new Promise<import('node:net').Server>((resolve, reject) => {
-        const s = createServer();
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', () => resolve(s));
-      });
-    }),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === 'string') throw new Error('no port');
-    return a.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+/** Distinct free loopback ports (each bound once by the OS, then released). */
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let attempt = 0; ports.size < count && attempt < count * 10; attempt++) ports.add(await freePort());
+  if (ports.size < count) throw new Error(`could not find ${count} free loopback ports`);
+  return [...ports];
 }
 
 // The guard: start etcd in the background, wait for stdin to close (our

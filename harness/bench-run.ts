@@ -1,0 +1,310 @@
+/**
+ * One `npm run bench` run: starts the clusters of the chosen targets, runs
+ * the closed-loop and open-loop sweeps back to back (interleaved by cell so
+ * that the machine's drift hits both targets alike), and writes the run
+ * directory `store/bench/<yyyymmddThhmmss>/` with bench.json and report.html.
+ */
+import { execa } from 'execa';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { connectTarget, type KvTarget, type TargetKind } from '../workloads/targets/index.ts';
+import {
+  BENCH_SCHEMA,
+  parseBenchRun,
+  type BenchComparison,
+  type BenchOp,
+  type BenchRun,
+  type BenchRunOptions,
+  type BenchTargetInfo,
+  type ClosedLoopResult,
+  type MicroResult,
+  type OpenLoopSweep,
+} from '../reports/bench-schema.ts';
+import { writeBenchReport } from '../reports/bench-report.ts';
+import { autoRates, prefill, runClosedLoop, runOpenLoopSweep, type Progress, type Workload } from './bench.ts';
+import { Cluster, repoRoot } from './cluster.ts';
+import { ETCD_INSTALL_HINT, etcdVersion, startEtcdCluster, DEFAULT_ETCD_BINARY } from './etcd-cluster.ts';
+
+/** Everything a bench run needs to know. */
+export type BenchOptions = Omit<BenchRunOptions, 'targets' | 'keys' | 'valueBytes'> & {
+  targets: TargetKind[];
+  workload: Workload;
+  /** Parent of run directories (default `store/bench`). */
+  storeDir: string;
+  /** An earlier run directory to compare against. */
+  compare?: string;
+  etcdBinary?: string;
+  /** Node entry point (tests may point this at a test double). */
+  nodeMain?: string;
+  /** Keep the members' data directories after the run (they are removed by default). */
+  keepData: boolean;
+  /** Micro-benchmark results to include (the `micro` subcommand). */
+  micro?: MicroResult[];
+};
+
+/** How a run reports what it is doing (the CLI draws a progress line from it). */
+export type BenchUi = {
+  /** A phase finished or started: one line. */
+  phase(line: string): void;
+  /** Live progress of the current measurement. */
+  progress(label: string, p: Progress): void;
+  /** A warning the user should see (e.g. etcd missing). */
+  warn(line: string): void;
+};
+
+/** Result of {@link runBench}. */
+export type BenchOutcome = { run: BenchRun; runDir: string; reportPath: string };
+
+/** `yyyymmddThhmmss` in UTC, the run directory name. */
+export function runStamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+}
+
+/** Creates a fresh run directory under `storeDir` and points `storeDir/latest` at it. */
+export function makeRunDir(storeDir: string): string {
+  mkdirSync(storeDir, { recursive: true });
+  let stamp = runStamp();
+  // Two runs in the same second (tests) get a suffix instead of sharing a directory.
+  for (let n = 2; existsSync(join(storeDir, stamp)); n++) stamp = `${runStamp()}-${n}`;
+  const runDir = join(storeDir, stamp);
+  mkdirSync(runDir, { recursive: true });
+  const latest = join(storeDir, 'latest');
+  try {
+    unlinkSync(latest);
+  } catch {
+    // No previous link.
+  }
+  try {
+    symlinkSync(stamp, latest);
+  } catch {
+    // Symlinks may be unavailable (some filesystems); the run itself is unaffected.
+  }
+  return runDir;
+}
+
+/** Reads an earlier run for `--compare` and keeps only its figures. */
+export function loadComparison(dir: string): BenchComparison {
+  const source = join(dir, 'bench.json');
+  if (!existsSync(source)) throw new Error(`--compare ${dir}: no bench.json there; pass a run directory such as store/bench/<stamp>`);
+  const old = parseBenchRun(readFileSync(source, 'utf8'), source);
+  return {
+    runDir: dir,
+    startedAt: old.startedAt,
+    closedLoop: old.closedLoop.map(({ timeline: _timeline, ...rest }) => rest),
+    openLoop: old.openLoop.map((s) => ({ target: s.target, op: s.op, maxRateHeld: s.maxRateHeld })),
+  };
+}
+
+async function raftlabVersion(): Promise<string> {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version?: string };
+  const git = await execa('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, reject: false, timeout: 5_000 });
+  return `${pkg.version ?? '?'}${git.exitCode === 0 ? ` (${git.stdout.trim()})` : ''}`;
+}
+
+function machineNow(): Omit<BenchRun['machine'], 'loadavgEnd'> {
+  return {
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    totalMemBytes: totalmem(),
+    platform: `${platform()} ${release()}`,
+    loadavgStart: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+type RunningTarget = { kind: TargetKind; target: KvTarget; stop: () => Promise<void>; dataDirs: string[] };
+
+async function startTarget(kind: TargetKind, runDir: string, options: BenchOptions, ui: BenchUi): Promise<RunningTarget> {
+  switch (kind) {
+    case 'raftlab': {
+      const cluster = new Cluster({
+        nodes: 3,
+        runDir: join(runDir, 'raftlab'),
+        mode: 'direct',
+        ...(options.nodeMain === undefined ? {} : { nodeMain: options.nodeMain }),
+      });
+      try {
+        await cluster.start();
+        const leader = await cluster.waitForLeader(20_000);
+        ui.phase(`raftlab: 3 nodes up, leader ${leader} (${join(runDir, 'raftlab', 'nodes')})`);
+      } catch (err) {
+        await cluster.stop();
+        throw err;
+      }
+      return {
+        kind,
+        target: connectTarget('raftlab', cluster.clientUrls, { connectionsPerMember: connectionsFor(options) }),
+        stop: () => cluster.stop(),
+        dataDirs: cluster.ids.map((id) => join(runDir, 'raftlab', 'nodes', id)),
+      };
+    }
+    case 'etcd': {
+      const dir = join(runDir, 'etcd');
+      const cluster = await startEtcdCluster({ dir, ...(options.etcdBinary === undefined ? {} : { binary: options.etcdBinary }) });
+      ui.phase(`etcd ${cluster.version}: 3 members up (${dir})`);
+      return {
+        kind,
+        target: connectTarget('etcd', cluster.clientUrls, { connectionsPerMember: connectionsFor(options) }),
+        stop: () => cluster.stop(),
+        dataDirs: cluster.members.map((m) => m.dataDir),
+      };
+    }
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown target ${String(never)}`);
+    }
+  }
+}
+
+// Enough connections that no client waits for a socket at the highest level.
+function connectionsFor(options: BenchOptions): number {
+  return Math.max(8, Math.ceil(Math.max(...options.concurrency, 128) / 3) + 4);
+}
+
+function closedLoopLine(r: ClosedLoopResult): string {
+  const err = r.errors > 0 ? `, ${r.errors} errors (${Object.keys(r.errorsByCode).join(', ')})` : '';
+  return `${r.target} ${r.op} C=${r.concurrency}: ${Math.round(r.opsPerSec)} ops/s, p50 ${r.latency.p50Ms} ms, p99 ${r.latency.p99Ms} ms${err}`;
+}
+
+/** Runs the whole bench and writes the run directory. Clusters are always stopped. */
+export async function runBench(options: BenchOptions, ui: BenchUi): Promise<BenchOutcome> {
+  const compare = options.compare === undefined ? undefined : loadComparison(options.compare);
+  const runDir = makeRunDir(options.storeDir);
+  const startedAt = new Date().toISOString();
+  const machine = machineNow();
+  const etcdBinary = options.etcdBinary ?? DEFAULT_ETCD_BINARY;
+  const versions: BenchRun['versions'] = { node: process.version, raftlab: await raftlabVersion() };
+  const targetsInfo: BenchTargetInfo[] = [];
+  const running: RunningTarget[] = [];
+  const closedLoop: ClosedLoopResult[] = [];
+  const openLoop: OpenLoopSweep[] = [];
+  ui.phase(`bench run directory ${relative(process.cwd(), runDir) || runDir}`);
+
+  try {
+    for (const kind of options.targets) {
+      if (kind === 'etcd') {
+        const version = await etcdVersion(etcdBinary);
+        if (version === undefined) {
+          ui.warn(`${ETCD_INSTALL_HINT}; running raftlab alone`);
+          targetsInfo.push({ kind, memberUrls: [], skipped: 'etcd not installed (apt-get install -y etcd-server)' });
+          continue;
+        }
+        versions.etcd = version;
+      }
+      try {
+        const started = await startTarget(kind, runDir, options, ui);
+        running.push(started);
+        targetsInfo.push({ kind, memberUrls: [...started.target.memberUrls], ...(kind === 'etcd' && versions.etcd ? { version: versions.etcd } : {}) });
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        ui.warn(`${kind} did not start: ${reason}`);
+        targetsInfo.push({ kind, memberUrls: [], skipped: `did not start: ${reason}` });
+      }
+    }
+    if (running.length === 0) throw new Error('no target could be started; see the warnings above');
+
+    if (options.ops.some((op) => op !== 'put')) {
+      for (const r of running) {
+        const errors = await prefill(r.target, options.workload);
+        const info = targetsInfo.find((t) => t.kind === r.kind);
+        if (info !== undefined) info.prefillErrors = errors;
+        ui.phase(`${r.kind}: wrote ${options.workload.keys} keys for the reads${errors > 0 ? ` (${errors} failed)` : ''}`);
+      }
+    }
+
+    // Interleave the targets cell by cell: a drift of the machine's speed
+    // between minutes then hits both alike and the ratios stay meaningful.
+    for (const op of options.ops) {
+      for (const concurrency of options.concurrency) {
+        for (const r of running) {
+          const label = `${r.kind} ${op} C=${concurrency}`;
+          const result = await runClosedLoop(r.target, {
+            op,
+            concurrency,
+            warmupMs: options.warmupSec * 1000,
+            timeMs: options.timeSec * 1000,
+            workload: options.workload,
+            onProgress: (p) => ui.progress(label, p),
+          });
+          closedLoop.push(result);
+          ui.phase(closedLoopLine(result));
+        }
+      }
+    }
+
+    if (options.rates !== 'off') {
+      for (const r of running) {
+        const best = Math.max(0, ...closedLoop.filter((c) => c.target === r.kind && c.op === options.openLoopOp).map((c) => c.opsPerSec));
+        const rates = options.rates === 'auto' ? autoRates(best > 0 ? best : undefined) : options.rates;
+        const sweep = await runOpenLoopSweep(r.target, rates, {
+          op: options.openLoopOp,
+          warmupMs: options.warmupSec * 1000,
+          timeMs: options.timeSec * 1000,
+          p99BoundMs: options.p99BoundMs,
+          workload: options.workload,
+          onStep: (rate) => (p) => ui.progress(`${r.kind} open-loop ${options.openLoopOp} ${rate}/s`, p),
+        });
+        openLoop.push(sweep);
+        for (const s of sweep.steps) {
+          ui.phase(
+            `${r.kind} open-loop ${s.op} at ${s.rateTarget}/s: ${Math.round(s.achievedOpsPerSec)} ops/s, p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, ${s.errors} errors, ${s.dropped} dropped: ${s.held ? 'held' : 'not held'}`,
+          );
+        }
+        ui.phase(`${r.kind} open-loop ${options.openLoopOp}: highest rate held with p99 <= ${options.p99BoundMs} ms: ${sweep.maxRateHeld ?? 'none'}`);
+      }
+    }
+  } finally {
+    await Promise.allSettled(running.map((r) => r.target.close()));
+    await Promise.allSettled(running.map((r) => r.stop()));
+    if (!options.keepData) {
+      for (const r of running) for (const dir of r.dataDirs) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  const run: BenchRun = {
+    schema: BENCH_SCHEMA,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    options: {
+      targets: options.targets,
+      concurrency: options.concurrency,
+      ops: options.ops,
+      timeSec: options.timeSec,
+      warmupSec: options.warmupSec,
+      rates: options.rates,
+      openLoopOp: options.openLoopOp,
+      p99BoundMs: options.p99BoundMs,
+      keys: options.workload.keys,
+      valueBytes: options.workload.valueBytes,
+    },
+    machine: { ...machine, loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
+    versions,
+    targets: targetsInfo,
+    closedLoop,
+    openLoop,
+    micro: options.micro ?? [],
+    ...(compare === undefined ? {} : { compare }),
+  };
+  writeFileSync(join(runDir, 'bench.json'), `${JSON.stringify(run, null, 1)}\n`);
+  const reportPath = writeBenchReport(runDir);
+  return { run, runDir: resolve(runDir), reportPath };
+}
+
+/** Writes a run directory holding only micro-benchmark results (the `micro`/`checker`/`toxiproxy` subcommands). */
+export async function writeMicroRun(storeDir: string, micro: MicroResult[], startedAt: string): Promise<BenchOutcome> {
+  const runDir = makeRunDir(storeDir);
+  const run: BenchRun = {
+    schema: BENCH_SCHEMA,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    options: { targets: [], concurrency: [], ops: [], timeSec: 0, warmupSec: 0, rates: 'off', openLoopOp: 'put', p99BoundMs: 0, keys: 0, valueBytes: 0 },
+    machine: { ...machineNow(), loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
+    versions: { node: process.version, raftlab: await raftlabVersion() },
+    targets: [],
+    closedLoop: [],
+    openLoop: [],
+    micro,
+  };
+  writeFileSync(join(runDir, 'bench.json'), `${JSON.stringify(run, null, 1)}\n`);
+  return { run, runDir: resolve(runDir), reportPath: writeBenchReport(runDir) };
+}
