@@ -142,14 +142,14 @@ function readBody(request: http.IncomingMessage): Promise<unknown> {
     let size = 0;
     request.on('data', (part: Buffer) => {
       size += part.length;
-      if (size > BODY_BYTES_MAX) {
-        reject(new ApiError(400, 'bad request body: http: request body too large'));
-        request.destroy();
-        return;
-      }
-      parts.push(part);
+      // Past the limit the rest is read and dropped, so the answer still reaches the client.
+      if (size <= BODY_BYTES_MAX) parts.push(part);
     });
     request.on('end', () => {
+      if (size > BODY_BYTES_MAX) {
+        reject(new ApiError(400, 'bad request body: http: request body too large'));
+        return;
+      }
       try {
         resolve(parseBody(Buffer.concat(parts).toString('utf8')));
       } catch (error) {
