@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Recorder, parseHistory } from './recorder.ts';
+import { parseJsonLines } from '../reports/run-files.ts';
+import type { HistoryEvent } from '../workloads/types.ts';
+import { Recorder } from './recorder.ts';
 
 test('events are written in call order with non-decreasing times, and read back identically', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-rec-'));
@@ -14,7 +16,7 @@ test('events are written in call order with non-decreasing times, and read back 
   }
   recorder.record({ process: 'nemesis', type: 'info', f: 'kill-start', value: ['n1'] });
   await recorder.close();
-  const events = parseHistory(readFileSync(path, 'utf8'));
+  const events = parseJsonLines<HistoryEvent>(readFileSync(path, 'utf8'), 'history.jsonl');
   assert.deepEqual(events, recorder.events);
   assert.equal(events.length, 501);
   for (let i = 1; i < events.length; i++) {
@@ -25,5 +27,5 @@ test('events are written in call order with non-decreasing times, and read back 
 });
 
 test('a malformed history line is reported with its line number', () => {
-  assert.throws(() => parseHistory('{"process":1}\n{oops\n'), /line 2 is not JSON/);
+  assert.throws(() => parseJsonLines('{"process":1}\n{oops\n', 'history.jsonl'), /history.jsonl line 2 is not JSON/);
 });

@@ -12,7 +12,7 @@ import type { HistoryEvent } from '../workloads/types.ts';
 /** Records history events; `record` stamps the time. */
 export class Recorder {
   readonly events: HistoryEvent[] = [];
-  private readonly startNs: bigint;
+  private startNs: bigint;
   private readonly stream: WriteStream | undefined;
   private lastTimeNs = 0;
 
@@ -20,6 +20,12 @@ export class Recorder {
   constructor(path?: string, startNs: bigint = process.hrtime.bigint()) {
     this.startNs = startNs;
     this.stream = path === undefined ? undefined : createWriteStream(path, { flags: 'a' });
+  }
+
+  /** Sets time 0 to now (e.g. when the workload starts); only before the first event. */
+  restartClock(): void {
+    if (this.events.length > 0) throw new Error('restartClock after events were recorded');
+    this.startNs = process.hrtime.bigint();
   }
 
   /** Nanoseconds since the run started. */
@@ -44,20 +50,4 @@ export class Recorder {
     if (stream === undefined || stream.closed) return;
     await new Promise<void>((resolve) => stream.end(resolve));
   }
-}
-
-/** Parses history.jsonl text; throws with the line number on a malformed line. */
-export function parseHistory(text: string): HistoryEvent[] {
-  const events: HistoryEvent[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]?.trim() ?? '';
-    if (line === '') continue;
-    try {
-      events.push(JSON.parse(line) as HistoryEvent);
-    } catch (error) {
-      throw new Error(`history line ${i + 1} is not JSON: ${(error as Error).message}`);
-    }
-  }
-  return events;
 }

@@ -1,0 +1,58 @@
+/**
+ * Opens an HTML report in headless Chromium (Debian's /usr/bin/chromium via
+ * playwright-core; never a downloaded browser) and reports console errors,
+ * page errors, network requests other than file:// ones, and whether each
+ * chart canvas has any drawn pixel. Used by the tests.
+ */
+import { chromium } from 'playwright-core';
+import { pathToFileURL } from 'node:url';
+
+/** What the browser saw. */
+export interface BrowserCheck {
+  errors: string[];
+  /** Requests that left the file (a self-contained report makes none). */
+  externalRequests: string[];
+  /** Per chart canvas: width, height and count of non-transparent sampled pixels. */
+  canvases: { width: number; height: number; drawnPixels: number }[];
+  title: string;
+  /** Text of the element with id `verdict`, if any. */
+  verdict: string | undefined;
+}
+
+export const chromiumPath = '/usr/bin/chromium';
+
+/** Loads `htmlPath` and inspects it; throws if Chromium cannot start. */
+export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
+  const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+    timeout: 60_000,
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    const externalRequests: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
+    page.on('request', (request) => {
+      if (!request.url().startsWith('file:') && !request.url().startsWith('data:')) externalRequests.push(request.url());
+    });
+    await page.goto(pathToFileURL(htmlPath).href, { waitUntil: 'load', timeout: 60_000 });
+    // Evaluated in the page (a string, since this project's TypeScript has no DOM types).
+    const canvases = (await page.evaluate(`[...document.querySelectorAll('canvas')].map((canvas) => {
+      const context = canvas.getContext('2d');
+      let drawnPixels = 0;
+      if (context !== null && canvas.width > 0 && canvas.height > 0) {
+        const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 3; i < data.length; i += 28) if (data[i] > 0) drawnPixels++;
+      }
+      return { width: canvas.width, height: canvas.height, drawnPixels };
+    })`)) as BrowserCheck['canvases'];
+    const verdict = (await page.evaluate(`document.getElementById('verdict')?.textContent ?? undefined`)) as string | undefined;
+    return { errors, externalRequests, canvases, title: await page.title(), verdict };
+  } finally {
+    await browser.close();
+  }
+}

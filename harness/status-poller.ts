@@ -1,0 +1,53 @@
+/**
+ * Polls every node's /status (directly, not through the proxies) on a fixed
+ * period and appends one line per poll to status.jsonl, on the history's
+ * clock. The report derives leader changes and recovery from it; the checker
+ * never sees it.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Cluster } from './cluster.ts';
+
+/** Polls until `stop()`; each poll is bounded by `timeoutMs`, so stop waits at most one poll. */
+export class StatusPoller {
+  private readonly stream: WriteStream;
+  private running = true;
+  private loop: Promise<void> | undefined;
+  /** Leader of the highest term seen in the last poll (for the progress line). */
+  lastLeader: string | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    path: string,
+    private readonly now: () => number,
+    private readonly periodMs = 250,
+  ) {
+    this.stream = createWriteStream(path, { flags: 'a' });
+  }
+
+  start(): void {
+    this.loop = (async () => {
+      while (this.running) {
+        const startedMs = performance.now();
+        const time = this.now();
+        const statuses = await this.cluster.statuses(Math.min(200, this.periodMs));
+        const nodes: Record<string, unknown> = {};
+        let best: { id: string; term: number } | undefined;
+        for (const id of this.cluster.ids) {
+          const s = statuses.get(id);
+          nodes[id] = s === undefined ? null : { role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex };
+          if (s?.role === 'leader' && (best === undefined || s.term > best.term)) best = { id, term: s.term };
+        }
+        this.lastLeader = best?.id;
+        if (this.running) this.stream.write(`${JSON.stringify({ time, nodes })}\n`);
+        const waitMs = this.periodMs - (performance.now() - startedMs);
+        if (waitMs > 0 && this.running) await new Promise((r) => setTimeout(r, waitMs));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await new Promise<void>((resolve) => this.stream.end(resolve));
+  }
+}
