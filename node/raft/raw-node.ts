@@ -50,7 +50,8 @@ type TickFn = () => void;
  * out as a `Ready` (see types.ts for the ordering rules). No I/O, no clocks,
  * no ambient randomness.
  *
- * Invariants: appliedIndex <= commitIndex <= lastIndex; snapshotIndex <= appliedIndex;
+ * Invariants: appliedIndex <= commitIndex <= lastIndex; snapshotIndex <= appliedIndex except
+ * while a snapshot received from the leader waits for advance();
  * stableIndex <= lastIndex (leader counts itself only up to stableIndex).
  */
 export class RawNode {
