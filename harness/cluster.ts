@@ -160,7 +160,12 @@ function installSignalHandlers(): void {
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
-      void stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      // When the program has its own handler (the chaos CLI finishes its run
+      // directory on Ctrl-C), only stop the processes and let it exit.
+      const programHandles = process.listenerCount(signal) > 0;
+      void stopAll().finally(() => {
+        if (!programHandles) process.exit(signal === 'SIGINT' ? 130 : 143);
+      });
     });
   }
   process.on('uncaughtException', (error) => {

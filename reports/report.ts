@@ -139,7 +139,8 @@ function counterexampleBlock(example: Counterexample, index: number): string {
   const laneHeightPx = 34;
   const leftPx = 70;
   const widthPx = 1100;
-  const plotWidthPx = widthPx - leftPx - 20;
+  // The right margin leaves room for the label of a short op that ends last.
+  const plotWidthPx = widthPx - leftPx - 180;
   const x = (ns: number): number => leftPx + ((ns - t0) / (t1 - t0)) * plotWidthPx;
   const stuck = new Set(example.stuckOps);
   const longest = example.partialLinearizations[0] ?? [];
@@ -149,7 +150,7 @@ function counterexampleBlock(example: Counterexample, index: number): string {
       const lane = processes.indexOf(op.process);
       const y = 10 + lane * laneHeightPx;
       const start = x(op.invokeTimeNs ?? t0);
-      const end = op.completeTimeNs !== undefined ? x(op.completeTimeNs) : widthPx - 20;
+      const end = op.completeTimeNs !== undefined ? x(op.completeTimeNs) : leftPx + plotWidthPx + 40;
       const cls = stuck.has(op.id) ? 'stuck' : op.outcome === 'info' || op.relaxed === true ? 'unknown' : 'done';
       const label = `${op.description}${order.has(op.id) ? `  [#${order.get(op.id)}]` : ''}`;
       return `<g class="op ${cls}" data-id="${op.id}"><title>op ${op.id} process ${op.process}: ${escapeHtml(op.description)} (${op.outcome}${op.relaxed === true ? ', relaxed' : ''})</title>
