@@ -48,8 +48,8 @@ describe('API basics', () => {
   test('#2 every matched route answers with an X-Toxiproxy-Request-Id header, unique per request', async () => {
     const a = await api(server.url, 'GET', '/proxies');
     const b = await api(server.url, 'GET', '/proxies/nope');
-    assert.ok(a.headers.get('x-toxiproxy-request-id'));
-    assert.ok(b.headers.get('x-toxiproxy-request-id'));
+    assert.ok(a.headers.get('x-toxiproxy-request-id'), 'id on a 200');
+    assert.ok(b.headers.get('x-toxiproxy-request-id'), 'id on a 404');
     assert.notEqual(a.headers.get('x-toxiproxy-request-id'), b.headers.get('x-toxiproxy-request-id'));
   });
 
@@ -123,7 +123,7 @@ describe('Proxies', () => {
   test('#9 listen localhost:0 reports a concrete port that accepts connections', async () => {
     const proxy = await tp.createProxy({ name: uniqueName('zero'), listen: 'localhost:0', upstream: upstream.address });
     const port = portOf(proxy.listen);
-    assert.ok(port > 0);
+    assert.ok(port > 0, `port ${port}`);
     assert.equal(await isRefused(port), false);
     await proxy.remove();
   });
@@ -322,7 +322,7 @@ describe('Populate and reset', () => {
     assert.equal(body.error, 'listen tcp: address local373: missing port in address');
     assert.deepEqual(body.proxies.map((p) => p.name), [one]);
     const all = await tp.getAll();
-    assert.ok(all[one]);
+    assert.ok(all[one], 'entry 1 exists');
     assert.equal(all[two], undefined);
     assert.equal(all[three], undefined);
     assert.equal(await isRefused(portOf(all[one]?.listen ?? '')), false);
