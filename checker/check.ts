@@ -68,9 +68,9 @@ export function checkPartition(key: string | undefined, ops: readonly Operation[
   if (key !== undefined) result.key = key;
   if (outcome.unknownReason !== undefined) result.unknownReason = outcome.unknownReason;
   result.timeMs = performance.now() - started;
-  if (outcome.verdict === 'illegal' && options.counterexample) {
+  if (outcome.verdict === 'illegal' && options.counterexample && outcome.failure !== undefined) {
     const now = performance.now();
-    result.counterexample = explainIllegal(ops, model, key, { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax });
+    result.counterexample = explainIllegal(ops, model, key, outcome.failure, { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax });
   }
   return result;
 }

@@ -1,20 +1,23 @@
 // A useful "no": for an illegal partition, find a small window of operations
 // that cannot be linearized, and the longest partial linearizations of it.
 //
-// Shrinking only ever RELAXES the history, so the window's illegality implies
-// the original's: an ok op is relaxed by turning it into an op of unknown
-// outcome (it may take effect any time after its invoke, or never), and a
-// read-only ok op is removed outright (removing a read removes a constraint).
-// Both make a history easier to linearize, so if the relaxed history is still
-// illegal, so was the original. Steps, each checked with the real search:
-//   1. the shortest illegal prefix (ops still running at the cut become
-//      unknown), by binary search on the cut, since legality is monotone;
-//   2. relax every ok op invoked before some point a, largest a by binary
-//      search (monotone again);
-//   3. delta-debugging passes that relax chunks of the remaining ok ops,
+// The search already narrows it down: an illegal verdict means it explored
+// every configuration reachable at every quiescent cut, and it reports the
+// first segment that no configuration got through, with all configurations
+// it entered that segment with. That segment, started from those
+// configurations, is an exact window: the history is illegal because of it.
+//
+// Within the window, shrinking only ever RELAXES it, so the smaller window's
+// illegality still implies the original's: an ok op is relaxed by turning it
+// into an op of unknown outcome (it may take effect any time after its
+// invoke, or never), and a read-only ok op is removed (a read that is gone
+// constrains nothing). Steps, each checked with the real search:
+//   1. the shortest illegal prefix of the window (ops still running at the
+//      cut become unknown), by binary search, since legality is monotone;
+//   2. delta-debugging passes that relax chunks of the remaining ok ops,
 //      halving the chunk size down to single ops.
-// All under a time cap; when it runs out the window is reported as found so
-// far with `minimal: false`.
+// All under a time cap; when it runs out the window found so far is
+// reported with `minimal: false`.
 import type { Operation } from './history.ts';
 import { searchPartition } from './search.ts';
 import type { Counterexample, LinearizationStep, Model, OperationInfo } from './types.ts';
@@ -46,22 +49,33 @@ function prefix(ops: readonly WindowOp[], cut: number): WindowOp[] {
   return out;
 }
 
+/** A configuration the window may start from: a state and the carried unknown ops that took effect. */
+interface Start {
+  state: unknown;
+  applied: ReadonlySet<number>;
+}
+
 class Shrinker {
   timedOut = false;
   constructor(
     private readonly model: Model<any>,
     private readonly limits: ShrinkLimits,
+    private readonly starts: readonly Start[],
   ) {}
 
-  /** True only when the search proves the ops illegal. */
+  /** True only when the search proves the ops illegal from every start. */
   illegal(ops: readonly WindowOp[]): boolean {
-    if (performance.now() > this.limits.deadline) {
-      this.timedOut = true;
-      return false;
+    for (const start of this.starts) {
+      if (performance.now() > this.limits.deadline) {
+        this.timedOut = true;
+        return false;
+      }
+      const fromStart = start.applied.size === 0 ? ops : ops.filter((op) => !start.applied.has(op.id));
+      const outcome = searchPartition(fromStart, this.model, this.limits, start.state);
+      if (outcome.verdict === 'unknown') this.timedOut = true;
+      if (outcome.verdict !== 'illegal') return false;
     }
-    const outcome = searchPartition(ops, this.model, this.limits);
-    if (outcome.verdict === 'unknown') this.timedOut = true;
-    return outcome.verdict === 'illegal';
+    return true;
   }
 
   relaxOrDrop(ops: readonly WindowOp[], chosen: (op: WindowOp, index: number) => boolean): WindowOp[] {
@@ -87,24 +101,6 @@ function shortestIllegalPrefix(shrinker: Shrinker, ops: WindowOp[]): WindowOp[] 
   return hi >= 0 ? prefix(ops, cuts[hi]!) : ops;
 }
 
-/** Relax every ok op invoked before the largest cut that keeps it illegal. */
-function relaxFront(shrinker: Shrinker, ops: WindowOp[]): WindowOp[] {
-  const okIdx = ops.map((op, i) => (op.ok ? i : -1)).filter((i) => i >= 0);
-  let lo = 0; // number of leading ok ops relaxed; 0 is known illegal
-  let hi = okIdx.length;
-  let best = ops;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    const limit = okIdx[mid - 1]!;
-    const candidate = shrinker.relaxOrDrop(ops, (_op, i) => i <= limit);
-    if (shrinker.illegal(candidate)) {
-      lo = mid;
-      best = candidate;
-    } else hi = mid - 1;
-  }
-  return best;
-}
-
 /** Delta debugging over the remaining ok ops: relax chunks while still illegal. */
 function relaxChunks(shrinker: Shrinker, start: WindowOp[]): WindowOp[] {
   let ops = start;
@@ -125,34 +121,38 @@ function relaxChunks(shrinker: Shrinker, start: WindowOp[]): WindowOp[] {
   }
 }
 
+interface ScoredPath {
+  score: number;
+  steps: LinearizationStep[];
+}
+
 /**
- * Longest partial linearizations of a small window: an exhaustive WGL walk
- * recording dead ends, bounded in steps and time.
+ * Longest partial linearizations of a small window from one start: an
+ * exhaustive WGL walk recording dead ends, bounded in steps and time. The
+ * score counts ok ops first (an unknown op that took effect is not progress).
  */
 function partialLinearizations(
   ops: readonly WindowOp[],
   model: Model<any>,
+  initialState: unknown,
   deadline: number,
-): { paths: LinearizationStep[][]; everLinearized: Set<number> } {
+  everLinearized: Set<number>,
+): ScoredPath[] {
   const n = ops.length;
   // Real-time order: op j must precede op i when j returned before i was invoked.
   const preds: number[][] = ops.map((op) => ops.flatMap((other, j) => (other.ok && other.completeIndex < op.invokeIndex ? [j] : [])));
   const done = new Uint8Array(n);
   const okCount = ops.filter((op) => op.ok).length;
   const seen = new Set<string>();
-  const everLinearized = new Set<number>();
   const path: { op: number; state: unknown }[] = [];
-  let best: { score: number; steps: LinearizationStep[] }[] = [];
+  let best: ScoredPath[] = [];
   let steps = 0;
-  const score = (): number => path.reduce((s, p) => s + (ops[p.op]!.ok ? n + 1 : 1), 0);
-  const record = (): void => {
-    const s = score();
-    if (best.length === PARTIAL_LINEARIZATIONS_MAX && s <= best[best.length - 1]!.score) return;
+  const record = (doneOk: number): void => {
+    const score = doneOk * (n + 1) + path.length;
+    if (best.length === PARTIAL_LINEARIZATIONS_MAX && score <= best[best.length - 1]!.score) return;
     const stepsOut = path.map((p) => ({ id: ops[p.op]!.id, state: model.describeState(p.state) }));
-    const sig = stepsOut.map((x) => x.id).join(',');
-    if (best.some((b) => b.steps.map((x) => x.id).join(',') === sig)) return;
-    best.push({ score: s, steps: stepsOut });
-    best.sort((a, b) => b.score - a.score);
+    best.push({ score, steps: stepsOut });
+    best.sort((x, y) => y.score - x.score);
     best = best.slice(0, PARTIAL_LINEARIZATIONS_MAX);
   };
   const walk = (state: unknown, doneOk: number): void => {
@@ -174,10 +174,10 @@ function partialLinearizations(
       path.pop();
       done[i] = 0;
     }
-    if (!extended || doneOk === okCount) record();
+    if (!extended || doneOk === okCount) record(doneOk);
   };
-  walk(model.init(), 0);
-  return { paths: best.map((b) => b.steps), everLinearized };
+  walk(initialState, 0);
+  return best;
 }
 
 /** Operation as drawn by the report. */
@@ -202,37 +202,55 @@ export function describeOp(op: Operation & { relaxed?: boolean }, model: Model<a
   return info;
 }
 
-/** Builds the counterexample of a partition known to be illegal. */
-export function explainIllegal(ops: readonly Operation[], model: Model<any>, key: string | undefined, limits: ShrinkLimits): Counterexample {
-  const shrinker = new Shrinker(model, limits);
-  let window: WindowOp[] = ops.map((op) => ({ ...op, relaxed: false }));
+/** Where the search found an illegal partition failing (SearchOutcome.failure). */
+export interface FailurePoint {
+  ops: number[];
+  starts: { state: unknown; applied: number[] }[];
+}
+
+const STARTS_DRAWN_MAX = 8;
+
+/** Builds the counterexample of a partition the search proved illegal. */
+export function explainIllegal(
+  ops: readonly Operation[],
+  model: Model<any>,
+  key: string | undefined,
+  failure: FailurePoint,
+  limits: ShrinkLimits,
+): Counterexample {
+  const starts: Start[] = failure.starts.map((st) => ({ state: st.state, applied: new Set(st.applied.map((i) => ops[i]!.id)) }));
+  const shrinker = new Shrinker(model, limits, starts);
+  let window: WindowOp[] = failure.ops.map((i) => ({ ...ops[i]!, relaxed: false })).sort((a, b) => a.invokeIndex - b.invokeIndex);
   window = shortestIllegalPrefix(shrinker, window);
-  if (!shrinker.timedOut) window = relaxFront(shrinker, window);
   if (!shrinker.timedOut) window = relaxChunks(shrinker, window);
-  // Unknown ops that cannot matter (see pruneUnknownOps) are left out of the
-  // drawing; everything else stays, since the window is illegal only with them.
-  const readOnly = (op: WindowOp): boolean => model.readOnly?.(op.f, op.input) ?? false;
-  window = window.filter((op) => op.ok || !readOnly(op));
-  const firstOk = window.find((op) => op.ok);
-  const okOps = window.filter((op) => op.ok);
-  const start = firstOk?.invokeIndex ?? 0;
-  // Unknown ops invoked long before the first ok op of the window are still
-  // free to take effect, but drawing hundreds of them helps nobody: keep the
-  // ones invoked inside the window plus any that some ok op observes.
-  const flow = model.valueFlow?.bind(model);
-  if (flow !== undefined) {
-    const observed = new Set(okOps.map((op) => flow(op.f, op.input, op.output)?.requires));
-    window = window.filter((op) => op.ok || op.invokeIndex >= start || observed.has(flow(op.f, op.input, undefined)?.writes));
+  // Unknown read-only ops constrain nothing: leave them out of the drawing.
+  window = window.filter((op) => op.ok || !(model.readOnly?.(op.f, op.input) ?? false));
+  const everLinearized = new Set<number>();
+  let paths: ScoredPath[] = [];
+  for (const start of starts.slice(0, STARTS_DRAWN_MAX)) {
+    const fromStart = window.filter((op) => !start.applied.has(op.id));
+    paths.push(...partialLinearizations(fromStart, model, start.state, limits.deadline + 200, everLinearized));
   }
-  const { paths, everLinearized } = partialLinearizations(window, model, limits.deadline + 200);
-  const end = Math.max(...window.map((op) => (op.ok ? op.completeIndex : op.invokeIndex)));
+  const signatures = new Set<string>();
+  paths = paths
+    .sort((a, b) => b.score - a.score)
+    .filter((p) => {
+      const signature = p.steps.map((step) => `${step.id}:${step.state}`).join(' ');
+      if (signatures.has(signature)) return false;
+      signatures.add(signature);
+      return true;
+    })
+    .slice(0, PARTIAL_LINEARIZATIONS_MAX);
+  const okOps = window.filter((op) => op.ok);
+  const initialStates = [...new Set(starts.map((st) => model.describeState(st.state)))];
   const result: Counterexample = {
-    initialState: model.describeState(model.init()),
+    initialState: initialStates.length === 1 ? initialStates[0]! : `one of ${initialStates.join(', ')}`,
+    initialStates,
     ops: window.map((op) => describeOp(op, model)),
-    partialLinearizations: paths,
+    partialLinearizations: paths.map((p) => p.steps),
     stuckOps: okOps.filter((op) => !everLinearized.has(op.id)).map((op) => op.id),
     windowStartIndex: Math.min(...window.map((op) => op.invokeIndex)),
-    windowEndIndex: end,
+    windowEndIndex: Math.max(...window.map((op) => (op.ok ? op.completeIndex : op.invokeIndex))),
     minimal: !shrinker.timedOut,
   };
   if (key !== undefined) result.key = key;

@@ -33,6 +33,14 @@ export interface SearchOutcome {
   memoEntries: number;
   segments: number;
   prunedOps: number;
+  /**
+   * For an illegal partition: the first segment no configuration got
+   * through (partition op indices, carried unknown ops first) and every
+   * configuration the search entered it with (state, carried ops that had
+   * taken effect). Since an illegal verdict means the search was exhaustive,
+   * these are exactly the configurations reachable at that cut.
+   */
+  failure?: { ops: number[]; starts: { state: unknown; applied: number[] }[] };
 }
 
 /** Thrown inside the search when a budget runs out. */
@@ -137,6 +145,9 @@ class SegmentSearch {
   private cur = -1;
   private okRemaining = 0;
   private pendingBacktrack = false;
+  /** Fresh start configurations (state id, applied local ops) and end configurations found. */
+  readonly starts: { stateId: number; applied: number[] }[] = [];
+  ends = 0;
 
   constructor(
     plan: SegmentPlan,
@@ -241,6 +252,7 @@ class SegmentSearch {
     this.cur = next[head]!;
     const fresh = this.memo.insert(this.bits, stateId, this.bitsHash);
     this.ctx.checkMemory();
+    if (fresh) this.starts.push({ stateId, applied: [...applied] });
     return fresh;
   }
 
@@ -270,6 +282,7 @@ class SegmentSearch {
         // can as well take effect after the cut, so stop here (no need to
         // enumerate them at the end of this segment).
         this.pendingBacktrack = true;
+        this.ends++;
         return true;
       }
       const e = this.cur;
@@ -426,7 +439,7 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
 }
 
 /** Checks one partition's operations against the model within the limits. */
-export function searchPartition(ops: readonly Operation[], model: Model<any>, limits: SearchLimits): SearchOutcome {
+export function searchPartition(ops: readonly Operation[], model: Model<any>, limits: SearchLimits, initialState?: unknown): SearchOutcome {
   const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
@@ -437,7 +450,7 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
   const searches: (SegmentSearch | undefined)[] = new Array(plans.length);
   const segment = (k: number): SegmentSearch => (searches[k] ??= new SegmentSearch(plans[k]!, ops, ctx));
   try {
-    segment(0).start(space.intern(model.init()), []);
+    segment(0).start(space.intern(initialState === undefined ? model.init() : initialState), []);
     let k = 0;
     const last = plans.length - 1;
     for (;;) {
@@ -455,6 +468,17 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
       } else {
         if (k === 0) {
           outcome.verdict = 'illegal';
+          // The deepest segment reached is the one nothing got through.
+          let failed = 0;
+          while (failed + 1 < plans.length && searches[failed + 1] !== undefined) failed++;
+          const plan = plans[failed]!;
+          outcome.failure = {
+            ops: plan.ops,
+            starts: searches[failed]!.starts.map((st) => ({
+              state: space.states[st.stateId],
+              applied: st.applied.map((local) => plan.ops[local]!),
+            })),
+          };
           break;
         }
         k--;

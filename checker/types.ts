@@ -132,8 +132,13 @@ export interface LinearizationStep {
  */
 export interface Counterexample {
   key?: string;
-  /** Initial state of the window, described. */
+  /** Initial state of the window, described ("one of a, b" when several). */
   initialState: string;
+  /**
+   * Every state the window may start in (the search reached the window's
+   * first op in each of them, possibly with some unknown ops already applied).
+   */
+  initialStates: string[];
   ops: OperationInfo[];
   partialLinearizations: LinearizationStep[][];
   /** Ops of the window that could never be linearized in any partial linearization. */
