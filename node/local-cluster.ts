@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
   readonly heartbeatMs?: number;
   readonly snapshotEvery?: number;
   readonly requestTimeoutMs?: number;
+  /** Extra Node.js flags for the node processes (e.g. `--cpu-prof`). */
+  readonly nodeFlags?: readonly string[];
   /** Called with every stderr/stdout line of every node. */
   readonly onLine?: (id: string, line: string) => void;
 }
@@ -127,6 +129,7 @@ export class LocalCluster {
     if (node.child !== undefined) throw new Error(`node ${id} is already running`);
     const o = this.options;
     const args = [
+      ...(o.nodeFlags ?? []),
       '--import',
       tsxImport,
       nodeMain,
@@ -191,6 +194,11 @@ export class LocalCluster {
   async exited(id: string): Promise<{ exitCode: number | undefined; signal: string | undefined }> {
     const node = this.node(id);
     return (await node.exit) ?? { exitCode: undefined, signal: undefined };
+  }
+
+  /** Closes node `id`'s stdin, as if this process had died (see --exit-with-parent). */
+  closeStdin(id: string): void {
+    this.node(id).child?.stdin?.end();
   }
 
   /** SIGKILLs node `id` (no chance to flush anything) and waits for it to be gone. */

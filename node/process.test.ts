@@ -196,6 +196,8 @@ describe('a 3-node cluster of real processes', () => {
     const victim = cluster.ids.find((id) => id !== leader) as string;
     await putAcknowledged(cluster, leader, 'before-tear', 1);
     await cluster.stopNode(victim);
+    assert.deepEqual(await cluster.exited(victim), { exitCode: 0, signal: undefined }, 'SIGTERM stops cleanly with exit code 0');
+    assert.match(cluster.output(victim), /"event":"stopped","id":"[^"]+","reason":"SIGTERM"/);
     const walDir = join(cluster.dataDir(victim), 'wal');
     const segments = readdirSync(walDir).sort();
     const last = join(walDir, segments[segments.length - 1] as string);
@@ -223,6 +225,26 @@ describe('a 3-node cluster of real processes', () => {
     assert.equal(exit.exitCode, 1);
     assert.ok(cluster.output(victim).includes(`${segment} is corrupt at byte offset ${offset}`), cluster.output(victim).slice(-800));
     assert.equal(statSync(segment).size, buf.length, 'the corrupt file is left as it was');
+  });
+});
+
+describe('a single node process', () => {
+  test('--exit-with-parent: the node exits cleanly when its stdin reaches end-of-file', async () => {
+    const cluster = await LocalCluster.start({ nodes: 1, dataDir: join(root, 'single'), electionTimeoutMs: 300, heartbeatMs: 50 });
+    try {
+      await putAcknowledged(cluster, 'n1', 'solo', true);
+      cluster.closeStdin('n1');
+      assert.deepEqual(await cluster.exited('n1'), { exitCode: 0, signal: undefined });
+      assert.match(cluster.output('n1'), /"reason":"stdin closed \(parent exited\)"/);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test('bad flags exit non-zero with a message saying what to fix', async () => {
+    const cluster = await LocalCluster.start({ nodes: 1, dataDir: join(root, 'flags'), heartbeatMs: 300, electionTimeoutMs: 400 }).catch((err: Error) => err);
+    assert.ok(cluster instanceof Error);
+    assert.match(cluster.message, /--election-timeout-ms must be at least twice --heartbeat-ms/);
   });
 });
 

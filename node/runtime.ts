@@ -16,7 +16,7 @@
  * Requests arriving while a pass waits for the disk accumulate and share the
  * next pass's fsync: that is the group commit that gives throughput.
  */
-import { RawNode } from './raft/raw-node.ts';
+import { RawNode } from './raft/index.ts';
 import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, Role, Snapshot } from './raft/types.ts';
 import { decodeCommand, encodeCommand, KvStateMachine, type Command, type CommandResult, type ReadResult } from './kv.ts';
 import { NodeStorage } from './storage/storage.ts';
@@ -317,7 +317,13 @@ export class NodeRuntime {
         for (const p of batch) p.resolve({ type: 'not-leader', leader: res.leader });
       } else {
         const firstIndex = res.index - batch.length + 1;
-        batch.forEach((p, i) => this.pendingProposals.set(firstIndex + i, { term: res.term, deadlineMs: p.deadlineMs, resolve: p.resolve }));
+        batch.forEach((p, i) => {
+          const index = firstIndex + i;
+          // An older proposal waiting on this index was truncated away (we
+          // lost leadership, then won again and reused the index, §5.3).
+          this.pendingProposals.get(index)?.resolve({ type: 'unknown', timedOut: false, reason: `entry ${index} was replaced by a later term` });
+          this.pendingProposals.set(index, { term: res.term, deadlineMs: p.deadlineMs, resolve: p.resolve });
+        });
       }
     }
     if (this.readQueue.length > 0) {

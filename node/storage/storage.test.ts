@@ -92,6 +92,20 @@ describe('write-ahead log', () => {
     assert.deepEqual(NodeStorage.open(dir).truncations, []);
   });
 
+  test('a torn tail loses entries, never the term they were written in', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir);
+    await storage.persist({ snapshot: null, entries: entries(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } });
+    // A new term and its first entries arrive in one Ready.
+    await storage.persist({ snapshot: null, entries: entries(3, 4, 2), hardState: { term: 2, vote: 'n2', commit: 2 } });
+    storage.close();
+    const seg = onlySegment(dir);
+    truncateSync(seg, statSync(seg).size - 3);
+    const { recovered } = NodeStorage.open(dir);
+    assert.deepEqual(recovered.hardState, { term: 2, vote: 'n2', commit: 2 });
+    assert.deepEqual(recovered.entries, [...entries(1, 2, 1), ...entries(3, 3, 2)]);
+  });
+
   test('a checksum mismatch in the last record is a torn tail, not corruption', async () => {
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir);

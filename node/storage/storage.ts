@@ -60,21 +60,24 @@ export class NodeStorage {
   }
 
   /**
-   * Makes one Ready's durable part durable: snapshot first, then entries,
-   * then hard state (types.ts ordering rule 1). Only changes of term or vote
+   * Makes one Ready's durable part durable: snapshot first, then hard state and entries
+   * (types.ts ordering rule 1; order within one fsync only matters for torn tails). Only changes of term or vote
    * need the fdatasync before messages leave (§5.1); a commit-only change is
    * written and rides along with the next sync.
    */
   async persist(batch: PersistBatch): Promise<void> {
     if (batch.snapshot !== null) await this.saveSnapshot(batch.snapshot.meta, batch.snapshot);
     let durable = batch.entries.length > 0;
-    if (batch.entries.length > 0) this.wal.appendEntries(batch.entries);
+    // The hard state goes in front of the entries: one fsync covers both, and
+    // a torn tail can then only lose entries, never a term that entries
+    // before it depend on (a log whose last term exceeds the current term).
     if (batch.hardState !== null) {
       const h = batch.hardState;
       if (h.term !== this.hardState.term || h.vote !== this.hardState.vote) durable = true;
       this.hardState = h;
       this.wal.appendHardState(h);
     }
+    if (batch.entries.length > 0) this.wal.appendEntries(batch.entries);
     await this.wal.flush(durable);
   }
 
