@@ -13,6 +13,16 @@ export interface TestNetworkOptions {
   readonly maxEntriesPerAppend?: number;
   readonly plantedBugs?: readonly PlantedBug[];
   readonly seed?: number;
+  /**
+   * Durable state to start each listed node from: its current term and the
+   * terms of its log entries (index 1, 2, ...). Entry data is `i<index>t<term>`.
+   */
+  readonly logs?: Readonly<Record<NodeId, { readonly term: number; readonly terms: readonly number[] }>>;
+}
+
+/** Builds log entries with the given terms, starting at index 1 (data names index and term). */
+export function entriesWithTerms(terms: readonly number[]): Entry[] {
+  return terms.map((term, k) => ({ index: k + 1, term, kind: 'normal', data: `i${k + 1}t${term}` }));
 }
 
 /**
@@ -41,7 +51,13 @@ export class TestNetwork {
     this.options = options;
     this.prng = new Prng(options.seed ?? 1);
     for (const id of ids) {
-      this.storage.set(id, new MemoryStorage());
+      const storage = new MemoryStorage();
+      const log = options.logs?.[id];
+      if (log !== undefined) {
+        storage.hardState = { term: log.term, vote: null, commit: 0 };
+        storage.entries = entriesWithTerms(log.terms);
+      }
+      this.storage.set(id, storage);
       this.start(id);
     }
   }
@@ -166,6 +182,11 @@ export class TestNetwork {
     }
   }
 
+  /** Cuts one direction only: messages from `from` to `to` are dropped. */
+  cutLink(from: NodeId, to: NodeId): void {
+    this.cut.add(`${from}->${to}`);
+  }
+
   /** Cuts a node off from everyone. */
   isolate(id: NodeId): void {
     this.partition(id, this.ids.filter((x) => x !== id));
@@ -185,7 +206,54 @@ export class TestNetwork {
     return snapshot;
   }
 
+  /** Terms of the log `id` holds in memory, from index 1 (for comparing logs). */
+  logTerms(id: NodeId): number[] {
+    const node = this.node(id);
+    return node.logEntries(1, node.status().lastIndex + 1).map((e) => e.term);
+  }
+
   appliedData(id: NodeId): string[] {
     return this.applied.get(id)!.filter((e) => e.kind === 'normal').map((e) => e.data);
   }
+}
+
+/** A lone RawNode for unit tests that feed it messages by hand. `random` defaults to 0 (timeout = electionTicks). */
+export function makeNode(
+  id: NodeId,
+  peers: readonly NodeId[],
+  overrides: Partial<RaftConfig> = {},
+  recovered: { term?: number; vote?: NodeId | null; commit?: number; terms?: readonly number[]; snapshot?: Snapshot | null } = {},
+): RawNode {
+  const config: RaftConfig = {
+    id, peers, electionTicks: 10, heartbeatTicks: 1, random: () => 0, ...overrides,
+  };
+  return new RawNode(config, {
+    hardState: { term: recovered.term ?? 0, vote: recovered.vote ?? null, commit: recovered.commit ?? 0 },
+    snapshot: recovered.snapshot ?? null,
+    entries: entriesWithTerms(recovered.terms ?? []),
+  });
+}
+
+/** Takes the node's Ready, advances it, and returns it (the caller "persisted, sent, applied"). */
+export function drain(node: RawNode): Ready {
+  const ready = node.ready();
+  node.advance(ready);
+  return ready;
+}
+
+/** All messages of a Ready (eager first), optionally of one type. */
+export function readyMessages<T extends Message['type']>(ready: Ready, type?: T): Array<Extract<Message, { type: T }>> {
+  const all = [...ready.eagerMessages, ...ready.messages];
+  return all.filter((m) => type === undefined || m.type === type) as Array<Extract<Message, { type: T }>>;
+}
+
+/** Makes a lone node (configured without PreVote) leader by feeding it the votes it asks for. */
+export function electByHand(node: RawNode, voters: readonly NodeId[]): void {
+  for (let t = 0; t < 100 && node.status().role !== 'candidate'; t++) node.tick();
+  if (node.status().role !== 'candidate') throw new Error('electByHand: the node did not become a candidate (is preVote off?)');
+  const term = node.status().term;
+  drain(node);
+  for (const v of voters) node.step({ type: 'vote-response', from: v, to: node.status().id, term, preVote: false, granted: true });
+  if (node.status().role !== 'leader') throw new Error('electByHand: not enough votes');
+  drain(node);
 }
