@@ -100,13 +100,16 @@ const show = (progress: ChaosProgress): void => {
 
 console.log(`seed ${seed} (replay: ${command})`);
 const abort = new AbortController();
-// First Ctrl-C: stop the workload, heal, stop every process, still write what we have.
-// The cluster's own handler stops the processes if a second signal arrives.
-process.once('SIGINT', () => {
-  clearProgress();
-  console.log('interrupted: stopping the cluster');
-  abort.abort();
-});
+// First Ctrl-C: stop the workload and every process, still write what we have (verdict broken, exit 3).
+// A second Ctrl-C exits at once; the cluster's reaper still takes every child down.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (abort.signal.aborted) process.exit(130);
+    clearProgress();
+    console.log(`${signal}: stopping the workload and the cluster, then writing the run directory (again to quit now)`);
+    abort.abort();
+  });
+}
 const outcome = await runChaos(
   {
     nodes: argv.nodes,
