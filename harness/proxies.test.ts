@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { Toxiproxy } from 'toxiproxy-node-client';
+import type { ProxyLayerStarter } from './cluster.ts';
 import { ClusterProxies, planClusterProxies, proxyLayerStarter } from './proxies.ts';
 import { startToxiproxyProcess, type ToxiproxyProcess } from './toxiproxy-process.ts';
 
@@ -174,7 +175,8 @@ describe('harness proxy layer', () => {
 
 describe('embedded server process', () => {
   test('proxyLayerStarter starts the server, creates the proxies, and stop() leaves no process', async () => {
-    const starter = proxyLayerStarter({ seed: 5 });
+    // `satisfies` keeps the starter plug-compatible with the cluster's `startProxies` at compile time.
+    const starter = proxyLayerStarter({ seed: 5 }) satisfies ProxyLayerStarter;
     const layer = await starter(planClusterProxies({ nodes: [{ id: 'a', port: nodes[0]?.port ?? 0 }] }));
     const pid = layer.pids[0] ?? -1;
     assert.ok(pid > 0, `pid ${pid}`);

@@ -16,23 +16,17 @@
  * - latency / bandwidth: toxics on both streams, so each traversal of the link is slowed.
  */
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
+import type { ProxyLayer, ProxySpec } from './cluster.ts';
+import type { Link, NetworkControl } from './nemesis.ts';
 import { startToxiproxyProcess, type ToxiproxyProcess } from './toxiproxy-process.ts';
 
-/** A directed link `[from, to]`; `from` may be `client` for the client proxies. */
-export type Link = readonly [from: string, to: string];
+export type { Link };
 
-/** One proxy to create. */
-export interface ProxyPlanEntry {
-  /** Toxiproxy proxy name: `n1->n2` for a peer link, `client->n2` for client traffic. */
-  name: string;
-  kind: 'peer' | 'client';
-  from?: string;
-  to: string;
-  /** Address the proxy listens on; `127.0.0.1:0` picks a free port (the bound one is read back). */
-  listen: string;
-  /** `127.0.0.1:PORT` of the node it forwards to. */
-  upstream: string;
-}
+/**
+ * One proxy to create: the cluster's own plan entry (harness/cluster.ts), so the cluster's `startProxies` can be
+ * this module's `proxyLayerStarter()` directly.
+ */
+export type ProxyPlanEntry = ProxySpec;
 
 /** The cluster layout the proxies are planned from. */
 export interface ClusterLayout {
@@ -85,7 +79,7 @@ interface ToxicRequest {
 }
 
 /** The proxies of one cluster and the network faults on them. */
-export class ClusterProxies {
+export class ClusterProxies implements NetworkControl {
   private readonly proxies = new Map<string, Proxy>();
   /** Names of the toxics added per proxy (what the next heal removes). */
   private readonly toxics = new Map<string, Set<string>>();
@@ -299,7 +293,7 @@ export interface ProxyLayerOptions {
 }
 
 /** The running proxy layer: the network faults plus what the cluster needs to supervise and stop it. */
-export interface RunningProxyLayer {
+export interface RunningProxyLayer extends ProxyLayer {
   readonly network: ClusterProxies;
   readonly url: string;
   /** Pids of processes started here (the embedded server), for the cluster's reaper. */
