@@ -8,6 +8,8 @@ import { createStage, type Chunk, type Direction, type Receiver, type Stage, typ
 /** Go buffers up to 1024 chunks in a latency toxic before the reader blocks; we pause the source at that count. */
 const HELD_CHUNKS_PAUSE = 1024;
 const HELD_CHUNKS_RESUME = 512;
+/** How long a closing link may take to flush its last data to a slow reader before the socket is destroyed. */
+const CLOSE_FLUSH_TIMEOUT_MS = 10_000;
 
 const nowMs = (): number => performance.now();
 
@@ -102,8 +104,16 @@ export class Link {
       return;
     }
     destination.end();
-    if (destination.writableFinished) destination.destroy();
-    else destination.once('finish', () => destination.destroy());
+    if (destination.writableFinished) {
+      destination.destroy();
+      return;
+    }
+    // Destroy once the queued data reached the kernel; a peer that never reads must not pin the socket forever.
+    const fallback = setTimeout(() => destination.destroy(), CLOSE_FLUSH_TIMEOUT_MS).unref();
+    destination.once('finish', () => {
+      clearTimeout(fallback);
+      destination.destroy();
+    });
   }
 
   /** Appends a toxic at the end of the chain (compat §6.4): data already past the old tail is unaffected. */

@@ -82,6 +82,11 @@ async function shutdown(reason: string): Promise<void> {
   process.exit(0);
 }
 
+// A bug in one connection's handling must not take every proxy of a chaos run down with it: report and go on.
+process.on('uncaughtException', (error) => {
+  process.stderr.write(`toxiproxy: internal error (still serving): ${error.stack ?? String(error)}\n`);
+});
+
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 if (argv['exit-with-parent']) {
