@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     runtime,
     peerIds: new Set(peerUrls.keys()),
     clusterId: argv['cluster-id'],
-    forwardTimeoutMs: argv['request-timeout-ms'],
+    // The leader answers `unknown` at its own request timeout; wait a little longer to relay that answer.
+    forwardTimeoutMs: argv['request-timeout-ms'] + 1000,
     log,
   });
 

@@ -213,7 +213,7 @@ export class NodeRuntime {
   }
 
   /** Status for `GET /status`. */
-  status(): RaftStatus & { logEntries: number; appliedIndex: number; keys: number; waiting: number } {
+  status(): RaftStatus & { logEntries: number; appliedIndex: number; keys: number; waiting: number; stats: Record<string, number> } {
     const s = this.raw.status();
     return {
       ...s,
@@ -224,6 +224,7 @@ export class NodeRuntime {
       logEntries: s.lastIndex - s.snapshotIndex,
       keys: this.kv.size,
       waiting: this.waitingCount(),
+      stats: { ...this.stats, ...this.storage.stats(), ...this.transport.stats },
     };
   }
 

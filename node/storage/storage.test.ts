@@ -58,6 +58,28 @@ describe('write-ahead log', () => {
     assert.equal(recovered.snapshot, null);
   });
 
+  test('a commit-only hard state change is not written on its own, but with the next entries', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir);
+    await storage.persist({ snapshot: null, entries: entries(1, 3, 1), hardState: { term: 1, vote: 'n1', commit: 0 } });
+    const before = storage.stats();
+    await storage.persist({ snapshot: null, entries: [], hardState: { term: 1, vote: 'n1', commit: 3 } });
+    assert.deepEqual(storage.stats(), before, 'no write, no sync');
+    await storage.persist({ snapshot: null, entries: entries(4, 4, 1), hardState: null });
+    storage.close();
+    assert.deepEqual(NodeStorage.open(dir).recovered.hardState, { term: 1, vote: 'n1', commit: 3 });
+  });
+
+  test('a vote is synced before persist returns, even without entries (§5.1)', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir);
+    const before = storage.stats().walSyncs;
+    await storage.persist({ snapshot: null, entries: [], hardState: { term: 4, vote: 'n3', commit: 0 } });
+    assert.equal(storage.stats().walSyncs, before + 1);
+    // Reopen without close: what is there is what was synced.
+    assert.deepEqual(NodeStorage.open(dir).recovered.hardState, { term: 4, vote: 'n3', commit: 0 });
+  });
+
   test('group commit: many buffered appends are made durable by one fdatasync', async () => {
     const dir = tempDir();
     const { wal } = WriteAheadLog.open(join(dir, 'wal'));

@@ -41,6 +41,8 @@ const EMPTY_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
 /** The durable state of one node. Calls must not overlap (the runtime runs one at a time). */
 export class NodeStorage {
   private hardState: HardState;
+  /** The latest hard state differs from the last one written (only in commit). */
+  private hardStateUnwritten = false;
 
   private constructor(
     private readonly wal: WriteAheadLog,
@@ -60,31 +62,41 @@ export class NodeStorage {
   }
 
   /**
-   * Makes one Ready's durable part durable: snapshot first, then hard state and entries
-   * (types.ts ordering rule 1; order within one fsync only matters for torn tails). Only changes of term or vote
-   * need the fdatasync before messages leave (§5.1); a commit-only change is
-   * written and rides along with the next sync.
+   * Makes one Ready's durable part durable: snapshot first, then hard state
+   * and entries (types.ts ordering rule 1; within one fsync the order only
+   * matters for torn tails). Only term and vote must be durable before
+   * messages leave (§5.1); a change of the commit index alone is an
+   * optimisation (types.ts), so it is not written on its own but rides along
+   * with the next write that needs a sync.
    */
   async persist(batch: PersistBatch): Promise<void> {
     if (batch.snapshot !== null) await this.saveSnapshot(batch.snapshot.meta, batch.snapshot);
     let durable = batch.entries.length > 0;
-    // The hard state goes in front of the entries: one fsync covers both, and
-    // a torn tail can then only lose entries, never a term that entries
-    // before it depend on (a log whose last term exceeds the current term).
     if (batch.hardState !== null) {
       const h = batch.hardState;
       if (h.term !== this.hardState.term || h.vote !== this.hardState.vote) durable = true;
       this.hardState = h;
-      this.wal.appendHardState(h);
+      this.hardStateUnwritten = true;
     }
-    if (batch.entries.length > 0) this.wal.appendEntries(batch.entries);
-    await this.wal.flush(durable);
+    if (!durable) return;
+    // The hard state goes in front of the entries: a torn tail can then only
+    // lose entries, never the term that the entries before it belong to.
+    if (this.hardStateUnwritten) this.wal.appendHardState(this.hardState);
+    this.hardStateUnwritten = false;
+    this.wal.appendEntries(batch.entries);
+    await this.wal.flush(true);
   }
 
   /** Records a snapshot (own compaction or one received, §7) and drops WAL segments it fully covers. */
   async saveSnapshot(meta: SnapshotMeta, snapshot: Snapshot): Promise<void> {
     this.snapshots.save(snapshot);
     await this.wal.rotate({ hardState: this.hardState, marker: meta }, meta.index);
+    this.hardStateUnwritten = false;
+  }
+
+  /** WAL counters: fdatasync calls and bytes written since start. */
+  stats(): { walSyncs: number; walBytesWritten: number } {
+    return { walSyncs: this.wal.stats.syncs, walBytesWritten: this.wal.stats.bytesWritten };
   }
 
   /** Paths of the live WAL segments, oldest first. */
@@ -93,6 +105,8 @@ export class NodeStorage {
   }
 
   close(): void {
+    if (this.hardStateUnwritten) this.wal.appendHardState(this.hardState);
+    this.hardStateUnwritten = false;
     this.wal.close();
   }
 }
