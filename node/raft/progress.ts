@@ -29,6 +29,7 @@ export class Progress {
   recentActive = false;
   /** replicate: match seen at the previous heartbeat reply, to notice a stalled pipeline. */
   matchAtLastHeartbeat = 0;
+  stalledHeartbeats = 0;
   /** Commit index last sent to this follower, so a commit change is announced once. */
   sentCommit = 0;
   /** replicate: last index of each AppendRequest in flight, oldest first (a ring of fixed capacity). */
@@ -75,6 +76,7 @@ export class Progress {
 
   becomeProbe(): void {
     this.next = this.match + 1;
+    this.stalledHeartbeats = 0;
     this.state = 'probe';
     this.probeSent = false;
     this.pendingSnapshotIndex = 0;

@@ -781,11 +781,14 @@ export class RawNode {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state === 'replicate') {
-      // Requests in flight but no progress for a whole heartbeat interval: one
-      // was probably lost. Probe from the known match (re-sends are harmless:
+      // Requests in flight but no progress over two heartbeat replies: one was
+      // probably lost. Probe from the known match (re-sends are harmless:
       // duplicates never truncate, §5.3).
       if (pr.inflightCountNow() > 0 && pr.match < this.log.lastIndex() && pr.match === pr.matchAtLastHeartbeat) {
-        pr.becomeProbe();
+        pr.stalledHeartbeats += 1;
+        if (pr.stalledHeartbeats >= 2) pr.becomeProbe();
+      } else {
+        pr.stalledHeartbeats = 0;
       }
       pr.matchAtLastHeartbeat = pr.match;
     }
