@@ -214,7 +214,8 @@ export class ClusterProxies implements NetworkControl {
         const proxy = this.proxy(name);
         for (const toxic of listed.data ?? []) await (await proxy.getToxic(toxic.name)).remove();
         this.toxics.delete(name);
-        await this.setEnabled(name, true);
+        // Sent even when we believe it is enabled: the server is the truth (it may have been reset or edited).
+        await this.setEnabled(name, true, true);
       }),
     );
   }
@@ -240,9 +241,9 @@ export class ClusterProxies implements NetworkControl {
     return proxy;
   }
 
-  private async setEnabled(name: string, enabled: boolean): Promise<void> {
+  private async setEnabled(name: string, enabled: boolean, force = false): Promise<void> {
     const proxy = this.proxy(name);
-    if (proxy.enabled === enabled) return;
+    if (proxy.enabled === enabled && !force) return;
     // The full body keeps listen and upstream as stored, so only the enabled state changes (no restart).
     const updated = await proxy.update({ listen: proxy.listen, upstream: proxy.upstream, enabled });
     this.proxies.set(name, updated);
