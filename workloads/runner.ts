@@ -33,6 +33,12 @@ export interface RunnerOptions {
   onCompletion?: (completion: Completion, op: Op) => void;
   /** Ends the run early. */
   signal?: AbortSignal;
+  /**
+   * Pause of a process after an info or an error fail (not after a CAS
+   * mismatch), so clients do not spin on a dead or leaderless node and
+   * flood the history with unknown ops; default 50 ms.
+   */
+  errorBackoffMs?: number;
 }
 
 /** Counts of a finished workload run. */
@@ -59,6 +65,7 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
     options.ratePerSec !== undefined && options.ratePerSec > 0 ? (options.concurrency * 1000) / options.ratePerSec : 0;
   let nextProcessId = options.concurrency;
   const seqByProcess = new Map<number, number>();
+  const backoffMs = options.errorBackoffMs ?? 50;
   const stopped = (): boolean => options.signal?.aborted === true || performance.now() >= endAt;
 
   const slot = async (slotIndex: number): Promise<void> => {
@@ -102,6 +109,8 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
       }
       options.generator.observe(op, completion);
       options.onCompletion?.(completion, op);
+      const isError = completion.type === 'info' || (completion.type === 'fail' && completion.error !== 'cas-mismatch');
+      if (isError && backoffMs > 0 && !stopped()) await sleep(Math.min(backoffMs, Math.max(0, endAt - performance.now())));
     }
   };
 
