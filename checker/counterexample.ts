@@ -209,6 +209,7 @@ export interface FailurePoint {
 }
 
 const STARTS_DRAWN_MAX = 8;
+const PARTIAL_WINDOW_OPS_MAX = 400;
 
 /** Builds the counterexample of a partition the search proved illegal. */
 export function explainIllegal(
@@ -227,7 +228,10 @@ export function explainIllegal(
   window = window.filter((op) => op.ok || !(model.readOnly?.(op.f, op.input) ?? false));
   const everLinearized = new Set<number>();
   let paths: ScoredPath[] = [];
-  for (const start of starts.slice(0, STARTS_DRAWN_MAX)) {
+  // The walk is quadratic in the window; a window the shrinking could not cut
+  // down (time cap) is reported without partial linearizations.
+  const drawable = window.length <= PARTIAL_WINDOW_OPS_MAX ? starts.slice(0, STARTS_DRAWN_MAX) : [];
+  for (const start of drawable) {
     const fromStart = window.filter((op) => !start.applied.has(op.id));
     paths.push(...partialLinearizations(fromStart, model, start.state, limits.deadline + 200, everLinearized));
   }
@@ -249,8 +253,8 @@ export function explainIllegal(
     ops: window.map((op) => describeOp(op, model)),
     partialLinearizations: paths.map((p) => p.steps),
     stuckOps: okOps.filter((op) => !everLinearized.has(op.id)).map((op) => op.id),
-    windowStartIndex: Math.min(...window.map((op) => op.invokeIndex)),
-    windowEndIndex: Math.max(...window.map((op) => (op.ok ? op.completeIndex : op.invokeIndex))),
+    windowStartIndex: window.reduce((m, op) => Math.min(m, op.invokeIndex), Infinity),
+    windowEndIndex: window.reduce((m, op) => Math.max(m, op.ok ? op.completeIndex : op.invokeIndex), -1),
     minimal: !shrinker.timedOut,
   };
   if (key !== undefined) result.key = key;

@@ -72,6 +72,23 @@ function fromEdn(value: unknown): unknown {
   return value;
 }
 
+/** For a one-map-per-line file (Jepsen's history.edn): the first line that does not parse alone. */
+function locateEdnError(text: string): number | undefined {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith(';')) continue;
+    if (!line.startsWith('{')) return undefined; // not one map per line: no line to blame
+    try {
+      const value = parseEDNString(line, { mapAs: 'object', keywordAs: 'string' });
+      if (value === null || typeof value !== 'object') return i + 1;
+    } catch {
+      return i + 1;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Parses Jepsen EDN: either one vector/list of op maps or a sequence of op
  * maps (one per line, as Jepsen writes history.edn). `:process :nemesis`
@@ -83,8 +100,10 @@ export function parseEdn(text: string): HistoryEvent[] {
     // Wrap in a vector so a bare sequence of maps parses as one value.
     decoded = parseEDNString(`[${text}\n]`, { mapAs: 'object', keywordAs: 'string', listAs: 'array', setAs: 'array', charAs: 'string', symbolAs: 'string' });
   } catch (error) {
-    throw new HistoryParseError(`not valid EDN (${(error as Error).message})`);
+    throw new HistoryParseError(`not valid EDN (${(error as Error).message})`, locateEdnError(text));
   }
+  // edn-data returns null (no exception) for unbalanced input.
+  if (!Array.isArray(decoded)) throw new HistoryParseError('not valid EDN (unbalanced brackets or braces?)', locateEdnError(text));
   let items = fromEdn(decoded) as unknown[];
   if (items.length === 1 && Array.isArray(items[0])) items = items[0] as unknown[];
   return items.map((item, i) => {

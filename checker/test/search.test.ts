@@ -1,0 +1,160 @@
+// Behaviours of the search itself: unknown ops carried across quiescent
+// cuts, pruning of unobserved unknown ops, and budgets that end in unknown.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { checkSync } from '../check.ts';
+import type { HistoryEvent } from '../types.ts';
+
+type Op = [process: number, f: string, input: unknown, type: 'ok' | 'info' | 'fail' | 'none', output?: unknown];
+
+/** Ops run one after another (each completes before the next is invoked). */
+function sequential(ops: Op[], key = 'k'): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  for (const [process, f, input, type, output] of ops) {
+    events.push({ process, type: 'invoke', f, key, value: input });
+    if (type !== 'none') events.push({ process, type, f, key, value: type === 'ok' && f === 'read' ? output : input });
+  }
+  return events;
+}
+
+/** An unknown write of 5 at the start, then many quiescent segments of other writes and reads. */
+function lateEffect(readsOfFive: number): HistoryEvent[] {
+  const ops: Op[] = [[0, 'write', 5, 'info']];
+  for (let i = 0; i < 50; i++) {
+    ops.push([1, 'write', 100 + i, 'ok']);
+    ops.push([1, 'read', null, 'ok', 100 + i]);
+  }
+  for (let i = 0; i < readsOfFive; i++) {
+    if (i > 0) ops.push([1, 'write', 7, 'ok']);
+    ops.push([1, 'read', null, 'ok', 5]);
+  }
+  return sequential(ops);
+}
+
+test('an unknown write can take effect many quiescent cuts after its invoke', () => {
+  const result = checkSync(lateEffect(1));
+  assert.equal(result.verdict, 'linearizable');
+  assert.ok(result.partitions[0]!.segments > 50, 'the history was cut into segments');
+});
+
+test('an unknown write takes effect at most once, even across cuts', () => {
+  const result = checkSync(lateEffect(2));
+  assert.equal(result.verdict, 'illegal');
+  const cx = result.partitions[0]!.counterexample!;
+  assert.ok(cx.stuckOps.length >= 1);
+});
+
+test('unknown writes nobody observes and unknown reads are pruned before the search', () => {
+  const ops: Op[] = [];
+  for (let i = 0; i < 30; i++) ops.push([i, 'write', 1000 + i, 'info']); // never read
+  ops.push([100, 'read', null, 'info']);
+  ops.push([101, 'write', 1, 'ok'], [101, 'read', null, 'ok', 1]);
+  const result = checkSync(sequential(ops));
+  assert.equal(result.verdict, 'linearizable');
+  assert.equal(result.partitions[0]!.prunedOps, 31);
+});
+
+test('an unknown cas whose new value is read is not pruned and can explain the read', () => {
+  const events = sequential([
+    [0, 'write', 1, 'ok'],
+    [1, 'cas', [1, 2], 'info'],
+    [2, 'read', null, 'ok', 2],
+  ]);
+  const result = checkSync(events);
+  assert.equal(result.verdict, 'linearizable');
+  assert.equal(result.partitions[0]!.prunedOps, 0);
+});
+
+test('a failed op never happened: reading its value is illegal', () => {
+  const events = sequential([
+    [0, 'write', 1, 'ok'],
+    [1, 'write', 2, 'fail'],
+    [2, 'read', null, 'ok', 2],
+  ]);
+  assert.equal(checkSync(events).verdict, 'illegal');
+});
+
+test('delete makes the key read as null (raftlab-kv)', () => {
+  const ok = sequential([
+    [0, 'write', 1, 'ok'],
+    [0, 'delete', null, 'ok'],
+    [0, 'read', null, 'ok', null],
+    [0, 'cas', [null, 3], 'ok'],
+    [0, 'read', null, 'ok', 3],
+  ]);
+  assert.equal(checkSync(ok).verdict, 'linearizable');
+  const bad = sequential([
+    [0, 'write', 1, 'ok'],
+    [0, 'delete', null, 'ok'],
+    [0, 'read', null, 'ok', 1],
+  ]);
+  assert.equal(checkSync(bad).verdict, 'illegal');
+});
+
+/**
+ * One key, many concurrent unknown writes whose values are all read, then
+ * reads in an order no single application of each write explains: every
+ * subset of the writes is a reachable configuration, so an exhaustive
+ * search is exponential (2^n configurations).
+ */
+function explosive(writers: number, key = 'hot'): HistoryEvent[] {
+  const events: HistoryEvent[] = [];
+  for (let i = 0; i < writers; i++) events.push({ process: i, type: 'invoke', f: 'write', key, value: i + 1 });
+  for (let i = 0; i < writers; i++) events.push({ process: i, type: 'info', f: 'write', key, value: i + 1 });
+  const reader = writers;
+  for (const value of [...Array.from({ length: writers }, (_, i) => i + 1), 1]) {
+    events.push({ process: reader, type: 'invoke', f: 'read', key, value: null });
+    events.push({ process: reader, type: 'ok', f: 'read', key, value });
+  }
+  return events;
+}
+
+test('an explosive partition ends in unknown within its time budget', () => {
+  const budgetMs = 300;
+  const started = performance.now();
+  const result = checkSync(explosive(28), { budgetMs });
+  const elapsedMs = performance.now() - started;
+  assert.equal(result.verdict, 'unknown');
+  assert.equal(result.partitions[0]!.unknownReason, 'time');
+  // A bound, not a benchmark: generous margin for a loaded machine.
+  assert.ok(elapsedMs < budgetMs + 5_000, `took ${elapsedMs} ms`);
+});
+
+test('an explosive partition ends in unknown when the memo memory budget runs out', () => {
+  const result = checkSync(explosive(28), { budgetMs: 60_000, memoBytesMax: 256 * 1024 });
+  assert.equal(result.verdict, 'unknown');
+  assert.equal(result.partitions[0]!.unknownReason, 'memory');
+});
+
+test('other partitions still get their verdict when one runs out of budget', () => {
+  const cold = sequential(
+    [
+      [100, 'write', 1, 'ok'],
+      [100, 'read', null, 'ok', 1],
+    ],
+    'cold',
+  );
+  const bad = sequential(
+    [
+      [200, 'write', 1, 'ok'],
+      [200, 'write', 2, 'ok'],
+      [200, 'read', null, 'ok', 1],
+    ],
+    'stale',
+  );
+  const unknownOnly = checkSync([...explosive(28), ...cold], { budgetMs: 200 });
+  assert.equal(unknownOnly.verdict, 'unknown');
+  assert.deepEqual(
+    unknownOnly.partitions.map((p) => [p.key, p.verdict]),
+    [
+      ['cold', 'linearizable'],
+      ['hot', 'unknown'],
+    ],
+  );
+  const withIllegal = checkSync([...explosive(28), ...cold, ...bad], { budgetMs: 200 });
+  assert.equal(withIllegal.verdict, 'illegal');
+});
+
+test('a small explosive history is decided exactly (illegal), not given up on', () => {
+  assert.equal(checkSync(explosive(8)).verdict, 'illegal');
+});
