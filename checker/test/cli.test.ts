@@ -1,0 +1,107 @@
+// The CLI as a process: exit codes, --json shape, clear errors.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
+let dir = '';
+
+function jsonl(events: object[]): string {
+  return events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+}
+
+function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'checker-cli-'));
+  writeFileSync(
+    join(dir, 'good.jsonl'),
+    jsonl([
+      { process: 0, type: 'invoke', f: 'write', key: 'a', value: 1 },
+      { process: 0, type: 'ok', f: 'write', key: 'a', value: 1 },
+      { process: 'nemesis', type: 'info', f: 'kill', value: ['n1'] },
+      { process: 1, type: 'invoke', f: 'read', key: 'a', value: null },
+      { process: 1, type: 'ok', f: 'read', key: 'a', value: 1 },
+    ]),
+  );
+  writeFileSync(
+    join(dir, 'stale.jsonl'),
+    jsonl([
+      { process: 0, type: 'invoke', f: 'write', key: 'a', value: 1 },
+      { process: 0, type: 'ok', f: 'write', key: 'a', value: 1 },
+      { process: 0, type: 'invoke', f: 'write', key: 'a', value: 2 },
+      { process: 0, type: 'ok', f: 'write', key: 'a', value: 2 },
+      { process: 1, type: 'invoke', f: 'read', key: 'a', value: null },
+      { process: 1, type: 'ok', f: 'read', key: 'a', value: 1 },
+    ]),
+  );
+  const explosive: object[] = [];
+  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'invoke', f: 'write', key: 'h', value: i + 1 });
+  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'info', f: 'write', key: 'h', value: i + 1 });
+  for (const value of [...Array.from({ length: 28 }, (_, i) => i + 1), 1]) {
+    explosive.push({ process: 99, type: 'invoke', f: 'read', key: 'h', value: null });
+    explosive.push({ process: 99, type: 'ok', f: 'read', key: 'h', value });
+  }
+  writeFileSync(join(dir, 'explosive.jsonl'), jsonl(explosive));
+  writeFileSync(join(dir, 'broken.jsonl'), '{"process":0,"type":"invoke","f":"read","value":null}\n{"process":0,"type":"ok",\n');
+});
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('exit 0 when every file is linearizable', () => {
+  const { code, stdout } = run(['good.jsonl']);
+  assert.equal(code, 0);
+  assert.match(stdout, /good\.jsonl: LINEARIZABLE/);
+});
+
+test('exit 1 and one JSON object per file with --json when a file is illegal', () => {
+  const { code, stdout } = run(['good.jsonl', 'stale.jsonl', '--json']);
+  assert.equal(code, 1);
+  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.equal(lines.length, 2);
+  assert.deepEqual(
+    lines.map((l) => [l.file, l.verdict]),
+    [
+      ['good.jsonl', 'linearizable'],
+      ['stale.jsonl', 'illegal'],
+    ],
+  );
+  const stale = lines[1];
+  assert.equal(stale.ops, 3);
+  assert.equal(typeof stale.timeMs, 'number');
+  assert.deepEqual(
+    stale.partitions.map((p: { key: string; verdict: string }) => [p.key, p.verdict]),
+    [['a', 'illegal']],
+  );
+  const cx = stale.counterexample[0];
+  assert.equal(cx.key, 'a');
+  assert.deepEqual(cx.stuckOps, [4]);
+  assert.ok(cx.ops.some((op: { id: number; description: string }) => op.id === 4 && op.description === 'read → 1'));
+});
+
+test('exit 2 when a partition runs out of budget and none is illegal', () => {
+  const { code, stdout } = run(['good.jsonl', 'explosive.jsonl', '--budget-ms', '200']);
+  assert.equal(code, 2);
+  assert.match(stdout, /explosive\.jsonl: UNKNOWN/);
+  assert.match(stdout, /time budget exhausted/);
+});
+
+test('exit 3 with the line number for a malformed file; the other files are still checked', () => {
+  const { code, stdout, stderr } = run(['broken.jsonl', 'stale.jsonl']);
+  assert.equal(code, 3);
+  assert.match(stderr, /broken\.jsonl: line 2: not valid JSON/);
+  assert.match(stdout, /stale\.jsonl: ILLEGAL/);
+});
