@@ -109,7 +109,11 @@ async function bulk(port: number, totalBytes: number): Promise<number> {
     };
     pump();
   });
-  await acknowledged;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('bulk transfer not acknowledged within 300 s')), 300_000);
+  });
+  await Promise.race([acknowledged, deadline]).finally(() => clearTimeout(timer));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   socket.destroy();
   return totalBytes / 1e6 / seconds;
