@@ -657,6 +657,7 @@ export class RawNode {
       }
       return;
     }
+    if (!entriesFollow(m)) return; // malformed: entries must continue prevLogIndex in order, in terms <= the leader's
     const lastNewIndex = m.prevLogIndex + m.entries.length;
     this.appendFromLeader(m.entries);
     // Figure 2 step 5: commitIndex = min(leaderCommit, index of last new entry).
@@ -961,6 +962,18 @@ export class RawNode {
     const hs = this.lastHardState;
     return hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.commit;
   }
+}
+
+/** Whether an AppendRequest's entries are contiguous after prevLogIndex with non-decreasing terms up to its term. */
+function entriesFollow(m: AppendRequest): boolean {
+  let expectedIndex = m.prevLogIndex + 1;
+  let lastTerm = m.prevLogTerm;
+  for (const e of m.entries) {
+    if (e.index !== expectedIndex || e.term < lastTerm || e.term > m.term) return false;
+    expectedIndex += 1;
+    lastTerm = e.term;
+  }
+  return true;
 }
 
 function assertNever(value: never): never {

@@ -58,6 +58,15 @@ describe('log matching (§5.3)', () => {
     assert.equal(reply?.matchIndex, 2, 'claims a match only as far as the request reached');
   });
 
+  it('ignores a malformed append whose entries do not continue prevLogIndex', () => {
+    const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 2, terms: [1, 2] });
+    node.step(appendRequest('n2', 'n1', 2, 2, 2, [entry(4, 2)], 4));
+    const ready = drain(node);
+    assert.equal(node.status().lastIndex, 2);
+    assert.equal(node.status().commitIndex, 0);
+    assert.equal(readyMessages(ready, 'append-response').length, 0);
+  });
+
   it('commits up to min(leaderCommit, last new entry) (Figure 2, AppendEntries step 5)', () => {
     const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 2, terms: [1, 2, 2, 2, 2] });
     node.step(appendRequest('n2', 'n1', 2, 1, 1, [entry(2, 2)], 4));
