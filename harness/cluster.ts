@@ -102,18 +102,44 @@ interface NodeProcess {
   paused: boolean;
 }
 
-/** Picks a currently free loopback TCP port (bind port 0, read it, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+function canBind(port: number): Promise<number | undefined> {
+  return new Promise((resolvePort) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolvePort(undefined));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
+      const bound = typeof address === 'object' && address !== null ? address.port : undefined;
+      server.close(() => resolvePort(bound));
     });
   });
+}
+
+/** Ports handed out by this process, so two picks in a row never collide. */
+const portsHandedOut = new Set<number>();
+
+/**
+ * Picks a currently free loopback TCP port. By default it is below Linux's
+ * ephemeral range (32768-60999): a node's or proxy's port is free while the
+ * node is killed or the proxy is cut, and a port from the ephemeral range
+ * could meanwhile become the local port of some outgoing connection, so the
+ * restart could not bind it again. `ephemeral: true` asks the kernel (port 0).
+ */
+export async function freePort(options: { ephemeral?: boolean } = {}): Promise<number> {
+  if (options.ephemeral !== true) {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+      if (portsHandedOut.has(candidate)) continue;
+      const bound = await canBind(candidate);
+      if (bound !== undefined) {
+        portsHandedOut.add(bound);
+        return bound;
+      }
+    }
+  }
+  const bound = await canBind(0);
+  if (bound === undefined) throw new Error('cannot bind any loopback port');
+  return bound;
 }
 
 /** GET /status of one node with a short timeout; undefined when it does not answer. */
