@@ -4,9 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PopulateError, ProxyCollection } from './collection.ts';
 import { parseBody } from './decode.ts';
-import { ApiError } from './proxy.ts';
+import { ApiError, toxicJson } from './proxy.ts';
 import { createRandom } from './rng.ts';
-import { toxicJson } from './proxy.ts';
 
 /** The version the server claims; clients and docs compare against the real 2.12.0 (compat §0). */
 export const TOXIPROXY_VERSION = '2.12.0';
@@ -16,10 +15,11 @@ const BODY_BYTES_MAX = 1 << 20;
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-/** A handler's result: a status and an optional JSON body. */
+/** A handler's result: a status and an optional JSON body, or a body sent exactly as given. */
 interface Reply {
   status: number;
   body?: unknown;
+  raw?: { contentType: string; text: string };
 }
 
 interface Route {
@@ -86,7 +86,13 @@ function buildRoutes(proxies: ProxyCollection): Route[] {
     },
     {
       pattern: /^\/version$/,
-      methods: { GET: () => ({ status: 200, body: undefined }) },
+      // Compat §4 E13: exactly this text, with the space after the colon and the newline.
+      methods: {
+        GET: () => ({
+          status: 200,
+          raw: { contentType: 'application/json;charset=utf-8', text: `{"version": "${TOXIPROXY_VERSION}"}\n` },
+        }),
+      },
     },
     {
       pattern: /^\/proxies\/([^/]+)$/,
@@ -215,13 +221,13 @@ async function handle(routes: Route[], request: http.IncomingMessage, response: 
     response.end('User agent not allowed\n');
     return;
   }
-  if (route.pattern.source === '^\\/version$') {
-    response.writeHead(200, { 'Content-Type': 'application/json;charset=utf-8' });
-    response.end(`{"version": "${TOXIPROXY_VERSION}"}\n`);
-    return;
-  }
   try {
     const reply = await handler(params, () => readBody(request));
+    if (reply.raw !== undefined) {
+      response.writeHead(reply.status, { 'Content-Type': reply.raw.contentType });
+      response.end(reply.raw.text);
+      return;
+    }
     if (reply.body === undefined) {
       response.writeHead(reply.status);
       response.end();
