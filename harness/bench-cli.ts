@@ -15,46 +15,10 @@ import { BENCH_OPS, type BenchOp, type MicroResult } from '../reports/bench-sche
 import { TARGET_KINDS, type TargetKind } from '../workloads/targets/index.ts';
 import { DEFAULT_WORKLOAD } from './bench.ts';
 import { jsonSummary, microText, ProgressLine, summaryText } from './bench-print.ts';
+import { parseNumberList, parseRates, parseWordList, positive, UsageError } from './bench-options.ts';
 import { runBench, writeMicroRun, type BenchOptions } from './bench-run.ts';
 import { repoRoot, tsxImport } from './cluster.ts';
 import { MICRO_SUITES, runMicro, type MicroSuite } from './micro.ts';
-
-/** A user mistake in the flags: printed with a hint, exit code 2. */
-export class UsageError extends Error {}
-
-/** Parses a comma list against the allowed words. */
-export function parseWordList<T extends string>(flag: string, text: string, allowed: readonly T[]): T[] {
-  const words = text.split(',').map((w) => w.trim()).filter((w) => w.length > 0);
-  if (words.length === 0) throw new UsageError(`--${flag} needs at least one of ${allowed.join(', ')}`);
-  for (const w of words) {
-    if (!(allowed as readonly string[]).includes(w)) throw new UsageError(`--${flag}: unknown "${w}"; choose from ${allowed.join(', ')}`);
-  }
-  return [...new Set(words)] as T[];
-}
-
-/** Parses a comma list of positive numbers (integers when `integer`). */
-export function parseNumberList(flag: string, text: string, integer: boolean): number[] {
-  const parts = text.split(',').map((w) => w.trim()).filter((w) => w.length > 0);
-  if (parts.length === 0) throw new UsageError(`--${flag} needs at least one number, e.g. --${flag} 1,8,32`);
-  return parts.map((p) => {
-    const n = Number(p);
-    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-      throw new UsageError(`--${flag}: "${p}" is not a positive ${integer ? 'integer' : 'number'}`);
-    }
-    return n;
-  });
-}
-
-/** `--rate`: `auto` (from the closed-loop peak), `off`, or explicit ops/s values. */
-export function parseRates(text: string): BenchOptions['rates'] {
-  if (text === 'auto' || text === 'off') return text;
-  return parseNumberList('rate', text, false);
-}
-
-function positive(flag: string, n: number, allowZero = false): number {
-  if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) throw new UsageError(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${n}`);
-  return n;
-}
 
 // Delegates a micro-benchmark to the script another area owns.
 async function delegate(name: string, script: string, args: readonly string[]): Promise<number> {
@@ -89,6 +53,7 @@ async function main(): Promise<number> {
     .option('rate', { type: 'string', default: 'auto', describe: 'open-loop arrival rates in ops/s (e.g. 500,1000,2000), "auto" from the closed-loop peak, or "off"' })
     .option('open-op', { type: 'string', default: 'put', describe: 'op kind of the open-loop sweep' })
     .option('p99-bound', { type: 'number', default: 25, describe: 'open loop: a rate is held while p99 (from the intended send time) stays under this many ms' })
+    .option('via', { choices: ['spread', 'leader'] as const, default: 'spread' as const, describe: 'spread: clients round-robin over the members, leader first (C=1 hits the leader); leader: all clients on the leader' })
     .option('keys', { type: 'number', default: DEFAULT_WORKLOAD.keys, describe: 'distinct keys' })
     .option('value-bytes', { type: 'number', default: DEFAULT_WORKLOAD.valueBytes, describe: 'size of each written value' })
     .option('seed', { type: 'number', default: DEFAULT_WORKLOAD.seed, describe: 'seed of the key and op choices' })
@@ -153,6 +118,7 @@ async function main(): Promise<number> {
     ...(argv.compare === undefined ? {} : { compare: resolve(argv.compare) }),
     etcdBinary: argv.etcd,
     ...(argv['node-main'] === undefined ? {} : { nodeMain: resolve(argv['node-main']) }),
+    via: argv.via,
     keepData: argv['keep-data'],
   };
   const outcome = await runBench(options, {

@@ -101,9 +101,9 @@ export function summaryText(run: BenchRun): string {
 
 /** The micro-benchmark table. */
 export function microText(micro: readonly MicroResult[]): string {
-  const rows = [['suite', 'task', 'ops/s', 'mean ms', 'p99 ms', 'samples']];
+  const rows = [['suite', 'task', 'ops/s', 'mean ms', 'p50 ms', 'p99 ms', 'samples']];
   for (const m of micro) {
-    rows.push([m.suite, m.name, Math.round(m.opsPerSec).toLocaleString('en-US'), m.meanMs.toFixed(4), m.p99Ms.toFixed(4), String(m.samples)]);
+    rows.push([m.suite, m.name, Math.round(m.opsPerSec).toLocaleString('en-US'), m.meanMs.toFixed(4), m.p50Ms.toFixed(4), m.p99Ms.toFixed(4), String(m.samples)]);
   }
   return table(rows);
 }

@@ -123,9 +123,11 @@ async function startTarget(kind: TargetKind, runDir: string, options: BenchOptio
         mode: 'direct',
         ...(options.nodeMain === undefined ? {} : { nodeMain: options.nodeMain }),
       });
+      let leaderIndex: number;
       try {
         await cluster.start();
         const leader = await cluster.waitForLeader(20_000);
+        leaderIndex = Math.max(0, cluster.ids.indexOf(leader));
         ui.phase(`raftlab: 3 nodes up, leader ${leader} (${join(runDir, 'raftlab', 'nodes')})`);
       } catch (err) {
         await cluster.stop();
@@ -133,7 +135,7 @@ async function startTarget(kind: TargetKind, runDir: string, options: BenchOptio
       }
       return {
         kind,
-        target: connectTarget('raftlab', cluster.clientUrls, { connectionsPerMember: connectionsFor(options) }),
+        target: connectTarget('raftlab', memberOrder(cluster.clientUrls, leaderIndex, options.via), { connectionsPerMember: connectionsFor(options) }),
         stop: () => cluster.stop(),
         dataDirs: cluster.ids.map((id) => join(runDir, 'raftlab', 'nodes', id)),
       };
@@ -141,10 +143,17 @@ async function startTarget(kind: TargetKind, runDir: string, options: BenchOptio
     case 'etcd': {
       const dir = join(runDir, 'etcd');
       const cluster = await startEtcdCluster({ dir, ...(options.etcdBinary === undefined ? {} : { binary: options.etcdBinary }) });
-      ui.phase(`etcd ${cluster.version}: 3 members up (${dir})`);
+      let leaderIndex: number;
+      try {
+        leaderIndex = await cluster.leaderIndex();
+      } catch (err) {
+        await cluster.stop();
+        throw err;
+      }
+      ui.phase(`etcd ${cluster.version}: 3 members up, leader ${cluster.members[leaderIndex]?.name ?? '?'} (${dir})`);
       return {
         kind,
-        target: connectTarget('etcd', cluster.clientUrls, { connectionsPerMember: connectionsFor(options) }),
+        target: connectTarget('etcd', memberOrder(cluster.clientUrls, leaderIndex, options.via), { connectionsPerMember: connectionsFor(options) }),
         stop: () => cluster.stop(),
         dataDirs: cluster.members.map((m) => m.dataDir),
       };
@@ -156,9 +165,17 @@ async function startTarget(kind: TargetKind, runDir: string, options: BenchOptio
   }
 }
 
+/** Client URLs in the order clients are spread over them: the leader first, or the leader alone. */
+export function memberOrder(urls: readonly string[], leaderIndex: number, via: BenchOptions['via']): string[] {
+  const leader = urls[leaderIndex];
+  if (leader === undefined) return [...urls];
+  return via === 'leader' ? [leader] : [leader, ...urls.filter((_, i) => i !== leaderIndex)];
+}
+
 // Enough connections that no client waits for a socket at the highest level.
 function connectionsFor(options: BenchOptions): number {
-  return Math.max(8, Math.ceil(Math.max(...options.concurrency, 128) / 3) + 4);
+  // Pools open connections lazily, so a generous cap costs nothing when unused.
+  return Math.max(...options.concurrency, 128) + 4;
 }
 
 function closedLoopLine(r: ClosedLoopResult): string {
@@ -274,6 +291,7 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
       rates: options.rates,
       openLoopOp: options.openLoopOp,
       p99BoundMs: options.p99BoundMs,
+      via: options.via,
       keys: options.workload.keys,
       valueBytes: options.workload.valueBytes,
     },
@@ -297,7 +315,7 @@ export async function writeMicroRun(storeDir: string, micro: MicroResult[], star
     schema: BENCH_SCHEMA,
     startedAt,
     finishedAt: new Date().toISOString(),
-    options: { targets: [], concurrency: [], ops: [], timeSec: 0, warmupSec: 0, rates: 'off', openLoopOp: 'put', p99BoundMs: 0, keys: 0, valueBytes: 0 },
+    options: { targets: [], concurrency: [], ops: [], timeSec: 0, warmupSec: 0, rates: 'off', openLoopOp: 'put', p99BoundMs: 0, via: 'spread', keys: 0, valueBytes: 0 },
     machine: { ...machineNow(), loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
     versions: { node: process.version, raftlab: await raftlabVersion() },
     targets: [],

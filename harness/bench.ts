@@ -39,14 +39,17 @@ function recordMs(h: Histogram, latencyMs: number): void {
 export function summarize(h: Histogram): LatencySummary {
   if (h.totalCount === 0) return { count: 0, minMs: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0 };
   const ms = (us: number): number => Math.round(us) / 1000;
+  // HDR answers a percentile with the top of its bucket, which can lie above
+  // the exact maximum recorded; a percentile never exceeds the max.
+  const at = (p: number): number => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
   return {
     count: h.totalCount,
     minMs: ms(h.minNonZeroValue),
     meanMs: ms(h.mean),
-    p50Ms: ms(h.getValueAtPercentile(50)),
-    p90Ms: ms(h.getValueAtPercentile(90)),
-    p99Ms: ms(h.getValueAtPercentile(99)),
-    p999Ms: ms(h.getValueAtPercentile(99.9)),
+    p50Ms: at(50),
+    p90Ms: at(90),
+    p99Ms: at(99),
+    p999Ms: at(99.9),
     maxMs: ms(h.maxValue),
   };
 }

@@ -36,6 +36,8 @@ export type EtcdCluster = {
   members: readonly EtcdMember[];
   clientUrls: readonly string[];
   version: string;
+  /** Index of the current leader in `members` (asked through the maintenance status API). */
+  leaderIndex(timeoutMs?: number): Promise<number>;
   /** Stops every member (SIGTERM, then SIGKILL after a grace period). */
   stop(): Promise<void>;
 };
@@ -138,7 +140,7 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     await stop();
     throw err;
   }
-  return { members, clientUrls: members.map((m) => m.clientUrl), version, stop };
+  return { members, clientUrls: members.map((m) => m.clientUrl), version, stop, leaderIndex: (ms) => findLeader(members, ms ?? 10_000) };
 }
 
 function killPidFile(path: string): void {
@@ -175,4 +177,23 @@ async function waitHealthy(members: readonly EtcdMember[], processes: readonly R
     }
     if (pending.size > 0) await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+// POST /v3/maintenance/status answers with the member's own id (header) and
+// the id of the leader it knows; the leader is the member whose ids agree.
+async function findLeader(members: readonly EtcdMember[], timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const [i, m] of members.entries()) {
+      try {
+        const r = await request(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', headersTimeout: 1_000, bodyTimeout: 1_000 });
+        const body = (await r.body.json()) as { header?: { member_id?: unknown }; leader?: unknown };
+        if (r.statusCode === 200 && body.leader !== undefined && body.leader === body.header?.member_id) return i;
+      } catch {
+        // Member busy or down: ask the next one.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no etcd leader found within ${timeoutMs} ms`);
 }

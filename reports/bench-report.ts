@@ -106,10 +106,10 @@ function microTable(run: BenchRun): string {
     .map(
       (m) =>
         `<tr><td class="l">${escapeHtml(m.suite)}</td><td class="l">${escapeHtml(m.name)}</td><td>${fmt(m.opsPerSec)}</td>` +
-        `<td>${fmt(m.meanMs, 3)}</td><td>${fmt(m.p99Ms, 3)}</td><td>${m.samples}</td><td class="l muted">${escapeHtml(m.note ?? '')}</td></tr>`,
+        `<td>${fmt(m.meanMs, 3)}</td><td>${fmt(m.p50Ms, 3)}</td><td>${fmt(m.p99Ms, 3)}</td><td>${m.samples}</td><td class="l muted">${escapeHtml(m.note ?? '')}</td></tr>`,
     )
     .join('');
-  return `<h2>Micro-benchmarks</h2><table><tr><th class="l">suite</th><th class="l">task</th><th>ops/s</th><th>mean ms</th><th>p99 ms</th><th>samples</th><th class="l">one op</th></tr>${rows}</table>`;
+  return `<h2>Micro-benchmarks</h2><table><tr><th class="l">suite</th><th class="l">task</th><th>ops/s</th><th>mean ms</th><th>p50 ms</th><th>p99 ms</th><th>samples</th><th class="l">one op</th></tr>${rows}</table>`;
 }
 
 function errorsTable(run: BenchRun): string {
@@ -139,7 +139,7 @@ function header(run: BenchRun): string {
     `<div>machine</div><div>${m.cores} cores, ${escapeHtml(m.cpuModel)}, ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB, ${escapeHtml(m.platform)}</div>`,
     `<div>load average</div><div>start ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, end ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}</div>`,
     `<div>versions</div><div>node ${escapeHtml(run.versions.node)}, raftlab ${escapeHtml(run.versions.raftlab)}${run.versions.etcd ? `, etcd ${escapeHtml(run.versions.etcd)}` : ''}</div>`,
-    `<div>load</div><div>${run.options.keys} keys, ${run.options.valueBytes}-byte values, ${run.options.warmupSec} s warm-up + ${run.options.timeSec} s measured per cell; clients round-robin over the members</div>`,
+    `<div>load</div><div>${run.options.keys} keys, ${run.options.valueBytes}-byte values, ${run.options.warmupSec} s warm-up + ${run.options.timeSec} s measured per cell; ${run.options.via === 'leader' ? 'every client on the leader' : 'clients round-robin over the members, the leader first'}</div>`,
     run.compare ? `<div>compared with</div><div class="mono">${escapeHtml(run.compare.runDir)} (${escapeHtml(run.compare.startedAt)})</div>` : '',
     '</div>',
   ].join('');

@@ -94,6 +94,7 @@ export type MicroResult = {
   name: string;
   opsPerSec: number;
   meanMs: number;
+  p50Ms: number;
   p99Ms: number;
   samples: number;
   /** What one op is (e.g. "append 64 entries + fdatasync"). */
@@ -121,6 +122,11 @@ export type BenchRunOptions = {
   rates: number[] | 'auto' | 'off';
   openLoopOp: BenchOp;
   p99BoundMs: number;
+  /**
+   * `spread`: clients round-robin over all members, the leader first (so C=1
+   * talks to the leader); `leader`: every client talks to the leader.
+   */
+  via: 'spread' | 'leader';
   keys: number;
   valueBytes: number;
 };
