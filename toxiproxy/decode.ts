@@ -93,33 +93,40 @@ export function has(object: JsonObject, key: string): boolean {
   return value !== undefined && value !== null;
 }
 
-export function stringField(object: JsonObject, key: string, struct: string, fallback: string): string {
+/** A field of one JSON type: missing or null gives the fallback, another type is Go's unmarshal error. */
+function typedField<T>(
+  object: JsonObject,
+  key: string,
+  struct: string,
+  fallback: T,
+  goType: string,
+  accepts: (value: unknown) => value is T,
+): T {
   const value = field(object, key);
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'string') throw typeError(value, `Go struct field ${struct}.${key}`, 'string');
+  if (!accepts(value)) throw typeError(value, `Go struct field ${struct}.${key}`, goType);
   return value;
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean';
+const isNumber = (value: unknown): value is number => typeof value === 'number';
+// Go's int64 fields reject fractions (compat §7: non-integer attributes are a 400).
+const isInteger = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value);
+
+export function stringField(object: JsonObject, key: string, struct: string, fallback: string): string {
+  return typedField(object, key, struct, fallback, 'string', isString);
 }
 
 export function boolField(object: JsonObject, key: string, struct: string, fallback: boolean): boolean {
-  const value = field(object, key);
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'boolean') throw typeError(value, `Go struct field ${struct}.${key}`, 'bool');
-  return value;
+  return typedField(object, key, struct, fallback, 'bool', isBoolean);
 }
 
 export function floatField(object: JsonObject, key: string, struct: string, fallback: number): number {
-  const value = field(object, key);
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number') throw typeError(value, `Go struct field ${struct}.${key}`, 'float32');
-  return value;
+  return typedField(object, key, struct, fallback, 'float32', isNumber);
 }
 
 /** An integer attribute: non-integer numbers are rejected like Go's int64 fields (compat §7). */
 export function intField(object: JsonObject, key: string, struct: string, fallback: number): number {
-  const value = field(object, key);
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    throw typeError(value, `Go struct field ${struct}.${key}`, 'int64');
-  }
-  return value;
+  return typedField(object, key, struct, fallback, 'int64', isInteger);
 }
