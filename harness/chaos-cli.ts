@@ -36,8 +36,9 @@ const argv = await yargs(hideBin(process.argv))
   .option('recovery-ms', { type: 'number', default: 30_000, describe: 'after the final heal, how long the cluster may take to serve a read of every key' })
   .option('check-budget-ms', { type: 'number', default: 60_000, describe: 'checker time budget per key; exceeding it gives "unknown" (exit 2), never a false pass' })
   .check((a) => {
-    if (![3, 5, 7].includes(a.nodes) && !(Number.isInteger(a.nodes) && a.nodes >= 1 && a.nodes <= 9)) {
-      throw new Error('--nodes must be an integer from 1 to 9 (3, 5 or 7 make sense)');
+    // Fewer than 3 nodes leave no majority to survive a fault.
+    if (!(Number.isInteger(a.nodes) && a.nodes >= 3 && a.nodes <= 9)) {
+      throw new Error('--nodes must be an integer from 3 to 9 (usually 3, 5 or 7)');
     }
     if (!(a.time > 0)) throw new Error('--time must be > 0 seconds');
     if (!(a.interval > 0)) throw new Error('--interval must be > 0 seconds');
