@@ -14,14 +14,21 @@ type WorkerMessage =
   | { type: 'done' }
   | { type: 'error'; message: string; code?: CheckerErrorCode };
 
-/** The tsx loader, resolved from this file so the cwd does not matter. */
-function loaderArgs(): string[] {
-  return ['--import', import.meta.resolve('tsx')];
+/**
+ * Worker bootstrap: registers the tsx loader inside the worker, then loads
+ * worker.ts. (On Node 20, `execArgv: ['--import', 'tsx']` does not reach
+ * the worker's own entry module, so the entry is a tiny eval'd script.)
+ * Both URLs are resolved from this file, so the cwd does not matter.
+ */
+function bootstrapSource(): string {
+  const tsxApi = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const worker = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
+  return `import(${tsxApi}).then((api) => { api.register(); return import(${worker}); });`;
 }
 
 function runWorker(request: WorkerRequest): Promise<PartitionResult[]> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), { execArgv: loaderArgs() });
+    const worker = new Worker(bootstrapSource(), { eval: true, execArgv: [] });
     const results: PartitionResult[] = [];
     let settled = false;
     const finish = (error?: Error): void => {

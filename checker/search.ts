@@ -121,7 +121,7 @@ interface SegmentPlan {
  * One segment's WGL search, resumable: `nextEnd` finds the next end
  * configuration (every ok op of the segment linearized) not found before.
  */
-class SegmentSearch {
+class SegmentSearch implements Segment {
   private readonly n: number;
   private readonly words: number;
   private readonly globalOp: Int32Array;
@@ -325,6 +325,60 @@ class SegmentSearch {
   }
 }
 
+/** What the driver needs of a segment search. */
+interface Segment {
+  state: number;
+  readonly starts: { stateId: number; applied: number[] }[];
+  readonly memoEntries: number;
+  start(stateId: number, applied: readonly number[]): boolean;
+  nextEnd(): boolean;
+  has(op: number): boolean;
+}
+
+/**
+ * A segment of one ok op and nothing carried: the common case in sparse
+ * per-key histories. Its only end configuration is the op applied, so no
+ * list, bitset or memo is needed (the seen set plays the memo's part).
+ */
+class SingleOpSegment implements Segment {
+  state = 0;
+  readonly starts: { stateId: number; applied: number[] }[] = [];
+  private readonly seen = new Set<number>();
+  private done = true;
+
+  constructor(
+    private readonly opIndex: number,
+    private readonly ctx: SearchContext,
+  ) {}
+
+  get memoEntries(): number {
+    return this.seen.size;
+  }
+
+  start(stateId: number): boolean {
+    if (this.seen.has(stateId)) return false;
+    this.seen.add(stateId);
+    this.starts.push({ stateId, applied: [] });
+    this.state = stateId;
+    this.done = false;
+    return true;
+  }
+
+  nextEnd(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.ctx.tick();
+    const next = this.ctx.space.step(this.state, this.opIndex);
+    if (next === -1) return false;
+    this.state = next;
+    return true;
+  }
+
+  has(): boolean {
+    return true;
+  }
+}
+
 /**
  * Drops unknown-outcome ops that cannot change the verdict:
  * - read-only ones (a read with unknown result constrains nothing);
@@ -447,8 +501,16 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
   outcome.segments = plans.length;
   const space = new StateSpace(model, ops);
   const ctx = new SearchContext(space, limits);
-  const searches: (SegmentSearch | undefined)[] = new Array(plans.length);
-  const segment = (k: number): SegmentSearch => (searches[k] ??= new SegmentSearch(plans[k]!, ops, ctx));
+  const searches: (Segment | undefined)[] = new Array(plans.length);
+  const segment = (k: number): Segment => {
+    let search = searches[k];
+    if (search === undefined) {
+      const plan = plans[k]!;
+      search = plan.ops.length === 1 && plan.carried === 0 ? new SingleOpSegment(plan.ops[0]!, ctx) : new SegmentSearch(plan, ops, ctx);
+      searches[k] = search;
+    }
+    return search;
+  };
   try {
     segment(0).start(space.intern(initialState === undefined ? model.init() : initialState), []);
     let k = 0;
