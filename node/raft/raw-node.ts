@@ -148,13 +148,15 @@ export class RawNode {
     this.term = recovered.hardState.term;
     this.vote = recovered.hardState.vote;
     if (this.log.lastTerm() > this.term) {
-      throw new Error(`recovered log has term ${this.log.lastTerm()} above the recovered current term ${this.term}`);
+      // A torn write kept entries but not the hard state written with them. We
+      // were in at least that term; no vote of ours in it can have left (its
+      // response waits for the persist), so starting it with no vote is safe.
+      this.term = this.log.lastTerm();
+      this.vote = null;
     }
-    // The persisted commit is a hint; it can lag, never lead, the log (§5.3 commitIndex is volatile).
-    this.commit = Math.max(this.log.snapshotIndex, recovered.hardState.commit);
-    if (this.commit > this.log.lastIndex()) {
-      throw new Error(`recovered commit index ${this.commit} is beyond the recovered log (last index ${this.log.lastIndex()})`);
-    }
+    // commitIndex is volatile (Figure 2): the persisted one is a hint that a
+    // torn write may leave ahead of the surviving log, so clamp it.
+    this.commit = Math.min(Math.max(this.log.snapshotIndex, recovered.hardState.commit), this.log.lastIndex());
     // The state machine restarts from the snapshot; committed entries after it are handed out again.
     this.applied = this.log.snapshotIndex;
     this.stableIndex = this.log.lastIndex();

@@ -292,3 +292,18 @@ describe('snapshots (§7)', () => {
     assert.deepEqual(ready.committedEntries.filter((e) => e.kind === 'normal').map((e) => e.data), ['v5', 'v6', 'v7']);
   });
 });
+
+describe('recovery after a torn write', () => {
+  it('entries that survived without their hard state raise the term and clear the vote', () => {
+    const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 3, vote: 'n2', terms: [1, 3, 5] });
+    assert.equal(node.status().term, 5);
+    node.step({ type: 'vote-request', from: 'n3', to: 'n1', term: 5, preVote: false, lastLogIndex: 3, lastLogTerm: 5 });
+    const [reply] = readyMessages(drain(node), 'vote-response');
+    assert.equal(reply?.granted, true, 'no vote is recorded for term 5');
+  });
+
+  it('a persisted commit index beyond the surviving log is clamped to it', () => {
+    const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 2, commit: 9, terms: [1, 2] });
+    assert.equal(node.status().commitIndex, 2);
+  });
+});

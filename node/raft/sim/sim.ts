@@ -298,9 +298,21 @@ class Simulation {
     this.schedule(this.rng.between(1, TICK_UNITS), { kind: 'tick', node: node.index, incarnation: node.incarnation });
   }
 
-  /** Crash: the process dies; the Ready being persisted is lost (never synced). */
+  /**
+   * Crash: the process dies. The Ready being persisted was written but not
+   * synced: it is lost, or (torn write) a prefix of its records survives.
+   */
   private crash(node: SimNode): void {
     if (node.raft === null) return;
+    const pending = node.pending;
+    if (pending !== null && this.rng.chance(0.5)) {
+      const records = this.rng.int(MemoryStorage.recordCount(pending) + 1);
+      node.storage.persistTorn(pending, records, this.rng.chance(0.5));
+      for (const entry of pending.entries) {
+        if (node.storage.termAt(entry.index) !== entry.term) break; // this record did not survive
+        this.checkDurableEntry(node, entry);
+      }
+    }
     for (const [ctx, read] of this.pendingReads) if (read.node === node.index) this.pendingReads.delete(ctx);
     node.raft = null;
     node.pending = null;

@@ -21,6 +21,35 @@ export class MemoryStorage {
     if (ready.hardState !== null) this.hardState = ready.hardState;
   }
 
+  /**
+   * A crash in the middle of writing a Ready: only the first `records` of its
+   * records reach the disk, in the order `hardStateFirst` picks (snapshot
+   * first either way, being a separate file renamed into place).
+   */
+  persistTorn(ready: Ready, records: number, hardStateFirst: boolean): void {
+    let budget = records;
+    if (ready.snapshot !== null) {
+      if (budget === 0) return;
+      budget -= 1;
+      this.snapshot = ready.snapshot;
+      this.entries = [];
+    }
+    if (hardStateFirst && ready.hardState !== null) {
+      if (budget === 0) return;
+      budget -= 1;
+      this.hardState = ready.hardState;
+    }
+    const kept = ready.entries.slice(0, budget);
+    this.appendEntries(kept);
+    budget -= kept.length;
+    if (!hardStateFirst && ready.hardState !== null && budget > 0) this.hardState = ready.hardState;
+  }
+
+  /** Number of records a Ready writes (snapshot, hard state, one per entry). */
+  static recordCount(ready: Ready): number {
+    return (ready.snapshot === null ? 0 : 1) + (ready.hardState === null ? 0 : 1) + ready.entries.length;
+  }
+
   /** Appends entries, replacing any stored entry at or after the first new index. */
   appendEntries(entries: readonly Entry[]): void {
     const first = entries[0];
