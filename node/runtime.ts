@@ -7,11 +7,13 @@
  *      queued linearizable reads as one ReadIndex round (thesis §6.4);
  *   2. take the Ready; send `eagerMessages` (leader AppendEntries) at once,
  *      so followers write to disk while we do;
- *   3. persist snapshot + entries + hard state with ONE fdatasync;
- *   4. send `messages` (votes and append replies leave only after their
+ *   3. apply committed entries, answer the clients waiting on them, serve
+ *      reads whose index is applied: committed entries are durable on a
+ *      majority already, so this need not wait for our own write (a
+ *      snapshot from the leader is the exception: installed after step 4);
+ *   4. persist snapshot + entries + hard state with ONE fdatasync;
+ *   5. send `messages` (votes and append replies leave only after their
  *      state is durable, §5.1);
- *   5. apply committed entries, answer the clients waiting on them, serve
- *      reads whose index is applied;
  *   6. advance; maybe snapshot and compact.
  * Requests arriving while a pass waits for the disk accumulate and share the
  * next pass's fsync: that is the group commit that gives throughput.
@@ -286,10 +288,25 @@ export class NodeRuntime {
     const ready = this.raw.ready();
     if (ready.softState !== null) this.onSoftState(ready);
     this.transport.send(ready.eagerMessages);
+    // Committed entries are already durable on a majority (§5.3, §5.4), so
+    // applying them and answering their clients does not wait for this
+    // Ready's own write (as etcd's server applies in parallel with its disk
+    // write). Otherwise clients of batch N would wait for the fsync of batch
+    // N+1 as well. A snapshot from the leader is the exception: it replaces
+    // the state machine and is installed only once durable.
+    const applyEarly = ready.snapshot === null;
+    if (applyEarly) this.applyAndServe(ready);
     await this.storage.persist(ready);
     this.stats.entriesPersisted += ready.entries.length;
     this.transport.send(ready.messages);
     if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
+    if (!applyEarly) this.applyAndServe(ready);
+    this.raw.advance(ready);
+    if (this.appliedIndex - this.snapshotIndex >= this.options.snapshotEvery) await this.takeSnapshot();
+  }
+
+  /** Applies committed entries, answers their clients, and serves reads whose index is applied. */
+  private applyAndServe(ready: Ready): void {
     this.applyEntries(ready.committedEntries);
     for (const rs of ready.readStates) {
       const reads = this.readRounds.get(rs.context);
@@ -303,8 +320,6 @@ export class NodeRuntime {
       for (const r of reads ?? []) r.resolve({ type: 'not-leader', leader: this.leader });
     }
     this.serveReads();
-    this.raw.advance(ready);
-    if (this.appliedIndex - this.snapshotIndex >= this.options.snapshotEvery) await this.takeSnapshot();
   }
 
   /** Gives queued proposals to the core as one batch and queued reads as one ReadIndex round. */
