@@ -1,7 +1,10 @@
 // Conformance of the HTTP API with Toxiproxy 2.12.0: checklist items 1-32 of toxiproxy-compat.md §11, plus bad
 // input. The server runs as a child process; the node client drives it, raw fetch checks what the client hides.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
 import { api, connect, freePort, isRefused, startServer, startUpstream, type ServerProcess, type Upstream } from './testing.ts';
@@ -476,6 +479,35 @@ describe('Toxic API', () => {
     assert.deepEqual(missing.json, { error: 'toxic not found', status: 404 });
     assert.deepEqual((await api(server.url, 'GET', `/proxies/${proxy.name}/toxics`)).json, []);
     await proxy.remove();
+  });
+});
+
+describe('Start-up configuration', () => {
+  test('--config creates the proxies of a populate file; a broken file is logged and the server still starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftlab-toxiproxy-'));
+    try {
+      const port = await freePort();
+      const good = join(dir, 'good.json');
+      writeFileSync(good, JSON.stringify([{ name: 'from-config', listen: `127.0.0.1:${port}`, upstream: upstream.address }]));
+      const configured = await startServer(21, ['--config', good]);
+      try {
+        const proxy = (await new Toxiproxy(configured.url).getAll())['from-config'];
+        assert.equal(proxy?.listen, `127.0.0.1:${port}`);
+        assert.equal(await isRefused(port), false);
+      } finally {
+        await configured.stop();
+      }
+      const broken = join(dir, 'broken.json');
+      writeFileSync(broken, '[{"name": ');
+      const survivor = await startServer(22, ['--config', broken]);
+      try {
+        assert.deepEqual(await new Toxiproxy(survivor.url).getAll(), {});
+      } finally {
+        await survivor.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
