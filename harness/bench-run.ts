@@ -195,7 +195,8 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
   const running: RunningTarget[] = [];
   const closedLoop: ClosedLoopResult[] = [];
   const openLoop: OpenLoopSweep[] = [];
-  ui.phase(`bench run directory ${relative(process.cwd(), runDir) || runDir}`);
+  const shown = relative(process.cwd(), runDir);
+  ui.phase(`bench run directory ${shown.startsWith('..') || shown === '' ? runDir : shown}`);
 
   try {
     for (const kind of options.targets) {
