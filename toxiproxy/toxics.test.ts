@@ -83,6 +83,34 @@ describe('toxic stages', () => {
     assert.deepEqual(times, [...times].sort((a, b) => a - b));
   });
 
+  test('a latency update sends the chunk in flight at once and re-times the queued ones from their stamps', () => {
+    const out = new Recorder();
+    const stage = createStage(spec('latency', { latency: 100, jitter: 0 }), context(), out);
+    stage.push(chunk('a'));
+    advance(5);
+    stage.push(chunk('b'));
+    stage.push(chunk('c'));
+    advance(5);
+    stage.update(spec('latency', { latency: 200, jitter: 0 }));
+    assert.deepEqual(out.chunks, [{ text: 'a', atMs: 10 }]);
+    advance(194);
+    assert.equal(out.chunks.length, 1, 'b and c now wait 200 ms from their read at 5 ms');
+    advance(1);
+    assert.deepEqual(out.chunks.map((c) => `${c.text}@${c.atMs}`), ['a@10', 'b@205', 'c@205']);
+    stage.end();
+    assert.equal(out.ended, 205);
+  });
+
+  test('a latency update that loses the toxicity draw releases everything queued before passing new data', () => {
+    const out = new Recorder();
+    const stage = createStage(spec('latency', { latency: 100, jitter: 0 }), context(), out);
+    stage.push(chunk('a'));
+    stage.push(chunk('b'));
+    stage.update(spec('latency', { latency: 100, jitter: 0 }, 0));
+    stage.push(chunk('c'));
+    assert.equal(out.text(), 'abc');
+  });
+
   test('bandwidth paces by rate (bytes per ms) and a removed stage hands on what it held, in order', () => {
     const out = new Recorder();
     const stage = createStage(spec('bandwidth', { rate: 1 }), context(), out);

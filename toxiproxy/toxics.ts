@@ -144,7 +144,7 @@ export abstract class Stage implements Receiver {
    */
   update(spec: ToxicSpec): void {
     if (this.detached) return;
-    const held = this.takeHeld();
+    const held = this.takeInFlight();
     this.spec = spec;
     for (const chunk of held.chunks) this.next.push(chunk);
     if (held.eof) {
@@ -152,7 +152,9 @@ export abstract class Stage implements Receiver {
       this.next.end();
       return;
     }
-    if (!this.closed) this.start();
+    if (this.closed) return;
+    this.start();
+    this.afterRestart();
   }
 
   /** Closes the link from inside the chain: EOF goes on after data already passed on (compat §6.2). */
@@ -171,6 +173,14 @@ export abstract class Stage implements Receiver {
   protected takeHeld(): HeldData {
     return { chunks: [], eof: false };
   }
+
+  /** What an update interrupts and flushes; by default everything the stage holds. */
+  protected takeInFlight(): HeldData {
+    return this.takeHeld();
+  }
+
+  /** Runs after an update restarted the stage (and drew toxicity again). */
+  protected afterRestart(): void {}
 
   protected onStart(): void {}
   protected abstract onChunk(chunk: Chunk): void;
@@ -221,14 +231,50 @@ abstract class ScheduledStage extends Stage {
   }
 
   protected override takeHeld(): HeldData {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.clearTimer();
     const chunks = this.queue.slice(this.queueHead).map((s) => s.chunk);
     this.queue = [];
     this.queueHead = 0;
     const eof = this.eofQueued;
     this.eofQueued = false;
     return { chunks, eof };
+  }
+
+  /** Hands on the chunk at the head (the one "in flight") and keeps the rest queued. */
+  protected takeHead(): HeldData {
+    this.clearTimer();
+    const head = this.queue[this.queueHead];
+    if (head === undefined) return this.takeHeld();
+    this.queueHead++;
+    return { chunks: [head.chunk], eof: false };
+  }
+
+  /** Gives every queued chunk a new due time (kept in FIFO order) and releases what is now due. */
+  protected retime(dueOf: (chunk: Chunk) => number): void {
+    let previousMs = -Infinity;
+    for (let index = this.queueHead; index < this.queue.length; index++) {
+      const item = this.queue[index];
+      if (item === undefined) continue;
+      item.dueMs = Math.max(dueOf(item.chunk), previousMs);
+      previousMs = item.dueMs;
+    }
+    this.clearTimer();
+    this.release();
+  }
+
+  /** Forwards everything queued (and a queued EOF) at once. */
+  protected releaseAll(): void {
+    const held = this.takeHeld();
+    for (const chunk of held.chunks) this.next.push(chunk);
+    if (held.eof) {
+      this.closed = true;
+      this.next.end();
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private schedule(): void {
@@ -280,13 +326,29 @@ abstract class ScheduledStage extends Stage {
 /** latency: each chunk leaves at read time + latency + U[-jitter, +jitter) ms; delays overlap (compat §7). */
 class LatencyStage extends ScheduledStage {
   protected onChunk(chunk: Chunk): void {
-    const latencyMs = this.attribute('latency');
-    const jitterMs = this.attribute('jitter');
-    const offsetMs = jitterMs > 0 ? (this.ctx.random.next() * 2 - 1) * jitterMs : 0;
     // FIFO: a chunk never overtakes an earlier one even when jitter gives it an earlier due time.
     const last = this.queue[this.queue.length - 1];
-    const dueMs = Math.max(chunk.stampMs + latencyMs + offsetMs, last?.dueMs ?? -Infinity);
-    this.enqueue(chunk, dueMs);
+    this.enqueue(chunk, Math.max(this.dueOf(chunk), last?.dueMs ?? -Infinity));
+  }
+
+  /**
+   * Go interrupts only the chunk it is sleeping on and sends it at once; chunks still queued stay and are delayed
+   * by the new latency, counted from their read stamps (compat §6.6).
+   */
+  protected override takeInFlight(): HeldData {
+    return this.takeHead();
+  }
+
+  protected override afterRestart(): void {
+    // A lost toxicity draw makes the stage a pass-through: what it still holds must go first, in order.
+    if (this.active) this.retime((chunk) => this.dueOf(chunk));
+    else this.releaseAll();
+  }
+
+  private dueOf(chunk: Chunk): number {
+    const jitterMs = this.attribute('jitter');
+    const offsetMs = jitterMs > 0 ? (this.ctx.random.next() * 2 - 1) * jitterMs : 0;
+    return chunk.stampMs + this.attribute('latency') + offsetMs;
   }
 }
 
