@@ -38,8 +38,8 @@ async function main(): Promise<number> {
     .scriptName('npm run bench --')
     .usage(
       '$0 [options]\n$0 micro | checker | toxiproxy\n\n' +
-        'Measures raftlab beside etcd on this machine: closed-loop throughput and latency per concurrency level,\n' +
-        'an open-loop sweep of arrival rates, and writes store/bench/<stamp>/{bench.json,report.html}.',
+        'Measures raftlab beside etcd on this machine: closed-loop throughput and latency per concurrency level, ' +
+        'an open-loop sweep of arrival rates; writes store/bench/<stamp>/{bench.json,report.html}. See harness/BENCH.md.',
     )
     .command('$0', 'run the cluster benchmark (default)')
     .command('micro', 'micro-benchmarks: WAL append + fdatasync, Raft core stepping proposals, then the checker and proxy benches')
@@ -100,6 +100,9 @@ async function main(): Promise<number> {
       throw new UsageError(`unknown command "${command}"; use micro, checker or toxiproxy, or no command for the cluster bench`);
   }
 
+  if (argv.compare !== undefined && !existsSync(join(argv.compare, 'bench.json'))) {
+    throw new UsageError(`--compare ${argv.compare}: no bench.json there; pass a run directory such as store/bench/<stamp>`);
+  }
   const options: BenchOptions = {
     targets: parseWordList<TargetKind>('target', argv.target, TARGET_KINDS),
     concurrency: parseNumberList('concurrency', argv.concurrency, true),
