@@ -73,6 +73,11 @@ export interface CheckOptions {
   nullRead?: NullRead;
   /** Time budget per partition in ms. Default 30000. Exceeded -> 'unknown'. */
   budgetMs?: number;
+  /**
+   * Budget of each partition checked after one was found illegal (the
+   * history is illegal then anyway). Default min(2000, budgetMs).
+   */
+  budgetAfterIllegalMs?: number;
   /** Memory budget per partition for the search memo, in bytes. Default 512 MiB. */
   memoBytesMax?: number;
   /** Worker threads: 'auto' (default) uses them when there are several large partitions. */

@@ -1,7 +1,7 @@
 // Worker thread body: checks the partitions it is sent with a built-in model
 // (models are data plus functions, so only their name and options cross).
 import { parentPort } from 'node:worker_threads';
-import { checkPartition, type ResolvedOptions } from './check.ts';
+import { checkPartitions, type ResolvedOptions } from './check.ts';
 import type { Operation } from './history.ts';
 import { createModel, type ModelOptions } from './models.ts';
 
@@ -16,8 +16,8 @@ export interface WorkerRequest {
 parentPort?.on('message', (request: WorkerRequest) => {
   try {
     const model = createModel(request.model, request.modelOptions);
-    for (const { key, ops } of request.partitions) {
-      parentPort!.postMessage({ type: 'result', result: checkPartition(key, ops, model, request.options) });
+    for (const result of checkPartitions(request.partitions, model, request.options)) {
+      parentPort!.postMessage({ type: 'result', result });
     }
     parentPort!.postMessage({ type: 'done' });
   } catch (error) {

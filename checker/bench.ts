@@ -1,0 +1,117 @@
+// Checker benchmark (not a test): times the check call (parse excluded, as
+// porcupine's figures were taken) on every corpus file beside porcupine's
+// recorded `porcupine_jsonl_median_ms`, then large synthetic chaos histories.
+//
+//   tsx checker/bench.ts [--time-ms 100] [--filter etcd] [--synthetic-ops 100000]
+//                        [--no-synthetic] [--no-corpus] [--workers]
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Bench } from 'tinybench';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { check, checkSync } from './check.ts';
+import { CORPUS_DIR, corpusEntries, corpusOptions } from './corpus.ts';
+import { parseJsonl } from './parse.ts';
+import { syntheticHistory } from './synthetic.ts';
+import type { CheckOptions, HistoryEvent } from './types.ts';
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('tsx checker/bench.ts')
+  .usage('$0 [options]\n\nTimes the checker on the corpus (beside porcupine) and on synthetic chaos histories.')
+  .option('time-ms', { type: 'number', default: 100, describe: 'tinybench time per corpus file' })
+  .option('filter', { type: 'string', describe: 'only corpus files whose name contains this' })
+  .option('corpus', { type: 'boolean', default: true, describe: 'bench the corpus (--no-corpus skips it)' })
+  .option('synthetic', { type: 'boolean', default: true, describe: 'bench synthetic histories (--no-synthetic skips them)' })
+  .option('synthetic-ops', { type: 'number', default: 100_000, describe: 'ops in each synthetic history' })
+  .option('workers', { type: 'boolean', default: true, describe: 'also time the synthetic histories on 2 worker threads' })
+  .strict()
+  .help()
+  .parse();
+
+const tty = process.stderr.isTTY;
+const progress = (text: string): void => {
+  if (tty) process.stderr.write(`\r${text}\x1b[K`);
+};
+
+function cpuMs(fn: () => void): number {
+  const before = process.cpuUsage();
+  fn();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / 1000;
+}
+
+async function p50(name: string, fn: () => unknown, timeMs: number, iterations: number): Promise<number> {
+  const bench = new Bench({ time: timeMs, iterations, warmupTime: Math.min(50, timeMs), warmupIterations: 2 });
+  bench.add(name, fn);
+  await bench.run();
+  const result = bench.tasks[0]!.result as { latency?: { p50: number } };
+  if (result.latency === undefined) throw new Error(`benchmark of ${name} failed`);
+  return result.latency.p50;
+}
+
+if (argv.corpus) {
+  console.log(`corpus: ${CORPUS_DIR}`);
+  console.log('times: median ms of the check call (verdict only; parse excluded), porcupine = manifest porcupine_jsonl_median_ms');
+  console.log('file'.padEnd(62) + 'porcupine'.padStart(10) + 'ours'.padStart(10) + 'ratio'.padStart(8) + '  +counterexample');
+  let oursTotal = 0;
+  let porcupineTotal = 0;
+  let cxTotal = 0;
+  let over2x = 0;
+  let worst = { file: '', ratio: 0 };
+  const entries = corpusEntries().filter((e) => argv.filter === undefined || e.file.includes(argv.filter));
+  for (const [i, entry] of entries.entries()) {
+    progress(`${i + 1}/${entries.length} ${entry.file}`);
+    const events: HistoryEvent[] = parseJsonl(readFileSync(join(CORPUS_DIR, entry.file), 'utf8'));
+    const verdictOnly: CheckOptions = { ...corpusOptions(entry), counterexample: false };
+    const ours = await p50(entry.file, () => checkSync(events, verdictOnly), argv['time-ms'], 10);
+    const verdict = checkSync(events, verdictOnly).verdict;
+    let cxText = '';
+    if (verdict === 'illegal') {
+      const withCx = await p50(`${entry.file}+cx`, () => checkSync(events, corpusOptions(entry)), argv['time-ms'], 3);
+      cxTotal += withCx;
+      cxText = withCx.toFixed(3).padStart(10);
+    }
+    const porcupine = entry.porcupine_jsonl_median_ms ?? NaN;
+    const ratio = ours / porcupine;
+    oursTotal += ours;
+    porcupineTotal += porcupine;
+    if (ratio > 2) over2x++;
+    if (ratio > worst.ratio) worst = { file: entry.file, ratio };
+    const flag = ratio > 2 ? ' !' : '';
+    progress('');
+    console.log(
+      entry.file.padEnd(62) + porcupine.toFixed(3).padStart(10) + ours.toFixed(3).padStart(10) + ratio.toFixed(2).padStart(8) + cxText + flag,
+    );
+  }
+  console.log(
+    `total: ours ${oursTotal.toFixed(1)} ms, porcupine ${porcupineTotal.toFixed(1)} ms (${(oursTotal / porcupineTotal).toFixed(2)}x); ` +
+      `files over 2x porcupine: ${over2x}/${entries.length}; worst ${worst.file} ${worst.ratio.toFixed(2)}x; ` +
+      `illegal files with counterexample: ${cxTotal.toFixed(1)} ms in total`,
+  );
+}
+
+if (argv.synthetic) {
+  const ops = argv['synthetic-ops'];
+  for (const values of ['unique', 5] as const) {
+    const events = syntheticHistory({ ops, keys: 100, infoRate: 0.05, concurrency: 10, values, seed: 1 });
+    const label = `synthetic ${ops} ops, 100 keys, 5% info, ~10 in flight, values ${values === 'unique' ? 'unique' : 'in 0..4'}`;
+    progress(label);
+    const options: CheckOptions = { model: 'raftlab-kv', workers: 0 };
+    let verdict = '';
+    const firstCpu = cpuMs(() => {
+      verdict = checkSync(events, options).verdict;
+    });
+    const started = performance.now();
+    checkSync(events, options);
+    const secondWall = performance.now() - started;
+    const warm = await p50(label, () => checkSync(events, options), 1, 3);
+    let workerText = '';
+    if (argv.workers) {
+      const t = performance.now();
+      const result = await check(events, { ...options, workers: 2 });
+      workerText = `; on 2 worker threads ${(performance.now() - t).toFixed(0)} ms wall (${result.verdict})`;
+    }
+    progress('');
+    console.log(`${label}: ${verdict}; first call ${firstCpu.toFixed(0)} ms CPU, then ${secondWall.toFixed(0)} ms wall, warm median ${warm.toFixed(0)} ms${workerText}`);
+  }
+}
