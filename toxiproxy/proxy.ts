@@ -76,13 +76,34 @@ const BIND_ERROR_TEXT: Record<string, string> = {
 };
 
 function listenOn(resolved: ResolvedListen, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
+  return bind(resolved, resolved.bindHost, onConnection).catch((error: unknown) => {
+    // Go falls back to IPv4 for a wildcard on a host without IPv6; so do we (still reported as [::]:PORT).
+    if (resolved.wildcard && error instanceof BindError && ['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes(error.code)) {
+      return bind(resolved, '0.0.0.0', onConnection);
+    }
+    throw error;
+  });
+}
+
+/** A failed bind, with the errno code kept for the IPv4 fallback. */
+class BindError extends ApiError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(500, message);
+  }
+}
+
+function bind(resolved: ResolvedListen, host: string, onConnection: (socket: net.Socket) => void): Promise<net.Server> {
   return new Promise((resolve, reject) => {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, onConnection);
     server.once('error', (error: NodeJS.ErrnoException) => {
       const reason = BIND_ERROR_TEXT[error.code ?? ''] ?? error.message;
-      reject(new ApiError(500, `listen tcp ${formatHostPort(resolved.bindHost === '::' ? '' : resolved.bindHost, resolved.port)}: bind: ${reason}`));
+      const shownHost = resolved.wildcard ? '' : resolved.bindHost;
+      reject(new BindError(`listen tcp ${formatHostPort(shownHost, resolved.port)}: bind: ${reason}`, error.code ?? ''));
     });
-    server.listen({ host: resolved.bindHost, port: resolved.port, ipv6Only: false }, () => {
+    server.listen({ host, port: resolved.port, ipv6Only: false }, () => {
       server.removeAllListeners('error');
       server.on('error', () => {});
       resolve(server);
