@@ -91,3 +91,17 @@ test('a client that returns stale reads makes the whole pipeline say illegal, ex
   assert.match(html, /class="timeline"/);
   await assertReportRenders(outcome.reportPath, 'illegal');
 });
+
+test('a cluster that cannot start is a broken run: exit 3, results and report still written', async () => {
+  const outcome = await runChaos(
+    { ...options('test-broken', ['kill'], 707), timeS: 2, nodeMain: join(repoRoot, 'harness', 'testdata', 'no-such-node.ts') },
+    check,
+  );
+  assert.equal(outcome.verdict, 'broken');
+  assert.equal(outcome.exitCode, 3);
+  assert.match(outcome.error ?? '', /every node exited before electing a leader/);
+  const results = JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as ResultsFile;
+  assert.equal(results.verdict, 'broken');
+  assert.ok(outcome.reportPath !== undefined);
+  assert.match(readFileSync(outcome.reportPath, 'utf8'), /id="verdict">broken</);
+});

@@ -450,6 +450,9 @@ export class Cluster {
   async waitForLeader(timeoutMs = 15_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      if (this.ids.every((id) => !this.isRunning(id))) {
+        throw new Error(`every node exited before electing a leader; see the node logs in ${join(this.options.runDir, 'nodes')}`);
+      }
       const statuses = await this.statuses();
       for (const status of statuses.values()) {
         if (status.role !== 'leader') continue;
