@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { GetOutcome, KvClient, KvTarget, PutOutcome } from '../workloads/targets/index.ts';
 import { sampleBenchRun } from '../reports/bench-sample.ts';
 import { assertConsistent } from './bench-testing.ts';
-import { autoRates, benchValue, newLatencyHistogram, prefill, runClosedLoop, runOpenLoop, summarize } from './bench.ts';
+import { autoRates, benchValue, newLatencyHistogram, prefill, runClosedLoop, runOpenLoop, runOpenLoopSweep, summarize } from './bench.ts';
 import { parseNumberList, parseRates, parseWordList, UsageError } from './bench-options.ts';
 import { summaryText, jsonSummary } from './bench-print.ts';
 import { memberOrder } from './bench-run.ts';
@@ -140,4 +140,38 @@ test('a percentile summary never exceeds the recorded maximum', () => {
   assert.equal(s.maxMs, 88.786);
   assert.ok(s.p999Ms <= s.maxMs && s.p99Ms <= s.p999Ms && s.p50Ms <= s.p99Ms, JSON.stringify(s));
   assert.equal(s.count, 10);
+});
+
+test('open-loop sweep: stops at the first rate not held, and steps down when none is', async () => {
+  // Answers in 5 ms, but fails every request while more than 20 are in
+  // flight: 40/s (about 0.2 in flight) is held, 8,000/s (about 40) is not.
+  let inFlight = 0;
+  const limited: KvTarget = {
+    ...memoryTarget(),
+    client: (i) => ({
+      memberIndex: i,
+      put: () => {
+        inFlight++;
+        const outcome: PutOutcome = inFlight > 20 ? { type: 'error', code: 'overload', message: 'too many' } : { type: 'ok' };
+        return new Promise<PutOutcome>((r) => setTimeout(() => {
+          inFlight--;
+          r(outcome);
+        }, 5));
+      },
+      get: async () => ({ type: 'ok', value: null }),
+    }),
+  };
+  const spec = { op: 'put' as const, warmupMs: 0, timeMs: 300, p99BoundMs: 60_000 };
+  const up = await runOpenLoopSweep(limited, [16_000, 40, 8_000], spec);
+  assert.deepEqual(up.steps.map((s) => s.rateTarget), [40, 8_000], 'sorted, and stopped after the first rate not held');
+  assert.deepEqual(up.steps.map((s) => s.held), [true, false]);
+  assert.equal(up.maxRateHeld, 40);
+
+  const failing: KvTarget = {
+    ...memoryTarget(),
+    client: (i) => ({ memberIndex: i, put: async () => ({ type: 'error', code: 'down', message: 'down' }), get: async () => ({ type: 'ok', value: null }) }),
+  };
+  const down = await runOpenLoopSweep(failing, [640], { ...spec, timeMs: 100 });
+  assert.deepEqual(down.steps.map((s) => s.rateTarget), [80, 160, 320, 640], 'three halvings below the lowest rate');
+  assert.equal(down.maxRateHeld, null);
 });

@@ -267,6 +267,7 @@ export async function runOpenLoop(target: KvTarget, spec: OpenLoopSpec): Promise
   let errors = 0;
   let dropped = 0;
   let outstanding = 0;
+  let lastCompletion = 0;
   const inFlight = new Set<Promise<void>>();
 
   const fire = (index: number, intendedAt: number): void => {
@@ -282,6 +283,7 @@ export async function runOpenLoop(target: KvTarget, spec: OpenLoopSpec): Promise
     const p = runOp(spec.op, client, random, workload, index % clientCount, index).then((outcome) => {
       outstanding--;
       if (!measured) return;
+      lastCompletion = performance.now();
       if (outcome.type === 'ok') {
         ok++;
         recordMs(histogram, performance.now() - intendedAt);
@@ -311,7 +313,10 @@ export async function runOpenLoop(target: KvTarget, spec: OpenLoopSpec): Promise
   await Promise.all(inFlight);
 
   const latency = summarize(histogram);
-  const achievedOpsPerSec = Math.round((ok / (spec.timeMs / 1000)) * 10) / 10;
+  // Every measured op is waited for, so a target that fell behind needs
+  // longer than the window to finish them: divide by that longer span.
+  const spanMs = Math.max(spec.timeMs, lastCompletion - measureStart);
+  const achievedOpsPerSec = Math.round((ok / (spanMs / 1000)) * 10) / 10;
   return {
     target: target.kind,
     op: spec.op,
@@ -327,6 +332,9 @@ export async function runOpenLoop(target: KvTarget, spec: OpenLoopSpec): Promise
   };
 }
 
+/** How many halvings below the lowest rate an open-loop sweep tries when nothing was held. */
+const OPEN_LOOP_DOWNWARD_STEPS = 3;
+
 /** Rates for an automatic open-loop sweep: fractions of the best closed-loop throughput. */
 export function autoRates(bestClosedLoopOpsPerSec: number | undefined): number[] {
   if (bestClosedLoopOpsPerSec === undefined || !(bestClosedLoopOpsPerSec > 0)) return [250, 500, 1000, 2000, 4000, 8000];
@@ -339,7 +347,8 @@ export function autoRates(bestClosedLoopOpsPerSec: number | undefined): number[]
 
 /**
  * Steps through increasing rates until one is not held (p99 over the bound,
- * errors, drops or too few completions) and reports the highest held rate.
+ * errors, drops or too few completions) and reports the highest held rate;
+ * when even the lowest is not held, halves it up to three times.
  */
 export async function runOpenLoopSweep(
   target: KvTarget,
@@ -347,12 +356,25 @@ export async function runOpenLoopSweep(
   spec: Omit<OpenLoopSpec, 'rate' | 'onProgress'> & { onStep?: (rate: number) => ((p: Progress) => void) | undefined },
 ): Promise<OpenLoopSweep> {
   const steps: OpenLoopStep[] = [];
-  for (const rate of [...rates].sort((a, b) => a - b)) {
+  const runStep = async (rate: number): Promise<OpenLoopStep> => {
     const onProgress = spec.onStep?.(rate);
     const step = await runOpenLoop(target, { ...spec, rate, ...(onProgress === undefined ? {} : { onProgress }) });
     steps.push(step);
-    if (!step.held) break;
+    return step;
+  };
+  const sorted = [...rates].sort((a, b) => a - b);
+  for (const rate of sorted) {
+    if (!(await runStep(rate)).held) break;
   }
+  // Even the lowest rate was too much (a busy machine): halve it a few times
+  // so the sweep still finds a rate the target holds.
+  let lower = sorted[0] ?? 0;
+  for (let tries = 0; steps.length > 0 && steps.every((s) => !s.held) && tries < OPEN_LOOP_DOWNWARD_STEPS; tries++) {
+    lower = Math.floor(lower / 2);
+    if (lower < 1) break;
+    await runStep(lower);
+  }
+  steps.sort((a, b) => a.rateTarget - b.rateTarget);
   const held = steps.filter((s) => s.held).map((s) => s.rateTarget);
   return { target: target.kind, op: spec.op, p99BoundMs: spec.p99BoundMs, steps, maxRateHeld: held.length === 0 ? null : Math.max(...held) };
 }
