@@ -365,6 +365,8 @@ export class NodeRuntime {
     this.leader = soft.leader;
     const term = ready.hardState?.term ?? this.raw.status().term;
     this.log.info('role', { role: soft.role, leader: soft.leader, term, previousRole: prevRole });
+    if (soft.role === 'candidate') this.log.info('election-started', { term });
+    if (soft.role === 'leader' && prevRole !== 'leader') this.log.info('elected', { term });
     if (prevRole === 'leader' && soft.role !== 'leader') {
       // Reads not yet confirmed can no longer be: nothing was applied by them.
       for (const r of this.readQueue) r.resolve({ type: 'not-leader', leader: this.leader });
