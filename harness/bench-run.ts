@@ -261,13 +261,12 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
           p99BoundMs: options.p99BoundMs,
           workload: options.workload,
           onStep: (rate) => (p) => ui.progress(`${r.kind} open-loop ${options.openLoopOp} ${rate}/s`, p),
+          onStepDone: (s) =>
+            ui.phase(
+              `${r.kind} open-loop ${s.op} at ${s.rateTarget}/s: ${Math.round(s.achievedOpsPerSec)} ops/s, p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, ${s.errors} errors, ${s.dropped} dropped: ${s.held ? 'held' : 'not held'}`,
+            ),
         });
         openLoop.push(sweep);
-        for (const s of sweep.steps) {
-          ui.phase(
-            `${r.kind} open-loop ${s.op} at ${s.rateTarget}/s: ${Math.round(s.achievedOpsPerSec)} ops/s, p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, ${s.errors} errors, ${s.dropped} dropped: ${s.held ? 'held' : 'not held'}`,
-          );
-        }
         ui.phase(`${r.kind} open-loop ${options.openLoopOp}: highest rate held with p99 <= ${options.p99BoundMs} ms: ${sweep.maxRateHeld ?? 'none'}`);
       }
     }

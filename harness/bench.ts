@@ -353,13 +353,19 @@ export function autoRates(bestClosedLoopOpsPerSec: number | undefined): number[]
 export async function runOpenLoopSweep(
   target: KvTarget,
   rates: readonly number[],
-  spec: Omit<OpenLoopSpec, 'rate' | 'onProgress'> & { onStep?: (rate: number) => ((p: Progress) => void) | undefined },
+  spec: Omit<OpenLoopSpec, 'rate' | 'onProgress'> & {
+    /** Called as a step starts; may return its progress callback. */
+    onStep?: (rate: number) => ((p: Progress) => void) | undefined;
+    /** Called as a step ends. */
+    onStepDone?: (step: OpenLoopStep) => void;
+  },
 ): Promise<OpenLoopSweep> {
   const steps: OpenLoopStep[] = [];
   const runStep = async (rate: number): Promise<OpenLoopStep> => {
     const onProgress = spec.onStep?.(rate);
     const step = await runOpenLoop(target, { ...spec, rate, ...(onProgress === undefined ? {} : { onProgress }) });
     steps.push(step);
+    spec.onStepDone?.(step);
     return step;
   };
   const sorted = [...rates].sort((a, b) => a - b);
