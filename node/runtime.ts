@@ -83,6 +83,7 @@ export class NodeRuntime {
   readonly transport: PeerTransport;
   private readonly kv = new KvStateMachine();
   private readonly log: Logger;
+  private readonly options: RuntimeOptions;
   private ticker: NodeJS.Timeout | undefined;
 
   private role: Role = 'follower';
@@ -128,8 +129,6 @@ export class NodeRuntime {
       onSendError: (peer, reason) => this.logSendError(peer, reason),
     });
   }
-
-  private readonly options: RuntimeOptions;
 
   /** Opens the data directory (recovering, or refusing on corruption) and starts ticking. */
   static open(options: RuntimeOptions): NodeRuntime {
@@ -230,7 +229,7 @@ export class NodeRuntime {
     };
   }
 
-  /** Resolves once the node failed (a storage error): the process must exit non-zero. */
+  /** The fatal error that stopped this node (a storage failure), or null. */
   get failure(): Error | null {
     return this.failed;
   }
