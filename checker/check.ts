@@ -123,7 +123,11 @@ function partitionList(prepared: { partitions: Map<string | undefined, Operation
 }
 
 function sortPartitions(partitions: PartitionResult[]): PartitionResult[] {
-  return partitions.sort((a, b) => (a.key ?? '').localeCompare(b.key ?? ''));
+  return partitions.sort((a, b) => {
+    const x = a.key ?? '';
+    const y = b.key ?? '';
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }
 
 /**

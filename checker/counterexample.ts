@@ -29,7 +29,7 @@ export interface ShrinkLimits {
 }
 
 const PARTIAL_LINEARIZATIONS_MAX = 3;
-const WINDOW_SEARCH_STEPS_MAX = 200_000;
+const WINDOW_SEARCH_STEPS_MAX = 50_000;
 
 interface WindowOp extends Operation {
   relaxed: boolean;

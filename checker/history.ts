@@ -29,8 +29,6 @@ export interface PreparedHistory {
   partitions: Map<string | undefined, Operation[]>;
 }
 
-const TYPES = new Set(['invoke', 'ok', 'fail', 'info']);
-
 /** True for events of client processes (the checker ignores the rest). */
 export function isClientEvent(event: HistoryEvent): boolean {
   return typeof event.process === 'number';
@@ -43,74 +41,76 @@ export function isClientEvent(event: HistoryEvent): boolean {
  * leaves that op open forever (treated like info: the safe reading).
  */
 export function prepareHistory(events: readonly HistoryEvent[], model: Model<any>): PreparedHistory {
-  const open = new Map<number, { index: number; event: HistoryEvent }>();
+  // Ops are created at invoke time (so each partition list is in invoke
+  // order) and completed in place when their completion arrives.
+  const open = new Map<number, Operation>();
   const partitions = new Map<string | undefined, Operation[]>();
   let clientOps = 0;
-  const pushOp = (op: Operation, invoke: HistoryEvent): void => {
-    const key = model.partition(invoke);
-    let list = partitions.get(key);
-    if (list === undefined) partitions.set(key, (list = []));
-    list.push(op);
-  };
-  const makeOp = (index: number, invoke: HistoryEvent, completion: HistoryEvent | undefined, completeIndex: number): Operation => ({
-    id: index,
-    process: invoke.process as number,
-    f: invoke.f,
-    key: invoke.key === undefined ? undefined : String(invoke.key),
-    input: invoke.value ?? null,
-    output: completion === undefined ? undefined : (completion.value ?? null),
-    ok: completion !== undefined,
-    invokeIndex: index,
-    completeIndex,
-    invokeTimeNs: typeof invoke.time === 'number' ? invoke.time : undefined,
-    completeTimeNs: completion !== undefined && typeof completion.time === 'number' ? completion.time : undefined,
-  });
-  // Ops are created at invoke time (so each partition list is in invoke
-  // order) and completed in place.
-  const created = new Map<number, Operation>();
+  let anyFailed = false;
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
-    if (!isClientEvent(event)) continue;
-    if (!TYPES.has(event.type)) {
-      throw new CheckerError('CHECKER_HISTORY', `event ${i}: unknown type ${JSON.stringify(event.type)}`);
+    const process = event.process;
+    if (typeof process !== 'number') continue;
+    switch (event.type) {
+      case 'invoke': {
+        clientOps++;
+        // A previous op still open on this process stays open forever.
+        const op: Operation = {
+          id: i,
+          process,
+          f: event.f,
+          key: event.key === undefined ? undefined : String(event.key),
+          input: event.value ?? null,
+          output: undefined,
+          ok: false,
+          invokeIndex: i,
+          completeIndex: -1,
+          invokeTimeNs: typeof event.time === 'number' ? event.time : undefined,
+          completeTimeNs: undefined,
+        };
+        open.set(process, op);
+        const key = model.partition(event);
+        const list = partitions.get(key);
+        if (list === undefined) partitions.set(key, [op]);
+        else list.push(op);
+        break;
+      }
+      case 'ok':
+      case 'fail':
+      case 'info': {
+        const op = open.get(process);
+        if (op === undefined) {
+          throw new CheckerError('CHECKER_HISTORY', `event ${i}: ${event.type} ${event.f} of process ${process} has no open invoke`);
+        }
+        open.delete(process);
+        if (op.f !== event.f) {
+          throw new CheckerError('CHECKER_HISTORY', `event ${i}: ${event.type} ${event.f} of process ${process} completes an invoke of ${op.f} (event ${op.id})`);
+        }
+        if (event.type === 'ok') {
+          op.ok = true;
+          op.output = event.value ?? null;
+          op.completeIndex = i;
+          op.completeTimeNs = typeof event.time === 'number' ? event.time : undefined;
+        } else if (event.type === 'fail') {
+          op.completeIndex = FAILED;
+          anyFailed = true;
+        }
+        // info: stays open with unknown output.
+        break;
+      }
+      default:
+        throw new CheckerError('CHECKER_HISTORY', `event ${i}: unknown type ${JSON.stringify(event.type)}`);
     }
-    const process = event.process as number;
-    if (event.type === 'invoke') {
-      clientOps++;
-      const previous = open.get(process);
-      if (previous !== undefined) open.delete(process); // stays open forever
-      open.set(process, { index: i, event });
-      const op = makeOp(i, event, undefined, -1);
-      created.set(i, op);
-      pushOp(op, event);
-      continue;
-    }
-    const pending = open.get(process);
-    if (pending === undefined) {
-      throw new CheckerError('CHECKER_HISTORY', `event ${i}: ${event.type} ${event.f} of process ${process} has no open invoke`);
-    }
-    open.delete(process);
-    const op = created.get(pending.index)!;
-    if (pending.event.f !== event.f) {
-      throw new CheckerError(
-        'CHECKER_HISTORY',
-        `event ${i}: ${event.type} ${event.f} of process ${process} completes an invoke of ${pending.event.f} (event ${pending.index})`,
-      );
-    }
-    if (event.type === 'ok') {
-      op.ok = true;
-      op.output = event.value ?? null;
-      op.completeIndex = i;
-      op.completeTimeNs = typeof event.time === 'number' ? event.time : undefined;
-    } else if (event.type === 'fail') {
-      op.completeIndex = -2; // marker: removed below
-    }
-    // info: stays open with unknown output.
   }
-  for (const [key, list] of partitions) {
-    const kept = list.filter((op) => op.completeIndex !== -2);
-    if (kept.length === 0) partitions.delete(key);
-    else partitions.set(key, kept);
+  if (anyFailed) {
+    for (const [key, list] of partitions) {
+      const kept = list.filter((op) => op.completeIndex !== FAILED);
+      if (kept.length === 0) partitions.delete(key);
+      else partitions.set(key, kept);
+    }
   }
   return { clientOps, partitions };
 }
+
+/** completeIndex marker of a failed op while pairing (removed before returning). */
+const FAILED = -2;

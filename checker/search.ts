@@ -49,6 +49,9 @@ class BudgetExceeded {
 }
 
 const STEPS_PER_CLOCK_CHECK = 1024;
+// Rough V8 costs of one Map entry, for the memory budget.
+const TRANSITION_BYTES = 40;
+const STATE_BYTES = 80;
 
 /** Interned states and a cache of transitions, shared by all segments. */
 class StateSpace {
@@ -59,6 +62,7 @@ class StateSpace {
   constructor(
     readonly model: Model<any>,
     readonly ops: readonly Operation[],
+    private readonly account: MemoAccount,
   ) {}
 
   intern(state: unknown): number {
@@ -68,6 +72,8 @@ class StateSpace {
       id = this.states.length;
       this.states.push(state);
       this.ids.set(h, id);
+      // Interned states count against the memory budget too (rough size).
+      this.account.bytes += STATE_BYTES + (typeof h === 'string' ? 2 * h.length : 0);
     }
     return id;
   }
@@ -81,6 +87,7 @@ class StateSpace {
     const next = this.model.step(this.states[stateId], op.f, op.input, op.output);
     const id = next === undefined ? -1 : this.intern(next);
     this.transitions.set(key, id);
+    this.account.bytes += TRANSITION_BYTES;
     return id;
   }
 }
@@ -88,10 +95,10 @@ class StateSpace {
 /** Shared counters and limits of one partition search. */
 class SearchContext {
   steps = 0;
-  readonly account: MemoAccount = { bytes: 0 };
   constructor(
     readonly space: StateSpace,
     readonly limits: SearchLimits,
+    readonly account: MemoAccount,
   ) {}
 
   tick(): void {
@@ -252,7 +259,10 @@ class SegmentSearch implements Segment {
     this.cur = next[head]!;
     const fresh = this.memo.insert(this.bits, stateId, this.bitsHash);
     this.ctx.checkMemory();
-    if (fresh) this.starts.push({ stateId, applied: [...applied] });
+    if (fresh) {
+      this.starts.push({ stateId, applied: [...applied] });
+      this.ctx.account.bytes += 32 + 8 * applied.length;
+    }
     return fresh;
   }
 
@@ -359,6 +369,7 @@ class SingleOpSegment implements Segment {
     if (this.seen.has(stateId)) return false;
     this.seen.add(stateId);
     this.starts.push({ stateId, applied: [] });
+    this.ctx.account.bytes += 64;
     this.state = stateId;
     this.done = false;
     return true;
@@ -396,6 +407,9 @@ class SingleOpSegment implements Segment {
  */
 function pruneUnknownOps(ops: readonly Operation[], model: Model<any>): { kept: number[]; expiry: Float64Array; pruned: number } {
   const expiry = new Float64Array(ops.length).fill(Infinity);
+  let unknown = 0;
+  for (const op of ops) if (!op.ok) unknown++;
+  if (unknown === 0) return { kept: ops.map((_op, i) => i), expiry, pruned: 0 };
   const flows = model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
   const registerLike = flows !== undefined && flows.every((flow) => flow !== undefined);
   if (registerLike) {
@@ -427,6 +441,11 @@ function pruneUnknownOps(ops: readonly Operation[], model: Model<any>): { kept: 
   return { kept, expiry, pruned };
 }
 
+const NONE: number[] = [];
+const NO_LOCALS = new Map<number, number>();
+const SINGLE_ENTRY_OPS = [0, 0];
+const SINGLE_ENTRY_IS_CALL = [true, false];
+
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
 function planSegments(ops: readonly Operation[], kept: readonly number[], expiry: Float64Array): SegmentPlan[] {
   // Entries in real-time (event index) order. Ops are in invoke order.
@@ -444,7 +463,15 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
   let segHasOk = false;
   let openOk = 0;
   const flush = (cutPos: number): void => {
-    const carried = live.filter((i) => expiry[i]! >= cutPos);
+    const carried = live.length === 0 ? live : live.filter((i) => expiry[i]! >= cutPos);
+    if (carried.length === 0 && segEntries.length === 2) {
+      // One ok op, nothing carried: the common case, kept allocation-light.
+      const only = segEntries[0]!.op;
+      plans.push({ ops: [only], carried: 0, carriedFrom: NONE, entryOps: SINGLE_ENTRY_OPS, entryIsCall: SINGLE_ENTRY_IS_CALL });
+      prevLocal = NO_LOCALS; // an ok op is never carried
+      live = carried;
+      return;
+    }
     const local = new Map<number, number>();
     const planOps: number[] = [];
     const entryOps: number[] = [];
@@ -499,8 +526,9 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
   const plans = planSegments(ops, kept, expiry);
   outcome.segments = plans.length;
-  const space = new StateSpace(model, ops);
-  const ctx = new SearchContext(space, limits);
+  const account: MemoAccount = { bytes: 0 };
+  const space = new StateSpace(model, ops, account);
+  const ctx = new SearchContext(space, limits, account);
   const searches: (Segment | undefined)[] = new Array(plans.length);
   const segment = (k: number): Segment => {
     let search = searches[k];

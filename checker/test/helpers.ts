@@ -145,11 +145,11 @@ export function plantRegisterAnomaly(ops: TimedOp[], kind: RegisterAnomaly, at: 
 }
 
 /** A random small history over a tiny value domain: may or may not be linearizable. */
-export function randomSmallHistory(seed: number, count: number): TimedOp[] {
+export function randomSmallHistory(seed: number, count: number, spread = 10): TimedOp[] {
   const random = rng(seed);
   const ops: TimedOp[] = [];
   for (let i = 0; i < count; i++) {
-    const invoke = random() * 10;
+    const invoke = random() * spread;
     const complete = invoke + random() * 4;
     const v = (): number => Math.floor(random() * 3);
     const r = random();

@@ -69,3 +69,19 @@ test('on small random histories the verdict equals the brute force', () => {
   // Both verdicts must actually be exercised for the comparison to mean much.
   assert.ok(illegal > 50 && linearizable > 50, `illegal ${illegal}, linearizable ${linearizable}`);
 });
+
+test('on small spread-out histories (quiescent cuts, carried unknown ops) the verdict equals the brute force', () => {
+  const model = createModel('cas-register', { init: 0, nullRead: 'value' });
+  let cuts = 0;
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 2, max: 9 }), (seed, count) => {
+      const events = toEvents(randomSmallHistory(seed, count, 30));
+      const expected = bruteForceLinearizable(events, model);
+      const result = checkSync(events, { model: 'cas-register', init: 0, counterexample: false });
+      assert.equal(result.verdict, expected ? 'linearizable' : 'illegal', `seed ${seed} count ${count}`);
+      if ((result.partitions[0]?.segments ?? 0) > 1) cuts++;
+    }),
+    { seed: SEED + 3, numRuns: 500 },
+  );
+  assert.ok(cuts > 100, `only ${cuts} histories had a quiescent cut`);
+});
