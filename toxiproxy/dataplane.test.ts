@@ -126,7 +126,12 @@ describe('Data plane', () => {
       const up = await addToxic(pair.proxy, { type: 'latency', stream: 'upstream', attributes: { latency: 100, jitter: 0 } });
       const upMs = await oneWayMs(pair.client, pair.serverSide, 'up-leg');
       assert.ok(upMs >= 90 && upMs < 100 + TIMING_MARGIN_MS, `upstream leg ${upMs} ms`);
-      const downFast = await oneWayMs(pair.serverSide, pair.client, 'down-leg');
+      // The best of three legs, so one stall of a loaded machine does not look like a delay.
+      const downFast = Math.min(
+        await oneWayMs(pair.serverSide, pair.client, 'down1'),
+        await oneWayMs(pair.serverSide, pair.client, 'down2'),
+        await oneWayMs(pair.serverSide, pair.client, 'down3'),
+      );
       assert.ok(downFast < 90, `downstream without toxic ${downFast} ms`);
       const down = await addToxic(pair.proxy, { type: 'latency', stream: 'downstream', attributes: { latency: 100, jitter: 0 } });
       const downMs = await oneWayMs(pair.serverSide, pair.client, 'down-leg-2');
@@ -357,7 +362,7 @@ describe('Data plane', () => {
       const start = performance.now();
       pair.serverSide.end('bye');
       await atClient.waitForBytes(3);
-      assert.ok(performance.now() - start < 250, 'data is not delayed');
+      assert.ok(performance.now() - start < 280, 'data is not held back with the EOF');
       await atClient.waitForEnd(300 + TIMING_MARGIN_MS);
       const ms = (atClient.endedAtMs ?? 0) - start;
       assert.ok(ms >= 280, `EOF after ${ms} ms`);
@@ -475,6 +480,9 @@ describe('Connection semantics', () => {
     );
     try {
       const atClient = collect(pair.client);
+      // A byte through the proxy first, so the connection is fully set up before the disable.
+      pair.serverSide.write('!');
+      await atClient.waitForBytes(1);
       await pair.proxy.update({ enabled: false, listen: pair.proxy.listen, upstream: pair.proxy.upstream });
       assert.equal(await atClient.waitForEnd(2000), 'reset');
     } finally {

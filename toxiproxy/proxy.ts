@@ -127,7 +127,7 @@ export class Proxy {
   private server: net.Server | null = null;
   private readonly connections = new Set<Connection>();
   /** Sockets accepted whose upstream dial has not finished yet. */
-  private readonly dialing = new Set<net.Socket>();
+  private readonly dialing = new Map<net.Socket, boolean>();
   readonly toxics: { upstream: ToxicSpec[]; downstream: ToxicSpec[] } = { upstream: [], downstream: [] };
 
   constructor(
@@ -162,7 +162,8 @@ export class Proxy {
   }
 
   closeConnections(): void {
-    for (const socket of this.dialing) socket.destroy();
+    // A connection still dialling upstream is closed like a live one: with RST when it was marked for it.
+    for (const [socket, resetOnClose] of this.dialing) closeSocket(socket, resetOnClose);
     this.dialing.clear();
     for (const connection of [...this.connections]) connection.close();
   }
@@ -240,7 +241,7 @@ export class Proxy {
       closeClientAfterFailedDial(client, resetOnClose);
       return;
     }
-    this.dialing.add(client);
+    this.dialing.set(client, resetOnClose);
     const upstream = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
     upstream.on('error', () => {});
     const abandon = (): void => {
