@@ -328,7 +328,9 @@ export async function runOpenLoop(target: KvTarget, spec: OpenLoopSpec): Promise
     dropped,
     achievedOpsPerSec,
     latency,
-    held: errors === 0 && dropped === 0 && achievedOpsPerSec >= 0.95 * spec.rate && latency.p99Ms <= spec.p99BoundMs,
+    // Falling behind needs no separate throughput test: measured from the
+    // intended send time, a growing queue drives p99 over the bound.
+    held: errors === 0 && dropped === 0 && latency.count > 0 && latency.p99Ms <= spec.p99BoundMs,
   };
 }
 
@@ -347,7 +349,7 @@ export function autoRates(bestClosedLoopOpsPerSec: number | undefined): number[]
 
 /**
  * Steps through increasing rates until one is not held (p99 over the bound,
- * errors, drops or too few completions) and reports the highest held rate;
+ * errors or drops) and reports the highest held rate;
  * when even the lowest is not held, halves it up to three times.
  */
 export async function runOpenLoopSweep(

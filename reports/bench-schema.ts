@@ -71,10 +71,11 @@ export type OpenLoopStep = {
   errors: number;
   /** Ops never sent because too many were already outstanding (the target fell behind). */
   dropped: number;
+  /** Successful ops over the span from the window's start until the last of them finished (the drain included). */
   achievedOpsPerSec: number;
   /** Latency from the intended send time (so queueing is not hidden: coordinated omission). */
   latency: LatencySummary;
-  /** The rate was held: no errors or drops, >= 95 % of the target rate, p99 under the bound. */
+  /** The rate was held: no errors or drops, and p99 (from the intended send time) within the bound. */
   held: boolean;
 };
 
