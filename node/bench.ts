@@ -58,6 +58,18 @@ interface Result {
   opsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU (user + system) each node spent per completed op, microseconds: a figure the machine's load barely moves. */
+  cpuMicrosPerOp: Record<string, number>;
+}
+
+async function cpuMicrosByNode(cluster: LocalCluster): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const id of cluster.ids) {
+    const res = await fetch(`${cluster.url(id)}/status`);
+    const s = (await res.json()) as { stats: { cpuUserMicros: number; cpuSystemMicros: number } };
+    out[id] = s.stats.cpuUserMicros + s.stats.cpuSystemMicros;
+  }
+  return out;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -122,7 +134,7 @@ async function run(pool: Pool, op: Op, concurrency: number, seconds: number, rec
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   const elapsed = (performance.now() - t0) / 1000;
   const sorted = Float64Array.from(latencies).sort();
-  return { op, concurrency, ops: done, errors, seconds: elapsed, opsPerSec: done / elapsed, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) };
+  return { op, concurrency, ops: done, errors, seconds: elapsed, opsPerSec: done / elapsed, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), cpuMicrosPerOp: {} };
 }
 
 let cluster: LocalCluster | undefined;
@@ -145,15 +157,18 @@ try {
     const r = await pool.request({ path: `/kv/k${k}`, method: 'PUT', body: `{"value":"${value64}"}`, headers: { 'content-type': 'application/json' } });
     await r.body.dump();
   }
-  if (!argv.json) process.stdout.write(`${'op'.padEnd(5)} ${'C'.padStart(5)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}\n`);
+  if (!argv.json) process.stdout.write(`${'op'.padEnd(5)} ${'C'.padStart(5)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}  node CPU us/op\n`);
   for (const op of ops) {
     for (const c of concurrencies) {
       if (argv.warmup > 0) await run(pool, op, c, argv.warmup, false);
+      const cpuBefore = await cpuMicrosByNode(cluster);
       const r = await run(pool, op, c, argv.time, true);
+      const cpuAfter = await cpuMicrosByNode(cluster);
+      for (const id of cluster.ids) r.cpuMicrosPerOp[id === leader ? `${id}(leader)` : id] = Math.round(((cpuAfter[id] ?? 0) - (cpuBefore[id] ?? 0)) / Math.max(1, r.ops));
       if (argv.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else {
         process.stdout.write(
-          `${r.op.padEnd(5)} ${String(r.concurrency).padStart(5)} ${r.opsPerSec.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(3).padStart(8)} ${r.p99Ms.toFixed(3).padStart(8)} ${String(r.errors).padStart(7)}\n`,
+          `${r.op.padEnd(5)} ${String(r.concurrency).padStart(5)} ${r.opsPerSec.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(3).padStart(8)} ${r.p99Ms.toFixed(3).padStart(8)} ${String(r.errors).padStart(7)}  ${Object.entries(r.cpuMicrosPerOp).map(([id, us]) => `${id} ${us}`).join(', ')}\n`,
         );
       }
     }

@@ -71,6 +71,12 @@ interface PendingRead {
   readonly resolve: (o: Outcome) => void;
 }
 
+/** CPU time of this process so far (user and system, microseconds): a load-independent cost measure for benchmarks. */
+function cpuMicros(): { cpuUserMicros: number; cpuSystemMicros: number } {
+  const u = process.cpuUsage();
+  return { cpuUserMicros: u.user, cpuSystemMicros: u.system };
+}
+
 /** Requests waiting in one node beyond which new ones are refused (503 overloaded, certainly not applied). */
 const WAITING_REQUESTS_MAX = 50_000;
 
@@ -225,7 +231,7 @@ export class NodeRuntime {
       logEntries: s.lastIndex - s.snapshotIndex,
       keys: this.kv.size,
       waiting: this.waitingCount(),
-      stats: { ...this.stats, ...this.storage.stats(), ...this.transport.stats },
+      stats: { ...this.stats, ...this.storage.stats(), ...this.transport.stats, ...cpuMicros() },
     };
   }
 
