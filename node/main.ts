@@ -50,8 +50,16 @@ async function main(): Promise<void> {
 
   const id = argv.id;
   const log = jsonLogger(id);
-  const { host, port } = parseListen(argv.listen);
-  const peerUrls = parsePeers(argv.peers, id, `http://${host}:${port}`);
+  let host: string;
+  let port: number;
+  let peerUrls: Map<string, string>;
+  try {
+    ({ host, port } = parseListen(argv.listen));
+    peerUrls = parsePeers(argv.peers, id, `http://${host}:${port}`);
+  } catch (err) {
+    process.stderr.write(`raftlab node: ${(err as Error).message}\nRun with --help for the flags.\n`);
+    process.exit(1);
+  }
 
   let runtime: NodeRuntime;
   try {
