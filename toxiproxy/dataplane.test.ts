@@ -11,7 +11,6 @@ import {
   collect,
   connect,
   freePort,
-  pollUntil,
   startServer,
   startUpstream,
   type ServerProcess,
@@ -297,13 +296,18 @@ describe('Data plane', () => {
       try {
         const atServer = collect(pair.serverSide);
         const atClient = collect(pair.client);
-        for (const size of writes) {
+        let writtenBytes = 0;
+        for (const [index, size] of writes.entries()) {
           pair.client.write(Buffer.alloc(size, 1));
-          // Separate chunks, as the Go test writes them one after another on the wire.
-          await pollUntil(() => atServer.data().length > 0 || atServer.ended !== undefined || size === 0, 50, 'x').catch(() => {});
+          writtenBytes += size;
+          // Each write reaches the proxy as its own chunk: wait for it to pass before the next one (not after the
+          // last, which may close the link).
+          if (index < writes.length - 1) await atServer.waitForBytes(Math.min(writtenBytes, bytes));
         }
         if (closes) {
           await atClient.waitForEnd(2000);
+          // The upstream side sees its data and then the EOF; the client's EOF may be read before that data.
+          await atServer.waitForEnd(2000);
           assert.equal(atServer.data().length, expected, `limit ${bytes} writes ${writes.join('+')}`);
         } else {
           await atServer.waitForBytes(expected);
@@ -322,6 +326,7 @@ describe('Data plane', () => {
       await addToxic(live.proxy, { type: 'limit_data', stream: 'upstream', attributes: { bytes: 50 } });
       live.client.write(Buffer.alloc(60, 3));
       await collect(live.client).waitForEnd(2000);
+      await atServer.waitForEnd(2000);
       assert.equal(atServer.data().length, 130, 'counting starts when the toxic is added');
     } finally {
       await live.close();

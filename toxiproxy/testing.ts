@@ -207,15 +207,6 @@ export async function api(
   return { status: response.status, text, json, headers: response.headers };
 }
 
-/** Polls `condition` every 10 ms until it holds or the deadline passes. */
-export async function pollUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Whether a TCP connect to the port is refused (true) or accepted (false). */
 export async function isRefused(port: number): Promise<boolean> {
   try {
