@@ -619,6 +619,7 @@ export class RawNode {
       case 'heartbeat-request':
       case 'snapshot-request':
         // Another leader in our term would break election safety (§5.2); ignore.
+        return;
       case 'vote-request':
       case 'vote-response':
         return;

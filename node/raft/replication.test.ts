@@ -229,6 +229,22 @@ describe('batching and pipelining', () => {
   });
 });
 
+describe('recovering lost messages', () => {
+  it('an AppendRequest lost from the pipeline is sent again once heartbeat replies show no progress', () => {
+    const net = new TestNetwork(['n1', 'n2', 'n3'], { seed: 9 });
+    const leader = net.electLeader();
+    net.tickAll(2); // followers are in replicate state now
+    const follower = net.ids.find((id) => id !== leader)!;
+    net.cutLink(leader, follower);
+    net.node(leader).propose('lost-once');
+    net.settle();
+    net.heal();
+    assert.deepEqual(net.appliedData(follower), []);
+    net.tickAll(6); // no new proposals: only heartbeats can reveal the gap
+    assert.deepEqual(net.appliedData(follower), ['lost-once']);
+  });
+});
+
 describe('snapshots (§7)', () => {
   it('a follower behind the compacted log gets InstallSnapshot, then continues from the snapshot index', () => {
     const net = new TestNetwork(['n1', 'n2', 'n3'], { seed: 13 });

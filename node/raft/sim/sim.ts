@@ -188,7 +188,10 @@ class Simulation {
     this.heal();
     const boundTime = this.now + (this.options.healElectionTimeouts ?? 30) * ELECTION_TICKS * TICK_UNITS;
     this.schedule(TICK_UNITS, { kind: 'heal-check' });
+    // Bounded in events too, so a runaway (a message storm from a broken core) ends in a failure, not a hang.
+    const maxEvents = this.events + Math.max(100_000, 20 * this.options.steps);
     while (!this.nodes.every((n) => n.appliedMarker)) {
+      if (this.events > maxEvents) this.fail('liveness', `no progress after ${maxEvents} events (runaway message traffic?)`);
       if ((this.queue.peekTime() ?? Infinity) > boundTime) {
         const state = this.nodes.map((n) => {
           const st = n.raft?.status();
