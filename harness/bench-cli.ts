@@ -61,6 +61,7 @@ async function main(): Promise<number> {
     .option('store', { type: 'string', default: 'store/bench', describe: 'parent directory of run directories' })
     .option('etcd', { type: 'string', default: '/usr/bin/etcd', describe: 'etcd binary' })
     .option('keep-data', { type: 'boolean', default: false, describe: 'keep the members\' data directories in the run directory' })
+    .option('micro', { type: 'boolean', default: false, describe: 'also run the in-process micro suites (before the clusters start) and keep their figures in bench.json' })
     .option('micro-time', { type: 'number', default: 1000, describe: 'micro: milliseconds per task' })
     .option('suites', { type: 'string', default: MICRO_SUITES.join(','), describe: `micro: in-process suites (${MICRO_SUITES.join(', ')})` })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON summary on stdout (progress goes to stderr)' })
@@ -124,6 +125,10 @@ async function main(): Promise<number> {
     via: argv.via,
     keepData: argv['keep-data'],
   };
+  if (argv.micro) {
+    log.line(`micro: ${MICRO_SUITES.join(', ')} (${argv['micro-time']} ms per task)`);
+    options.micro = await runMicro(parseWordList<MicroSuite>('suites', argv.suites, MICRO_SUITES), { timeMs: positive('micro-time', argv['micro-time']) });
+  }
   const outcome = await runBench(options, {
     phase: (line) => log.line(line),
     progress: (label, p) => log.update(label, p),

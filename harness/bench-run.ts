@@ -230,11 +230,14 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
       }
     }
 
-    // Interleave the targets cell by cell: a drift of the machine's speed
-    // between minutes then hits both alike and the ratios stay meaningful.
+    // Interleave the targets cell by cell, alternating which goes first: a
+    // drift of the machine's speed between minutes then hits both alike and
+    // the ratios stay meaningful.
+    let cellIndex = 0;
     for (const op of options.ops) {
       for (const concurrency of options.concurrency) {
-        for (const r of running) {
+        const order = cellIndex++ % 2 === 0 ? running : [...running].reverse();
+        for (const r of order) {
           const label = `${r.kind} ${op} C=${concurrency}`;
           const result = await runClosedLoop(r.target, {
             op,
@@ -278,6 +281,13 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
     }
   }
 
+  const targetRank = (t: string): number => options.targets.indexOf(t as TargetKind);
+  closedLoop.sort(
+    (a, b) =>
+      options.ops.indexOf(a.op) - options.ops.indexOf(b.op) ||
+      options.concurrency.indexOf(a.concurrency) - options.concurrency.indexOf(b.concurrency) ||
+      targetRank(a.target) - targetRank(b.target),
+  );
   const run: BenchRun = {
     schema: BENCH_SCHEMA,
     startedAt,
