@@ -196,6 +196,16 @@ export class LocalCluster {
     return (await node.exit) ?? { exitCode: undefined, signal: undefined };
   }
 
+  /** SIGSTOPs node `id`: it keeps its sockets but does nothing, like a long GC pause. */
+  pause(id: string): void {
+    this.node(id).child?.kill('SIGSTOP');
+  }
+
+  /** SIGCONTs a paused node. */
+  resume(id: string): void {
+    this.node(id).child?.kill('SIGCONT');
+  }
+
   /** Closes node `id`'s stdin, as if this process had died (see --exit-with-parent). */
   closeStdin(id: string): void {
     this.node(id).child?.stdin?.end();
@@ -214,6 +224,7 @@ export class LocalCluster {
     const node = this.node(id);
     const child = node.child;
     if (child === undefined) return;
+    child.kill('SIGCONT'); // a paused node could not act on SIGTERM
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     await node.exit;

@@ -69,7 +69,7 @@ describe('a 3-node cluster of real processes', () => {
   const acknowledged = new Map<string, number>();
 
   before(async () => {
-    cluster = await LocalCluster.start({ nodes: 3, dataDir: join(root, 'main'), electionTimeoutMs: 400, heartbeatMs: 50 });
+    cluster = await LocalCluster.start({ nodes: 3, dataDir: join(root, 'main'), electionTimeoutMs: 400, heartbeatMs: 50, requestTimeoutMs: 2500 });
   });
   after(async () => {
     await cluster?.stop();
@@ -166,6 +166,20 @@ describe('a 3-node cluster of real processes', () => {
     assert.equal((await http(`${url}/status`, 'GET')).status, 200);
     await putAcknowledged(cluster, 'n1', 'after-bad-input', 1);
     acknowledged.set('after-bad-input', 1);
+  });
+
+  test('a write the leader proposed but could not commit is answered "unknown", never "not applied"', async () => {
+    const leader = await leaderOf(cluster);
+    const followers = cluster.ids.filter((id) => id !== leader);
+    for (const id of followers) cluster.pause(id);
+    try {
+      const r = await http(`${cluster.url(leader)}/kv/limbo`, 'PUT', JSON.stringify({ value: 1 }));
+      assert.ok(r.status === 503 || r.status === 504, `status ${r.status}`);
+      assert.equal(r.body['error'], 'unknown', JSON.stringify(r.body));
+    } finally {
+      for (const id of followers) cluster.resume(id);
+    }
+    await leaderOf(cluster);
   });
 
   test('kill -9 of the leader: writes continue through the others', async () => {
