@@ -1,59 +1,48 @@
 // The search memo of Wing & Gong / Lowe: the set of (linearized ops, state)
-// pairs already explored. Keys live in one flat Uint32Array (bitset words
-// followed by the state id), indexed by an open-addressing table, so a
-// million entries cost a few typed arrays instead of a million objects.
+// pairs already explored. Keys live in one flat Uint32Array, indexed by an
+// open-addressing table, so a million entries cost a few typed arrays
+// instead of a million objects.
 
 /** Bytes of memo memory in use, shared by all memos of one partition search. */
 export interface MemoAccount {
   bytes: number;
 }
 
-let zobristTable = new Uint32Array(0);
+/** Hash of a key (murmur3-style mixing of its words). */
+function hashKey(key: Uint32Array, len: number): number {
+  let h = 0x9747b28c ^ len;
+  for (let i = 0; i < len; i++) {
+    let k = Math.imul(key[i]!, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    h ^= Math.imul(k, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
 
 /**
- * Deterministic random 32-bit value per op slot: the hash of a bitset is the
- * XOR of the values of its set bits (Zobrist hashing), so adding or removing
- * one op updates the hash in O(1).
+ * A set of variable-length keys of 32-bit words (a compact encoding of
+ * (linearized ops, state), built by the segment search).
  */
-export function zobrist(count: number): Uint32Array {
-  if (zobristTable.length >= count) return zobristTable;
-  const table = new Uint32Array(Math.max(count, zobristTable.length * 2, 1024));
-  let x = 0x9e3779b9;
-  for (let i = 0; i < table.length; i++) {
-    // xorshift32, fixed seed: the same hashes on every run.
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    table[i] = x >>> 0;
-  }
-  zobristTable = table;
-  return table;
-}
-
-function mix(h: number, stateId: number): number {
-  let x = (h ^ Math.imul(stateId + 1, 0x9e3779b1)) >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-/** A set of (bitset, state id) pairs for bitsets of a fixed word count. */
 export class MemoSet {
-  private readonly stride: number;
-  private keys: Uint32Array;
+  private arena: Uint32Array;
+  private used = 0;
+  private offsets: Int32Array;
   private hashes: Uint32Array;
   /** Entry index + 1; 0 = empty slot. */
   private table: Int32Array;
   private mask: number;
   count = 0;
 
-  constructor(
-    private readonly words: number,
-    private readonly account: MemoAccount,
-  ) {
-    this.stride = words + 1;
+  constructor(private readonly account: MemoAccount) {
     const capacity = 8;
-    this.keys = new Uint32Array(capacity * this.stride);
+    this.arena = new Uint32Array(capacity * 4);
+    this.offsets = new Int32Array(capacity);
     this.hashes = new Uint32Array(capacity);
     this.table = new Int32Array(capacity * 2);
     this.mask = capacity * 2 - 1;
@@ -61,24 +50,24 @@ export class MemoSet {
   }
 
   bytes(): number {
-    return this.keys.byteLength + this.hashes.byteLength + this.table.byteLength;
+    return this.arena.byteLength + this.offsets.byteLength + this.hashes.byteLength + this.table.byteLength;
   }
 
-  /** Adds the pair; returns false when it was already present. */
-  insert(bits: Uint32Array, stateId: number, bitsHash: number): boolean {
-    const h = mix(bitsHash, stateId);
-    const { stride, words, keys, hashes, table, mask } = this;
+  /** Adds key[0..len); returns false when it was already present. */
+  insert(key: Uint32Array, len: number): boolean {
+    const h = hashKey(key, len);
+    const { arena, offsets, hashes, table, mask } = this;
     let slot = h & mask;
     for (;;) {
       const entry = table[slot]!;
       if (entry === 0) break;
       const e = entry - 1;
       if (hashes[e] === h) {
-        const base = e * stride;
-        if (keys[base + words] === stateId) {
+        const base = offsets[e]!;
+        if (arena[base] === len) {
           let same = true;
-          for (let w = 0; w < words; w++) {
-            if (keys[base + w] !== bits[w]) {
+          for (let w = 0; w < len; w++) {
+            if (arena[base + 1 + w] !== key[w]) {
               same = false;
               break;
             }
@@ -88,52 +77,48 @@ export class MemoSet {
       }
       slot = (slot + 1) & mask;
     }
-    const e = this.count;
-    if (e === hashes.length) {
-      this.grow();
-      return this.insertNew(bits, stateId, h);
+    if (this.count === hashes.length || this.used + len + 1 > arena.length) {
+      this.grow(len + 1);
+      slot = h & this.mask;
+      while (this.table[slot] !== 0) slot = (slot + 1) & this.mask;
     }
-    const base = e * stride;
-    for (let w = 0; w < words; w++) keys[base + w] = bits[w]!;
-    keys[base + words] = stateId;
-    hashes[e] = h;
-    table[slot] = e + 1;
-    this.count = e + 1;
-    return true;
-  }
-
-  private insertNew(bits: Uint32Array, stateId: number, h: number): boolean {
-    const { stride, words, keys, hashes, table, mask } = this;
-    let slot = h & mask;
-    while (table[slot] !== 0) slot = (slot + 1) & mask;
     const e = this.count;
-    const base = e * stride;
-    for (let w = 0; w < words; w++) keys[base + w] = bits[w]!;
-    keys[base + words] = stateId;
-    hashes[e] = h;
-    table[slot] = e + 1;
+    const base = this.used;
+    this.arena[base] = len;
+    this.arena.set(key.subarray(0, len), base + 1);
+    this.used = base + len + 1;
+    this.offsets[e] = base;
+    this.hashes[e] = h;
+    this.table[slot] = e + 1;
     this.count = e + 1;
     return true;
   }
 
-  private grow(): void {
+  private grow(words: number): void {
     const before = this.bytes();
-    const capacity = this.hashes.length * 2;
-    const keys = new Uint32Array(capacity * this.stride);
-    keys.set(this.keys);
-    const hashes = new Uint32Array(capacity);
-    hashes.set(this.hashes);
-    const table = new Int32Array(capacity * 2);
-    const mask = capacity * 2 - 1;
-    for (let e = 0; e < this.count; e++) {
-      let slot = hashes[e]! & mask;
-      while (table[slot] !== 0) slot = (slot + 1) & mask;
-      table[slot] = e + 1;
+    if (this.used + words > this.arena.length) {
+      const arena = new Uint32Array(Math.max(this.arena.length * 2, this.used + words));
+      arena.set(this.arena.subarray(0, this.used));
+      this.arena = arena;
     }
-    this.keys = keys;
-    this.hashes = hashes;
-    this.table = table;
-    this.mask = mask;
+    if (this.count === this.hashes.length) {
+      const capacity = this.hashes.length * 2;
+      const offsets = new Int32Array(capacity);
+      offsets.set(this.offsets);
+      const hashes = new Uint32Array(capacity);
+      hashes.set(this.hashes);
+      const table = new Int32Array(capacity * 2);
+      const mask = capacity * 2 - 1;
+      for (let e = 0; e < this.count; e++) {
+        let slot = hashes[e]! & mask;
+        while (table[slot] !== 0) slot = (slot + 1) & mask;
+        table[slot] = e + 1;
+      }
+      this.offsets = offsets;
+      this.hashes = hashes;
+      this.table = table;
+      this.mask = mask;
+    }
     this.account.bytes += this.bytes() - before;
   }
 }

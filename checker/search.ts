@@ -16,7 +16,7 @@
 //  3. A budget (time, memo bytes) ends the search with `unknown`, never with
 //     a verdict it has not proved. The clock is read every 1024 steps.
 import type { Operation } from './history.ts';
-import { type MemoAccount, MemoSet, zobrist } from './memo.ts';
+import { type MemoAccount, MemoSet } from './memo.ts';
 import type { Model, UnknownReason, Verdict } from './types.ts';
 
 /** Limits of one partition search. `deadline` is a performance.now() value. */
@@ -112,12 +112,24 @@ class SearchContext {
   }
 }
 
-/** The static description of one quiescent segment. */
+/**
+ * The static description of one quiescent segment. Local op indices: the
+ * segment's ok ops in call order (0..okCount-1), then its unknown ops
+ * (carried and new) sorted by `infoDeadAt`.
+ */
 interface SegmentPlan {
-  /** Partition op indices: carried unknown ops first, then the segment's ops. */
+  /** Partition op index of each local op. */
   ops: number[];
-  carried: number;
-  /** For each carried op: its local index in the previous segment. */
+  okCount: number;
+  /**
+   * For each unknown op (local okCount + j): once the first `infoDeadAt[j]`
+   * ok ops are all linearized, every observer of its value is, so it can no
+   * longer matter (pruneUnknownOps' argument) and the search ignores it.
+   * okCount + 1 = never within this segment.
+   */
+  infoDeadAt: number[];
+  /** Local indices of the carried unknown ops, and each one's local index in the previous segment. */
+  carriedLocal: number[];
   carriedFrom: number[];
   /** Entries in real-time order: op local index and whether it is the call. */
   entryOps: number[];
@@ -127,13 +139,20 @@ interface SegmentPlan {
 /**
  * One segment's WGL search, resumable: `nextEnd` finds the next end
  * configuration (every ok op of the segment linearized) not found before.
+ *
+ * The memo key is compact: with m the first ok op (in call order) not yet
+ * linearized, all ok ops before m are linearized, and any linearized op
+ * after m was invoked before m returned, so only the bitset words from m to
+ * the highest linearized ok op differ between configurations. The key is
+ * (m, state, those words, the words of the unknown ops still alive): its
+ * size follows the concurrency, not the segment's length.
  */
 class SegmentSearch implements Segment {
   private readonly n: number;
+  private readonly okTotal: number;
   private readonly words: number;
   private readonly globalOp: Int32Array;
-  private readonly isOk: Uint8Array;
-  private readonly okTotal: number;
+  private readonly deadCountAt: Int32Array;
   private readonly entryOp: Int32Array;
   private readonly entryIsCall: Uint8Array;
   private readonly next: Int32Array;
@@ -142,15 +161,25 @@ class SegmentSearch implements Segment {
   private readonly callEntry: Int32Array;
   private readonly returnEntry: Int32Array;
   readonly bits: Uint32Array;
-  private bitsHash = 0;
+  private readonly key: Uint32Array;
   private readonly stackOp: Int32Array;
   private readonly stackState: Int32Array;
+  private readonly stackM: Int32Array;
+  private readonly stackHi: Int32Array;
   private depth = 0;
   private readonly memo: MemoSet;
-  private readonly zob: Uint32Array;
   state = 0;
+  /** First ok op not linearized, and the highest linearized ok op (-1: none). */
+  private m = 0;
+  private hi = -1;
   private cur = -1;
-  private okRemaining = 0;
+  /**
+   * Each node is scanned twice: first trying ok ops, then unknown ops. An
+   * unknown op is then applied only where no ordering of ok ops works,
+   * instead of greedily at every node (which made long segments with many
+   * pending unknown ops backtrack a great deal).
+   */
+  private infoPhase = false;
   private pendingBacktrack = false;
   /** Fresh start configurations (state id, applied local ops) and end configurations found. */
   readonly starts: { stateId: number; applied: number[] }[] = [];
@@ -158,22 +187,20 @@ class SegmentSearch implements Segment {
 
   constructor(
     plan: SegmentPlan,
-    opsOfPartition: readonly Operation[],
     private readonly ctx: SearchContext,
   ) {
     const n = plan.ops.length;
     this.n = n;
+    this.okTotal = plan.okCount;
     this.words = Math.max(1, Math.ceil(n / 32));
     this.globalOp = Int32Array.from(plan.ops);
-    this.isOk = new Uint8Array(n);
-    let okTotal = 0;
-    for (let i = 0; i < n; i++) {
-      if (opsOfPartition[plan.ops[i]!]!.ok) {
-        this.isOk[i] = 1;
-        okTotal++;
-      }
+    const k = plan.okCount;
+    this.deadCountAt = new Int32Array(k + 2);
+    let j = 0;
+    for (let m = 0; m <= k + 1; m++) {
+      while (j < plan.infoDeadAt.length && plan.infoDeadAt[j]! <= m) j++;
+      this.deadCountAt[m] = j;
     }
-    this.okTotal = okTotal;
     const entries = plan.entryOps.length;
     this.entryOp = Int32Array.from(plan.entryOps);
     this.entryIsCall = Uint8Array.from(plan.entryIsCall, (b) => (b ? 1 : 0));
@@ -187,19 +214,16 @@ class SegmentSearch implements Segment {
       else this.returnEntry[this.entryOp[e]!] = e;
     }
     this.bits = new Uint32Array(this.words);
+    this.key = new Uint32Array(this.words + 3);
     this.stackOp = new Int32Array(n);
     this.stackState = new Int32Array(n);
-    this.memo = new MemoSet(this.words, ctx.account);
-    this.zob = zobrist(n);
+    this.stackM = new Int32Array(n);
+    this.stackHi = new Int32Array(n);
+    this.memo = new MemoSet(ctx.account);
   }
 
   get memoEntries(): number {
     return this.memo.count;
-  }
-
-  /** Local ops linearized so far that are ok ops (for progress reports). */
-  get okDone(): number {
-    return this.okTotal - this.okRemaining;
   }
 
   private unlink(e: number): void {
@@ -230,12 +254,32 @@ class SegmentSearch implements Segment {
 
   private flip(op: number): void {
     this.bits[op >>> 5]! ^= 1 << (op & 31);
-    this.bitsHash ^= this.zob[op]!;
+  }
+
+  /** First local index of the unknown ops still alive at m. */
+  private liveInfoStart(): number {
+    return this.okTotal + this.deadCountAt[this.m]!;
+  }
+
+  /** Memo insert of the current configuration with `stateId`; false if seen. */
+  private remember(stateId: number): boolean {
+    const { key, bits, m, hi } = this;
+    key[0] = m;
+    key[1] = stateId;
+    let len = 2;
+    if (hi >= m) for (let w = m >>> 5; w <= hi >>> 5; w++) key[len++] = bits[w]!;
+    const infoStart = this.liveInfoStart();
+    if (infoStart < this.n) {
+      const first = infoStart >>> 5;
+      key[len++] = bits[first]! & ~((1 << (infoStart & 31)) - 1 || 0);
+      for (let w = first + 1; w < this.words; w++) key[len++] = bits[w]!;
+    }
+    return this.memo.insert(key, len);
   }
 
   /**
    * Starts from a configuration: `stateId` and the carried unknown ops that
-   * already took effect (local indices < carried). Returns false when this
+   * already took effect (local indices). Returns false when this
    * configuration was explored before (nothing new can come of it).
    */
   start(stateId: number, applied: readonly number[]): boolean {
@@ -247,17 +291,18 @@ class SegmentSearch implements Segment {
     }
     next[head] = entries > 0 ? 0 : -1;
     this.bits.fill(0);
-    this.bitsHash = 0;
     for (const op of applied) {
       this.flip(op);
       this.lift(op);
     }
     this.depth = 0;
-    this.okRemaining = this.okTotal;
+    this.m = 0;
+    this.hi = -1;
     this.state = stateId;
     this.pendingBacktrack = false;
     this.cur = next[head]!;
-    const fresh = this.memo.insert(this.bits, stateId, this.bitsHash);
+    this.infoPhase = false;
+    const fresh = this.remember(stateId);
     this.ctx.checkMemory();
     if (fresh) {
       this.starts.push({ stateId, applied: [...applied] });
@@ -271,10 +316,12 @@ class SegmentSearch implements Segment {
     const d = --this.depth;
     const op = this.stackOp[d]!;
     this.state = this.stackState[d]!;
+    this.m = this.stackM[d]!;
+    this.hi = this.stackHi[d]!;
     this.unlift(op);
     this.flip(op);
-    this.okRemaining += this.isOk[op]!;
     this.cur = this.next[this.callEntry[op]!]!;
+    this.infoPhase = op >= this.okTotal;
     return true;
   }
 
@@ -284,10 +331,10 @@ class SegmentSearch implements Segment {
       this.pendingBacktrack = false;
       if (!this.backtrack()) return false;
     }
-    const { ctx, next, entryOp, entryIsCall, globalOp, memo, head } = this;
+    const { ctx, next, entryOp, entryIsCall, globalOp, head, okTotal } = this;
     const space = ctx.space;
     for (;;) {
-      if (this.okRemaining === 0) {
+      if (this.m === okTotal) {
         // Every ok op of the segment is linearized. Unknown ops still open
         // can as well take effect after the cut, so stop here (no need to
         // enumerate them at the end of this segment).
@@ -298,28 +345,51 @@ class SegmentSearch implements Segment {
       const e = this.cur;
       if (entryIsCall[e]) {
         const op = entryOp[e]!;
+        // Ok ops in the first pass, unknown ones in the second; and an
+        // unknown op whose observers are all linearized cannot matter.
+        if (op >= okTotal ? !this.infoPhase || op < this.liveInfoStart() : this.infoPhase) {
+          this.cur = next[e]!;
+          continue;
+        }
         const nextState = space.step(this.state, globalOp[op]!);
         if (nextState !== -1) {
+          const { m, hi } = this;
           this.flip(op);
-          if (memo.insert(this.bits, nextState, this.bitsHash)) {
+          if (op < okTotal) {
+            if (op > hi) this.hi = op;
+            if (op === m) {
+              let mm = m + 1;
+              while (mm < okTotal && (this.bits[mm >>> 5]! & (1 << (mm & 31))) !== 0) mm++;
+              this.m = mm;
+            }
+          }
+          if (this.remember(nextState)) {
             ctx.tick();
             const d = this.depth++;
             this.stackOp[d] = op;
             this.stackState[d] = this.state;
+            this.stackM[d] = m;
+            this.stackHi[d] = hi;
             this.lift(op);
             this.state = nextState;
-            this.okRemaining -= this.isOk[op]!;
             this.cur = next[head]!;
+            this.infoPhase = false;
             continue;
           }
           this.flip(op);
+          this.m = m;
+          this.hi = hi;
         }
         this.cur = next[e]!;
+      } else if (!this.infoPhase) {
+        // End of the ok pass: now try the unknown ops at this node.
+        this.infoPhase = true;
+        this.cur = next[head]!;
       } else {
         // The first remaining entry is a return: that op must have been
         // linearized before this point, so this path is dead (WGL).
         ctx.tick();
-        if (memo.count > 0 && (memo.count & 4095) === 0) ctx.checkMemory();
+        if ((this.memo.count & 4095) === 0) ctx.checkMemory();
         if (!this.backtrack()) return false;
       }
     }
@@ -328,10 +398,6 @@ class SegmentSearch implements Segment {
   /** Whether local op `op` is linearized in the current configuration. */
   has(op: number): boolean {
     return (this.bits[op >>> 5]! & (1 << (op & 31))) !== 0;
-  }
-
-  get size(): number {
-    return this.n;
   }
 }
 
@@ -467,33 +533,60 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
     if (carried.length === 0 && segEntries.length === 2) {
       // One ok op, nothing carried: the common case, kept allocation-light.
       const only = segEntries[0]!.op;
-      plans.push({ ops: [only], carried: 0, carriedFrom: NONE, entryOps: SINGLE_ENTRY_OPS, entryIsCall: SINGLE_ENTRY_IS_CALL });
+      plans.push({ ops: [only], okCount: 1, infoDeadAt: NONE, carriedLocal: NONE, carriedFrom: NONE, entryOps: SINGLE_ENTRY_OPS, entryIsCall: SINGLE_ENTRY_IS_CALL });
       prevLocal = NO_LOCALS; // an ok op is never carried
       live = carried;
       return;
     }
+    const okOps: number[] = [];
+    const okInvokes: number[] = [];
+    const infoOps: number[] = [...carried];
+    for (const e of segEntries) {
+      if (!e.call) continue;
+      if (ops[e.op]!.ok) {
+        okOps.push(e.op);
+        okInvokes.push(e.pos);
+      } else infoOps.push(e.op);
+    }
+    const okCount = okOps.length;
+    const segEnd = segEntries[segEntries.length - 1]!.pos;
+    // Ok ops (in call order) invoked before `position`: all observers of a
+    // value whose last observer completed at `position` are among them.
+    const okInvokedBefore = (position: number): number => {
+      let lo = 0;
+      let hi = okCount;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (okInvokes[mid]! < position) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const deadAt = new Map<number, number>();
+    for (const i of infoOps) deadAt.set(i, expiry[i]! > segEnd ? okCount + 1 : okInvokedBefore(expiry[i]!));
+    infoOps.sort((x, y) => deadAt.get(x)! - deadAt.get(y)!);
     const local = new Map<number, number>();
-    const planOps: number[] = [];
+    const planOps = [...okOps, ...infoOps];
+    planOps.forEach((i, l) => local.set(i, l));
     const entryOps: number[] = [];
     const entryIsCall: boolean[] = [];
     for (const i of carried) {
-      local.set(i, planOps.length);
-      entryOps.push(planOps.length);
+      entryOps.push(local.get(i)!);
       entryIsCall.push(true);
-      planOps.push(i);
     }
     for (const e of segEntries) {
-      let l = local.get(e.op);
-      if (l === undefined) {
-        l = planOps.length;
-        local.set(e.op, l);
-        planOps.push(e.op);
-      }
-      entryOps.push(l);
+      entryOps.push(local.get(e.op)!);
       entryIsCall.push(e.call);
     }
-    const carriedFrom = carried.map((i) => prevLocal.get(i)!);
-    plans.push({ ops: planOps, carried: carried.length, carriedFrom, entryOps, entryIsCall });
+    plans.push({
+      ops: planOps,
+      okCount,
+      infoDeadAt: infoOps.map((i) => deadAt.get(i)!),
+      carriedLocal: carried.map((i) => local.get(i)!),
+      carriedFrom: carried.map((i) => prevLocal.get(i)!),
+      entryOps,
+      entryIsCall,
+    });
     prevLocal = local;
     live = carried;
     for (const e of segEntries) if (e.call && !ops[e.op]!.ok) live.push(e.op);
@@ -534,7 +627,7 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
     let search = searches[k];
     if (search === undefined) {
       const plan = plans[k]!;
-      search = plan.ops.length === 1 && plan.carried === 0 ? new SingleOpSegment(plan.ops[0]!, ctx) : new SegmentSearch(plan, ops, ctx);
+      search = plan.ops.length === 1 && plan.carriedLocal.length === 0 ? new SingleOpSegment(plan.ops[0]!, ctx) : new SegmentSearch(plan, ctx);
       searches[k] = search;
     }
     return search;
@@ -551,8 +644,8 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
         // (carried or invoked in k); pass on which of them took effect.
         const nextPlan = plans[k + 1]!;
         const applied: number[] = [];
-        for (let j = 0; j < nextPlan.carried; j++) {
-          if (seg.has(nextPlan.carriedFrom[j]!)) applied.push(j);
+        for (let j = 0; j < nextPlan.carriedLocal.length; j++) {
+          if (seg.has(nextPlan.carriedFrom[j]!)) applied.push(nextPlan.carriedLocal[j]!);
         }
         if (segment(k + 1).start(seg.state, applied)) k++;
       } else {
