@@ -64,7 +64,7 @@ for (const { kind, seed } of kinds) {
     const starts = events.filter((e) => e.process === 'nemesis' && e.f === `${kind}-start`);
     const stops = events.filter((e) => e.process === 'nemesis' && e.f === `${kind}-stop`);
     assert.ok(starts.length >= 2 && stops.length === starts.length, `${starts.length} ${kind} faults started and stopped`);
-    assert.ok(events.filter((e) => e.type === 'ok').length > 50, 'the workload made progress');
+    assert.ok(events.filter((e) => e.type === 'ok').length > 20, `the workload made progress; see ${outcome.runDir}`);
     const results = JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as ResultsFile;
     assert.equal(results.check?.verdict, 'linearizable');
     assert.ok(results.availability?.finalReads.every((r) => r.ok));

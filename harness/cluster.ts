@@ -328,7 +328,7 @@ export class Cluster {
       this.proxyLayer = await starter(specs);
       for (const pid of this.proxyLayer.pids) this.reaperAdd(pid);
     }
-    for (const id of this.ids) this.spawnNode(id);
+    for (const id of this.ids) void this.spawnNode(id);
   }
 
   private node(id: string): NodeProcess {
@@ -372,7 +372,8 @@ export class Cluster {
     return stream;
   }
 
-  private spawnNode(id: string): void {
+  /** Starts a node's process; resolves when it prints its `listening` line (or exits, or never does). */
+  private spawnNode(id: string): Promise<void> {
     const node = this.node(id);
     const peers = this.ids
       .filter((other) => other !== id)
@@ -412,6 +413,19 @@ export class Cluster {
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     child.stdin?.on('error', () => {});
+    const listening = new Promise<void>((resolveListening) => {
+      let seen = '';
+      const onData = (chunk: Buffer): void => {
+        // Keep only a tail: the listening line is short, logs go to stderr.
+        seen = (seen + chunk.toString('utf8')).slice(-4096);
+        if (seen.includes('"event":"listening"')) {
+          child.stdout?.off('data', onData);
+          resolveListening();
+        }
+      };
+      child.stdout?.on('data', onData);
+      void child.then(() => resolveListening());
+    });
     node.child = child;
     node.paused = false;
     const pid = child.pid;
@@ -421,6 +435,7 @@ export class Cluster {
       log.write(`# ${new Date().toISOString()} exit ${id}: ${result.signal ?? `code ${result.exitCode}`}\n`);
       if (node.child === child) node.child = undefined;
     });
+    return listening;
   }
 
   /** Status of every node that answers (direct, bypassing proxies). */
@@ -475,10 +490,18 @@ export class Cluster {
   }
 
   /** Starts a killed node again with the same id, port and data directory. */
-  async restart(id: string): Promise<void> {
+  /**
+   * Starts a killed node again with the same id, port and data directory.
+   * Resolves once it serves (or after `readyTimeoutMs`): on a loaded machine a
+   * restart can take seconds, and the nemesis must not count a node that is
+   * still booting as back (the next fault could otherwise take a majority).
+   */
+  async restart(id: string, readyTimeoutMs = 20_000): Promise<void> {
     const node = this.node(id);
     if (node.child !== undefined) await this.kill(id);
-    this.spawnNode(id);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.spawnNode(id), new Promise<void>((r) => (timer = setTimeout(r, readyTimeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** SIGSTOPs a node: it keeps its sockets but does nothing (a long GC pause, a frozen VM). */
