@@ -137,16 +137,19 @@ function sortPartitions(partitions: PartitionResult[]): PartitionResult[] {
 export function checkSync(events: readonly HistoryEvent[], options: CheckOptions = {}): CheckResult {
   const started = performance.now();
   const model = resolveModel(options);
-  const resolved = resolveOptions(options);
   const prepared = prepareHistory(events, model);
-  const partitions = checkPartitions(partitionList(prepared), model, resolved);
+  const partitions = checkPartitions(partitionList(prepared), model, resolveOptions(options));
+  return finish(started, model, prepared.clientOps, partitions, 0);
+}
+
+function finish(started: number, model: Model<any>, ops: number, partitions: PartitionResult[], workers: number): CheckResult {
   return {
     verdict: combineVerdicts(partitions),
     model: model.name,
-    ops: prepared.clientOps,
+    ops,
     partitions: sortPartitions(partitions),
     timeMs: performance.now() - started,
-    workers: 0,
+    workers,
   };
 }
 
@@ -187,12 +190,5 @@ export async function check(events: readonly HistoryEvent[], options: CheckOptio
       workers,
     );
   }
-  return {
-    verdict: combineVerdicts(partitions),
-    model: model.name,
-    ops: prepared.clientOps,
-    partitions: sortPartitions(partitions),
-    timeMs: performance.now() - started,
-    workers,
-  };
+  return finish(started, model, prepared.clientOps, partitions, workers);
 }

@@ -1,19 +1,11 @@
 // Test helpers: history generators (valid by construction, or with one
 // planted anomaly) and an exhaustive brute-force checker that shares no code
 // with the real search (only the model's step function).
+import { mulberry32 } from '../synthetic.ts';
 import type { HistoryEvent, Model } from '../types.ts';
 
-/** A tiny seeded PRNG (mulberry32) so generators are deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the synthetic histories. */
+export const rng = mulberry32;
 
 /** One operation placed on a time line (times are abstract numbers). */
 export interface TimedOp {
