@@ -21,13 +21,20 @@ import { repoRoot, tsxImport } from './cluster.ts';
 import { MICRO_SUITES, runMicro, type MicroSuite } from './micro.ts';
 
 // Delegates a micro-benchmark to the script another area owns.
-async function delegate(name: string, script: string, args: readonly string[]): Promise<number> {
+// With `stdoutToStderr` (under --json) its figures go to stderr, keeping stdout one JSON document.
+async function delegate(name: string, script: string, args: readonly string[], stdoutToStderr = false): Promise<number> {
   const path = join(repoRoot, script);
   if (!existsSync(path)) {
     process.stderr.write(`bench ${name}: ${script} is not there yet (it belongs to the ${name} area); nothing to run\n`);
     return 1;
   }
-  const r = await execa(process.execPath, ['--import', tsxImport, path, ...args], { cwd: repoRoot, stdio: 'inherit', reject: false });
+  const r = await execa(process.execPath, ['--import', tsxImport, path, ...args], {
+    cwd: repoRoot,
+    stdin: 'inherit',
+    stdout: stdoutToStderr ? 2 : 'inherit',
+    stderr: 'inherit',
+    reject: false,
+  });
   return r.exitCode ?? 1;
 }
 
@@ -91,8 +98,8 @@ async function main(): Promise<number> {
       if (argv.json) process.stdout.write(`${JSON.stringify(jsonSummary(outcome.run, outcome.runDir, outcome.reportPath))}\n`);
       else process.stdout.write(`${microText(micro)}\nreport: ${outcome.reportPath}\n`);
       // The checker and proxy benches print their own figures.
-      const a = await delegate('checker', 'checker/bench.ts', []);
-      const b = await delegate('toxiproxy', 'toxiproxy/bench.ts', []);
+      const a = await delegate('checker', 'checker/bench.ts', [], argv.json);
+      const b = await delegate('toxiproxy', 'toxiproxy/bench.ts', [], argv.json);
       return a === 0 && b === 0 ? 0 : 1;
     }
     case '':
