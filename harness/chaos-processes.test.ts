@@ -60,27 +60,36 @@ async function assertAllGone(pids: Set<number>): Promise<void> {
   await waitFor(() => [...pids].every((pid) => !pidAlive(pid)), 20_000, `processes ${[...pids].filter(pidAlive).join(',')} to exit`);
 }
 
-test('a normal end leaves no process behind', async () => {
-  const child = startChaos('test-procs-normal', ['--time', '4', '--interval', '1', '--nemesis', 'pause']);
+/**
+ * Starts the chaos CLI, tracks its process tree while `body` runs, then
+ * SIGKILLs whatever is left of the harness and requires every process it
+ * ever had to be gone.
+ */
+async function withChaos(name: string, args: string[], body: (child: ResultPromise, before: Set<string>) => Promise<void>): Promise<void> {
+  const before = runsOf(name);
+  const child = startChaos(name, args);
   const tracker = trackDescendants(child.pid ?? -1);
   try {
-    const result = await child;
-    assert.equal(result.exitCode, 0, String(result.all));
-    assert.match(String(result.all), /verdict: linearizable/);
-    assert.match(String(result.all), /report: .*report\.html/);
+    await body(child, before);
   } finally {
     tracker.stop();
     child.kill('SIGKILL');
   }
   await assertAllGone(tracker.pids);
+}
+
+test('a normal end leaves no process behind', async () => {
+  await withChaos('test-procs-normal', ['--time', '4', '--interval', '1', '--nemesis', 'pause'], async (child) => {
+    const result = await child;
+    assert.equal(result.exitCode, 0, String(result.all));
+    assert.match(String(result.all), /verdict: linearizable/);
+    assert.match(String(result.all), /report: .*report\.html/);
+  });
 });
 
 test('SIGINT stops every process, and the run is recorded as broken (exit 3)', async () => {
   const name = 'test-procs-sigint';
-  const before = runsOf(name);
-  const child = startChaos(name, ['--time', '60', '--interval', '1', '--nemesis', 'pause,kill']);
-  const tracker = trackDescendants(child.pid ?? -1);
-  try {
+  await withChaos(name, ['--time', '60', '--interval', '1', '--nemesis', 'pause,kill'], async (child, before) => {
     await waitForWorkload(child, name, before);
     await new Promise((r) => setTimeout(r, 1500));
     child.kill('SIGINT');
@@ -90,20 +99,13 @@ test('SIGINT stops every process, and the run is recorded as broken (exit 3)', a
     const results = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8')) as { verdict: string; error?: string };
     assert.equal(results.verdict, 'broken');
     assert.match(results.error ?? '', /interrupted/);
-  } finally {
-    tracker.stop();
-    child.kill('SIGKILL');
-  }
-  await assertAllGone(tracker.pids);
+  });
 });
 
 test('SIGKILL of the harness still leaves no process behind, paused nodes included', async () => {
   const name = 'test-procs-sigkill';
-  const before = runsOf(name);
   // --interval 1 with pause only: a node is SIGSTOPped half of the time.
-  const child = startChaos(name, ['--time', '60', '--interval', '1', '--nemesis', 'pause']);
-  const tracker = trackDescendants(child.pid ?? -1);
-  try {
+  await withChaos(name, ['--time', '60', '--interval', '1', '--nemesis', 'pause'], async (child, before) => {
     await waitForWorkload(child, name, before);
     // Wait until a pause is active, so the kill hits a stopped node.
     const run = latestRun(name) ?? '';
@@ -117,9 +119,5 @@ test('SIGKILL of the harness still leaves no process behind, paused nodes includ
     );
     child.kill('SIGKILL');
     await child;
-  } finally {
-    tracker.stop();
-    child.kill('SIGKILL');
-  }
-  await assertAllGone(tracker.pids);
+  });
 });
