@@ -173,13 +173,6 @@ class SegmentSearch implements Segment {
   private m = 0;
   private hi = -1;
   private cur = -1;
-  /**
-   * Each node is scanned twice: first trying ok ops, then unknown ops. An
-   * unknown op is then applied only where no ordering of ok ops works,
-   * instead of greedily at every node (which made long segments with many
-   * pending unknown ops backtrack a great deal).
-   */
-  private infoPhase = false;
   private pendingBacktrack = false;
   /** Fresh start configurations (state id, applied local ops) and end configurations found. */
   readonly starts: { stateId: number; applied: number[] }[] = [];
@@ -301,7 +294,6 @@ class SegmentSearch implements Segment {
     this.state = stateId;
     this.pendingBacktrack = false;
     this.cur = next[head]!;
-    this.infoPhase = false;
     const fresh = this.remember(stateId);
     this.ctx.checkMemory();
     if (fresh) {
@@ -321,7 +313,6 @@ class SegmentSearch implements Segment {
     this.unlift(op);
     this.flip(op);
     this.cur = this.next[this.callEntry[op]!]!;
-    this.infoPhase = op >= this.okTotal;
     return true;
   }
 
@@ -345,9 +336,10 @@ class SegmentSearch implements Segment {
       const e = this.cur;
       if (entryIsCall[e]) {
         const op = entryOp[e]!;
-        // Ok ops in the first pass, unknown ones in the second; and an
-        // unknown op whose observers are all linearized cannot matter.
-        if (op >= okTotal ? !this.infoPhase || op < this.liveInfoStart() : this.infoPhase) {
+        // An unknown op whose observers are all linearized cannot matter.
+        // (Trying ok ops before unknown ones at each node was measured: it
+        // took more steps on the corpus and on long one-key segments.)
+        if (op >= okTotal && op < this.liveInfoStart()) {
           this.cur = next[e]!;
           continue;
         }
@@ -373,7 +365,6 @@ class SegmentSearch implements Segment {
             this.lift(op);
             this.state = nextState;
             this.cur = next[head]!;
-            this.infoPhase = false;
             continue;
           }
           this.flip(op);
@@ -381,10 +372,6 @@ class SegmentSearch implements Segment {
           this.hi = hi;
         }
         this.cur = next[e]!;
-      } else if (!this.infoPhase) {
-        // End of the ok pass: now try the unknown ops at this node.
-        this.infoPhase = true;
-        this.cur = next[head]!;
       } else {
         // The first remaining entry is a return: that op must have been
         // linearized before this point, so this path is dead (WGL).
