@@ -131,7 +131,9 @@ export class NodeRuntime {
       selfId: options.id,
       peerUrls: options.peerUrls,
       clusterId: options.clusterId,
-      messageTimeoutMs: Math.max(500, options.electionTimeoutMs),
+      // Generous: a slowed or bandwidth-limited link should deliver late
+      // rather than fail forever; a dead peer costs only queued messages.
+      messageTimeoutMs: Math.max(2000, 2 * options.electionTimeoutMs),
       onSendError: (peer, reason) => this.logSendError(peer, reason),
     });
   }
@@ -163,7 +165,7 @@ export class NodeRuntime {
       preVote: true,
       checkQuorum: true,
       maxInflightAppends: 64,
-      maxEntriesPerAppend: 4096,
+      maxEntriesPerAppend: 1024,
     };
     const raw = new RawNode(config, recovered);
     const node = new NodeRuntime(options, opened.storage, raw, recovered.snapshot, tickMs);
