@@ -10,6 +10,14 @@ import { MODEL_NAMES } from './models.ts';
 import { readHistoryFile } from './parse.ts';
 import type { CheckOptions, CheckResult, ModelName, NullRead, PartitionResult } from './types.ts';
 
+const WINDOW_LINES_MAX = 25;
+
+// `npm run check -- ... | head` closes stdout early: stop quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 /** Exit codes of the CLI. */
 export const EXIT = { linearizable: 0, illegal: 1, unknown: 2, badInput: 3 } as const;
 
@@ -36,14 +44,20 @@ function printHuman(file: string, result: CheckResult, verbose: boolean): void {
     const cx = p.counterexample;
     if (cx === undefined) continue;
     console.log(`    smallest window found${cx.minimal ? '' : ' (shrinking cut short)'}: events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`);
-    for (const op of cx.ops) {
+    const shown = verbose ? cx.ops : cx.ops.slice(0, WINDOW_LINES_MAX);
+    for (const op of shown) {
       const stuck = cx.stuckOps.includes(op.id) ? '   <- never linearizable here' : '';
       const outcome = op.outcome === 'ok' ? 'ok  ' : op.relaxed ? 'free' : 'info';
       console.log(`      [${op.invokeIndex}..${op.completeIndex ?? '∞'}] p${op.process} ${outcome} ${op.description}${stuck}`);
     }
+    if (shown.length < cx.ops.length) console.log(`      ... ${cx.ops.length - shown.length} more ops (--verbose or --json shows all)`);
     const longest = cx.partialLinearizations[0];
     if (longest !== undefined) {
-      console.log(`    longest partial linearization: ${longest.map((s) => `#${s.id}→${s.state}`).join(', ') || '(empty)'}`);
+      // Its end is where it got stuck: show that part.
+      const tail = verbose ? longest : longest.slice(-WINDOW_LINES_MAX);
+      const skipped = longest.length - tail.length;
+      const text = tail.map((s) => `#${s.id}→${s.state}`).join(', ') || '(empty)';
+      console.log(`    longest partial linearization: ${skipped > 0 ? `(${skipped} steps before) … ` : ''}${text}`);
     }
   }
   if (interesting.length > 20 && !verbose) console.log(`  ... ${interesting.length - 20} more (use --verbose)`);
