@@ -298,7 +298,7 @@ export class RawNode {
     this.flushPending();
     const softState = this.softStateChanged() ? { role: this.role, leader: this.leader } : null;
     if (softState !== null) this.lastSoftState = softState;
-    const hardState = this.hardStateChanged() ? { term: this.term, vote: this.vote, commit: this.commit } : null;
+    const hardState = this.hardStateChanged() ? { term: this.term, vote: this.vote, commit: this.durableCommit() } : null;
     if (hardState !== null) this.lastHardState = hardState;
     const entries = this.log.slice(this.unstableFromIndex, this.log.lastIndex() + 1);
     this.unstableFromIndex = this.log.lastIndex() + 1;
@@ -714,12 +714,15 @@ export class RawNode {
       return;
     }
     // §7: otherwise discard the entire log and reset the state machine from the snapshot.
+    const previousCommit = this.commit;
     this.log.resetToSnapshot(index, term);
     this.snapshot = m.snapshot;
     this.pendingSnapshot = m.snapshot;
     this.commit = index;
     this.unstableFromIndex = index + 1;
-    if (this.stableIndex > index) this.stableIndex = index;
+    // Until the snapshot is durable, only entries up to the old commit (which
+    // match any leader's history) are known durable.
+    if (this.stableIndex > previousCommit) this.stableIndex = previousCommit;
     this.replyAppend(m.from, true, index, 0, 0);
   }
 
@@ -963,7 +966,18 @@ export class RawNode {
 
   private hardStateChanged(): boolean {
     const hs = this.lastHardState;
-    return hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.commit;
+    return hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.durableCommit();
+  }
+
+  /**
+   * The commit index to persist: never beyond the entries already durable
+   * before this Ready. Otherwise a torn write that kept the hard state but
+   * lost the entries after a truncation would leave a persisted commit
+   * pointing at the old, divergent entries, which a restart would apply.
+   * This way any write order within a Ready is safe.
+   */
+  private durableCommit(): number {
+    return Math.min(this.commit, this.stableIndex);
   }
 }
 

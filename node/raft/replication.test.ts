@@ -310,6 +310,18 @@ describe('snapshots (§7)', () => {
 });
 
 describe('recovery after a torn write', () => {
+  it('the persisted commit index never covers entries written in the same Ready', () => {
+    // Durable log [1, 8, 8]; the leader of term 9 replaces indexes 2-3 and says they are committed.
+    const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 8, commit: 1, terms: [1, 8, 8] });
+    node.step(appendRequest('n2', 'n1', 9, 1, 1, [entry(2, 9), entry(3, 9)], 3));
+    assert.equal(node.status().commitIndex, 3);
+    const first = drain(node);
+    assert.deepEqual(first.entries.map((e) => e.term), [9, 9]);
+    // If the write tore after the hard state, commit 3 must not point at the old term-8 entries.
+    assert.equal(first.hardState?.commit, 1);
+    assert.equal(drain(node).hardState?.commit, 3, 'persisted once the entries are durable');
+  });
+
   it('entries that survived without their hard state raise the term and clear the vote', () => {
     const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 3, vote: 'n2', terms: [1, 3, 5] });
     assert.equal(node.status().term, 5);

@@ -31,6 +31,8 @@ export interface SimOptions {
   readonly healElectionTimeouts?: number;
   /** Collects a line per event, included in the failure message (slow; for debugging one seed). */
   readonly trace?: boolean;
+  /** How many trace lines a failure message includes. Default 40. */
+  readonly traceTail?: number;
 }
 
 export interface SimStats {
@@ -121,6 +123,11 @@ class Simulation {
   private readonly duplicateRate: number;
   private readonly longDelayRate: number;
   private readonly crashWeight: number;
+  /** Slowest persist (time units): a slow disk keeps Readies unsynced longer, so crashes lose more. */
+  private readonly diskDelayMax: number;
+  /** Longest pause between nemesis actions, and before a crashed node restarts (time units). */
+  private readonly nemesisGapMax: number;
+  private readonly restartDelayMax: number;
   private readonly configBase: Pick<RaftConfig, 'preVote' | 'checkQuorum' | 'maxInflightAppends' | 'maxEntriesPerAppend'>;
   /** Partition group of each node; nodes talk only within a group. */
   private group: number[];
@@ -161,7 +168,10 @@ class Simulation {
     this.lossRate = this.rng.pick([0, 0.01, 0.05, 0.15]);
     this.duplicateRate = this.rng.pick([0, 0.02, 0.1]);
     this.longDelayRate = this.rng.pick([0, 0.02, 0.1]);
-    this.crashWeight = this.rng.pick([0, 1, 2]);
+    this.crashWeight = this.rng.pick([0, 1, 2, 4]);
+    this.diskDelayMax = this.rng.pick([2, 8, 40]);
+    this.nemesisGapMax = this.rng.pick([100, 400]);
+    this.restartDelayMax = this.rng.pick([50, 600]);
     const features = this.rng.int(10);
     this.configBase = {
       // Safety must hold with and without the optimisations.
@@ -186,7 +196,13 @@ class Simulation {
     this.schedule(this.rng.between(50, 300), { kind: 'nemesis' });
     while (this.events < this.options.steps) this.processNext();
     this.heal();
-    const boundTime = this.now + (this.options.healElectionTimeouts ?? 30) * ELECTION_TICKS * TICK_UNITS;
+    // Bound: election timeouts to settle leadership, plus time to ship the backlog of the
+    // furthest-behind node at the slowest configured pace (one request in flight, slowest disk).
+    const lastIndexes = this.nodes.map((n) => n.storage.lastIndex());
+    const backlogEntries = Math.max(...lastIndexes) - Math.min(...this.nodes.map((n) => n.appliedIndex));
+    const roundTripUnits = this.diskDelayMax + 2 * 4 + 2;
+    const catchUpUnits = Math.ceil(backlogEntries / (this.configBase.maxEntriesPerAppend ?? 1)) * roundTripUnits;
+    const boundTime = this.now + (this.options.healElectionTimeouts ?? 30) * ELECTION_TICKS * TICK_UNITS + catchUpUnits;
     this.schedule(TICK_UNITS, { kind: 'heal-check' });
     // Bounded in events too, so a runaway (a message storm from a broken core) ends in a failure, not a hang.
     const maxEvents = this.events + Math.max(100_000, 20 * this.options.steps);
@@ -197,7 +213,7 @@ class Simulation {
           const st = n.raft?.status();
           return st === undefined ? `${n.id}:down` : `${n.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${n.appliedIndex}`;
         });
-        this.fail('liveness', `no leader committed a new entry on every node within ${this.options.healElectionTimeouts ?? 30} election timeouts after healing (${state.join(' ')})`);
+        this.fail('liveness', `no leader committed a new entry on every node within ${this.options.healElectionTimeouts ?? 30} election timeouts (+${Math.round(catchUpUnits / TICK_UNITS)} ticks to ship a backlog of ${backlogEntries} entries) after healing (${state.join(' ')})`);
       }
       this.processNext();
     }
@@ -253,7 +269,7 @@ class Simulation {
       case 'nemesis':
         if (!this.healing) {
           this.nemesisAction();
-          this.schedule(this.rng.between(30, 400), event);
+          this.schedule(this.rng.between(10, this.nemesisGapMax), event);
         }
         break;
       case 'restart': {
@@ -321,7 +337,7 @@ class Simulation {
     node.pending = null;
     node.incarnation += 1;
     this.crashes += 1;
-    this.schedule(this.rng.between(20, 600), { kind: 'restart', node: node.index });
+    this.schedule(this.rng.between(5, this.restartDelayMax), { kind: 'restart', node: node.index });
   }
 
   /** Takes a Ready if the node has one and none is in progress; eager messages leave at once. */
@@ -332,7 +348,7 @@ class Simulation {
     node.pending = ready;
     for (const m of ready.eagerMessages) this.send(m);
     // Disk latency: sometimes immediate, sometimes slower than a network hop.
-    const delay = this.rng.chance(0.3) ? 0 : this.rng.between(1, 8);
+    const delay = this.rng.chance(0.3) ? 0 : this.rng.between(1, this.diskDelayMax);
     this.schedule(delay, { kind: 'persist', node: node.index, incarnation: node.incarnation });
   }
 
@@ -442,8 +458,11 @@ class Simulation {
     } else if (roll < 4) {
       this.group = this.nodes.map(() => 0);
     } else {
+      // Crash, often exactly while a write is in flight: that is when unsynced state is lost.
       const alive = this.nodes.filter((n) => n.raft !== null);
-      if (alive.length > 0) this.crash(this.rng.pick(alive));
+      const writing = alive.filter((n) => n.pending !== null);
+      if (writing.length > 0 && this.rng.chance(0.6)) this.crash(this.rng.pick(writing));
+      else if (alive.length > 0) this.crash(this.rng.pick(alive));
     }
   }
 
@@ -469,12 +488,12 @@ class Simulation {
   // ----------------------------------------------------------- invariants
 
   private fail(invariant: string, detail: string): never {
-    throw new SimFailure(invariant, `${detail} (event ${this.events}, time ${this.now})`, this.options, this.trace.slice(-40));
+    throw new SimFailure(invariant, `${detail} (event ${this.events}, time ${this.now})`, this.options, this.trace.slice(-(this.options.traceTail ?? 40)));
   }
 
   private note(line: string): void {
     this.trace.push(`${this.now} ${line}`);
-    if (this.trace.length > 400) this.trace.splice(0, 200);
+    if (this.trace.length > 40000) this.trace.splice(0, 20000);
   }
 
   private checkAfterEvent(): void {
