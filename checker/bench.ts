@@ -92,9 +92,15 @@ if (argv.corpus) {
 
 if (argv.synthetic) {
   const ops = argv['synthetic-ops'];
-  for (const values of ['unique', 5] as const) {
-    const events = syntheticHistory({ ops, keys: 100, infoRate: 0.05, concurrency: 10, values, seed: 1 });
-    const label = `synthetic ${ops} ops, 100 keys, 5% info, ~10 in flight, values ${values === 'unique' ? 'unique' : 'in 0..4'}`;
+  const shapes = [
+    { keys: 100, values: 'unique' as const, concurrency: 10 },
+    { keys: 100, values: 5, concurrency: 10 },
+    // One key, ~14 in flight: few quiescent points, so long segments.
+    { keys: 1, values: 'unique' as const, concurrency: 14 },
+  ];
+  for (const { keys, values, concurrency } of shapes) {
+    const events = syntheticHistory({ ops, keys, infoRate: 0.05, concurrency, values, seed: 1 });
+    const label = `synthetic ${ops} ops, ${keys} keys, 5% info, ~${concurrency} in flight, values ${values === 'unique' ? 'unique' : 'in 0..4'}`;
     progress(label);
     const options: CheckOptions = { model: 'raftlab-kv', workers: 0 };
     let verdict = '';
