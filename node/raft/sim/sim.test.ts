@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { PlantedBug } from '../types.ts';
 import { runSimulation, SimFailure, type SimOptions, type SimStorageBug } from './sim.ts';
 
-const SEEDS = 3000;
+const SEEDS = 5000;
 const STEPS = 1500;
 
 /** Runs seeds from 1 until one fails; returns that failure, or null if none did within `maxSeeds`. */
