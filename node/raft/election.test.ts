@@ -68,6 +68,21 @@ describe('term rules (§5.1)', () => {
     assert.equal(node.status().term, 5);
   });
 
+  it('a node with a higher term answers a stale leader so it steps down and the term can catch up (thesis §9.6)', () => {
+    const net = new TestNetwork(THREE, { seed: 5 });
+    const leader = net.electLeader();
+    const term = net.node(leader).status().term;
+    const stuck = net.ids.find((id) => id !== leader)!;
+    // `stuck` restarts in a higher term (e.g. it campaigned after its pre-vote passed, then was cut off).
+    const storage = net.storage.get(stuck)!;
+    storage.hardState = { ...storage.hardState, term: term + 3, vote: stuck };
+    net.start(stuck);
+    net.tickAll(1); // the leader's heartbeat reaches it and is answered with term + 3
+    assert.ok(net.node(leader).status().term >= term + 3, 'the leader learned the higher term');
+    const next = net.electLeader();
+    assert.ok(net.node(next).status().term >= term + 3, 'a leader exists in the new term');
+  });
+
   it('a stale vote request is ignored', () => {
     const node = makeNode('n1', THREE, {}, { term: 5 });
     node.step(voteRequest({ from: 'n2', to: 'n1', term: 4, lastLogIndex: 9, lastLogTerm: 4 }));
