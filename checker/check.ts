@@ -8,6 +8,7 @@ import { CheckerError } from './errors.ts';
 import { type Operation, prepareHistory } from './history.ts';
 import { createModel } from './models.ts';
 import { searchPartition } from './search.ts';
+import { valueKey } from './values.ts';
 import type { CheckOptions, CheckResult, HistoryEvent, Model, PartitionResult, Verdict } from './types.ts';
 
 const DEFAULT_BUDGET_MS = 30_000;
@@ -54,8 +55,21 @@ export function resolveOptions(options: CheckOptions): ResolvedOptions {
 export function resolveModel(options: CheckOptions): Model<any> {
   const model = options.model ?? 'raftlab-kv';
   if (typeof model !== 'string') return model;
-  return createModel(model, { init: options.init, nullRead: options.nullRead });
+  // Models are immutable, so one instance per configuration is shared: this
+  // saves rebuilding it per call and keeps the search's call sites on one
+  // set of functions (cheaper for small histories).
+  const cacheKey = `${model}|${valueKey(options.init)}|${options.nullRead ?? ''}`;
+  let built = modelCache.get(cacheKey);
+  if (built === undefined) {
+    built = createModel(model, { init: options.init, nullRead: options.nullRead });
+    if (modelCache.size >= MODEL_CACHE_MAX) modelCache.clear();
+    modelCache.set(cacheKey, built);
+  }
+  return built;
 }
+
+const MODEL_CACHE_MAX = 64;
+const modelCache = new Map<string, Model<any>>();
 
 /** Searches one partition and, when illegal, explains it. */
 export function checkPartition(
