@@ -15,6 +15,7 @@ const DEFAULT_BUDGET_MS = 30_000;
 const DEFAULT_MEMO_BYTES_MAX = 512 * 1024 * 1024;
 const DEFAULT_SHRINK_MS = 2_000;
 const DEFAULT_AFTER_ILLEGAL_MS = 2_000;
+const MIN_PARTITION_BUDGET_MS = 5;
 // Worker threads pay off only when there is a lot to search: starting one
 // (with the tsx loader) cost 1.2-1.8 s on the loaded 2-core dev box, while
 // 100k synthetic ops over 100 keys check in ~0.7 s in-thread (README).
@@ -29,6 +30,7 @@ export interface ResolvedOptions {
   counterexample: boolean;
   shrinkBudgetMs: number;
   budgetAfterIllegalMs: number;
+  totalBudgetMs: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -48,6 +50,7 @@ export function resolveOptions(options: CheckOptions): ResolvedOptions {
     counterexample: options.counterexample ?? true,
     shrinkBudgetMs: positive('shrinkBudgetMs', options.shrinkBudgetMs, Math.min(DEFAULT_SHRINK_MS, budgetMs)),
     budgetAfterIllegalMs: Math.min(budgetMs, positive('budgetAfterIllegalMs', options.budgetAfterIllegalMs, DEFAULT_AFTER_ILLEGAL_MS)),
+    totalBudgetMs: positive('totalBudgetMs', options.totalBudgetMs, Infinity),
   };
 }
 
@@ -123,9 +126,14 @@ export function checkPartitions(
 ): PartitionResult[] {
   const order = [...partitions].sort((a, b) => a.ops.length - b.ops.length);
   const results: PartitionResult[] = [];
+  const totalDeadline = performance.now() + options.totalBudgetMs;
   let illegalSeen = false;
   for (const { key, ops } of order) {
-    const result = checkPartition(key, ops, model, options, illegalSeen ? options.budgetAfterIllegalMs : options.budgetMs);
+    const own = illegalSeen ? options.budgetAfterIllegalMs : options.budgetMs;
+    // Every partition gets at least a token budget, so each has a verdict
+    // (cheap ones still finish; the rest say unknown).
+    const budgetMs = Math.max(MIN_PARTITION_BUDGET_MS, Math.min(own, totalDeadline - performance.now()));
+    const result = checkPartition(key, ops, model, options, budgetMs);
     if (result.verdict === 'illegal') illegalSeen = true;
     results.push(result);
   }

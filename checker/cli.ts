@@ -80,6 +80,7 @@ async function main(): Promise<number> {
       describe: 'an ok read of null: the register is empty (value) or the value is unknown (wildcard, Knossos)',
     })
     .option('budget-ms', { type: 'number', default: 30_000, describe: 'time budget per partition; exceeded -> unknown' })
+    .option('total-budget-ms', { type: 'number', describe: 'time budget for all partitions of a file together (default: none)' })
     .option('memo-mb', { type: 'number', default: 512, describe: 'memo memory budget per partition in MiB; exceeded -> unknown' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per file per line on stdout' })
     .option('counterexample', { type: 'boolean', default: true, describe: 'shrink illegal partitions to a small window (--no-counterexample skips it)' })
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
     memoBytesMax: argv['memo-mb'] * 1024 * 1024,
     counterexample: argv.counterexample,
   };
+  if (argv['total-budget-ms'] !== undefined) options.totalBudgetMs = argv['total-budget-ms'];
   const init = parseInit(argv.init);
   if (init !== undefined) options.init = init;
   let exit: number = EXIT.linearizable;

@@ -78,6 +78,12 @@ export interface CheckOptions {
    * history is illegal then anyway). Default min(2000, budgetMs).
    */
   budgetAfterIllegalMs?: number;
+  /**
+   * Time budget for all partitions of one call together (each still gets
+   * at least a few ms). Default unlimited: only the per-partition budget.
+   * With worker threads it applies per worker.
+   */
+  totalBudgetMs?: number;
   /** Memory budget per partition for the search memo, in bytes. Default 512 MiB. */
   memoBytesMax?: number;
   /** Worker threads: 'auto' (default) uses them when there are several large partitions. */

@@ -158,3 +158,22 @@ test('other partitions still get their verdict when one runs out of budget', () 
 test('a small explosive history is decided exactly (illegal), not given up on', () => {
   assert.equal(checkSync(explosive(8)).verdict, 'illegal');
 });
+
+test('a total budget caps the whole call while every partition still gets a verdict', () => {
+  const hot = [explosive(28, 'hot1'), explosive(28, 'hot2'), explosive(28, 'hot3')].flat();
+  const cold = sequential([[100, 'write', 1, 'ok'], [100, 'read', null, 'ok', 1]], 'cold');
+  const started = performance.now();
+  const result = checkSync([...hot, ...cold], { budgetMs: 10_000, totalBudgetMs: 300 });
+  const elapsedMs = performance.now() - started;
+  assert.equal(result.verdict, 'unknown');
+  assert.deepEqual(
+    result.partitions.map((p) => [p.key, p.verdict]),
+    [
+      ['cold', 'linearizable'],
+      ['hot1', 'unknown'],
+      ['hot2', 'unknown'],
+      ['hot3', 'unknown'],
+    ],
+  );
+  assert.ok(elapsedMs < 300 + 5_000, `took ${elapsedMs} ms`);
+});
