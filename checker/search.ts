@@ -152,6 +152,8 @@ class SegmentSearch implements Segment {
   private readonly okTotal: number;
   private readonly words: number;
   private readonly globalOp: Int32Array;
+  /** Ok read-only ops: linearized eagerly (see nextEnd). */
+  private readonly eager: Uint8Array;
   private readonly deadCountAt: Int32Array;
   private readonly entryOp: Int32Array;
   private readonly entryIsCall: Uint8Array;
@@ -187,6 +189,14 @@ class SegmentSearch implements Segment {
     this.okTotal = plan.okCount;
     this.words = Math.max(1, Math.ceil(n / 32));
     this.globalOp = Int32Array.from(plan.ops);
+    this.eager = new Uint8Array(n);
+    const model = ctx.space.model;
+    if (model.readOnly !== undefined) {
+      for (let l = 0; l < plan.okCount; l++) {
+        const op = ctx.space.ops[plan.ops[l]!]!;
+        if (model.readOnly(op.f, op.input)) this.eager[l] = 1;
+      }
+    }
     const k = plan.okCount;
     this.deadCountAt = new Int32Array(k + 2);
     let j = 0;
@@ -303,17 +313,24 @@ class SegmentSearch implements Segment {
     return fresh;
   }
 
+  /**
+   * Pops the last op and resumes scanning after it. When the popped op was
+   * an eager read, its node has nothing else to offer (see nextEnd), so
+   * popping goes on.
+   */
   private backtrack(): boolean {
-    if (this.depth === 0) return false;
-    const d = --this.depth;
-    const op = this.stackOp[d]!;
-    this.state = this.stackState[d]!;
-    this.m = this.stackM[d]!;
-    this.hi = this.stackHi[d]!;
-    this.unlift(op);
-    this.flip(op);
-    this.cur = this.next[this.callEntry[op]!]!;
-    return true;
+    for (;;) {
+      if (this.depth === 0) return false;
+      const d = --this.depth;
+      const op = this.stackOp[d]!;
+      this.state = this.stackState[d]!;
+      this.m = this.stackM[d]!;
+      this.hi = this.stackHi[d]!;
+      this.unlift(op);
+      this.flip(op);
+      this.cur = this.next[this.callEntry[op]!]!;
+      if (!this.eager[op]) return true;
+    }
   }
 
   /** Advances to the next new end configuration; false when exhausted. */
@@ -336,6 +353,12 @@ class SegmentSearch implements Segment {
       const e = this.cur;
       if (entryIsCall[e]) {
         const op = entryOp[e]!;
+        // Eager reads (a partial-order reduction): an ok read-only op that
+        // may go now and matches the state can be moved to the front of any
+        // continuation from this node without changing where it ends (it
+        // leaves the state alone, and its real-time predecessors are all
+        // linearized), so trying it is enough: once its subtree is explored,
+        // this node is too. That is why backtrack() pops past it.
         // An unknown op whose observers are all linearized cannot matter.
         // (Trying ok ops before unknown ones at each node was measured: it
         // took more steps on the corpus and on long one-key segments.)
@@ -370,6 +393,11 @@ class SegmentSearch implements Segment {
           this.flip(op);
           this.m = m;
           this.hi = hi;
+          // A read seen before from this node: nothing new here either.
+          if (this.eager[op]) {
+            if (!this.backtrack()) return false;
+            continue;
+          }
         }
         this.cur = next[e]!;
       } else {
