@@ -9,7 +9,7 @@ import { check } from '../checker/check.ts';
 import { randomSeed } from '../workloads/random.ts';
 import { workloadNames, type WorkloadName } from '../workloads/generator.ts';
 import { runChaos, type ChaosProgress } from './chaos.ts';
-import { nemesisKinds, parseNemesisKinds } from './nemesis.ts';
+import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from './nemesis.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run chaos --')
@@ -21,7 +21,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('nemesis', {
     type: 'string',
     default: 'kill,pause,partition,latency',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" or "none"`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also ${explicitNemesisKinds.join(', ')} (SIGKILL a majority at once)`,
   })
   .option('interval', { type: 'number', default: 5, describe: 'seconds between faults and how long each lasts (quiet, fault, quiet, fault, ...)' })
   .option('workload', { type: 'string', choices: workloadNames, default: 'cas-register', describe: 'register (one key), multi-register (read/write on --keys keys), cas-register (read/write/cas on --keys keys)' })
@@ -34,6 +34,9 @@ const argv = await yargs(hideBin(process.argv))
   .option('timeout-ms', { type: 'number', default: 1000, describe: 'per-request client timeout; a timed-out write is recorded as info (unknown)' })
   .option('name', { type: 'string', describe: 'run name (folder under --store); default <workload>-<nemesis>' })
   .option('recovery-ms', { type: 'number', default: 30_000, describe: 'after the final heal, how long the cluster may take to serve a read of every key' })
+  .option('retry', { type: 'number', default: 0, describe: 'retry a write whose outcome is unknown up to N times with the same session seq (the retrying client) before recording it as info' })
+  .option('read-mode', { type: 'string', choices: ['index', 'lease'], describe: 'nodes\' read mode (--read-mode of node/main.ts); default: the node\'s default (ReadIndex)' })
+  .option('bug', { type: 'string', describe: 'run the nodes with a planted bug (node --bug NAME, see node/bugs.ts); for proving the suite catches it' })
   .option('check-budget-ms', { type: 'number', default: 60_000, describe: 'checker time budget per key; exceeding it gives "unknown" (exit 2), never a false pass' })
   .check((a) => {
     // Fewer than 3 nodes leave no majority to survive a fault.
@@ -47,6 +50,7 @@ const argv = await yargs(hideBin(process.argv))
     if (a.rate !== undefined && !(a.rate > 0)) throw new Error('--rate must be > 0 ops/s');
     if (!(a['timeout-ms'] > 0)) throw new Error('--timeout-ms must be > 0');
     if (a.seed !== undefined && !Number.isSafeInteger(a.seed)) throw new Error('--seed must be an integer');
+    if (!(Number.isInteger(a.retry) && a.retry >= 0)) throw new Error('--retry must be an integer >= 0');
     parseNemesisKinds(a.nemesis);
     return true;
   })
@@ -67,6 +71,9 @@ const command = [
   `--concurrency ${argv.concurrency}`,
   ...(argv.rate !== undefined ? [`--rate ${argv.rate}`] : []),
   `--timeout-ms ${argv['timeout-ms']}`,
+  ...(argv.retry > 0 ? [`--retry ${argv.retry}`] : []),
+  ...(argv['read-mode'] !== undefined ? [`--read-mode ${argv['read-mode']}`] : []),
+  ...(argv.bug !== undefined ? [`--bug ${argv.bug}`] : []),
   `--seed ${seed}`,
 ].join(' ');
 
@@ -128,6 +135,9 @@ const outcome = await runChaos(
     ...(argv.name !== undefined ? { name: argv.name } : {}),
     recoveryBoundMs: argv['recovery-ms'],
     checkBudgetMs: argv['check-budget-ms'],
+    retry: argv.retry,
+    ...(argv['read-mode'] !== undefined ? { readMode: argv['read-mode'] as 'index' | 'lease' } : {}),
+    ...(argv.bug !== undefined ? { bug: argv.bug } : {}),
     command,
   },
   check,

@@ -63,6 +63,14 @@ export interface ChaosOptions {
   adapter?: 'raftlab' | 'stale';
   /** Command line that reproduces the run (stored in test.json). */
   command?: string;
+  /** Planted bug the nodes run with (`--bug NAME`, issue 7); undefined = the correct node. */
+  bug?: string;
+  /** Nodes' read mode (`--read-mode`); undefined = the node's default. */
+  readMode?: 'index' | 'lease';
+  /** The retrying client: resend a write of unknown outcome up to N times (same session seq). Default 0. */
+  retry?: number;
+  /** Extra flags for every node. */
+  nodeArgs?: readonly string[];
 }
 
 /** Progress of a run, for the CLI's progress line. */
@@ -167,6 +175,9 @@ export async function runChaos(
       ...(options.rate !== undefined ? { rate: options.rate } : {}),
       'timeout-ms': options.timeoutMs,
       ...(options.adapter === 'stale' ? { adapter: 'stale (test only)' } : {}),
+      ...(options.bug !== undefined ? { bug: options.bug } : {}),
+      ...(options.readMode !== undefined ? { 'read-mode': options.readMode } : {}),
+      ...(options.retry !== undefined && options.retry > 0 ? { retry: options.retry } : {}),
     },
     versions: versions(),
     cluster: undefined as unknown,
@@ -189,6 +200,11 @@ export async function runChaos(
     ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
     ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
+    nodeArgs: [
+      ...(options.bug !== undefined ? ['--bug', options.bug] : []),
+      ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
+      ...(options.nodeArgs ?? []),
+    ],
   });
   // Time 0 of the history is set when the workload starts (after the cluster is up).
   const recorder = new Recorder(join(runDir, 'history.jsonl'));
@@ -259,6 +275,7 @@ export async function runChaos(
           clientPrefix: `r${options.seed}-${Date.now().toString(36)}`,
           onCompletion: (completion: Completion) => void live[completion.type]++,
           signal: workloadAbort.signal,
+          retryUnknownWrites: options.retry ?? 0,
         }),
         nemesis.run(schedule, startedAtMs, workloadAbort.signal),
       ]);

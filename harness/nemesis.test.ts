@@ -95,3 +95,12 @@ test('the nemesis records start before acting and stop after healing, with the l
     ],
   );
 });
+
+test('kill-majority is only drawn when named and kills a majority', () => {
+  assert.ok(!parseNemesisKinds('all').includes('kill-majority'));
+  const plan = planSchedule({ kinds: parseNemesisKinds('kill-majority'), nodes, intervalMs: 1000, durationMs: 10_000, seed: 3 });
+  assert.ok(plan.length > 0);
+  for (const { fault } of plan) {
+    assert.ok(fault.kind === 'kill' && fault.target.by === 'majority' && fault.target.nodes.length === 3);
+  }
+});

@@ -12,9 +12,16 @@
 import { Random } from '../workloads/random.ts';
 import type { RecordFn } from '../workloads/runner.ts';
 
-/** Fault kinds `--nemesis` accepts. */
+/** Fault kinds `--nemesis all` stands for. */
 export const nemesisKinds = ['kill', 'pause', 'partition', 'latency', 'blackhole', 'bandwidth'] as const;
-export type NemesisKind = (typeof nemesisKinds)[number];
+/**
+ * Kinds that must be asked for by name: `kill-majority` SIGKILLs a majority
+ * at once (the cluster is unavailable until they restart; a node that
+ * acknowledges before fsync loses acknowledged writes).
+ */
+export const explicitNemesisKinds = ['kill-majority'] as const;
+export type NemesisKind = (typeof nemesisKinds)[number] | (typeof explicitNemesisKinds)[number];
+const allNemesisNames: readonly string[] = [...nemesisKinds, ...explicitNemesisKinds];
 
 /** A directed peer link: traffic from `from`'s requests to `to` (proxy `from->to`). */
 export type Link = readonly [from: string, to: string];
@@ -23,7 +30,8 @@ export type Link = readonly [from: string, to: string];
 export type ProcessTarget =
   | { by: 'random'; nodes: string[] }
   | { by: 'leader' }
-  | { by: 'minority'; nodes: string[] };
+  | { by: 'minority'; nodes: string[] }
+  | { by: 'majority'; nodes: string[] };
 
 /** One fault, fully described (except the leader, resolved at run time). */
 export type Fault =
@@ -60,8 +68,8 @@ export function parseNemesisKinds(text: string): NemesisKind[] {
   const kinds: NemesisKind[] = [];
   for (const part of trimmed.split(',')) {
     const name = part.trim();
-    if (!(nemesisKinds as readonly string[]).includes(name)) {
-      throw new Error(`unknown nemesis "${name}"; use a comma-separated list of ${nemesisKinds.join(', ')} (or all, none)`);
+    if (!allNemesisNames.includes(name)) {
+      throw new Error(`unknown nemesis "${name}"; use a comma-separated list of ${allNemesisNames.join(', ')} (or all, none)`);
     }
     if (!kinds.includes(name as NemesisKind)) kinds.push(name as NemesisKind);
   }
@@ -144,6 +152,8 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]):
   switch (kind) {
     case 'kill':
       return { kind, target: processTarget(random, nodes) };
+    case 'kill-majority':
+      return { kind: 'kill', target: { by: 'majority', nodes: random.shuffle(nodes).slice(0, Math.floor(nodes.length / 2) + 1).sort() } };
     case 'pause':
       return { kind, target: processTarget(random, nodes) };
     case 'partition':

@@ -103,3 +103,41 @@ test('HTTP errors map to fail when certainly not applied and info otherwise', ()
   assert.deepEqual(classifyHttpError(504, { error: 'unknown' }), { type: 'info', error: 'unknown' });
   assert.deepEqual(classifyHttpError(500, undefined), { type: 'info', error: 'http-500' });
 });
+
+test('the retrying client resends an unknown write with the same session seq and records one op', async () => {
+  const sessions: string[] = [];
+  let calls = 0;
+  const adapter: ClientAdapter = {
+    invoke: async (op, _node, session) => {
+      sessions.push(`${session.client}#${session.seq}`);
+      calls++;
+      // Every write's first attempt is unknown, the retry succeeds.
+      if (op.f !== 'read' && calls % 2 === 1) return { type: 'info', error: 'timeout' };
+      return { type: 'ok', value: op.f === 'read' ? null : op.value };
+    },
+    close: async () => {},
+  };
+  const history: HistoryEvent[] = [];
+  const stats = await runWorkload({
+    generator: new OpGenerator({ workload: 'multi-register', keys: 1, mix: { read: 0, write: 1 } }),
+    adapter,
+    nodes: ['n1', 'n2'],
+    concurrency: 1,
+    durationMs: 100,
+    random: new Random(5),
+    record: (e) => {
+      const stamped = { ...e, time: history.length };
+      history.push(stamped);
+      return stamped;
+    },
+    clientPrefix: 'retry',
+    errorBackoffMs: 1,
+    retryUnknownWrites: 2,
+  });
+  assert.ok(stats.ok > 0);
+  // Only an op cut short by the end of the run may stay unknown.
+  assert.ok(stats.info <= 1, 'a retried write that succeeds is ok, not info');
+  assert.equal(history.filter((e) => e.type === 'invoke').length, stats.invoked);
+  // Attempts of one op share the session id and seq.
+  for (let i = 0; i + 1 < sessions.length; i += 2) assert.equal(sessions[i], sessions[i + 1]);
+});
