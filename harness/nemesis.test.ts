@@ -104,3 +104,26 @@ test('kill-majority is only drawn when named and kills a majority', () => {
     assert.ok(fault.kind === 'kill' && fault.target.by === 'majority' && fault.target.nodes.length === 3);
   }
 });
+
+test('a proxy API call that fails once is retried instead of breaking the run', async () => {
+  let cutCalls = 0;
+  const recorder = new Recorder();
+  const nemesis = new Nemesis({
+    processes: { ids: ['n1', 'n2', 'n3'], leader: async () => 'n1', kill: async () => {}, restart: async () => {}, pause: () => {}, resume: () => {} },
+    network: {
+      cut: async () => {
+        cutCalls++;
+        if (cutCalls === 1) throw new Error('ECONNRESET from the proxy API');
+      },
+      latency: async () => {},
+      blackhole: async () => {},
+      bandwidth: async () => {},
+      healAll: async () => {},
+    },
+    record: (e) => recorder.record(e),
+    now: () => recorder.now(),
+  });
+  const fault = { kind: 'partition' as const, mode: 'halves' as const, groups: [['n1'], ['n2', 'n3']], cut: [['n1', 'n2'] as const] };
+  await nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault });
+  assert.equal(cutCalls, 2);
+});

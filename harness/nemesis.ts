@@ -285,6 +285,23 @@ export class Nemesis {
     return [leader ?? (this.processes.ids[0] as string)];
   }
 
+  /**
+   * Runs a proxy API call, retrying twice after 250 ms: on a loaded machine
+   * one HTTP call to Toxiproxy can fail, and that must not break the run.
+   * The calls are idempotent (enable/disable, set toxic, heal).
+   */
+  private async retrying(action: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await action();
+        return;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
   private requireNetwork(kind: string): NetworkControl {
     if (this.network === undefined) throw new Error(`the ${kind} nemesis needs proxies (run the cluster in proxied mode)`);
     return this.network;
@@ -342,16 +359,16 @@ export class Nemesis {
         for (const id of targets) this.processes.pause(id);
         break;
       case 'partition':
-        await this.requireNetwork('partition').cut(targets.map((t) => t.split('->') as unknown as Link));
+        await this.retrying(() => this.requireNetwork('partition').cut(targets.map((t) => t.split('->') as unknown as Link)));
         break;
       case 'latency':
-        await this.requireNetwork('latency').latency(fault.links, fault.delayMs, fault.jitterMs);
+        await this.retrying(() => this.requireNetwork('latency').latency(fault.links, fault.delayMs, fault.jitterMs));
         break;
       case 'blackhole':
-        await this.requireNetwork('blackhole').blackhole(fault.links);
+        await this.retrying(() => this.requireNetwork('blackhole').blackhole(fault.links));
         break;
       case 'bandwidth':
-        await this.requireNetwork('bandwidth').bandwidth(fault.links, fault.rateKBps);
+        await this.retrying(() => this.requireNetwork('bandwidth').bandwidth(fault.links, fault.rateKBps));
         break;
       default: {
         const unreachable: never = fault;
@@ -375,7 +392,7 @@ export class Nemesis {
       case 'latency':
       case 'blackhole':
       case 'bandwidth':
-        await this.requireNetwork(fault.kind).healAll();
+        await this.retrying(() => this.requireNetwork(fault.kind).healAll());
         break;
       default: {
         const unreachable: never = fault;
@@ -408,7 +425,8 @@ export class Nemesis {
       if (isPaused(id)) this.processes.resume(id);
       if (!isRunning(id)) await this.processes.restart(id);
     }
-    await this.network?.healAll();
+    const network = this.network;
+    if (network !== undefined) await this.retrying(() => network.healAll());
     this.record({ process: 'nemesis', type: 'info', f: 'heal', value: [...this.processes.ids] });
   }
 }
