@@ -23,6 +23,8 @@ import type { Model, UnknownReason, Verdict } from './types.ts';
 export interface SearchLimits {
   deadline: number;
   memoBytesMax: number;
+  /** Smallest segment worth a cut (entries); tests lower it to exercise cuts. */
+  minSegmentEntries?: number;
 }
 
 /** What one partition search found. */
@@ -151,12 +153,12 @@ class SegmentSearch implements Segment {
   private readonly n: number;
   private readonly okTotal: number;
   private readonly words: number;
-  private readonly globalOp: Int32Array;
+  private readonly globalOp: readonly number[];
   /** Ok read-only ops: linearized eagerly (see nextEnd). */
   private readonly eager: Uint8Array;
   private readonly deadCountAt: Int32Array;
-  private readonly entryOp: Int32Array;
-  private readonly entryIsCall: Uint8Array;
+  private readonly entryOp: readonly number[];
+  private readonly entryIsCall: readonly boolean[];
   private readonly next: Int32Array;
   private readonly prev: Int32Array;
   private readonly head: number;
@@ -164,10 +166,8 @@ class SegmentSearch implements Segment {
   private readonly returnEntry: Int32Array;
   readonly bits: Uint32Array;
   private readonly key: Uint32Array;
-  private readonly stackOp: Int32Array;
-  private readonly stackState: Int32Array;
-  private readonly stackM: Int32Array;
-  private readonly stackHi: Int32Array;
+  /** The DFS stack, 4 slots per level: op, state before, m before, hi before. */
+  private readonly stack: Int32Array;
   private depth = 0;
   private readonly memo: MemoSet;
   state = 0;
@@ -188,7 +188,9 @@ class SegmentSearch implements Segment {
     this.n = n;
     this.okTotal = plan.okCount;
     this.words = Math.max(1, Math.ceil(n / 32));
-    this.globalOp = Int32Array.from(plan.ops);
+    // Plan arrays are used as they are: small segments are many, and each
+    // typed array costs an allocation.
+    this.globalOp = plan.ops;
     this.eager = new Uint8Array(n);
     const model = ctx.space.model;
     if (model.readOnly !== undefined) {
@@ -205,8 +207,8 @@ class SegmentSearch implements Segment {
       this.deadCountAt[m] = j;
     }
     const entries = plan.entryOps.length;
-    this.entryOp = Int32Array.from(plan.entryOps);
-    this.entryIsCall = Uint8Array.from(plan.entryIsCall, (b) => (b ? 1 : 0));
+    this.entryOp = plan.entryOps;
+    this.entryIsCall = plan.entryIsCall;
     this.head = entries;
     this.next = new Int32Array(entries + 1);
     this.prev = new Int32Array(entries + 1);
@@ -218,10 +220,7 @@ class SegmentSearch implements Segment {
     }
     this.bits = new Uint32Array(this.words);
     this.key = new Uint32Array(this.words + 3);
-    this.stackOp = new Int32Array(n);
-    this.stackState = new Int32Array(n);
-    this.stackM = new Int32Array(n);
-    this.stackHi = new Int32Array(n);
+    this.stack = new Int32Array(4 * n);
     this.memo = new MemoSet(ctx.account);
   }
 
@@ -322,10 +321,11 @@ class SegmentSearch implements Segment {
     for (;;) {
       if (this.depth === 0) return false;
       const d = --this.depth;
-      const op = this.stackOp[d]!;
-      this.state = this.stackState[d]!;
-      this.m = this.stackM[d]!;
-      this.hi = this.stackHi[d]!;
+      const at = 4 * d;
+      const op = this.stack[at]!;
+      this.state = this.stack[at + 1]!;
+      this.m = this.stack[at + 2]!;
+      this.hi = this.stack[at + 3]!;
       this.unlift(op);
       this.flip(op);
       this.cur = this.next[this.callEntry[op]!]!;
@@ -381,10 +381,11 @@ class SegmentSearch implements Segment {
           if (this.remember(nextState)) {
             ctx.tick();
             const d = this.depth++;
-            this.stackOp[d] = op;
-            this.stackState[d] = this.state;
-            this.stackM[d] = m;
-            this.stackHi[d] = hi;
+            const at = 4 * d;
+            this.stack[at] = op;
+            this.stack[at + 1] = this.state;
+            this.stack[at + 2] = m;
+            this.stack[at + 3] = hi;
             this.lift(op);
             this.state = nextState;
             this.cur = next[head]!;
@@ -522,13 +523,14 @@ function pruneUnknownOps(ops: readonly Operation[], model: Model<any>): { kept: 
   return { kept, expiry, pruned };
 }
 
+const MIN_SEGMENT_ENTRIES = 64;
 const NONE: number[] = [];
 const NO_LOCALS = new Map<number, number>();
 const SINGLE_ENTRY_OPS = [0, 0];
 const SINGLE_ENTRY_IS_CALL = [true, false];
 
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
-function planSegments(ops: readonly Operation[], kept: readonly number[], expiry: Float64Array): SegmentPlan[] {
+function planSegments(ops: readonly Operation[], kept: readonly number[], expiry: Float64Array, minSegmentEntries: number): SegmentPlan[] {
   // Entries in real-time (event index) order. Ops are in invoke order.
   const entries: { pos: number; op: number; call: boolean }[] = [];
   for (const i of kept) {
@@ -609,7 +611,11 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
   let segStart = 0;
   for (const e of entries) {
     const op = ops[e.op]!;
-    if (e.call && op.ok && openOk === 0 && segHasOk) {
+    // Cut at a quiescent point, unless the segment so far is small and
+    // would not be a lone op (which needs no search structures at all):
+    // each segment costs a few allocations, and tiny ones are not worth it.
+    const worthCutting = segEntries.length >= minSegmentEntries || (segEntries.length === 2 && live.length === 0);
+    if (e.call && op.ok && openOk === 0 && segHasOk && worthCutting) {
       flush(segStart);
       segStart = e.pos;
       segEntries = [];
@@ -632,7 +638,7 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
   const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
-  const plans = planSegments(ops, kept, expiry);
+  const plans = planSegments(ops, kept, expiry, limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES);
   outcome.segments = plans.length;
   const account: MemoAccount = { bytes: 0 };
   const space = new StateSpace(model, ops, account);

@@ -20,7 +20,7 @@ function sequential(ops: Op[], key = 'k'): HistoryEvent[] {
 /** An unknown write of 5 at the start, then many quiescent segments of other writes and reads. */
 function lateEffect(readsOfFive: number): HistoryEvent[] {
   const ops: Op[] = [[0, 'write', 5, 'info']];
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 300; i++) {
     ops.push([1, 'write', 100 + i, 'ok']);
     ops.push([1, 'read', null, 'ok', 100 + i]);
   }
@@ -34,7 +34,7 @@ function lateEffect(readsOfFive: number): HistoryEvent[] {
 test('an unknown write can take effect many quiescent cuts after its invoke', () => {
   const result = checkSync(lateEffect(1));
   assert.equal(result.verdict, 'linearizable');
-  assert.ok(result.partitions[0]!.segments > 50, 'the history was cut into segments');
+  assert.ok(result.partitions[0]!.segments > 5, 'the history was cut into segments');
 });
 
 test('an unknown write takes effect at most once, even across cuts', () => {
