@@ -64,12 +64,18 @@ export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
 export class KvStateMachine {
   private data = new Map<string, JsonValue>();
   private sessions = new Map<string, Session>();
+  /** PLANTED BUG `no-dedup` (node/bugs.ts): sessions are ignored, so a retried command applies again. */
+  private readonly ignoreSessions: boolean;
+
+  constructor(options: { ignoreSessions?: boolean } = {}) {
+    this.ignoreSessions = options.ignoreSessions === true;
+  }
 
   /** Applies one command (exactly once per session seq). */
   apply(cmd: Command): CommandResult {
     const client = cmd.client;
     const seq = cmd.seq;
-    if (client !== undefined && seq !== undefined) {
+    if (client !== undefined && seq !== undefined && !this.ignoreSessions) {
       const session = this.sessions.get(client);
       if (session !== undefined) {
         if (seq === session.seq) return session.result;

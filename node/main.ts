@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { NODE_DEFAULTS, parseListen, parsePeers } from './config.ts';
+import { BUGS, bugNames, bugWarning, resolveBug, type BugName } from './bugs.ts';
 import { jsonLogger } from './log.ts';
 import { NodeRuntime } from './runtime.ts';
 import { createNodeServer } from './server.ts';
@@ -35,6 +36,16 @@ async function main(): Promise<void> {
     .option('snapshot-every', { type: 'number', default: NODE_DEFAULTS.snapshotEvery, describe: 'snapshot the state machine and compact the log every N applied entries' })
     .option('cluster-id', { type: 'string', default: NODE_DEFAULTS.clusterId, describe: 'peer messages from another cluster id are refused' })
     .option('request-timeout-ms', { type: 'number', default: NODE_DEFAULTS.requestTimeoutMs, describe: 'longest a client request waits before an "unknown" 504' })
+    .option('read-mode', {
+      type: 'string',
+      choices: ['index', 'lease'],
+      default: 'index',
+      describe: 'linearizable reads: index = ReadIndex, a heartbeat round per batch of reads (thesis §6.4); lease = served locally while the leader lease holds (§6.4.1), else ReadIndex',
+    })
+    .option('bug', {
+      type: 'string',
+      describe: `DELIBERATELY BREAK the node with a planted bug, for npm run prove (also RAFTLAB_BUG); one of: ${bugNames.join(', ')}. Never for real data`,
+    })
     .option('exit-with-parent', { type: 'boolean', default: false, describe: 'exit cleanly when stdin reaches end-of-file (the parent died)' })
     .check((a) => {
       if (!(a['heartbeat-ms'] > 0)) throw new Error('--heartbeat-ms must be > 0');
@@ -50,6 +61,20 @@ async function main(): Promise<void> {
 
   const id = argv.id;
   const log = jsonLogger(id);
+  let bug: BugName | null;
+  try {
+    bug = resolveBug(argv.bug, process.env['RAFTLAB_BUG']);
+  } catch (err) {
+    process.stderr.write(`raftlab node: ${(err as Error).message}\nRun with --help for the flags.\n`);
+    process.exit(1);
+  }
+  // The lease bug lives in the lease read path, so it implies lease reads.
+  const readMode: 'index' | 'lease' = bug === 'lease-without-clock-bound' ? 'lease' : argv['read-mode'] === 'lease' ? 'lease' : 'index';
+  if (bug !== null) {
+    // Loud on purpose: a planted bug must never go unnoticed.
+    log.warn('planted-bug', { bug, mistake: BUGS[bug], readMode });
+    process.stderr.write(bugWarning(id, bug));
+  }
   let host: string;
   let port: number;
   let peerUrls: Map<string, string>;
@@ -72,6 +97,8 @@ async function main(): Promise<void> {
       heartbeatMs: argv['heartbeat-ms'],
       snapshotEvery: argv['snapshot-every'],
       requestTimeoutMs: argv['request-timeout-ms'],
+      readMode,
+      bug,
       log,
     });
   } catch (err) {
@@ -87,6 +114,7 @@ async function main(): Promise<void> {
     clusterId: argv['cluster-id'],
     // The leader answers `unknown` at its own request timeout; wait a little longer to relay that answer.
     forwardTimeoutMs: argv['request-timeout-ms'] + 1000,
+    staleReads: bug === 'stale-read',
     log,
   });
 
@@ -122,7 +150,7 @@ async function main(): Promise<void> {
   const address = server.address();
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
   const url = `http://${host}:${actualPort}`;
-  log.info('start', { url, peers: Object.fromEntries(peerUrls), dataDir: argv['data-dir'], tickMs: runtime.tickMs });
+  log.info('start', { url, peers: Object.fromEntries(peerUrls), dataDir: argv['data-dir'], tickMs: runtime.tickMs, readMode, bug });
   process.stdout.write(`${JSON.stringify({ event: 'listening', id, url })}\n`);
 }
 

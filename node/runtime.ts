@@ -22,6 +22,8 @@ import { RawNode } from './raft/index.ts';
 import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, Role, Snapshot } from './raft/types.ts';
 import { decodeCommand, encodeCommand, KvStateMachine, type Command, type CommandResult, type ReadResult } from './kv.ts';
 import { NodeStorage } from './storage/storage.ts';
+import type { BugName } from './bugs.ts';
+import { LeaderLease } from './lease.ts';
 import type { Logger } from './log.ts';
 import { PeerTransport } from './transport.ts';
 
@@ -51,6 +53,10 @@ export interface RuntimeOptions {
   readonly requestTimeoutMs: number;
   readonly log: Logger;
   readonly random?: () => number;
+  /** Linearizable reads through ReadIndex (default) or, while the leader lease holds, locally (thesis §6.4.1). */
+  readonly readMode?: 'index' | 'lease';
+  /** A planted bug (node/bugs.ts, `--bug`); null or absent = the correct node. */
+  readonly bug?: BugName | null;
 }
 
 interface PendingProposal {
@@ -87,7 +93,7 @@ export class NodeRuntime {
   private readonly raw: RawNode;
   private readonly storage: NodeStorage;
   readonly transport: PeerTransport;
-  private readonly kv = new KvStateMachine();
+  private readonly kv: KvStateMachine;
   private readonly log: Logger;
   private readonly options: RuntimeOptions;
   private ticker: NodeJS.Timeout | undefined;
@@ -104,6 +110,10 @@ export class NodeRuntime {
   private readRoundSeq = 0;
   /** ReadIndex rounds asked of the core, by context. */
   private readonly readRounds = new Map<string, PendingRead[]>();
+  /** When each ReadIndex round was asked for (ms, performance.now()): the start of the lease it confirms. */
+  private readonly readRoundStartMs = new Map<string, number>();
+  /** `--read-mode lease` only. */
+  private readonly lease: LeaderLease | null;
   /** Rounds confirmed by the core, waiting for apply to reach `index` (FIFO, indexes non-decreasing). */
   private readonly readsAwaitingApply: { index: number; reads: PendingRead[] }[] = [];
 
@@ -116,8 +126,13 @@ export class NodeRuntime {
   /** Counters for /status. */
   readonly stats = { passes: 0, entriesPersisted: 0, entriesApplied: 0, snapshotsTaken: 0, snapshotsInstalled: 0 };
 
-  private constructor(options: RuntimeOptions, storage: NodeStorage, raw: RawNode, snapshot: Snapshot | null, tickMs: number) {
+  private constructor(options: RuntimeOptions, storage: NodeStorage, raw: RawNode, snapshot: Snapshot | null, tickMs: number, electionTicks: number) {
     this.id = options.id;
+    this.kv = new KvStateMachine({ ignoreSessions: options.bug === 'no-dedup' });
+    this.lease =
+      options.readMode === 'lease' || options.bug === 'lease-without-clock-bound'
+        ? new LeaderLease({ clock: options.bug === 'lease-without-clock-bound' ? 'ticks' : 'wall', electionTimeoutMs: options.electionTimeoutMs, electionTicks })
+        : null;
     this.options = options;
     this.log = options.log;
     this.storage = storage;
@@ -140,7 +155,7 @@ export class NodeRuntime {
 
   /** Opens the data directory (recovering, or refusing on corruption) and starts ticking. */
   static open(options: RuntimeOptions): NodeRuntime {
-    const opened = NodeStorage.open(options.dataDir);
+    const opened = NodeStorage.open(options.dataDir, { noFsync: options.bug === 'no-fsync', forgetVote: options.bug === 'vote-twice' });
     for (const t of opened.truncations) {
       options.log.warn('wal-torn-tail-truncated', { file: t.file, offset: t.offset, droppedBytes: t.droppedBytes, reason: t.reason });
     }
@@ -166,9 +181,10 @@ export class NodeRuntime {
       checkQuorum: true,
       maxInflightAppends: 64,
       maxEntriesPerAppend: 1024,
+      plantedBugs: options.bug === 'commit-old-term' ? ['commit-old-term'] : [],
     };
     const raw = new RawNode(config, recovered);
-    const node = new NodeRuntime(options, opened.storage, raw, recovered.snapshot, tickMs);
+    const node = new NodeRuntime(options, opened.storage, raw, recovered.snapshot, tickMs, config.electionTicks);
     node.ticker = setInterval(() => node.tick(), tickMs);
     node.schedule();
     return node;
@@ -177,6 +193,7 @@ export class NodeRuntime {
   private tick(): void {
     if (this.stopped) return;
     this.raw.tick();
+    this.lease?.tick();
     this.expireWaiting(Date.now());
     this.schedule();
   }
@@ -215,6 +232,15 @@ export class NodeRuntime {
     if (this.stopped) return Promise.resolve({ type: 'not-leader', leader: null });
     if (this.role !== 'leader') return Promise.resolve({ type: 'not-leader', leader: this.leader });
     if (this.waitingCount() >= WAITING_REQUESTS_MAX) return Promise.resolve({ type: 'overloaded' });
+    if (this.lease?.valid(performance.now()) === true) {
+      // Thesis §6.4.1: while the lease holds no other leader can exist, so
+      // our commit index is the latest; answer once it is applied.
+      return new Promise((resolve) => {
+        const read = { key, deadlineMs: Date.now() + this.options.requestTimeoutMs, resolve };
+        this.readsAwaitingApply.push({ index: this.raw.status().commitIndex, reads: [read] });
+        this.serveReads();
+      });
+    }
     return new Promise((resolve) => {
       this.readQueue.push({ key, deadlineMs: Date.now() + this.options.requestTimeoutMs, resolve });
       this.schedule();
@@ -222,12 +248,14 @@ export class NodeRuntime {
   }
 
   /** Status for `GET /status`. */
-  status(): RaftStatus & { logEntries: number; appliedIndex: number; keys: number; waiting: number; stats: Record<string, number> } {
+  status(): RaftStatus & { bug?: BugName; readMode: 'index' | 'lease'; logEntries: number; appliedIndex: number; keys: number; waiting: number; stats: Record<string, number> } {
     const s = this.raw.status();
     return {
       ...s,
       role: this.role,
       leader: this.leader,
+      ...(this.options.bug !== undefined && this.options.bug !== null ? { bug: this.options.bug } : {}),
+      readMode: this.lease !== null ? 'lease' : 'index',
       appliedIndex: this.appliedIndex,
       snapshotIndex: this.snapshotIndex,
       logEntries: s.lastIndex - s.snapshotIndex,
@@ -319,11 +347,16 @@ export class NodeRuntime {
       const reads = this.readRounds.get(rs.context);
       if (reads === undefined) continue;
       this.readRounds.delete(rs.context);
+      const startMs = this.readRoundStartMs.get(rs.context);
+      this.readRoundStartMs.delete(rs.context);
+      // A majority acknowledged us after the round started (thesis §6.4.1).
+      if (startMs !== undefined && this.role === 'leader') this.lease?.confirmed(startMs);
       this.readsAwaitingApply.push({ index: rs.index, reads });
     }
     for (const ctx of ready.droppedReads) {
       const reads = this.readRounds.get(ctx);
       this.readRounds.delete(ctx);
+      this.readRoundStartMs.delete(ctx);
       for (const r of reads ?? []) r.resolve({ type: 'not-leader', leader: this.leader });
     }
     this.serveReads();
@@ -355,11 +388,13 @@ export class NodeRuntime {
       const context = `${this.id}:${++this.readRoundSeq}`;
       // Every read in this round arrived before the round started, so one
       // leadership confirmation serves them all (thesis §6.4).
+      const startMs = performance.now();
       const res = this.raw.readIndex(context);
       if (!res.ok) {
         for (const r of reads) r.resolve({ type: 'not-leader', leader: res.leader });
       } else {
         this.readRounds.set(context, reads);
+        if (this.lease !== null) this.readRoundStartMs.set(context, startMs);
       }
     }
   }
@@ -373,8 +408,12 @@ export class NodeRuntime {
     const term = ready.hardState?.term ?? this.raw.status().term;
     this.log.info('role', { role: soft.role, leader: soft.leader, term, previousRole: prevRole });
     if (soft.role === 'candidate') this.log.info('election-started', { term });
-    if (soft.role === 'leader' && prevRole !== 'leader') this.log.info('elected', { term });
+    if (soft.role === 'leader' && prevRole !== 'leader') {
+      this.log.info('elected', { term });
+      this.lease?.becameLeader(performance.now());
+    }
     if (prevRole === 'leader' && soft.role !== 'leader') {
+      this.lease?.lostLeadership();
       // Reads not yet confirmed can no longer be: nothing was applied by them.
       for (const r of this.readQueue) r.resolve({ type: 'not-leader', leader: this.leader });
       this.readQueue = [];
@@ -449,6 +488,7 @@ export class NodeRuntime {
     for (const [ctx, reads] of this.readRounds) {
       if (!reads.some(expired)) continue;
       this.readRounds.delete(ctx);
+      this.readRoundStartMs.delete(ctx);
       for (const r of reads) r.resolve({ type: 'unknown', timedOut: true, reason: 'leadership not confirmed in time' });
     }
     for (let i = this.readsAwaitingApply.length - 1; i >= 0; i--) {
@@ -468,6 +508,7 @@ export class NodeRuntime {
     this.pendingProposals.clear();
     for (const reads of this.readRounds.values()) for (const r of reads) r.resolve({ type: 'unknown', timedOut: false, reason });
     this.readRounds.clear();
+    this.readRoundStartMs.clear();
     for (const round of this.readsAwaitingApply.splice(0)) for (const r of round.reads) r.resolve({ type: 'unknown', timedOut: false, reason });
   }
 

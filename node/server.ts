@@ -29,6 +29,12 @@ export interface ServerOptions {
   readonly clusterId: string;
   /** How long a follower waits for the leader's answer to a forwarded request. */
   readonly forwardTimeoutMs: number;
+  /**
+   * PLANTED BUG `stale-read` (node/bugs.ts): every read is answered from the
+   * local state machine of the node asked, as if `?stale=true`, instead of
+   * forwarding to the leader and confirming with ReadIndex (thesis §6.4).
+   */
+  readonly staleReads?: boolean;
   readonly log: Logger;
 }
 
@@ -176,7 +182,7 @@ export function createNodeServer(options: ServerOptions): Server {
     let command: Command | null = null;
     switch (route.op) {
       case 'get':
-        if (route.stale) {
+        if (route.stale || options.staleReads === true) {
           // A local read: fast, possibly stale, not linearizable.
           const outcome = await runtime.read(route.key, true);
           return sendOutcome(res, outcome);

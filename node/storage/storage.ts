@@ -29,6 +29,14 @@ export interface PersistBatch {
   readonly hardState: HardState | null;
 }
 
+/** Planted storage bugs (node/bugs.ts); all off for the correct node. */
+export interface PlantedStorageBugs {
+  /** `no-fsync`: persist returns before anything is written or synced. */
+  readonly noFsync?: boolean;
+  /** `vote-twice`: the vote is left out of the hard state written to disk. */
+  readonly forgetVote?: boolean;
+}
+
 /** Result of opening a data directory. */
 export interface OpenedStorage {
   readonly storage: NodeStorage;
@@ -48,17 +56,23 @@ export class NodeStorage {
     private readonly wal: WriteAheadLog,
     private readonly snapshots: SnapshotStore,
     hardState: HardState,
+    private readonly planted: PlantedStorageBugs,
   ) {
     this.hardState = hardState;
   }
 
   /** Opens `dataDir`, recovering the state left by the last run. Throws on corruption. */
-  static open(dataDir: string): OpenedStorage {
+  static open(dataDir: string, planted: PlantedStorageBugs = {}): OpenedStorage {
     const snapshots = new SnapshotStore(join(dataDir, 'snap'));
     const snapshot = snapshots.loadLatest();
     const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'));
     const { hardState, entries } = replay(records, snapshot?.meta ?? null);
-    return { storage: new NodeStorage(wal, snapshots, hardState), recovered: { hardState, snapshot, entries }, truncations };
+    return { storage: new NodeStorage(wal, snapshots, hardState, planted), recovered: { hardState, snapshot, entries }, truncations };
+  }
+
+  /** The hard state as written to disk; the planted `vote-twice` bug leaves the vote out (Figure 2 says it must be there). */
+  private hardStateRecord(): HardState {
+    return this.planted.forgetVote === true ? { ...this.hardState, vote: null } : this.hardState;
   }
 
   /**
@@ -81,16 +95,20 @@ export class NodeStorage {
     if (!durable) return;
     // The hard state goes in front of the entries: a torn tail can then only
     // lose entries, never the term that the entries before it belong to.
-    if (this.hardStateUnwritten) this.wal.appendHardState(this.hardState);
+    if (this.hardStateUnwritten) this.wal.appendHardState(this.hardStateRecord());
     this.hardStateUnwritten = false;
     this.wal.appendEntries(batch.entries);
+    // PLANTED BUG `no-fsync`: acknowledge with the records still in the WAL's
+    // user-space buffer (written only at the next rotation or a clean close),
+    // so a SIGKILL loses everything since.
+    if (this.planted.noFsync === true) return;
     await this.wal.flush(true);
   }
 
   /** Records a snapshot (own compaction or one received, §7) and drops WAL segments it fully covers. */
   async saveSnapshot(meta: SnapshotMeta, snapshot: Snapshot): Promise<void> {
     this.snapshots.save(snapshot);
-    await this.wal.rotate({ hardState: this.hardState, marker: meta }, meta.index);
+    await this.wal.rotate({ hardState: this.hardStateRecord(), marker: meta }, meta.index);
     this.hardStateUnwritten = false;
   }
 
@@ -105,7 +123,7 @@ export class NodeStorage {
   }
 
   close(): void {
-    if (this.hardStateUnwritten) this.wal.appendHardState(this.hardState);
+    if (this.hardStateUnwritten) this.wal.appendHardState(this.hardStateRecord());
     this.hardStateUnwritten = false;
     this.wal.close();
   }
