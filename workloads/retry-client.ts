@@ -25,7 +25,7 @@ export interface RetryClientOptions {
   retries: number;
   /** Node ids, so a retry can go to the next node (a new leader may be elsewhere). */
   nodes: readonly string[];
-  /** Pause before each retry, so a node has a moment to elect a leader. */
+  /** Pause before each retry, so the cluster has a moment to elect a leader; default 300 ms. */
   retryDelayMs?: number;
 }
 
@@ -47,7 +47,7 @@ export class RetryClient implements ClientAdapter {
     this.inner = inner;
     this.retries = options.retries;
     this.nodes = options.nodes;
-    this.retryDelayMs = options.retryDelayMs ?? 100;
+    this.retryDelayMs = options.retryDelayMs ?? 300;
   }
 
   async invoke(op: Op, node: string, session: { client: string; seq: number }): Promise<Completion> {
