@@ -98,7 +98,12 @@ export function checkPartition(
   result.timeMs = performance.now() - started;
   if (outcome.verdict === 'illegal' && options.counterexample && outcome.failure !== undefined) {
     const now = performance.now();
-    result.counterexample = explainIllegal(ops, model, key, outcome.failure, { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax });
+    const limits = { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax };
+    // The verdict's search skips cuts that leave tiny segments; cutting at
+    // every quiescent point gives the smallest failing segment to start from.
+    const fine = searchPartition(ops, model, { ...limits, minSegmentEntries: 2 });
+    const failure = fine.verdict === 'illegal' && fine.failure !== undefined ? fine.failure : outcome.failure;
+    result.counterexample = explainIllegal(ops, model, key, failure, limits);
   }
   return result;
 }
