@@ -813,7 +813,13 @@ export class RawNode {
       sent = true;
       if (pr.state !== 'replicate') break;
     }
-    if (!sent && pr.sentCommit < this.commit && !pr.isPaused()) sent = this.sendAppend(to, pr, true);
+    // A follower in replicate state learns a new commit index from the next
+    // AppendRequest or heartbeat, which both carry it (§5.3: "the leader
+    // includes leaderCommit in future AppendEntries RPCs (including
+    // heartbeats)"). Sending a request that carries only the commit index
+    // would double the peer traffic of a lone client's write for nothing the
+    // leader's clients wait on: they are answered when the leader applies.
+    if (!sent && pr.state !== 'replicate' && pr.sentCommit < this.commit && !pr.isPaused()) sent = this.sendAppend(to, pr, true);
     return sent;
   }
 
