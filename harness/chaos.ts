@@ -20,6 +20,7 @@ import { writeStoreIndex } from '../reports/store-index.ts';
 import { RaftlabClient, StaleReadClient, type ClientAdapter } from '../workloads/client.ts';
 import { OpGenerator, type WorkloadName } from '../workloads/generator.ts';
 import { Random } from '../workloads/random.ts';
+import { RetryClient } from '../workloads/retry-client.ts';
 import { runWorkload, type RunnerStats } from '../workloads/runner.ts';
 import type { Completion } from '../workloads/types.ts';
 import { Cluster, repoRoot } from './cluster.ts';
@@ -235,7 +236,9 @@ export async function runChaos(
     pollerStarted = true;
 
     const real = new RaftlabClient({ urls: cluster.clientUrlById, timeoutMs: options.timeoutMs });
-    adapter = options.adapter === 'stale' ? new StaleReadClient(real) : real;
+    const base: ClientAdapter = options.adapter === 'stale' ? new StaleReadClient(real) : real;
+    // The retrying client (workloads/retry-client.ts) resends unknown writes with the same session seq.
+    adapter = (options.retry ?? 0) > 0 ? new RetryClient(base, { retries: options.retry ?? 0, nodes: cluster.ids }) : base;
     const generator = new OpGenerator({ workload: options.workload, keys: options.keys });
     const random = new Random(options.seed);
     const network: NetworkControl | undefined = layer?.network;
@@ -275,7 +278,6 @@ export async function runChaos(
           clientPrefix: `r${options.seed}-${Date.now().toString(36)}`,
           onCompletion: (completion: Completion) => void live[completion.type]++,
           signal: workloadAbort.signal,
-          retryUnknownWrites: options.retry ?? 0,
         }),
         nemesis.run(schedule, startedAtMs, workloadAbort.signal),
       ]);

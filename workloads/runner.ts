@@ -39,13 +39,6 @@ export interface RunnerOptions {
    * flood the history with unknown ops; default 50 ms.
    */
   errorBackoffMs?: number;
-  /**
-   * The retrying client: a write or CAS whose outcome is unknown is sent
-   * again (to a random node, same session client id and seq, Raft §8) up to
-   * this many times before it is recorded as info; default 0. A node with
-   * sessions applies it at most once, so the op stays one op in the history.
-   */
-  retryUnknownWrites?: number;
 }
 
 /** Counts of a finished workload run. */
@@ -73,7 +66,6 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
   let nextProcessId = options.concurrency;
   const seqByProcess = new Map<number, number>();
   const backoffMs = options.errorBackoffMs ?? 50;
-  const retries = options.retryUnknownWrites ?? 0;
   const stopped = (): boolean => options.signal?.aborted === true || performance.now() >= endAt;
 
   const slot = async (slotIndex: number): Promise<void> => {
@@ -94,12 +86,7 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
       seqByProcess.set(process, seq);
       options.record({ process, type: 'invoke', f: op.f, key: op.key, value: op.value, node });
       stats.invoked++;
-      const session = { client: `${options.clientPrefix}-p${process}`, seq };
-      let completion = await options.adapter.invoke(op, node, session);
-      for (let retry = 0; completion.type === 'info' && op.f !== 'read' && retry < retries && !stopped(); retry++) {
-        await sleep(backoffMs);
-        completion = await options.adapter.invoke(op, random.pick(options.nodes), session);
-      }
+      const completion = await options.adapter.invoke(op, node, { client: `${options.clientPrefix}-p${process}`, seq });
       switch (completion.type) {
         case 'ok':
           options.record({ process, type: 'ok', f: op.f, key: op.key, value: completion.value, node });
