@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { check } from '../checker/check.ts';
+import { check } from '../checker/index.ts';
 import { runChaos, runStamp } from './chaos.ts';
 import { parseNemesisKinds } from './nemesis.ts';
 

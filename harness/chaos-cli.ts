@@ -5,53 +5,62 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { check } from '../checker/check.ts';
+import { check } from '../checker/index.ts';
 import { randomSeed } from '../workloads/random.ts';
 import { workloadNames, type WorkloadName } from '../workloads/generator.ts';
 import { runChaos, type ChaosProgress } from './chaos.ts';
+import { BUG_PRESETS, bugNames, isBugName } from './bugs.ts';
 import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from './nemesis.ts';
+
+// --bug picks the nemesis and workload that can expose the bug (harness/bugs.ts,
+// harness/PROVE.md); flags given explicitly still win, so these defaults are
+// applied after parsing instead of by yargs.
+const DEFAULTS = { nodes: 3, time: 30, nemesis: 'kill,pause,partition,latency', interval: 5, workload: 'cas-register', keys: 8, concurrency: 10, timeoutMs: 1000, retry: 0 } as const;
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run chaos --')
   .usage(
     '$0 [options]\n\nStarts a Raft KV cluster as real processes with Toxiproxy between every pair, runs concurrent clients while a seeded nemesis injects faults, checks the history for linearizability and writes store/<name>/<stamp>/report.html.\n\nExit codes: 0 linearizable, 1 not linearizable, 2 checker undecided, 3 the run broke, 4 linearizable but the cluster did not recover after the final heal.',
   )
-  .option('nodes', { type: 'number', default: 3, describe: 'cluster size (3, 5 or 7)' })
-  .option('time', { type: 'number', default: 30, describe: 'seconds of workload (faults included); the heal, final reads and check come after' })
+  .option('nodes', { type: 'number', describe: 'cluster size (3, 5 or 7)' + ' [default: 3; with --bug: its preset]' })
+  .option('time', { type: 'number', describe: 'seconds of workload (faults included); the heal, final reads and check come after' + ' [default: 30; with --bug: its preset]' })
   .option('nemesis', {
     type: 'string',
-    default: 'kill,pause,partition,latency',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also ${explicitNemesisKinds.join(', ')} (SIGKILL a majority at once)`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (harness/README.md) [default: ${DEFAULTS.nemesis}; with --bug: its preset]`,
   })
-  .option('interval', { type: 'number', default: 5, describe: 'seconds between faults and how long each lasts (quiet, fault, quiet, fault, ...)' })
-  .option('workload', { type: 'string', choices: workloadNames, default: 'cas-register', describe: 'register (one key), multi-register (read/write on --keys keys), cas-register (read/write/cas on --keys keys)' })
-  .option('keys', { type: 'number', default: 8, describe: 'number of keys (multi-register, cas-register)' })
-  .option('concurrency', { type: 'number', default: 10, describe: 'logical client processes, each with one op in flight' })
+  .option('interval', { type: 'number', describe: 'seconds between faults and how long each lasts (quiet, fault, quiet, fault, ...)' + ' [default: 5; with --bug: its preset]' })
+  .option('workload', { type: 'string', choices: workloadNames, describe: 'register (one key), multi-register (read/write on --keys keys), cas-register (read/write/cas on --keys keys) [default: cas-register; with --bug: its preset]' })
+  .option('keys', { type: 'number', describe: 'number of keys (multi-register, cas-register)' + ' [default: 8; with --bug: its preset]' })
+  .option('concurrency', { type: 'number', describe: 'logical client processes, each with one op in flight' + ' [default: 10; with --bug: its preset]' })
   .option('rate', { type: 'number', describe: 'target ops/s across all clients (open loop); default: closed loop, as fast as answers come' })
   .option('seed', { type: 'number', describe: 'seed of every random choice (fault schedule, targets, ops); printed at start; reuse it to replay the same schedule' })
   .option('toxiproxy', { type: 'string', describe: 'URL of a running Toxiproxy (e.g. http://127.0.0.1:8474 from docker-compose.toxiproxy.yml); default: start the embedded one' })
   .option('store', { type: 'string', default: 'store', describe: 'directory of run folders; store/latest points to the newest run' })
-  .option('timeout-ms', { type: 'number', default: 1000, describe: 'per-request client timeout; a timed-out write is recorded as info (unknown)' })
+  .option('timeout-ms', { type: 'number', describe: 'per-request client timeout; a timed-out write is recorded as info (unknown)' + ' [default: 1000; with --bug: its preset]' })
   .option('name', { type: 'string', describe: 'run name (folder under --store); default <workload>-<nemesis>' })
   .option('recovery-ms', { type: 'number', default: 30_000, describe: 'after the final heal, how long the cluster may take to serve a read of every key' })
-  .option('retry', { type: 'number', default: 0, describe: 'retry a write whose outcome is unknown up to N times with the same session seq (the retrying client) before recording it as info' })
+  .option('retry', { type: 'number', describe: 'retry a write whose outcome is unknown up to N times with the same session seq (the retrying client) before recording it as info' + ' [default: 0; with --bug: its preset]' })
   .option('read-mode', { type: 'string', choices: ['index', 'lease'], describe: 'nodes\' read mode (--read-mode of node/main.ts); default: the node\'s default (ReadIndex)' })
-  .option('bug', { type: 'string', describe: 'run the nodes with a planted bug (node --bug NAME, see node/bugs.ts); for proving the suite catches it' })
+  .option('bug', {
+    type: 'string',
+    describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
+  })
   .option('check-budget-ms', { type: 'number', default: 60_000, describe: 'checker time budget per key; exceeding it gives "unknown" (exit 2), never a false pass' })
   .check((a) => {
     // Fewer than 3 nodes leave no majority to survive a fault.
-    if (!(Number.isInteger(a.nodes) && a.nodes >= 3 && a.nodes <= 9)) {
+    if (a.bug !== undefined && !isBugName(a.bug)) throw new Error(`--bug ${JSON.stringify(a.bug)} is not a known bug; valid bugs: ${bugNames.join(', ')}`);
+    if (a.nodes !== undefined && !(Number.isInteger(a.nodes) && a.nodes >= 3 && a.nodes <= 9)) {
       throw new Error('--nodes must be an integer from 3 to 9 (usually 3, 5 or 7)');
     }
-    if (!(a.time > 0)) throw new Error('--time must be > 0 seconds');
-    if (!(a.interval > 0)) throw new Error('--interval must be > 0 seconds');
-    if (!(Number.isInteger(a.keys) && a.keys >= 1)) throw new Error('--keys must be a positive integer');
-    if (!(Number.isInteger(a.concurrency) && a.concurrency >= 1)) throw new Error('--concurrency must be a positive integer');
+    if (a.time !== undefined && !(a.time > 0)) throw new Error('--time must be > 0 seconds');
+    if (a.interval !== undefined && !(a.interval > 0)) throw new Error('--interval must be > 0 seconds');
+    if (a.keys !== undefined && !(Number.isInteger(a.keys) && a.keys >= 1)) throw new Error('--keys must be a positive integer');
+    if (a.concurrency !== undefined && !(Number.isInteger(a.concurrency) && a.concurrency >= 1)) throw new Error('--concurrency must be a positive integer');
     if (a.rate !== undefined && !(a.rate > 0)) throw new Error('--rate must be > 0 ops/s');
-    if (!(a['timeout-ms'] > 0)) throw new Error('--timeout-ms must be > 0');
+    if (a['timeout-ms'] !== undefined && !(a['timeout-ms'] > 0)) throw new Error('--timeout-ms must be > 0');
     if (a.seed !== undefined && !Number.isSafeInteger(a.seed)) throw new Error('--seed must be an integer');
-    if (!(Number.isInteger(a.retry) && a.retry >= 0)) throw new Error('--retry must be an integer >= 0');
-    parseNemesisKinds(a.nemesis);
+    if (a.retry !== undefined && !(Number.isInteger(a.retry) && a.retry >= 0)) throw new Error('--retry must be an integer >= 0');
+    if (a.nemesis !== undefined) parseNemesisKinds(a.nemesis);
     return true;
   })
   .strict()
@@ -59,21 +68,34 @@ const argv = await yargs(hideBin(process.argv))
   .parseAsync();
 
 const seed = argv.seed ?? randomSeed();
-const nemesis = parseNemesisKinds(argv.nemesis);
+const bug = argv.bug !== undefined && isBugName(argv.bug) ? argv.bug : undefined;
+const preset = bug !== undefined ? BUG_PRESETS[bug] : undefined;
+const settings = {
+  nodes: argv.nodes ?? preset?.nodes ?? DEFAULTS.nodes,
+  time: argv.time ?? preset?.timeS ?? DEFAULTS.time,
+  interval: argv.interval ?? preset?.intervalS ?? DEFAULTS.interval,
+  workload: (argv.workload ?? preset?.workload ?? DEFAULTS.workload) as WorkloadName,
+  keys: argv.keys ?? preset?.keys ?? DEFAULTS.keys,
+  concurrency: argv.concurrency ?? preset?.concurrency ?? DEFAULTS.concurrency,
+  timeoutMs: argv['timeout-ms'] ?? preset?.timeoutMs ?? DEFAULTS.timeoutMs,
+  retry: argv.retry ?? preset?.retry ?? DEFAULTS.retry,
+  readMode: (argv['read-mode'] ?? preset?.readMode) as 'index' | 'lease' | undefined,
+};
+const nemesis = argv.nemesis !== undefined ? parseNemesisKinds(argv.nemesis) : preset !== undefined ? [...preset.nemesis] : parseNemesisKinds(DEFAULTS.nemesis);
 const command = [
   'npm run chaos --',
-  `--nodes ${argv.nodes}`,
-  `--time ${argv.time}`,
+  ...(bug !== undefined ? [`--bug ${bug}`] : []),
+  `--nodes ${settings.nodes}`,
+  `--time ${settings.time}`,
   `--nemesis ${nemesis.join(',') || 'none'}`,
-  `--interval ${argv.interval}`,
-  `--workload ${argv.workload}`,
-  `--keys ${argv.keys}`,
-  `--concurrency ${argv.concurrency}`,
+  `--interval ${settings.interval}`,
+  `--workload ${settings.workload}`,
+  `--keys ${settings.keys}`,
+  `--concurrency ${settings.concurrency}`,
   ...(argv.rate !== undefined ? [`--rate ${argv.rate}`] : []),
-  `--timeout-ms ${argv['timeout-ms']}`,
-  ...(argv.retry > 0 ? [`--retry ${argv.retry}`] : []),
-  ...(argv['read-mode'] !== undefined ? [`--read-mode ${argv['read-mode']}`] : []),
-  ...(argv.bug !== undefined ? [`--bug ${argv.bug}`] : []),
+  `--timeout-ms ${settings.timeoutMs}`,
+  ...(settings.retry > 0 ? [`--retry ${settings.retry}`] : []),
+  ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
   `--seed ${seed}`,
 ].join(' ');
 
@@ -106,6 +128,7 @@ const show = (progress: ChaosProgress): void => {
   }
 };
 
+if (bug !== undefined) console.log(`PLANTED BUG ${bug}: every node is deliberately broken (harness/PROVE.md); a working suite exits 1`);
 console.log(`seed ${seed} (replay: ${command})`);
 const abort = new AbortController();
 // First Ctrl-C: stop the workload and every process, still write what we have (verdict broken, exit 3).
@@ -120,24 +143,24 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 const outcome = await runChaos(
   {
-    nodes: argv.nodes,
-    timeS: argv.time,
+    nodes: settings.nodes,
+    timeS: settings.time,
     nemesis,
-    intervalS: argv.interval,
-    workload: argv.workload as WorkloadName,
-    keys: argv.keys,
-    concurrency: argv.concurrency,
+    intervalS: settings.interval,
+    workload: settings.workload,
+    keys: settings.keys,
+    concurrency: settings.concurrency,
     ...(argv.rate !== undefined ? { rate: argv.rate } : {}),
     seed,
     ...(argv.toxiproxy !== undefined ? { toxiproxy: argv.toxiproxy } : {}),
     store: argv.store,
-    timeoutMs: argv['timeout-ms'],
+    timeoutMs: settings.timeoutMs,
     ...(argv.name !== undefined ? { name: argv.name } : {}),
     recoveryBoundMs: argv['recovery-ms'],
     checkBudgetMs: argv['check-budget-ms'],
-    retry: argv.retry,
-    ...(argv['read-mode'] !== undefined ? { readMode: argv['read-mode'] as 'index' | 'lease' } : {}),
-    ...(argv.bug !== undefined ? { bug: argv.bug } : {}),
+    retry: settings.retry,
+    ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
+    ...(bug !== undefined ? { bug } : {}),
     command,
   },
   check,

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { check } from '../checker/check.ts';
+import { check } from '../checker/index.ts';
 import { parseJsonLines, type ResultsFile, type RunEvent } from '../reports/run-files.ts';
 import { checkInBrowser } from './browser-check.ts';
 import { runChaos, type ChaosOptions } from './chaos.ts';

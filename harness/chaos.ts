@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import type { CheckOptions, CheckResult, HistoryEvent as CheckerEvent } from '../checker/types.ts';
+import type { CheckOptions, CheckResult, HistoryEvent as CheckerEvent } from '../checker/index.ts';
 import { writeChaosReport } from '../reports/render.ts';
 import { writeStoreIndex } from '../reports/store-index.ts';
 import { RaftlabClient, StaleReadClient, type ClientAdapter } from '../workloads/client.ts';
@@ -152,7 +152,7 @@ export async function runChaos(
   signal?: AbortSignal,
 ): Promise<ChaosOutcome> {
   const store = resolve(options.store);
-  const name = options.name ?? `${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
+  const name = options.name ?? `${options.bug !== undefined ? `bug-${options.bug}-` : ''}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
   const runDir = createRunDir(store, name);
   const mode = options.mode ?? 'proxied';
   const durationMs = options.timeS * 1000;

@@ -6,7 +6,7 @@
  * checker's per-key results and, on a violation, the failing window of ops
  * with its partial linearizations drawn as a timeline (porcupine-like).
  */
-import type { Counterexample, PartitionResult } from '../checker/types.ts';
+import type { Counterexample, PartitionResult } from '../checker/index.ts';
 import {
   completedOps,
   faultRecovery,
@@ -80,6 +80,7 @@ function verdictBlock(files: RunFiles): string {
   return `
 <h1>raftlab chaos: ${escapeHtml(files.test.name)} <span class="badge ${badgeClass}" id="verdict">${escapeHtml(verdict)}</span></h1>
 <div class="kv">
+  ${options['bug'] !== undefined ? `<div>PLANTED BUG</div><div><span class="badge bad" id="bug">${escapeHtml(options['bug'])}</span> every node ran with this deliberate bug (harness/PROVE.md)</div>` : ''}
   <div>seed</div><div><code id="seed">${escapeHtml(files.test.seed)}</code> — reproduce with <code>${escapeHtml(files.test.command ?? `npm run chaos -- --seed ${files.test.seed}`)}</code></div>
   <div>exit code</div><div>${escapeHtml(results?.exitCode ?? '—')}</div>
   ${results?.error !== undefined ? `<div>error</div><div><code>${escapeHtml(results.error)}</code></div>` : ''}

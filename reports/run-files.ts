@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CheckResult } from '../checker/types.ts';
+import type { CheckResult } from '../checker/index.ts';
 
 /** One line of history.jsonl (see architecture.md "Clients and the history"). */
 export interface RunEvent {
