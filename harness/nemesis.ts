@@ -17,9 +17,12 @@ export const nemesisKinds = ['kill', 'pause', 'partition', 'latency', 'blackhole
 /**
  * Kinds that must be asked for by name: `kill-majority` SIGKILLs a majority
  * at once (the cluster is unavailable until they restart; a node that
- * acknowledges before fsync loses acknowledged writes).
+ * acknowledges before fsync loses acknowledged writes); `kill-all` SIGKILLs
+ * every node at once (a power loss: only what is durable survives, where a
+ * majority kill is repaired from the survivor's memory); `pause-leader`
+ * always SIGSTOPs the leader (where leases and retries go wrong).
  */
-export const explicitNemesisKinds = ['kill-majority'] as const;
+export const explicitNemesisKinds = ['kill-majority', 'kill-all', 'pause-leader'] as const;
 export type NemesisKind = (typeof nemesisKinds)[number] | (typeof explicitNemesisKinds)[number];
 const allNemesisNames: readonly string[] = [...nemesisKinds, ...explicitNemesisKinds];
 
@@ -31,7 +34,8 @@ export type ProcessTarget =
   | { by: 'random'; nodes: string[] }
   | { by: 'leader' }
   | { by: 'minority'; nodes: string[] }
-  | { by: 'majority'; nodes: string[] };
+  | { by: 'majority'; nodes: string[] }
+  | { by: 'all'; nodes: string[] };
 
 /** One fault, fully described (except the leader, resolved at run time). */
 export type Fault =
@@ -154,8 +158,12 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]):
       return { kind, target: processTarget(random, nodes) };
     case 'kill-majority':
       return { kind: 'kill', target: { by: 'majority', nodes: random.shuffle(nodes).slice(0, Math.floor(nodes.length / 2) + 1).sort() } };
+    case 'kill-all':
+      return { kind: 'kill', target: { by: 'all', nodes: [...nodes] } };
     case 'pause':
       return { kind, target: processTarget(random, nodes) };
+    case 'pause-leader':
+      return { kind: 'pause', target: { by: 'leader' } };
     case 'partition':
       return planPartition(random, nodes);
     case 'latency': {

@@ -1,0 +1,127 @@
+/**
+ * Per planted bug (node/bugs.ts), the chaos settings that can expose it:
+ * `npm run chaos -- --bug NAME` starts from these and the user's explicit
+ * flags win; `npm run prove` runs them as they are. harness/PROVE.md
+ * explains each choice.
+ */
+import { bugNames, isBugName, type BugName } from '../node/bugs.ts';
+import type { WorkloadName } from '../workloads/generator.ts';
+import type { NemesisKind } from './nemesis.ts';
+
+export { bugNames, isBugName, type BugName };
+
+/** Chaos settings that expose one bug. */
+export interface BugPreset {
+  readonly nemesis: readonly NemesisKind[];
+  /** Seconds between faults and how long each lasts. */
+  readonly intervalS: number;
+  /** Seconds of workload. */
+  readonly timeS: number;
+  readonly workload: WorkloadName;
+  readonly keys: number;
+  readonly concurrency: number;
+  /** Client request timeout (ms): after it, an op is unknown (and retried, with `retry`). */
+  readonly timeoutMs: number;
+  /** Retries of an unknown write (the retrying client), 0 = none. */
+  readonly retry: number;
+  /** Read mode of the nodes. */
+  readonly readMode: 'index' | 'lease';
+  readonly nodes: number;
+  /** Why these settings expose the bug (shown by --help and PROVE.md). */
+  readonly why: string;
+}
+
+/** The settings of each bug; the correct node is run with the same ones by `npm run prove`. */
+export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
+  'stale-read': {
+    nemesis: ['partition'],
+    intervalS: 2,
+    timeS: 12,
+    workload: 'cas-register',
+    keys: 2,
+    concurrency: 8,
+    timeoutMs: 1000,
+    retry: 0,
+    readMode: 'index',
+    nodes: 3,
+    why: 'reads go to random nodes; a follower lags the leader by a round trip, and a partitioned one by seconds',
+  },
+  'no-fsync': {
+    nemesis: ['kill-all'],
+    intervalS: 2,
+    timeS: 12,
+    workload: 'cas-register',
+    keys: 2,
+    concurrency: 8,
+    timeoutMs: 1000,
+    retry: 0,
+    readMode: 'index',
+    nodes: 3,
+    why: 'every node killed at once loses its unsynced tail, so writes a majority acknowledged vanish; one kill at a time would be repaired from the survivors',
+  },
+  'commit-old-term': {
+    nemesis: ['partition', 'kill'],
+    intervalS: 1,
+    timeS: 20,
+    workload: 'cas-register',
+    keys: 2,
+    concurrency: 8,
+    timeoutMs: 1000,
+    retry: 0,
+    readMode: 'index',
+    nodes: 5,
+    why: 'Figure 8 needs leader changes while entries are only partly replicated: short partitions and leader kills on 5 nodes',
+  },
+  'vote-twice': {
+    nemesis: ['kill', 'kill-all', 'partition'],
+    intervalS: 1,
+    timeS: 20,
+    workload: 'cas-register',
+    keys: 2,
+    concurrency: 8,
+    timeoutMs: 1000,
+    retry: 0,
+    readMode: 'index',
+    nodes: 3,
+    why: 'voters killed and restarted during elections forget their vote and grant a second one in the same term',
+  },
+  'no-dedup': {
+    nemesis: ['latency', 'pause-leader'],
+    intervalS: 2,
+    timeS: 15,
+    workload: 'cas-register',
+    keys: 2,
+    concurrency: 8,
+    timeoutMs: 150,
+    retry: 8,
+    readMode: 'index',
+    nodes: 3,
+    why: 'slow links and a paused leader make writes outlast the 150 ms client timeout although they commit; the client retries them (same session seq, 300 ms apart), and a node that ignores sessions applies both copies',
+  },
+  'lease-without-clock-bound': {
+    nemesis: ['pause-leader'],
+    intervalS: 3,
+    timeS: 15,
+    workload: 'cas-register',
+    keys: 2,
+    concurrency: 8,
+    timeoutMs: 1000,
+    retry: 0,
+    readMode: 'lease',
+    nodes: 3,
+    why: 'a paused leader wakes up believing its tick-based lease still runs, and serves reads a new leader has overwritten',
+  },
+};
+
+/** Parses `--bugs a,b` (or `all`), with an error that lists the valid names. */
+export function parseBugList(text: string): BugName[] {
+  const trimmed = text.trim();
+  if (trimmed === '' || trimmed === 'all') return [...bugNames];
+  const out: BugName[] = [];
+  for (const part of trimmed.split(',')) {
+    const name = part.trim();
+    if (!isBugName(name)) throw new Error(`unknown bug "${name}"; valid bugs: ${bugNames.join(', ')} (or all)`);
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
