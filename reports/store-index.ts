@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { escapeHtml, renderPage } from './page.ts';
 import type { ResultsFile, TestFile } from './run-files.ts';
+import type { BenchRun } from './bench-schema.ts';
 
 interface RunRow {
   path: string;
@@ -35,7 +36,12 @@ export function listRuns(storeDir: string): RunRow[] {
     for (const stamp of readdirSync(nameDir)) {
       const runDir = join(nameDir, stamp);
       const test = readJsonOr<TestFile>(join(runDir, 'test.json'));
-      if (test === undefined) continue;
+      if (test === undefined) {
+        // A bench run (`npm run bench`) has bench.json instead of test.json.
+        const bench = readJsonOr<BenchRun>(join(runDir, 'bench.json'));
+        if (bench !== undefined) rows.push(benchRow(name, stamp, bench));
+        continue;
+      }
       const results = readJsonOr<ResultsFile>(join(runDir, 'results.json'));
       rows.push({
         path: `${name}/${stamp}`,
@@ -53,12 +59,25 @@ export function listRuns(storeDir: string): RunRow[] {
   return rows.sort((a, b) => (a.stamp === b.stamp ? a.name.localeCompare(b.name) : b.stamp.localeCompare(a.stamp)));
 }
 
+function benchRow(name: string, stamp: string, bench: BenchRun): RunRow {
+  const targets = bench.targets.map((t) => t.kind).join(',');
+  return {
+    path: `${name}/${stamp}`,
+    name,
+    stamp,
+    verdict: 'bench',
+    seed: '',
+    ops: '',
+    options: `targets=${targets} ops=${bench.options.ops.join(',')} concurrency=${bench.options.concurrency.join(',')}`,
+  };
+}
+
 /** Writes `<store>/index.html`; returns its path. */
 export function writeStoreIndex(storeDir: string): string {
   const rows = listRuns(storeDir)
     .map((r) => {
       const report = existsSync(join(storeDir, r.path, 'report.html'));
-      const cls = r.verdict === 'linearizable' ? 'linearizable' : r.verdict === 'unknown' || r.verdict === 'unfinished' ? 'unknown' : 'illegal';
+      const cls = r.verdict === 'linearizable' || r.verdict === 'bench' ? 'linearizable' : r.verdict === 'unknown' || r.verdict === 'unfinished' ? 'unknown' : 'illegal';
       return `<tr><td class="l">${report ? `<a href="${escapeHtml(r.path)}/report.html">${escapeHtml(r.path)}</a>` : escapeHtml(r.path)}</td>
 <td class="l"><span class="badge ${cls}">${escapeHtml(r.verdict)}</span></td><td>${escapeHtml(r.seed)}</td><td>${escapeHtml(r.ops)}</td><td class="l mono">${escapeHtml(r.options)}</td></tr>`;
     })
