@@ -7,7 +7,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { check } from '../checker/check.ts';
+import { check } from '../checker/index.ts';
 import { proveTableLines } from '../reports/prove-report.ts';
 import { bugNames, parseBugList } from './bugs.ts';
 import { runProve } from './prove.ts';
