@@ -86,9 +86,6 @@ function cpuMicros(): { cpuUserMicros: number; cpuSystemMicros: number } {
 /** Requests waiting in one node beyond which new ones are refused (503 overloaded, certainly not applied). */
 const WAITING_REQUESTS_MAX = 50_000;
 
-/** Writes of at most this many entries may be synced inline (see `syncInline`); bigger batches mean a busy node. */
-const INLINE_SYNC_ENTRIES_MAX = 4;
-
 /** A Raft KV node: storage, core, transport and state machine wired together. */
 export class NodeRuntime {
   readonly id: NodeId;
@@ -334,25 +331,13 @@ export class NodeRuntime {
     // the state machine and is installed only once durable.
     const applyEarly = ready.snapshot === null;
     if (applyEarly) this.applyAndServe(ready);
-    await this.storage.persist(ready, this.syncInline(ready));
+    await this.storage.persist(ready);
     this.stats.entriesPersisted += ready.entries.length;
     this.transport.send(ready.messages);
     if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
     if (!applyEarly) this.applyAndServe(ready);
     this.raw.advance(ready);
     if (this.appliedIndex - this.snapshotIndex >= this.options.snapshotEvery) await this.takeSnapshot();
-  }
-
-  /**
-   * Whether this Ready's fdatasync should run on the event loop's thread
-   * (wal.ts `flush`): only for a small write (a lightly loaded node, where
-   * the thread-pool round trip is pure latency), and not when this pass just
-   * answered clients: their responses are written by promise continuations,
-   * which a blocking sync would hold back until the disk is done.
-   */
-  private syncInline(ready: Ready): boolean {
-    if (ready.entries.length > INLINE_SYNC_ENTRIES_MAX) return false;
-    return this.role !== 'leader' || (ready.committedEntries.length === 0 && ready.readStates.length === 0 && ready.droppedReads.length === 0);
   }
 
   /** Applies committed entries, answers their clients, and serves reads whose index is applied. */

@@ -81,9 +81,9 @@ export class NodeStorage {
    * matters for torn tails). Only term and vote must be durable before
    * messages leave (§5.1); a change of the commit index alone is an
    * optimisation (types.ts), so it is not written on its own but rides along
-   * with the next write that needs a sync. `inlineSync`: see wal.ts `flush`.
+   * with the next write that needs a sync.
    */
-  async persist(batch: PersistBatch, inlineSync = false): Promise<void> {
+  async persist(batch: PersistBatch): Promise<void> {
     if (batch.snapshot !== null) await this.saveSnapshot(batch.snapshot.meta, batch.snapshot);
     let durable = batch.entries.length > 0;
     if (batch.hardState !== null) {
@@ -102,7 +102,7 @@ export class NodeStorage {
     // user-space buffer (written only at the next rotation or a clean close),
     // so a SIGKILL loses everything since.
     if (this.planted.noFsync === true) return;
-    await this.wal.flush(true, inlineSync);
+    await this.wal.flush(true);
   }
 
   /** Records a snapshot (own compaction or one received, §7) and drops WAL segments it fully covers. */

@@ -13,7 +13,7 @@
  * segment) is corruption: `open` throws a `WalCorruptionError` naming the file
  * and byte offset, because continuing could silently drop acknowledged writes.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.ts';
@@ -201,21 +201,13 @@ export class WriteAheadLog {
   /**
    * Writes everything buffered in one write; with `durable`, also fdatasyncs
    * (covering earlier non-durable writes too). One call per Ready: group commit.
-   *
-   * `inline` runs the fdatasync on the calling thread instead of libuv's
-   * thread pool. For a small write that is faster end to end: the pool hop
-   * costs two thread wake-ups (pool thread, then the event loop), which on a
-   * busy machine each wait for a CPU, while the caller has nothing to do
-   * until the sync ends anyway. Large batches keep the pool, so requests keep
-   * being parsed (and join the next batch) while the disk works.
    */
-  async flush(durable: boolean, inline = false): Promise<void> {
+  async flush(durable: boolean): Promise<void> {
     this.assertOpen();
     this.writePending();
     if (durable && this.unsynced) {
       this.stats.syncs++;
-      if (inline) fdatasyncSync(this.fd);
-      else await fdatasyncAsync(this.fd);
+      await fdatasyncAsync(this.fd);
       this.unsynced = false;
     }
   }
