@@ -47,6 +47,10 @@ export interface NodeStatus {
   appliedIndex: number;
   snapshotIndex?: number;
   logEntries?: number;
+  /** Last log entry's index and term, and the vote in the current term (node/raft RaftStatus). */
+  lastIndex?: number;
+  lastTerm?: number;
+  vote?: string | null;
 }
 
 /** One proxy the cluster needs in `proxied` mode. */

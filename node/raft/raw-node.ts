@@ -359,6 +359,8 @@ export class RawNode {
       appliedIndex: this.applied,
       snapshotIndex: this.log.snapshotIndex,
       lastIndex: this.log.lastIndex(),
+      lastTerm: this.log.lastTerm(),
+      vote: this.vote,
     };
   }
 

@@ -243,4 +243,8 @@ export interface RaftStatus {
   readonly appliedIndex: number;
   readonly snapshotIndex: number;
   readonly lastIndex: number;
+  /** Term of the last log entry (§5.4.1's "up-to-date" compares this first). */
+  readonly lastTerm: number;
+  /** Who this node voted for in `term` (Figure 2 votedFor), or null. */
+  readonly vote: NodeId | null;
 }
