@@ -182,6 +182,8 @@ export async function runChaos(
     },
     versions: versions(),
     cluster: undefined as unknown,
+    /** Scripted scenarios that ran (nemesis figure8, double-vote): whether each built its dangerous state. */
+    scenarios: undefined as { fault: number; name: string; reached: boolean; detail: string }[] | undefined,
     schedule: schedule.map((p) => ({ ...p, description: describeFault(p.fault) })),
   };
   const writeTest = (): void => writeFileSync(join(runDir, 'test.json'), `${JSON.stringify(testFile, null, 2)}\n`);
@@ -247,6 +249,7 @@ export async function runChaos(
       ...(network !== undefined ? { network } : {}),
       record: (e) => recorder.record(e),
       now: () => recorder.now(),
+      seed: options.seed,
     });
 
     const live = { ok: 0, fail: 0, info: 0 };
@@ -285,6 +288,15 @@ export async function runChaos(
     } finally {
       clearInterval(ticker);
       signal?.removeEventListener('abort', onAbort);
+      const ran = nemesis.applied.flatMap((a) =>
+        a.planned.fault.kind === 'scenario' && a.outcome !== undefined
+          ? [{ fault: a.planned.index, name: a.planned.fault.name, reached: a.outcome.reached, detail: a.outcome.detail }]
+          : [],
+      );
+      if (ran.length > 0) {
+        testFile.scenarios = ran;
+        writeTest();
+      }
     }
     if (interrupted()) throw new Error('interrupted');
 

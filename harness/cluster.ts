@@ -453,6 +453,12 @@ export class Cluster {
     return result;
   }
 
+  /** One node's status (direct, bypassing proxies); undefined when it is down, paused or does not answer in time. */
+  async status(id: string, timeoutMs = 500): Promise<NodeStatus | undefined> {
+    if (!this.isRunning(id) || this.isPaused(id)) return undefined;
+    return fetchStatus(this.directUrls[id] ?? '', timeoutMs);
+  }
+
   /** The node that says it is leader in the highest term, if any answers so right now. */
   async leader(): Promise<string | undefined> {
     let best: NodeStatus | undefined;

@@ -11,6 +11,9 @@
  */
 import { Random } from '../workloads/random.ts';
 import type { RecordFn } from '../workloads/runner.ts';
+import type { NodeStatus } from './cluster.ts';
+import { createScenarioContext, type Scenario, type ScenarioNetwork, type ScenarioOutcome, type ScenarioProcesses } from './scenarios/context.ts';
+import { scenarios, type ScenarioName } from './scenarios/index.ts';
 
 /** Fault kinds `--nemesis all` stands for. */
 export const nemesisKinds = ['kill', 'pause', 'partition', 'latency', 'blackhole', 'bandwidth'] as const;
@@ -20,9 +23,12 @@ export const nemesisKinds = ['kill', 'pause', 'partition', 'latency', 'blackhole
  * acknowledges before fsync loses acknowledged writes); `kill-all` SIGKILLs
  * every node at once (a power loss: only what is durable survives, where a
  * majority kill is repaired from the survivor's memory); `pause-leader`
- * always SIGSTOPs the leader (where leases and retries go wrong).
+ * always SIGSTOPs the leader (where leases and retries go wrong);
+ * `figure8` and `double-vote` run a scripted scenario
+ * (harness/scenarios/) that watches the nodes' status and combines kills,
+ * pauses and per-link cuts to build one dangerous state on purpose.
  */
-export const explicitNemesisKinds = ['kill-majority', 'kill-all', 'pause-leader'] as const;
+export const explicitNemesisKinds = ['kill-majority', 'kill-all', 'pause-leader', 'figure8', 'double-vote'] as const;
 export type NemesisKind = (typeof nemesisKinds)[number] | (typeof explicitNemesisKinds)[number];
 const allNemesisNames: readonly string[] = [...nemesisKinds, ...explicitNemesisKinds];
 
@@ -45,7 +51,8 @@ export type Fault =
   | { kind: 'partition'; mode: 'isolate-leader' }
   | { kind: 'latency'; links: Link[]; delayMs: number; jitterMs: number }
   | { kind: 'blackhole'; links: Link[] }
-  | { kind: 'bandwidth'; links: Link[]; rateKBps: number };
+  | { kind: 'bandwidth'; links: Link[]; rateKBps: number }
+  | { kind: 'scenario'; name: ScenarioName };
 
 /** A fault with its window, in ms from the start of the workload. */
 export interface PlannedFault {
@@ -174,6 +181,10 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]):
       return { kind, links: randomLinks(random, nodes) };
     case 'bandwidth':
       return { kind, links: randomLinks(random, nodes), rateKBps: random.int(1, 64) };
+    case 'figure8':
+    case 'double-vote':
+      // The script makes its choices at run time from the statuses, with a random stream seeded per fault.
+      return { kind: 'scenario', name: kind };
     default: {
       const unreachable: never = kind;
       throw new Error(`unknown nemesis ${String(unreachable)}`);
@@ -218,6 +229,8 @@ export function describeFault(fault: Fault): string {
       return `blackhole ${links(fault.links)}`;
     case 'bandwidth':
       return `bandwidth ${fault.rateKBps} KB/s on ${links(fault.links)}`;
+    case 'scenario':
+      return `scenario ${fault.name}`;
     default: {
       const unreachable: never = fault;
       throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -233,6 +246,8 @@ export interface ProcessControl {
   restart(id: string): Promise<void>;
   pause(id: string): void;
   resume(id: string): void;
+  /** A node's /status straight from the node, undefined when it does not answer (needed by scenarios). */
+  status?(id: string): Promise<NodeStatus | undefined>;
 }
 
 /** Network control the nemesis needs (implemented over the Toxiproxy proxies). */
@@ -245,6 +260,11 @@ export interface NetworkControl {
   bandwidth(links: readonly Link[], rateKBps: number): Promise<void>;
   /** Removes every toxic and re-enables every proxy. */
   healAll(): Promise<void>;
+  /** Scenarios only (harness/scenarios/context.ts ScenarioNetwork): heal some links, remove latency, hold client requests. */
+  heal?(links: readonly Link[]): Promise<void>;
+  removeLatency?(links: readonly Link[]): Promise<void>;
+  holdClientRequests?(): Promise<void>;
+  releaseClientRequests?(): Promise<void>;
 }
 
 /** A fault as it actually ran: what it hit (leader resolved). */
@@ -255,6 +275,11 @@ export interface AppliedFault {
   targets: string[];
   startNs: number;
   stopNs?: number;
+  /** Scenarios: what the script reported (whether it built its dangerous state). */
+  outcome?: ScenarioOutcome;
+  /** Scenarios: nodes the script left killed or paused (undone by `stop`). */
+  leftKilled?: readonly string[];
+  leftPaused?: readonly string[];
 }
 
 const sleepMs = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -278,12 +303,27 @@ export class Nemesis {
   private readonly network: NetworkControl | undefined;
   private readonly record: RecordFn;
   private readonly now: () => number;
+  private readonly seed: number;
+  private readonly scripts: Readonly<Record<ScenarioName, Scenario>>;
 
-  constructor(options: { processes: ProcessControl; network?: NetworkControl; record: RecordFn; now: () => number }) {
+  /**
+   * `seed` seeds the scenarios' random streams (with the fault index);
+   * `scenarios` replaces the scripts (tests).
+   */
+  constructor(options: {
+    processes: ProcessControl;
+    network?: NetworkControl;
+    record: RecordFn;
+    now: () => number;
+    seed?: number;
+    scenarios?: Readonly<Record<ScenarioName, Scenario>>;
+  }) {
     this.processes = options.processes;
     this.network = options.network;
     this.record = options.record;
     this.now = options.now;
+    this.seed = options.seed ?? 0;
+    this.scripts = options.scenarios ?? scenarios;
   }
 
   private async resolveTarget(target: ProcessTarget): Promise<string[]> {
@@ -315,8 +355,79 @@ export class Nemesis {
     return this.network;
   }
 
-  /** Starts one fault; returns what it hit. */
-  async start(planned: PlannedFault): Promise<AppliedFault> {
+  /** The process and network control a scenario needs, or a clear error saying what is missing. */
+  private scenarioControls(name: string): { processes: ScenarioProcesses; network: ScenarioNetwork } {
+    const network = this.requireNetwork(name);
+    const { heal, removeLatency, holdClientRequests, releaseClientRequests } = network;
+    const status = this.processes.status;
+    if (heal === undefined || removeLatency === undefined || holdClientRequests === undefined || releaseClientRequests === undefined) {
+      throw new Error(`the ${name} nemesis needs a network control with heal, removeLatency and client holds (harness/proxies.ts)`);
+    }
+    if (status === undefined) throw new Error(`the ${name} nemesis needs node statuses (harness/cluster.ts)`);
+    const processes = this.processes;
+    return {
+      processes: {
+        ids: processes.ids,
+        leader: () => processes.leader(),
+        kill: (id) => processes.kill(id),
+        restart: (id) => processes.restart(id),
+        pause: (id) => processes.pause(id),
+        resume: (id) => processes.resume(id),
+        status: (id) => status.call(processes, id),
+      },
+      network: {
+        cut: (links) => this.retrying(() => network.cut(links)),
+        latency: (links, delayMs, jitterMs) => this.retrying(() => network.latency(links, delayMs, jitterMs)),
+        blackhole: (links) => this.retrying(() => network.blackhole(links)),
+        bandwidth: (links, rateKBps) => this.retrying(() => network.bandwidth(links, rateKBps)),
+        healAll: () => this.retrying(() => network.healAll()),
+        heal: (links) => this.retrying(() => heal.call(network, links)),
+        removeLatency: (links) => this.retrying(() => removeLatency.call(network, links)),
+        holdClientRequests: () => this.retrying(() => holdClientRequests.call(network)),
+        releaseClientRequests: () => this.retrying(() => releaseClientRequests.call(network)),
+      },
+    };
+  }
+
+  /**
+   * Runs a scenario's script to completion (it may outlast the interval) and
+   * records its outcome. A script that throws is a scenario that did not
+   * reach its state: the error is recorded, the run goes on, and `stop`
+   * undoes whatever it did.
+   */
+  private async runScenario(applied: AppliedFault, name: ScenarioName, signal: AbortSignal): Promise<void> {
+    const tracked = createScenarioContext({
+      name,
+      ...this.scenarioControls(name),
+      record: this.record,
+      seed: this.seed,
+      faultIndex: applied.planned.index,
+      signal,
+    });
+    let outcome: ScenarioOutcome;
+    try {
+      outcome = await this.scripts[name](tracked.context);
+    } catch (error) {
+      outcome = { reached: false, detail: `script error: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    applied.outcome = outcome;
+    applied.leftKilled = [...tracked.killed];
+    applied.leftPaused = [...tracked.paused];
+    applied.description = `${applied.description}: ${outcome.reached ? 'reached' : 'not reached'} (${outcome.detail})`;
+    this.record({
+      process: 'nemesis',
+      type: 'info',
+      f: 'scenario-outcome',
+      value: { name, reached: outcome.reached, detail: outcome.detail },
+      fault: applied.planned.index,
+    });
+  }
+
+  /**
+   * Starts one fault; returns what it hit. A scenario runs its whole script
+   * here (until done or `signal` aborts).
+   */
+  async start(planned: PlannedFault, signal: AbortSignal = new AbortController().signal): Promise<AppliedFault> {
     const fault = planned.fault;
     let targets: string[];
     const linkNames = (links: readonly Link[]): string[] => links.map(([a, b]) => `${a}->${b}`);
@@ -344,6 +455,10 @@ export class Nemesis {
       case 'blackhole':
       case 'bandwidth':
         targets = linkNames(fault.links);
+        break;
+      case 'scenario':
+        // What a script hits is decided as it runs; its steps are recorded as `<name>-step` events.
+        targets = [...this.processes.ids];
         break;
       default: {
         const unreachable: never = fault;
@@ -378,6 +493,9 @@ export class Nemesis {
       case 'bandwidth':
         await this.retrying(() => this.requireNetwork('bandwidth').bandwidth(fault.links, fault.rateKBps));
         break;
+      case 'scenario':
+        await this.runScenario(applied, fault.name, signal);
+        break;
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -402,6 +520,17 @@ export class Nemesis {
       case 'bandwidth':
         await this.retrying(() => this.requireNetwork(fault.kind).healAll());
         break;
+      case 'scenario': {
+        // Undo everything the script may have done: paused nodes resumed,
+        // killed nodes restarted, client requests released, every link healed.
+        for (const id of applied.leftPaused ?? []) this.processes.resume(id);
+        await Promise.all((applied.leftKilled ?? []).map((id) => this.processes.restart(id)));
+        if (this.network !== undefined) {
+          const network = this.network;
+          await this.retrying(() => network.healAll());
+        }
+        break;
+      }
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -417,12 +546,17 @@ export class Nemesis {
    * when the workload started). On abort, the active fault is still stopped.
    */
   async run(plan: readonly PlannedFault[], startedAtMs: number, signal?: AbortSignal): Promise<void> {
+    // A scenario may outlast its window; the faults after it move later by
+    // the overrun, so the cluster still gets its quiet interval.
+    let shiftMs = 0;
+    const runSignal = signal ?? new AbortController().signal;
     for (const planned of plan) {
-      await sleepMs(startedAtMs + planned.startMs - performance.now(), signal);
+      await sleepMs(startedAtMs + shiftMs + planned.startMs - performance.now(), signal);
       if (signal?.aborted === true) return;
-      const applied = await this.start(planned);
-      await sleepMs(startedAtMs + planned.stopMs - performance.now(), signal);
+      const applied = await this.start(planned, runSignal);
+      await sleepMs(startedAtMs + shiftMs + planned.stopMs - performance.now(), signal);
       await this.stop(applied);
+      shiftMs = Math.max(shiftMs, performance.now() - startedAtMs - planned.stopMs);
     }
   }
 

@@ -14,6 +14,8 @@
  * - blackhole: a `timeout` toxic with timeout 0 on both streams: connections stay open and bytes vanish, the way
  *   a dropped route looks (requests time out). Removing it closes the connections (Toxiproxy semantics).
  * - latency / bandwidth: toxics on both streams, so each traversal of the link is slowed.
+ * - client hold (scenarios): a `timeout` toxic with timeout 0 on the upstream stream of every `client->nX` proxy:
+ *   requests stop reaching the nodes while answers to requests already delivered still flow back.
  */
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
 import type { ProxyLayer, ProxySpec } from './cluster.ts';
@@ -73,7 +75,7 @@ const BOTH_STREAMS: readonly Stream[] = ['upstream', 'downstream'];
 const TOXIC_PREFIX = 'raftlab_';
 
 interface ToxicRequest {
-  kind: 'latency' | 'blackhole' | 'bandwidth';
+  kind: 'latency' | 'blackhole' | 'bandwidth' | 'hold';
   type: 'latency' | 'timeout' | 'bandwidth';
   attributes: Record<string, number>;
 }
@@ -185,6 +187,25 @@ export class ClusterProxies implements NetworkControl {
     await Promise.all(links.map((link) => this.removeToxics(linkName(...link), 'blackhole')));
   }
 
+  /**
+   * Client request bytes stop at every client proxy (upstream stream only, timeout 0: dropped, the connection
+   * stays open) while the nodes' answers to requests they already have still reach the clients. Used by the
+   * scenarios to freeze the logs without cutting the replies that acknowledge writes.
+   */
+  async holdClientRequests(): Promise<void> {
+    const request: ToxicRequest = { kind: 'hold', type: 'timeout', attributes: { timeout: 0 } };
+    await Promise.all(this.clientProxyNames().map((name) => this.setToxic(name, request, ['upstream'])));
+  }
+
+  /** Ends a client hold; Toxiproxy closes the held connections, so a request that was dropped fails at the client. */
+  async releaseClientRequests(): Promise<void> {
+    await Promise.all(this.clientProxyNames().map((name) => this.removeToxics(name, 'hold')));
+  }
+
+  private clientProxyNames(): string[] {
+    return this.entries.filter((e) => e.kind === 'client').map((e) => e.name);
+  }
+
   /** Limits each link to `rateKBps` KB/s (1 KB = 1000 bytes, Toxiproxy's unit) in each direction. */
   async bandwidth(links: readonly Link[], rateKBps: number): Promise<void> {
     const request: ToxicRequest = { kind: 'bandwidth', type: 'bandwidth', attributes: { rate: Math.round(rateKBps) } };
@@ -249,11 +270,11 @@ export class ClusterProxies implements NetworkControl {
     this.proxies.set(name, updated);
   }
 
-  private async setToxic(name: string, request: ToxicRequest): Promise<void> {
+  private async setToxic(name: string, request: ToxicRequest, streams: readonly Stream[] = BOTH_STREAMS): Promise<void> {
     const proxy = this.proxy(name);
     const added = this.toxics.get(name) ?? new Set<string>();
     this.toxics.set(name, added);
-    for (const stream of BOTH_STREAMS) {
+    for (const stream of streams) {
       const toxicName = `${TOXIC_PREFIX}${request.kind}_${stream}`;
       if (added.has(toxicName)) {
         const toxic = await proxy.getToxic(toxicName);
