@@ -18,6 +18,7 @@ import { BUGS, bugNames, bugWarning, resolveBug, type BugName } from './bugs.ts'
 import { jsonLogger } from './log.ts';
 import { NodeRuntime } from './runtime.ts';
 import { createNodeServer } from './server.ts';
+import { lockDataDir, type DirLock } from './storage/dir-lock.ts';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
@@ -85,6 +86,19 @@ async function main(): Promise<void> {
     process.stderr.write(`raftlab node: ${(err as Error).message}\nRun with --help for the flags.\n`);
     process.exit(1);
   }
+
+  // One process per data directory (node/storage/dir-lock.ts); a SIGKILLed
+  // node's lock is stale and taken over on restart.
+  let dirLock: DirLock;
+  try {
+    dirLock = lockDataDir(argv['data-dir']);
+  } catch (err) {
+    log.error('data-dir-in-use', { error: (err as Error).message });
+    process.stderr.write(`raftlab node ${id}: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (dirLock.tookOverFromPid !== null) log.info('stale-lock-taken-over', { file: dirLock.path, deadPid: dirLock.tookOverFromPid });
+  process.on('exit', () => dirLock.release());
 
   let runtime: NodeRuntime;
   try {
