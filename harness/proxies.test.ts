@@ -21,11 +21,17 @@ interface FakeNode {
   server: http.Server;
 }
 
+/** Requests to `/held` wait here until the test answers them (a write waiting for its commit). */
+const heldRequests: ((answer: string) => void)[] = [];
+
 /** An HTTP server that answers every request with its own id, like a node's /status. */
 async function startFakeNode(id: string): Promise<FakeNode> {
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', () => res.end(id));
+    req.on('end', () => {
+      if (req.url === '/held') heldRequests.push((answer) => res.end(answer));
+      else res.end(id);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { id, port: (server.address() as AddressInfo).port, server };
@@ -161,6 +167,24 @@ describe('harness proxy layer', () => {
     } finally {
       await agent.close();
     }
+  });
+
+  test('client hold: requests stop at the client proxies, answers to delivered ones still flow, peers unaffected', async () => {
+    const held = request(`http://${network.address('client', 'n1')}/held`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.body.text());
+    const deadline = performance.now() + 10_000;
+    while (heldRequests.length === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(heldRequests.length, 1, 'the request reached the node before the hold');
+    await network.holdClientRequests();
+    try {
+      const dropped = await call('client', 'n2', 300);
+      assert.ok(['UND_ERR_HEADERS_TIMEOUT', 'TimeoutError', 'AbortError'].includes(dropped), dropped);
+      assert.equal(await call('n1', 'n2'), 'n2', 'peer links are not held');
+      heldRequests.shift()?.('acknowledged');
+      assert.equal(await held, 'acknowledged', 'the answer to a delivered request crosses the hold');
+    } finally {
+      await network.releaseClientRequests();
+    }
+    assert.equal(await call('client', 'n2'), 'n2');
   });
 
   test('cleanup deletes every proxy of the layer', async () => {
