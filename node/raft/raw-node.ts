@@ -426,11 +426,17 @@ export class RawNode {
     for (const peer of this.otherPeers) {
       this.progress.set(peer, new Progress(this.log.lastIndex() + 1, this.maxInflightAppends));
     }
+    this.broadcastPending = true;
+    // The planted Figure 8 mistake comes with its usual companion: a leader
+    // that believes counting replicas of any term is enough sees no reason
+    // for the start-of-term no-op (harness/PROVE.md). Without the no-op its
+    // first AppendEntries carries only old entries, which it then commits by
+    // counting (mayCommitByCounting).
+    if (this.bugs.has('commit-old-term')) return;
     // §8: a no-op entry at the start of the term lets the leader commit
     // earlier-term entries (§5.4.2) and learn the commit index for reads (§6.4).
     const index = this.log.lastIndex() + 1;
     this.log.push({ index, term: this.term, kind: 'empty', data: '' });
-    this.broadcastPending = true;
     if (this.peers.length === 1) this.maybeCommit();
   }
 

@@ -123,9 +123,32 @@ describe('commitment (§5.3, §5.4.2)', () => {
     const s1 = makeNode('s1', ['s1', 's2', 's3', 's4', 's5'], { preVote: false, plantedBugs: bugs }, { term: 3, terms: [1, 2] });
     electByHand(s1, ['s2', 's3']);
     assert.equal(s1.status().term, 4);
-    assert.deepEqual(s1.logEntries(1, 10).map((e) => e.term), [1, 2, 4], 'with its empty term-4 entry (§8)');
     return s1;
   }
+
+  it('a new leader appends its empty start-of-term entry (§8); the commit-old-term variant appends none', () => {
+    const correct = figure8Leader();
+    assert.deepEqual(correct.logEntries(1, 10).map((e) => [e.term, e.kind]), [[1, 'normal'], [2, 'normal'], [4, 'empty']]);
+    const buggy = figure8Leader(['commit-old-term']);
+    assert.deepEqual(buggy.logEntries(1, 10).map((e) => e.term), [1, 2], 'no term-4 entry until a client proposes');
+    assert.equal(buggy.status().lastTerm, 2);
+  });
+
+  it('the commit-old-term variant serves a ReadIndex read only after an entry of its own term commits (§6.4)', () => {
+    const s1 = figure8Leader(['commit-old-term']);
+    s1.readIndex('r1');
+    s1.step(ack('s2', 's1', 4, 2));
+    s1.step(ack('s3', 's1', 4, 2));
+    assert.equal(s1.status().commitIndex, 2, 'the old entry commits by counting (the bug)');
+    assert.equal(drain(s1).readStates.length, 0, 'but the read still waits: no term-4 entry committed');
+    const proposed = s1.propose('x');
+    assert.ok(proposed.ok && proposed.index === 3 && proposed.term === 4);
+    drain(s1);
+    s1.step(ack('s2', 's1', 4, 3));
+    s1.step(ack('s3', 's1', 4, 3));
+    assert.equal(s1.status().commitIndex, 3);
+    assert.equal(drain(s1).readStates.length, 0, 'then a heartbeat round confirms leadership before it is served');
+  });
 
   it('Figure 8: an old-term entry stored on a majority is not committed by counting replicas', () => {
     const s1 = figure8Leader();

@@ -211,7 +211,11 @@ export interface RaftConfig {
 /**
  * A realistic mistake the core can be told to make:
  *  - `commit-old-term`: the leader commits entries of earlier terms by
- *    counting replicas (the Figure 8 error that §5.4.2 forbids);
+ *    counting replicas (the Figure 8 error that §5.4.2 forbids), and, like
+ *    implementations that make that mistake, appends no empty entry at the
+ *    start of its term (§8), so the old entries are not carried to a
+ *    majority together with a current-term entry that would commit them
+ *    legitimately;
  *  - `read-without-quorum`: ReadIndex answers at once with the leader's
  *    commit index, without the heartbeat round that confirms leadership
  *    (thesis §6.4 step 3), so a deposed leader serves stale reads.
