@@ -263,8 +263,8 @@ export interface NetworkControl {
   /** Scenarios only (harness/scenarios/context.ts ScenarioNetwork): heal some links, remove latency, hold client requests. */
   heal?(links: readonly Link[]): Promise<void>;
   removeLatency?(links: readonly Link[]): Promise<void>;
-  holdClientRequests?(): Promise<void>;
-  releaseClientRequests?(): Promise<void>;
+  holdClientRequests?(ids?: readonly string[]): Promise<void>;
+  releaseClientRequests?(ids?: readonly string[]): Promise<void>;
 }
 
 /** A fault as it actually ran: what it hit (leader resolved). */
@@ -383,8 +383,8 @@ export class Nemesis {
         healAll: () => this.retrying(() => network.healAll()),
         heal: (links) => this.retrying(() => heal.call(network, links)),
         removeLatency: (links) => this.retrying(() => removeLatency.call(network, links)),
-        holdClientRequests: () => this.retrying(() => holdClientRequests.call(network)),
-        releaseClientRequests: () => this.retrying(() => releaseClientRequests.call(network)),
+        holdClientRequests: (ids) => this.retrying(() => holdClientRequests.call(network, ids)),
+        releaseClientRequests: (ids) => this.retrying(() => releaseClientRequests.call(network, ids)),
       },
     };
   }

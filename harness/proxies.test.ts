@@ -174,15 +174,16 @@ describe('harness proxy layer', () => {
     const deadline = performance.now() + 10_000;
     while (heldRequests.length === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(heldRequests.length, 1, 'the request reached the node before the hold');
-    await network.holdClientRequests();
+    await network.holdClientRequests(['n1', 'n2']);
     try {
       const dropped = await call('client', 'n2', 300);
       assert.ok(['UND_ERR_HEADERS_TIMEOUT', 'TimeoutError', 'AbortError'].includes(dropped), dropped);
       assert.equal(await call('n1', 'n2'), 'n2', 'peer links are not held');
+      assert.equal(await call('client', 'n3'), 'n3', 'only the named nodes are held');
       heldRequests.shift()?.('acknowledged');
       assert.equal(await held, 'acknowledged', 'the answer to a delivered request crosses the hold');
     } finally {
-      await network.releaseClientRequests();
+      await network.releaseClientRequests(['n1', 'n2']);
     }
     assert.equal(await call('client', 'n2'), 'n2');
   });

@@ -192,18 +192,19 @@ export class ClusterProxies implements NetworkControl {
    * stays open) while the nodes' answers to requests they already have still reach the clients. Used by the
    * scenarios to freeze the logs without cutting the replies that acknowledge writes.
    */
-  async holdClientRequests(): Promise<void> {
+  async holdClientRequests(nodes?: readonly string[]): Promise<void> {
     const request: ToxicRequest = { kind: 'hold', type: 'timeout', attributes: { timeout: 0 } };
-    await Promise.all(this.clientProxyNames().map((name) => this.setToxic(name, request, ['upstream'])));
+    await Promise.all(this.clientProxyNames(nodes).map((name) => this.setToxic(name, request, ['upstream'])));
   }
 
   /** Ends a client hold; Toxiproxy closes the held connections, so a request that was dropped fails at the client. */
-  async releaseClientRequests(): Promise<void> {
-    await Promise.all(this.clientProxyNames().map((name) => this.removeToxics(name, 'hold')));
+  async releaseClientRequests(nodes?: readonly string[]): Promise<void> {
+    await Promise.all(this.clientProxyNames(nodes).map((name) => this.removeToxics(name, 'hold')));
   }
 
-  private clientProxyNames(): string[] {
-    return this.entries.filter((e) => e.kind === 'client').map((e) => e.name);
+  /** Client proxy names of these nodes (default: all). */
+  private clientProxyNames(nodes?: readonly string[]): string[] {
+    return this.entries.filter((e) => e.kind === 'client' && (nodes === undefined || nodes.includes(e.to))).map((e) => e.name);
   }
 
   /** Limits each link to `rateKBps` KB/s (1 KB = 1000 bytes, Toxiproxy's unit) in each direction. */

@@ -35,14 +35,21 @@ export interface ScenarioContext {
   pause(id: string): void;
   /** SIGCONT. */
   resume(id: string): void;
-  /** Directed peer links [from, to]: `from`'s requests to `to` (and their replies) stop. */
+  /**
+   * Directed links [from, to]: `from`'s requests to `to` (and their replies) stop; the proxy closes its live
+   * connections. `['client', id]` is the client proxy of node `id` (clients' requests then fail fast).
+   */
   cut(links: readonly Link[]): Promise<void>;
   heal(links: readonly Link[]): Promise<void>;
   latency(links: readonly Link[], delayMs: number, jitterMs?: number): Promise<void>;
   removeLatency(links: readonly Link[]): Promise<void>;
-  /** Client->node request bytes are dropped at every client proxy (upstream only); responses still flow. */
-  holdClientRequests(): Promise<void>;
-  releaseClientRequests(): Promise<void>;
+  /**
+   * Client->node request bytes are dropped at the client proxies of `ids` (default: every node), upstream
+   * only: answers to requests a node already has still flow back to the waiting clients.
+   */
+  holdClientRequests(ids?: readonly string[]): Promise<void>;
+  /** Ends a hold (default: on every node); the held connections are closed, so a dropped request fails at its client. */
+  releaseClientRequests(ids?: readonly string[]): Promise<void>;
   /** Records a history event {process:'nemesis', type:'info', f:'<scenario>-step', value: step, ...detail}. */
   note(step: string, detail?: Record<string, unknown>): void;
   /** Abort-aware sleep. */
@@ -67,8 +74,8 @@ export type Scenario = (ctx: ScenarioContext) => Promise<ScenarioOutcome>;
 export interface ScenarioNetwork extends NetworkControl {
   heal(links: readonly Link[]): Promise<void>;
   removeLatency(links: readonly Link[]): Promise<void>;
-  holdClientRequests(): Promise<void>;
-  releaseClientRequests(): Promise<void>;
+  holdClientRequests(ids?: readonly string[]): Promise<void>;
+  releaseClientRequests(ids?: readonly string[]): Promise<void>;
 }
 
 /** Process operations a scenario needs beyond the nemesis' own (implemented by harness/cluster.ts Cluster). */
@@ -157,8 +164,8 @@ export function createScenarioContext(options: ScenarioContextOptions): TrackedS
     heal: (links) => network.heal(links),
     latency: (links, delayMs, jitterMs = 0) => network.latency(links, delayMs, jitterMs),
     removeLatency: (links) => network.removeLatency(links),
-    holdClientRequests: () => network.holdClientRequests(),
-    releaseClientRequests: () => network.releaseClientRequests(),
+    holdClientRequests: (ids) => network.holdClientRequests(ids),
+    releaseClientRequests: (ids) => network.releaseClientRequests(ids),
     note,
     sleep,
     waitFor: async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> => {
