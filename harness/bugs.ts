@@ -52,11 +52,14 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
   },
   'commit-old-term': {
     ...BASE,
-    nemesis: ['partition', 'kill'],
-    intervalS: 1,
-    timeS: 20,
+    nemesis: ['figure8'],
+    intervalS: 10,
+    timeS: 40,
     nodes: 5,
-    why: 'Figure 8 needs leader changes while entries are only partly replicated: short partitions and leader kills on 5 nodes',
+    keys: 3,
+    concurrency: 10,
+    timeoutMs: 20_000,
+    why: 'the figure8 scenario builds Figure 8 on 5 nodes: a deposed leader with entries only it and one follower hold wins again with a third vote and commits them by counting; the node that won in between with a newer entry then overwrites them. Clients wait up to 20 s, so the writes held in the partition are still waiting when they are acknowledged',
   },
   'vote-twice': {
     ...BASE,

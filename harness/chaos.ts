@@ -144,6 +144,9 @@ function versions(): Record<string, string> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The node's default `--request-timeout-ms` (node/config.ts); a longer client timeout is passed on to the nodes. */
+const NODE_REQUEST_TIMEOUT_MS = 5000;
+
 /** Runs one chaos test; never throws for a broken run (verdict `broken`, exit 3). */
 export async function runChaos(
   options: ChaosOptions,
@@ -205,6 +208,9 @@ export async function runChaos(
     ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
     nodeArgs: [
       ...(options.bug !== undefined ? ['--bug', options.bug] : []),
+      // A node gives up on a client request after --request-timeout-ms (5 s by default); with a longer client
+      // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
+      ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
       ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
       ...(options.nodeArgs ?? []),
     ],

@@ -1,7 +1,210 @@
 /**
- * The Figure 8 scenario (Raft paper §5.4.2): placeholder until the script lands.
+ * The Figure 8 scenario (Raft paper §5.4.2, Figure 8), on 5 nodes, built
+ * from real faults only. Roles are picked at run time from the statuses:
+ * L leads term t, F1 is one follower, M, S3, S4 the other three.
+ *
+ *  a. Partition {L, F1} | {M, S3, S4} and cut the client proxies of M, S3
+ *     and S4 (their clients fail fast and move on, many to L). L appends
+ *     client writes that only L and F1 store; their clients wait.
+ *     CheckQuorum deposes L; M, S3, S4 elect one of themselves (call it M,
+ *     term u > t). With no client requests reaching them, M's log gets no
+ *     entry of term u unless the node appends a start-of-term no-op (§8).
+ *  b. Cut M from everyone, open its client proxy until a client write is in
+ *     its log (a term-u entry only M stores), then close it again.
+ *  c. Hold client requests at L and F1 (answers still flow back), heal
+ *     L <-> S3. L (last term t, longest log) wins term v > u with F1 and S3
+ *     and, with the planted `commit-old-term` bug, commits its term-t entries
+ *     by counting (L, F1, S3) although no term-v entry exists: the pending
+ *     clients get `ok`. The correct node cannot (its §8 no-op makes S3's
+ *     last term u, so L cannot win; or it commits them legitimately).
+ *  d. Kill L and F1, heal M's links, release the clients. M (last term u)
+ *     wins with S3 and S4 (last term t) and overwrites the entries L
+ *     committed; restart L and F1. Acknowledged writes are gone, and the
+ *     reads that follow make the checker say illegal.
+ *
+ * Every wait has a deadline; when the cluster does something else (another
+ * node wins, a leader steps down early), the script says so in its outcome,
+ * still runs the remaining faults where they make sense, and returns. The
+ * nemesis heals whatever is left when the fault stops.
  */
-import type { Scenario } from './context.ts';
+import type { NodeStatus } from '../cluster.ts';
+import type { Link } from '../nemesis.ts';
+import type { Scenario, ScenarioContext, ScenarioOutcome } from './context.ts';
 
-/** Not built yet: reports that it did not reach its state. */
-export const figure8: Scenario = async () => ({ reached: false, detail: 'not implemented yet' });
+/** Waits, in ms: generous because the machine may be loaded; each ends as soon as its condition holds. */
+const WAIT = {
+  stableLeader: 10_000,
+  /** How long L collects entries only it and F1 hold (it is deposed after about one election timeout anyway). */
+  accumulate: 3_000,
+  newLeader: 10_000,
+  entryOnM: 4_000,
+  oldLeaderBack: 12_000,
+  applied: 3_000,
+  finalLeader: 12_000,
+} as const;
+
+/** Entries beyond the majority's log that are enough for L to have (more only lengthens the wait). */
+const ENOUGH_EXTRA_ENTRIES = 6;
+
+/** Every directed link between two groups, both ways. */
+function between(a: readonly string[], b: readonly string[]): Link[] {
+  const links: Link[] = [];
+  for (const x of a) for (const y of b) if (x !== y) links.push([x, y], [y, x]);
+  return links;
+}
+
+const clientLinks = (ids: readonly string[]): Link[] => ids.map((id) => ['client', id] as const);
+
+async function statusesOf(ctx: ScenarioContext, ids: readonly string[]): Promise<NodeStatus[]> {
+  const all = await Promise.all(ids.map((id) => ctx.status(id)));
+  return all.filter((s): s is NodeStatus => s !== undefined);
+}
+
+/** The Figure 8 script (see the file comment). */
+export const figure8: Scenario = async (ctx) => {
+  if (ctx.ids.length !== 5) return { reached: false, detail: `needs 5 nodes, the cluster has ${ctx.ids.length}` };
+
+  // A leader every node agrees on, so the roles below are what they seem.
+  const start = await ctx.waitFor(
+    'a leader all nodes follow',
+    async () => {
+      const all = await ctx.statuses();
+      if (all.size < ctx.ids.length) return undefined;
+      const leader = [...all.values()].find((s) => s.role === 'leader');
+      if (leader === undefined || ![...all.values()].every((s) => s.term === leader.term && s.leader === leader.id)) return undefined;
+      return leader;
+    },
+    WAIT.stableLeader,
+  );
+  if (start === undefined) return { reached: false, detail: 'no stable leader to start from' };
+  const L = start.id;
+  const t = start.term;
+  const [F1, ...others] = ctx.random.shuffle(ctx.ids.filter((id) => id !== L)) as [string, ...string[]];
+
+  // a. {L, F1} | others; the others' clients fail fast so no request reaches their side.
+  await ctx.cut([...between([L, F1], others), ...clientLinks(others)]);
+  const majorityStatuses = await ctx.waitFor(
+    'the others to answer after the cut',
+    async () => {
+      const list = await statusesOf(ctx, others);
+      return list.length === others.length ? list : undefined;
+    },
+    WAIT.stableLeader,
+  );
+  const majorityIndex = Math.max(0, ...(majorityStatuses ?? []).map((s) => s.lastIndex ?? 0));
+  ctx.note('partitioned', { leader: L, follower: F1, others, term: t, majorityIndex });
+
+  const extraOf = (s: NodeStatus): number => (s.lastIndex ?? 0) - majorityIndex;
+  const collected = await ctx.waitFor(
+    `${L} to collect ${ENOUGH_EXTRA_ENTRIES} entries only it and ${F1} hold`,
+    async () => {
+      const s = await ctx.status(L);
+      return s !== undefined && (extraOf(s) >= ENOUGH_EXTRA_ENTRIES || s.role !== 'leader') ? s : undefined;
+    },
+    WAIT.accumulate,
+  );
+  const extra = extraOf(collected ?? (await ctx.status(L)) ?? start);
+  ctx.note('collected', { leader: L, extraEntries: extra });
+
+  const elected = await ctx.waitFor(
+    `a leader among ${others.join(',')} in a term after ${t}`,
+    async () => (await statusesOf(ctx, others)).find((s) => s.role === 'leader' && s.term > t),
+    WAIT.newLeader,
+  );
+  if (elected === undefined) return await finish(ctx, { L, F1, others, healed: [] }, { reached: false, detail: 'the majority side elected no leader' });
+  const M = elected.id;
+  const u = elected.term;
+  const rest = others.filter((id) => id !== M);
+
+  // b. M alone, then one client write into its log: a term-u entry only M stores.
+  await ctx.cut(between([M], rest));
+  const restStatuses = await statusesOf(ctx, rest);
+  // S3 must be less up to date than L (last term below u) to vote for it; prefer one that is.
+  const behind = rest.filter((id) => (restStatuses.find((s) => s.id === id)?.lastTerm ?? u) < u);
+  const S3 = ctx.random.pick(behind.length > 0 ? behind : rest);
+  ctx.note('isolated-new-leader', { newLeader: M, term: u, lastTerm: elected.lastTerm, voter: S3, othersBehind: behind });
+  await ctx.heal(clientLinks([M]));
+  const withEntry = await ctx.waitFor(
+    `a client write of term ${u} in ${M}'s log`,
+    async () => {
+      const s = await ctx.status(M);
+      return s !== undefined && s.lastTerm === u ? s : undefined;
+    },
+    WAIT.entryOnM,
+  );
+  await ctx.cut(clientLinks([M]));
+  ctx.note('entry-on-new-leader', { newLeader: M, lastIndex: withEntry?.lastIndex, lastTerm: withEntry?.lastTerm });
+
+  // c. No new requests anywhere (L's and F1's waiting clients still get their answers); L and S3 meet again.
+  await ctx.holdClientRequests([L, F1]);
+  await ctx.heal(between([L], [S3]));
+  const back = await ctx.waitFor(
+    `${L} to lead again after term ${u}, or another leader`,
+    async () => {
+      const list = await statusesOf(ctx, [L, F1, S3]);
+      return list.find((s) => s.role === 'leader' && s.term > u);
+    },
+    WAIT.oldLeaderBack,
+  );
+  let reached = false;
+  let detail: string;
+  if (back === undefined) {
+    detail = `${L} did not lead again`;
+  } else if (back.id !== L) {
+    detail = `${back.id} won term ${back.term} instead of ${L} (its log was more up to date)`;
+  } else {
+    // L leads term v; did it commit entries past the majority's log without any entry of term v?
+    const committed = await ctx.waitFor(
+      `${L} to commit and apply past index ${majorityIndex}`,
+      async () => {
+        const s = await ctx.status(L);
+        if (s === undefined || s.role !== 'leader') return s === undefined ? undefined : s;
+        return s.commitIndex > majorityIndex && s.appliedIndex >= s.commitIndex ? s : undefined;
+      },
+      WAIT.applied,
+    );
+    if (committed !== undefined && committed.role === 'leader' && committed.commitIndex > majorityIndex) {
+      const oldTerm = (committed.lastTerm ?? committed.term) < committed.term;
+      reached = oldTerm && withEntry !== undefined;
+      detail = oldTerm
+        ? `${L} (term ${committed.term}, last entry of term ${committed.lastTerm}) committed up to ${committed.commitIndex} past the majority's ${majorityIndex} by counting; ${M} holds term ${u}`
+        : `${L} committed up to ${committed.commitIndex} with an entry of its term ${committed.term}`;
+      ctx.note('old-leader-committed', { leader: L, term: committed.term, lastTerm: committed.lastTerm, commitIndex: committed.commitIndex, majorityIndex, oldTerm });
+      // The answers to the waiting clients leave as the entries apply; give them a moment on the wire.
+      await ctx.sleep(300);
+    } else {
+      detail = `${L} led term ${back.term} but committed nothing past ${majorityIndex}`;
+    }
+  }
+  if (withEntry === undefined) detail += `; no client write reached ${M} in time`;
+  return await finish(ctx, { L, F1, others, healed: [S3], M }, { reached, detail });
+};
+
+/**
+ * d. Kill L and F1, reconnect the others (M included) and the clients, wait
+ * for a leader of the majority side, restart L and F1.
+ */
+async function finish(
+  ctx: ScenarioContext,
+  roles: { L: string; F1: string; others: readonly string[]; healed: readonly string[]; M?: string },
+  outcome: ScenarioOutcome,
+): Promise<ScenarioOutcome> {
+  const { L, F1, others } = roles;
+  await Promise.all([ctx.kill(L), ctx.kill(F1)]);
+  await ctx.heal([...between(others, others), ...clientLinks(others)]);
+  await ctx.releaseClientRequests();
+  const winner = await ctx.waitFor(
+    `a leader among ${others.join(',')}`,
+    async () => {
+      const list = await statusesOf(ctx, others);
+      const leader = list.find((s) => s.role === 'leader');
+      return leader !== undefined && list.filter((s) => s.term === leader.term && s.leader === leader.id).length >= 3 ? leader : undefined;
+    },
+    WAIT.finalLeader,
+  );
+  ctx.note('majority-leader', { leader: winner?.id, term: winner?.term, expected: roles.M });
+  await Promise.all([ctx.restart(L), ctx.restart(F1)]);
+  await ctx.heal(between([L, F1], others));
+  const suffix = winner === undefined ? '; no leader among the others after the kill' : `; then ${winner.id} led term ${winner.term}`;
+  return { reached: outcome.reached, detail: `${outcome.detail}${suffix}` };
+}
