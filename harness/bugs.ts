@@ -63,10 +63,10 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
   },
   'vote-twice': {
     ...BASE,
-    nemesis: ['kill', 'kill-all', 'partition'],
-    intervalS: 1,
-    timeS: 20,
-    why: 'voters killed and restarted during elections forget their vote and grant a second one in the same term',
+    nemesis: ['double-vote'],
+    intervalS: 10,
+    timeS: 50,
+    why: 'the double-vote scenario (two attempts, each about 13 s) makes a voter grant a candidate its vote, freezes the candidate before the grant arrives, restarts the voter and lets the old leader, which never heard of that term, campaign in it: a voter that forgot its vote elects it too, and two leaders of one term each commit their own writes with its acknowledgements',
   },
   'no-dedup': {
     ...BASE,
