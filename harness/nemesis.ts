@@ -536,7 +536,15 @@ export class Nemesis {
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
       }
     }
-    const event = this.record({ process: 'nemesis', type: 'info', f: `${fault.kind}-stop`, value: applied.targets, fault: applied.planned.index });
+    const event = this.record({
+      process: 'nemesis',
+      type: 'info',
+      f: `${fault.kind}-stop`,
+      value: applied.targets,
+      fault: applied.planned.index,
+      // A scenario's description now carries its outcome (the report's fault table shows it).
+      ...(fault.kind === 'scenario' ? { detail: applied.description } : {}),
+    });
     applied.stopNs = event.time;
     if (this.current === applied) this.current = undefined;
   }

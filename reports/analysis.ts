@@ -157,7 +157,11 @@ export function faultWindows(events: readonly RunEvent[]): FaultWindow[] {
       open.set(id, window);
     } else {
       const window = open.get(id);
-      if (window !== undefined) window.stopNs = event.time;
+      if (window !== undefined) {
+        window.stopNs = event.time;
+        // A scripted scenario's stop says what it achieved ("scenario figure8: reached (...)").
+        if (event.detail !== undefined) window.description = event.detail;
+      }
       open.delete(id);
     }
   }

@@ -62,6 +62,13 @@ test('ops pair with their completions and per-type stats count outcomes', () => 
   assert.equal(stats[stats.length - 1]?.f, 'all');
 });
 
+test('a fault window takes the description its stop event gives (a scenario\'s outcome)', () => {
+  const nemesis = (f: string, time: number, detail: string) => ({ process: 'nemesis' as const, type: 'info' as const, f, value: ['n1'], fault: 0, time, detail });
+  const [window] = faultWindows([nemesis('scenario-start', 1, 'scenario figure8'), nemesis('scenario-stop', 9, 'scenario figure8: reached (n1 committed by counting)')]);
+  assert.equal(window?.description, 'scenario figure8: reached (n1 committed by counting)');
+  assert.equal(window?.stopNs, 9);
+});
+
 test('fault recovery measures the first ok write after start and after stop, and leader changes', () => {
   const events = syntheticEvents();
   const ops = completedOps(events);

@@ -90,6 +90,7 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
     ],
   );
   assert.equal((recorder.events[1] as unknown as { leader: string }).leader, 'n1', 'a step carries its detail');
+  assert.equal(recorder.events[4]?.detail, 'scenario figure8: reached (built it)', 'the stop event carries the outcome for the report');
 
   // Same seed and fault index: the same random draws; another index: different ones.
   const again: number[][] = [];
