@@ -14,8 +14,8 @@ import type { Command } from './kv.ts';
 import type { Logger } from './log.ts';
 import type { NodeId } from './raft/types.ts';
 import type { NodeRuntime, Outcome } from './runtime.ts';
-import { CLUSTER_HEADER, FORWARDED_HEADER, MESSAGES_PATH, type ForwardResult } from './transport.ts';
-import { parseCasBody, parseDeleteBody, parsePeerMessages, parsePutBody, WireError } from './wire.ts';
+import { CLUSTER_HEADER, FORWARDED_HEADER, MESSAGES_PATH, STREAM_PATH, type ForwardResult } from './transport.ts';
+import { FrameDecoder, parseCasBody, parseDeleteBody, parseFrame, parsePeerMessages, parsePutBody, WireError } from './wire.ts';
 
 /** Largest client request body accepted (bigger: 413). */
 export const CLIENT_BODY_BYTES_MAX = 1024 * 1024;
@@ -148,6 +148,7 @@ export function createNodeServer(options: ServerOptions): Server {
     const path = q === -1 ? url : url.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
     const method = req.method ?? 'GET';
+    if (path === STREAM_PATH) return handlePeerStream(req, res, method);
     if (path === MESSAGES_PATH) return handlePeer(req, res, method);
     if (path === '/status') {
       if (method !== 'GET') throw new WireError(405, 'method-not-allowed', 'use GET /status');
@@ -175,6 +176,49 @@ export function createNodeServer(options: ServerOptions): Server {
     runtime.stepMessages(parsePeerMessages(body, runtime.id, options.peerIds));
     res.writeHead(204);
     res.end();
+  }
+
+  /**
+   * A peer's message stream (transport.ts): newline-delimited frames, each a
+   * JSON array of messages, stepped as they arrive. Answered only when it
+   * ends (204) or is refused: another cluster id (403), a garbage or
+   * oversized frame (400/413, logged). A refused stream is dropped with its
+   * connection; the node keeps serving and the peer reconnects.
+   */
+  function handlePeerStream(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+    // Whatever the answer, the connection ends with it: an unread stream body cannot be skipped.
+    res.setHeader('connection', 'close');
+    if (method !== 'POST') throw new WireError(405, 'method-not-allowed', `use POST ${STREAM_PATH}`);
+    const cluster = req.headers[CLUSTER_HEADER];
+    if (cluster !== options.clusterId) {
+      throw new WireError(403, 'wrong-cluster', `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the stream to ${JSON.stringify(cluster ?? null)}`);
+    }
+    const decoder = new FrameDecoder(PEER_BODY_BYTES_MAX);
+    return new Promise((resolve, reject) => {
+      const refuse = (err: unknown): void => {
+        req.removeListener('data', onData);
+        req.removeListener('end', onEnd);
+        log.error('peer-stream-refused', { remote: req.socket.remotePort, error: (err as Error).message });
+        reject(err);
+      };
+      const onData = (chunk: Buffer): void => {
+        try {
+          for (const frame of decoder.push(chunk)) runtime.stepMessages(parseFrame(frame, runtime.id, options.peerIds));
+        } catch (err) {
+          refuse(err);
+        }
+      };
+      const onEnd = (): void => {
+        if (decoder.pendingBytes > 0) return refuse(new WireError(400, 'bad-message', `peer message stream ended inside a frame (${decoder.pendingBytes} bytes)`));
+        res.writeHead(204);
+        res.end();
+        resolve();
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      // The peer went away mid-stream (killed, or its stream was dropped): nothing to answer.
+      req.on('close', () => resolve());
+    });
   }
 
   async function handleKv(req: IncomingMessage, res: ServerResponse, route: KvRoute, url: string, method: string): Promise<void> {

@@ -1,28 +1,43 @@
 /**
- * Peer transport: Raft messages and forwarded client requests over HTTP/1.1
- * with keep-alive (undici).
+ * Peer transport: Raft messages and forwarded client requests over HTTP/1.1.
  *
- * Raft messages are one-way: `POST /raft/messages` carries a JSON array of
- * messages for one peer and is answered 204; replies travel as the peer's own
- * requests back to us. So a proxy on the link i->j cuts exactly i's messages
- * to j, which is how the harness expresses one-way partitions.
+ * Raft messages are one-way and travel on ONE long-lived request per peer:
+ * `POST /raft/stream` with a chunked body of newline-delimited frames, each
+ * frame a JSON array of messages (wire.ts `FrameDecoder`). The peer answers
+ * only when the stream ends (204) or when it refuses it (4xx, e.g. another
+ * cluster id or a garbage frame), so a message costs one socket write and no
+ * reply; replies travel as the peer's own stream back to us. A proxy on the
+ * link i->j therefore still carries exactly i's messages to j, which is how
+ * the harness expresses one-way partitions.
  *
- * Everything queued for one peer while its previous requests are in flight
- * goes out as ONE request (batching). Up to `inflightMax` requests are
- * pipelined on a single connection, which keeps them in order (reordered
- * AppendEntries would only cause needless rejections). When a peer is
- * unreachable the queue is bounded and the oldest messages are dropped: Raft
- * tolerates message loss (§5.3 "retries indefinitely"), the core resends.
+ * Everything queued for one peer while its stream is connecting or
+ * backed up leaves as one frame (batching); a stream keeps frames in order
+ * (reordered AppendEntries would only cause needless rejections). A stream
+ * that fails (refused, reset, closed, or no write progress for
+ * `messageTimeoutMs`) is dropped with the messages written into it or
+ * waiting for it, and a new one is opened with a short backoff once there is
+ * something to send. The queue is bounded (the oldest messages are dropped).
+ * Raft tolerates message loss (§5.3 "retries indefinitely"): the core
+ * resends what still matters.
+ *
+ * Forwarded client requests use an undici connection pool per peer.
  */
-import { Client, Pool, errors as undiciErrors } from 'undici';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Pool, errors as undiciErrors } from 'undici';
 import type { Message, NodeId } from './raft/types.ts';
+import { encodeFrame } from './wire.ts';
 
 /** Header carrying the cluster id on peer requests; a mismatch is refused. */
 export const CLUSTER_HEADER = 'x-raftlab-cluster';
 /** Header marking a client request forwarded by a follower (value: the follower's id). */
 export const FORWARDED_HEADER = 'x-raftlab-forwarded';
-/** Path of the peer message endpoint. */
+/** Path of the one-shot peer message endpoint (a JSON array, answered 204); kept for tools and tests. */
 export const MESSAGES_PATH = '/raft/messages';
+/** Path of the streamed peer message endpoint the transport uses. */
+export const STREAM_PATH = '/raft/stream';
+
+/** Reconnect delays after consecutive stream failures: 5, 10, 20, ... ms, at most this (about one heartbeat). */
+const RECONNECT_DELAY_MAX_MS = 100;
 
 /** Options of a transport. */
 export interface TransportOptions {
@@ -30,13 +45,11 @@ export interface TransportOptions {
   /** Base URL (http://127.0.0.1:PORT) used to reach each peer, possibly a proxy. */
   readonly peerUrls: ReadonlyMap<NodeId, string>;
   readonly clusterId: string;
-  /** Pipelined message requests in flight per peer. */
-  readonly inflightMax?: number;
   /** Messages queued per peer beyond which the oldest are dropped. */
   readonly queuedMessagesMax?: number;
-  /** Timeout of one message request (connect, headers, body). */
+  /** A stream that cannot connect, or accepts no bytes, for this long is dropped and reopened. */
   readonly messageTimeoutMs?: number;
-  /** Called with a short reason when a message request fails (for logs; rate-limit there). */
+  /** Called with a short reason when a message stream fails (for logs; rate-limit there). */
   readonly onSendError?: (peer: NodeId, reason: string) => void;
 }
 
@@ -50,45 +63,58 @@ export type ForwardResult =
 
 interface PeerLink {
   readonly id: NodeId;
-  readonly messages: Client;
+  readonly url: URL;
   readonly forwarding: Pool;
   queue: Message[];
-  inflight: number;
+  /** The open (or opening) message stream, null when there is none. */
+  stream: ClientRequest | null;
+  /** The stream's socket is connected: frames may be written. */
+  connected: boolean;
+  /** The last write was not accepted in full: wait for 'drain' before writing more. */
+  blocked: boolean;
+  /** Drops a stream that neither connects nor drains in time. */
+  stallTimer: NodeJS.Timeout | undefined;
+  reconnectTimer: NodeJS.Timeout | undefined;
+  /** Consecutive failed streams, for the backoff. */
+  failures: number;
+  /** When the current stream connected (Date.now() ms). */
+  connectedAtMs: number;
+  /** No new stream before this time (Date.now() ms). */
+  nextAttemptMs: number;
 }
 
 /** Sends Raft messages and forwards client requests to peers. */
 export class PeerTransport {
   private readonly links = new Map<NodeId, PeerLink>();
-  private readonly inflightMax: number;
   private readonly queuedMessagesMax: number;
   private readonly messageTimeoutMs: number;
   private closed = false;
   /** Counters for /status and tests. */
-  readonly stats = { requestsSent: 0, messagesSent: 0, messagesDropped: 0, sendErrors: 0 };
+  readonly stats = { streamsOpened: 0, framesSent: 0, messagesSent: 0, messagesDropped: 0, sendErrors: 0 };
 
   constructor(private readonly options: TransportOptions) {
-    this.inflightMax = options.inflightMax ?? 8;
     this.queuedMessagesMax = options.queuedMessagesMax ?? 20_000;
     this.messageTimeoutMs = options.messageTimeoutMs ?? 2_000;
     for (const [id, url] of options.peerUrls) {
       if (id === options.selfId) continue;
       this.links.set(id, {
         id,
-        messages: new Client(url, {
-          pipelining: this.inflightMax,
-          connectTimeout: this.messageTimeoutMs,
-          headersTimeout: this.messageTimeoutMs,
-          bodyTimeout: this.messageTimeoutMs,
-          keepAliveTimeout: 30_000,
-        }),
+        url: new URL(url),
         forwarding: new Pool(url, { connections: 64, connectTimeout: 2_000, keepAliveTimeout: 30_000 }),
         queue: [],
-        inflight: 0,
+        stream: null,
+        connected: false,
+        blocked: false,
+        stallTimer: undefined,
+        reconnectTimer: undefined,
+        failures: 0,
+        connectedAtMs: 0,
+        nextAttemptMs: 0,
       });
     }
   }
 
-  /** Queues messages for their destinations and sends what the in-flight bound allows. */
+  /** Queues messages for their destinations and writes what each stream accepts now. */
   send(messages: readonly Message[]): void {
     if (this.closed || messages.length === 0) return;
     const touched = new Set<PeerLink>();
@@ -104,41 +130,120 @@ export class PeerTransport {
         link.queue.splice(0, dropped);
         this.stats.messagesDropped += dropped;
       }
-      this.pump(link);
+      this.flush(link);
     }
   }
 
-  private pump(link: PeerLink): void {
-    while (!this.closed && link.queue.length > 0 && link.inflight < this.inflightMax) {
-      const batch = link.queue;
-      link.queue = [];
-      link.inflight++;
-      this.stats.requestsSent++;
-      this.stats.messagesSent += batch.length;
-      void this.post(link, batch).finally(() => {
-        link.inflight--;
-        this.pump(link);
-      });
+  /** Writes the link's queue as one frame if its stream can take it; opens a stream if there is none. */
+  private flush(link: PeerLink): void {
+    if (this.closed || link.queue.length === 0) return;
+    const stream = link.stream;
+    if (stream === null) {
+      this.openStream(link);
+      return;
+    }
+    if (!link.connected || link.blocked) return;
+    const batch = link.queue;
+    link.queue = [];
+    this.stats.framesSent++;
+    this.stats.messagesSent += batch.length;
+    if (!stream.write(encodeFrame(batch))) {
+      // The socket buffer is full (a slow link or a stopped peer): queue
+      // until 'drain', and give up on the stream if it never comes.
+      link.blocked = true;
+      this.armStallTimer(link, stream, 'accepted no bytes');
     }
   }
 
-  private async post(link: PeerLink, batch: readonly Message[]): Promise<void> {
-    try {
-      const res = await link.messages.request({
-        path: MESSAGES_PATH,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [CLUSTER_HEADER]: this.options.clusterId },
-        body: JSON.stringify(batch),
-        // Raft messages are safe to duplicate or reorder, so they may share
-        // a pipelined connection without waiting for each answer.
-        idempotent: true,
-        blocking: false,
-      });
-      const text = await res.body.text();
-      if (res.statusCode >= 300) this.reportError(link.id, `HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-    } catch (err) {
-      this.reportError(link.id, describeError(err));
+  private openStream(link: PeerLink): void {
+    if (link.reconnectTimer !== undefined) return;
+    const waitMs = link.nextAttemptMs - Date.now();
+    if (waitMs > 0) {
+      link.reconnectTimer = setTimeout(() => {
+        link.reconnectTimer = undefined;
+        this.flush(link);
+      }, waitMs);
+      return;
     }
+    this.stats.streamsOpened++;
+    const stream = httpRequest({
+      host: link.url.hostname,
+      port: link.url.port,
+      path: STREAM_PATH,
+      method: 'POST',
+      // One dedicated connection per stream: it is never reused for anything else.
+      agent: false,
+      headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked', [CLUSTER_HEADER]: this.options.clusterId },
+    });
+    link.stream = stream;
+    link.connected = false;
+    link.blocked = false;
+    this.armStallTimer(link, stream, 'did not connect');
+    stream.on('socket', (socket) => {
+      // Each frame is one small write that a peer waits for: no Nagle delay.
+      socket.setNoDelay(true);
+      const onConnect = (): void => {
+        if (link.stream !== stream) return;
+        this.clearStallTimer(link);
+        link.connected = true;
+        link.connectedAtMs = Date.now();
+        this.flush(link);
+      };
+      if (socket.connecting) socket.once('connect', onConnect);
+      else onConnect();
+    });
+    stream.on('drain', () => {
+      if (link.stream !== stream) return;
+      link.blocked = false;
+      this.clearStallTimer(link);
+      this.flush(link);
+    });
+    let answered = false;
+    stream.on('response', (res: IncomingMessage) => {
+      // The peer answers only to end or refuse the stream; its reason is the error to report.
+      answered = true;
+      void readText(res).then((text) => this.streamFailed(link, stream, `HTTP ${res.statusCode ?? 0}: ${text.slice(0, 200)}`));
+    });
+    stream.on('error', (err) => this.streamFailed(link, stream, describeError(err)));
+    stream.on('close', () => {
+      if (!answered) this.streamFailed(link, stream, 'stream closed by the peer');
+    });
+    // Send the request head now, so the peer sees the stream before the first frame.
+    stream.flushHeaders();
+  }
+
+  private armStallTimer(link: PeerLink, stream: ClientRequest, what: string): void {
+    this.clearStallTimer(link);
+    link.stallTimer = setTimeout(() => this.streamFailed(link, stream, `message stream ${what} within ${this.messageTimeoutMs} ms`), this.messageTimeoutMs);
+  }
+
+  private clearStallTimer(link: PeerLink): void {
+    if (link.stallTimer !== undefined) clearTimeout(link.stallTimer);
+    link.stallTimer = undefined;
+  }
+
+  /** Drops a failed stream with the messages written into it or waiting for it; the next `send` opens a new one after a backoff. */
+  private streamFailed(link: PeerLink, stream: ClientRequest, reason: string): void {
+    if (link.stream !== stream) return;
+    link.stream = null;
+    link.connected = false;
+    link.blocked = false;
+    this.clearStallTimer(link);
+    stream.destroy();
+    if (this.closed) return;
+    this.reportError(link.id, reason);
+    // What waited for this stream is stale by the time a new one is up (the
+    // peer may be down for a while); the core resends what still matters,
+    // so a returning peer is not flooded with a backlog of old messages.
+    this.stats.messagesDropped += link.queue.length;
+    link.queue = [];
+    // A stream that worked for a while restarts the backoff; one that fails
+    // right away (a proxy whose node is down accepts and then closes) backs off.
+    if (link.connectedAtMs > 0 && Date.now() - link.connectedAtMs > 1000) link.failures = 0;
+    link.connectedAtMs = 0;
+    link.failures++;
+    link.nextAttemptMs = Date.now() + Math.min(RECONNECT_DELAY_MAX_MS, 5 * 2 ** Math.min(link.failures - 1, 10));
+    this.flush(link);
   }
 
   private reportError(peer: NodeId, reason: string): void {
@@ -185,8 +290,23 @@ export class PeerTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.links.values()].flatMap((l) => [l.messages.destroy(), l.forwarding.destroy()]));
+    for (const link of this.links.values()) {
+      if (link.reconnectTimer !== undefined) clearTimeout(link.reconnectTimer);
+      this.clearStallTimer(link);
+      link.stream?.destroy();
+      link.stream = null;
+    }
+    await Promise.allSettled([...this.links.values()].map((l) => l.forwarding.destroy()));
   }
+}
+
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
 }
 
 function describeError(err: unknown): string {

@@ -138,3 +138,69 @@ export function parseDeleteBody(text: string): SessionFields {
   if (text.trim() === '') return {};
   return parseSession(parseJsonObject(text));
 }
+
+/**
+ * Splits a peer message stream (`POST /raft/stream`) into frames. The stream
+ * is newline-delimited JSON: each frame is one JSON array of messages
+ * followed by `\n`. JSON text never contains a raw newline (JSON.stringify
+ * escapes control characters inside strings), so `\n` is an unambiguous
+ * delimiter and a frame needs no length prefix.
+ */
+export class FrameDecoder {
+  /** Bytes of the frame not yet terminated, in arrival order. */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+
+  constructor(private readonly frameBytesMax: number) {}
+
+  /** Feeds one chunk; returns the frames it completed (UTF-8 text without the newline). Throws a 413 WireError on an oversized frame. */
+  push(chunk: Buffer): string[] {
+    const frames: string[] = [];
+    let start = 0;
+    for (;;) {
+      const newline = chunk.indexOf(10, start);
+      if (newline === -1) break;
+      let frame = chunk.subarray(start, newline);
+      if (this.partBytes > 0) {
+        this.parts.push(frame);
+        frame = Buffer.concat(this.parts);
+        this.parts = [];
+        this.partBytes = 0;
+      }
+      this.checkSize(frame.length);
+      frames.push(frame.toString('utf8'));
+      start = newline + 1;
+    }
+    if (start < chunk.length) {
+      this.partBytes += chunk.length - start;
+      this.checkSize(this.partBytes);
+      this.parts.push(chunk.subarray(start));
+    }
+    return frames;
+  }
+
+  /** Bytes received after the last complete frame (a stream that ends with some is truncated). */
+  get pendingBytes(): number {
+    return this.partBytes;
+  }
+
+  private checkSize(bytes: number): void {
+    if (bytes > this.frameBytesMax) throw new WireError(413, 'body-too-large', `peer message frame exceeds the limit of ${this.frameBytesMax} bytes`);
+  }
+}
+
+/** Encodes one frame of a peer message stream (see FrameDecoder). */
+export function encodeFrame(messages: readonly Message[]): string {
+  return `${JSON.stringify(messages)}\n`;
+}
+
+/** Decodes and checks one frame: a JSON array of messages addressed to `selfId` (a 400 WireError otherwise). */
+export function parseFrame(frame: string, selfId: NodeId, peers: ReadonlySet<NodeId>): Message[] {
+  let body: unknown;
+  try {
+    body = JSON.parse(frame);
+  } catch (err) {
+    throw new WireError(400, 'bad-json', `peer message frame is not valid JSON: ${(err as Error).message}`);
+  }
+  return parsePeerMessages(body, selfId, peers);
+}
