@@ -35,16 +35,20 @@ import type { Scenario, ScenarioContext, ScenarioOutcome } from './context.ts';
 const WAIT = {
   stableLeader: 10_000,
   /** How long L collects entries only it and F1 hold (it is deposed after about one election timeout anyway). */
-  accumulate: 3_000,
+  accumulate: 4_000,
   newLeader: 10_000,
   entryOnM: 4_000,
   oldLeaderBack: 12_000,
-  applied: 3_000,
+  applied: 8_000,
   finalLeader: 12_000,
 } as const;
 
-/** Entries beyond the majority's log that are enough for L to have (more only lengthens the wait). */
-const ENOUGH_EXTRA_ENTRIES = 6;
+/**
+ * Entries beyond the majority's log that are enough for L to have. Each is a
+ * waiting client's write; more of them, on more keys, make it likelier that
+ * a lost one is not hidden by the later writes (M's own entry among them).
+ */
+const ENOUGH_EXTRA_ENTRIES = 12;
 
 /** Every directed link between two groups, both ways. */
 function between(a: readonly string[], b: readonly string[]): Link[] {
@@ -181,8 +185,12 @@ export const figure8: Scenario = async (ctx) => {
 };
 
 /**
- * d. Kill L and F1, reconnect the others (M included) and the clients, wait
- * for a leader of the majority side, restart L and F1.
+ * d. Kill L and F1, reconnect the others (M included), wait for a leader of
+ * the majority side that has committed its whole log, then let the clients
+ * in and restart L and F1. The clients stay out until then: a request to a
+ * dead node would be an unknown op (the proxy accepts, then drops it) and a
+ * follower forwarding to the dead leader answers "unknown", and unknown
+ * writes can be placed anywhere by the checker, hiding the lost ones.
  */
 async function finish(
   ctx: ScenarioContext,
@@ -190,21 +198,25 @@ async function finish(
   outcome: ScenarioOutcome,
 ): Promise<ScenarioOutcome> {
   const { L, F1, others } = roles;
+  // Refused connections make a client's request a certain failure, not an unknown one.
+  await ctx.cut([...clientLinks([L, F1, ...others])]);
   await Promise.all([ctx.kill(L), ctx.kill(F1)]);
-  await ctx.heal([...between(others, others), ...clientLinks(others)]);
-  await ctx.releaseClientRequests();
+  await ctx.heal(between(others, others));
   const winner = await ctx.waitFor(
-    `a leader among ${others.join(',')}`,
+    `a leader among ${others.join(',')} with its log committed`,
     async () => {
       const list = await statusesOf(ctx, others);
       const leader = list.find((s) => s.role === 'leader');
-      return leader !== undefined && list.filter((s) => s.term === leader.term && s.leader === leader.id).length >= 3 ? leader : undefined;
+      if (leader === undefined || list.filter((s) => s.term === leader.term && s.leader === leader.id).length < 3) return undefined;
+      return leader.commitIndex >= (leader.lastIndex ?? 0) ? leader : undefined;
     },
     WAIT.finalLeader,
   );
-  ctx.note('majority-leader', { leader: winner?.id, term: winner?.term, expected: roles.M });
+  ctx.note('majority-leader', { leader: winner?.id, term: winner?.term, commitIndex: winner?.commitIndex, expected: roles.M });
+  await ctx.heal(clientLinks(others));
   await Promise.all([ctx.restart(L), ctx.restart(F1)]);
-  await ctx.heal(between([L, F1], others));
+  await ctx.heal([...between([L, F1], others), ...clientLinks([L, F1])]);
+  await ctx.releaseClientRequests();
   const suffix = winner === undefined ? '; no leader among the others after the kill' : `; then ${winner.id} led term ${winner.term}`;
   return { reached: outcome.reached, detail: `${outcome.detail}${suffix}` };
 }
