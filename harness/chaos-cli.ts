@@ -26,7 +26,7 @@ const argv = await yargs(hideBin(process.argv))
   .option('time', { type: 'number', describe: 'seconds of workload (faults included); the heal, final reads and check come after' + ' [default: 30; with --bug: its preset]' })
   .option('nemesis', {
     type: 'string',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (harness/README.md) [default: ${DEFAULTS.nemesis}; with --bug: its preset]`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; with --bug: its preset]`,
   })
   .option('interval', { type: 'number', describe: 'seconds between faults and how long each lasts (quiet, fault, quiet, fault, ...)' + ' [default: 5; with --bug: its preset]' })
   .option('workload', { type: 'string', choices: workloadNames, describe: 'register (one key), multi-register (read/write on --keys keys), cas-register (read/write/cas on --keys keys) [default: cas-register; with --bug: its preset]' })
