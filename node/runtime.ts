@@ -11,7 +11,9 @@
  *      reads whose index is applied: committed entries are durable on a
  *      majority already, so this need not wait for our own write (a
  *      snapshot from the leader is the exception: installed after step 4);
- *   4. persist snapshot + entries + hard state with ONE fdatasync;
+ *   4. persist snapshot + entries + hard state with ONE fdatasync; while
+ *      the leader waits for it, entries that followers' acknowledgements
+ *      commit are applied and answered at once (applyCommittedEarly);
  *   5. send `messages` (votes and append replies leave only after their
  *      state is durable, §5.1);
  *   6. advance; maybe snapshot and compact.
@@ -202,7 +204,27 @@ export class NodeRuntime {
   stepMessages(messages: readonly Message[]): void {
     if (this.stopped) return;
     for (const m of messages) this.raw.step(m);
+    if (this.passRunning !== null) this.applyCommittedEarly();
     this.schedule();
+  }
+
+  /**
+   * Leader only, while a pass waits for its own disk write: applies what the
+   * core has just committed and answers its clients now. An entry stored by
+   * two followers is on a majority of three without us, so it is committed
+   * (§5.3) and survives our crash; the core counts the leader only once its
+   * own write is durable, so followers' acknowledgements alone move the
+   * commit index here. Otherwise a put would wait for the slower of our
+   * fdatasync and the first follower's, instead of the second fastest of the
+   * three. The next Ready's committedEntries repeat these entries; apply
+   * skips what is applied.
+   */
+  private applyCommittedEarly(): void {
+    if (this.role !== 'leader') return;
+    const core = this.raw.status();
+    if (core.role !== 'leader' || core.commitIndex <= this.appliedIndex) return;
+    this.applyEntries(this.raw.logEntries(this.appliedIndex + 1, core.commitIndex + 1));
+    this.serveReads();
   }
 
   /** Whether this node currently believes it leads. */
@@ -337,7 +359,10 @@ export class NodeRuntime {
     if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
     if (!applyEarly) this.applyAndServe(ready);
     this.raw.advance(ready);
-    if (this.appliedIndex - this.snapshotIndex >= this.options.snapshotEvery) await this.takeSnapshot();
+    // The core compacts only up to what it has seen applied; entries applied
+    // early are snapshotted once the next Ready has carried them.
+    const snapshotDue = this.appliedIndex - this.snapshotIndex >= this.options.snapshotEvery;
+    if (snapshotDue && this.appliedIndex <= this.raw.status().appliedIndex) await this.takeSnapshot();
   }
 
   /** Applies committed entries, answers their clients, and serves reads whose index is applied. */

@@ -147,7 +147,12 @@ export class PeerTransport {
     link.queue = [];
     this.stats.framesSent++;
     this.stats.messagesSent += batch.length;
-    if (!stream.write(encodeFrame(batch))) {
+    const accepted = stream.write(encodeFrame(batch));
+    // node:http corks the socket until the next tick to gather the chunk
+    // framing into one write; uncork now so the frame leaves before the
+    // caller's next step (the leader's own WAL write, §10.2.1 in parallel).
+    if (stream.socket !== null && stream.socket.writableCorked > 0) stream.socket.uncork();
+    if (!accepted) {
       // The socket buffer is full (a slow link or a stopped peer): queue
       // until 'drain', and give up on the stream if it never comes.
       link.blocked = true;
