@@ -36,3 +36,53 @@ test('a direct cluster starts, elects, survives kill/restart and pause/resume, a
   assert.match(log, /"event":"listening"/);
   rmSync(runDir, { recursive: true, force: true });
 });
+
+test('a proxied cluster picks new ports and retries when Toxiproxy answers 500 (a port taken meanwhile)', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'raftlab-cluster-'));
+  const attempts: string[][] = [];
+  const cluster = new Cluster({
+    nodes: 3,
+    runDir,
+    mode: 'proxied',
+    nodeMain: fakeNode,
+    // Fails like toxiproxy-node-client does on a bind race, every time: the cluster gives up after its attempts.
+    startProxies: async (specs) => {
+      attempts.push(specs.map((s) => s.listen));
+      throw new Error('Request failed with status code 500');
+    },
+  });
+  try {
+    await assert.rejects(cluster.start(), /cannot create the cluster's proxies \(attempt 4\): Request failed with status code 500/);
+  } finally {
+    await cluster.stop();
+  }
+  assert.equal(attempts.length, 4);
+  assert.equal(attempts[0]?.length, 3 * 2 + 3, 'six peer proxies and three client proxies');
+  // Every retry asks for ports it has not tried before.
+  const tried = attempts.flat();
+  assert.equal(new Set(tried).size, tried.length);
+  for (const id of cluster.ids) assert.equal(cluster.pid(id), undefined, `node ${id} was never started`);
+  rmSync(runDir, { recursive: true, force: true });
+});
+
+test('a proxied cluster does not retry an error other than a 500', async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'raftlab-cluster-'));
+  let calls = 0;
+  const cluster = new Cluster({
+    nodes: 3,
+    runDir,
+    mode: 'proxied',
+    nodeMain: fakeNode,
+    startProxies: async () => {
+      calls++;
+      throw new Error('connect ECONNREFUSED 127.0.0.1:8474');
+    },
+  });
+  try {
+    await assert.rejects(cluster.start(), /attempt 1\): connect ECONNREFUSED/);
+  } finally {
+    await cluster.stop();
+  }
+  assert.equal(calls, 1);
+  rmSync(runDir, { recursive: true, force: true });
+});

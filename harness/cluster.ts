@@ -119,6 +119,9 @@ function canBind(port: number): Promise<number | undefined> {
   });
 }
 
+/** How often the proxies are created again with new ports after a bind race. */
+const PROXY_START_ATTEMPTS = 4;
+
 /** Ports handed out by this process, so two picks in a row never collide. */
 const portsHandedOut = new Set<number>();
 
@@ -303,36 +306,57 @@ export class Cluster {
       });
     }
     if (this.options.mode === 'proxied') {
-      const specs: ProxySpec[] = [];
-      for (const from of this.ids) {
-        for (const to of this.ids) {
-          if (from === to) continue;
-          specs.push({
-            name: `${from}->${to}`,
-            kind: 'peer',
-            from,
-            to,
-            listen: `127.0.0.1:${await freePort()}`,
-            upstream: `127.0.0.1:${this.node(to).port}`,
-          });
+      const starter = this.options.startProxies;
+      if (starter === undefined) throw new Error('a proxied cluster needs startProxies');
+      // A free port can be taken by another process between our pick and
+      // Toxiproxy's bind (several harnesses on one machine): creating the
+      // proxies then fails with 500 ("address already in use"; the client
+      // library drops the body). We chose every field ourselves, so a 500
+      // means a port: pick new ports and try again.
+      for (let attempt = 1; ; attempt++) {
+        const specs = await this.planProxySpecs();
+        try {
+          this.proxyLayer = await starter(specs);
+          this.proxySpecs = specs;
+          break;
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          if (attempt >= PROXY_START_ATTEMPTS || !message.includes('status code 500')) {
+            throw new Error(`cannot create the cluster's proxies (attempt ${attempt}): ${message}; Toxiproxy answers 500 when a listen port is taken`);
+          }
         }
       }
+      for (const pid of this.proxyLayer.pids) this.reaperAdd(pid);
+    }
+    for (const id of this.ids) void this.spawnNode(id);
+  }
+
+  /** One proxy per directed peer link and one per node for clients, each on a fresh free port. */
+  private async planProxySpecs(): Promise<ProxySpec[]> {
+    const specs: ProxySpec[] = [];
+    for (const from of this.ids) {
       for (const to of this.ids) {
+        if (from === to) continue;
         specs.push({
-          name: `client->${to}`,
-          kind: 'client',
+          name: `${from}->${to}`,
+          kind: 'peer',
+          from,
           to,
           listen: `127.0.0.1:${await freePort()}`,
           upstream: `127.0.0.1:${this.node(to).port}`,
         });
       }
-      this.proxySpecs = specs;
-      const starter = this.options.startProxies;
-      if (starter === undefined) throw new Error('a proxied cluster needs startProxies');
-      this.proxyLayer = await starter(specs);
-      for (const pid of this.proxyLayer.pids) this.reaperAdd(pid);
     }
-    for (const id of this.ids) void this.spawnNode(id);
+    for (const to of this.ids) {
+      specs.push({
+        name: `client->${to}`,
+        kind: 'client',
+        to,
+        listen: `127.0.0.1:${await freePort()}`,
+        upstream: `127.0.0.1:${this.node(to).port}`,
+      });
+    }
+    return specs;
   }
 
   private node(id: string): NodeProcess {
