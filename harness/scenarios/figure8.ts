@@ -185,6 +185,37 @@ export const figure8: Scenario = async (ctx) => {
 };
 
 /**
+ * A leader without an entry of its term (the variant appends no §8 no-op)
+ * serves no ReadIndex read until a client write of its term commits (§6.4),
+ * so if every client came back at once, reads would wait behind the first
+ * writes, one per key, and read their values instead of the old ones. So
+ * one client write is let in first (the leader's client proxy opens until
+ * an entry of its term is in its log) and allowed to commit; after that
+ * reads are served at once and race the writes as usual.
+ */
+async function primeReads(ctx: ScenarioContext, leader: string): Promise<void> {
+  await ctx.heal(clientLinks([leader]));
+  const appended = await ctx.waitFor(
+    `a client write of ${leader}'s term in its log`,
+    async () => {
+      const s = await ctx.status(leader);
+      return s !== undefined && s.lastTerm === s.term ? s : undefined;
+    },
+    WAIT.entryOnM,
+  );
+  await ctx.cut(clientLinks([leader]));
+  const committed = await ctx.waitFor(
+    `${leader} to commit an entry of its term`,
+    async () => {
+      const s = await ctx.status(leader);
+      return s !== undefined && s.lastTerm === s.term && s.commitIndex >= (s.lastIndex ?? 0) ? s : undefined;
+    },
+    WAIT.entryOnM,
+  );
+  ctx.note('reads-primed', { leader, appendedIndex: appended?.lastIndex, commitIndex: committed?.commitIndex });
+}
+
+/**
  * d. Kill L and F1, reconnect the others (M included), wait for a leader of
  * the majority side that has committed its whole log, then let the clients
  * in and restart L and F1. The clients stay out until then: a request to a
@@ -213,6 +244,7 @@ async function finish(
     WAIT.finalLeader,
   );
   ctx.note('majority-leader', { leader: winner?.id, term: winner?.term, commitIndex: winner?.commitIndex, expected: roles.M });
+  if (winner !== undefined && winner.lastTerm !== winner.term) await primeReads(ctx, winner.id);
   await ctx.heal(clientLinks(others));
   await Promise.all([ctx.restart(L), ctx.restart(F1)]);
   await ctx.heal([...between([L, F1], others), ...clientLinks([L, F1])]);
