@@ -176,12 +176,15 @@ async function steer(ctx: ScenarioContext, undo: Undo, timings: DoubleVoteTiming
   const term = settled.term + 1;
   ctx.note('roles', { candidate: a, voter: v, oldLeader: b, oldTerm: settled.term, term, lastIndex: settled.lastIndex });
 
-  // V stops hearing B: it times out and polls (pre-votes) in vain, since A and
-  // B still hear a leader (thesis §9.6 / §4.2.3), and forgets its leader.
+  // V comes back knowing no leader, so it will grant A's pre-vote (no leader
+  // stickiness, thesis §9.6), with a fresh election timer, and is frozen at
+  // once: a paused node's timer does not run, so V cannot poll before it has
+  // answered A. (Waiting for V to time out instead leaves its next poll at an
+  // unknown point: one that fires as V resumes goes out before its grant and
+  // splits the vote.) B->V stays cut so V never hears B again.
   await undo.cutLinks([[b, v]]);
-  const vPolling = await ctx.waitFor('voter polling', () => inRole(ctx, v, 'pre-candidate', settled.term), electionWaitMs);
-  if (vPolling === undefined) return gaveUp(ctx, `${v} did not start polling`);
-  // Frozen, V cannot win a poll of its own; A's requests wait in its socket.
+  await undo.kill(v);
+  await undo.restart(v);
   undo.pause(v);
   // B leaves for good, and A never reaches it, so B stays in the old term.
   await undo.cutLinks([[a, b], [b, a]]);
