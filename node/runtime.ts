@@ -27,6 +27,7 @@ import { NodeStorage } from './storage/storage.ts';
 import type { BugName } from './bugs.ts';
 import { LeaderLease } from './lease.ts';
 import type { Logger } from './log.ts';
+import { trace, traceOn } from './trace.ts';
 import { PeerTransport } from './transport.ts';
 
 /** How a client request ended, as far as this node knows. */
@@ -203,9 +204,17 @@ export class NodeRuntime {
   /** Hands peer messages to the core. */
   stepMessages(messages: readonly Message[]): void {
     if (this.stopped) return;
-    for (const m of messages) this.raw.step(m);
+    for (const m of messages) {
+      if (traceOn) this.traceMessage(m);
+      this.raw.step(m);
+    }
     if (this.passRunning !== null) this.applyCommittedEarly();
     this.schedule();
+  }
+
+  private traceMessage(m: Message): void {
+    if (m.type === 'append-request' && m.entries.length > 0) trace(this.id, 'append-in', m.entries[m.entries.length - 1]?.index);
+    else if (m.type === 'append-response') trace(this.id, 'reply-in', m.matchIndex);
   }
 
   /**
@@ -343,8 +352,11 @@ export class NodeRuntime {
     this.submitQueued();
     if (!this.raw.hasReady()) return;
     const ready = this.raw.ready();
+    const lastNewIndex = ready.entries[ready.entries.length - 1]?.index ?? 0;
+    if (traceOn) trace(this.id, 'pass', lastNewIndex);
     if (ready.softState !== null) this.onSoftState(ready);
     this.transport.send(ready.eagerMessages);
+    if (traceOn && ready.eagerMessages.length > 0) trace(this.id, 'frames-sent', lastNewIndex);
     // Committed entries are already durable on a majority (§5.3, §5.4), so
     // applying them and answering their clients does not wait for this
     // Ready's own write (as etcd's server applies in parallel with its disk
@@ -353,9 +365,12 @@ export class NodeRuntime {
     // the state machine and is installed only once durable.
     const applyEarly = ready.snapshot === null;
     if (applyEarly) this.applyAndServe(ready);
+    if (traceOn) trace(this.id, 'persist-start', lastNewIndex);
     await this.storage.persist(ready);
+    if (traceOn) trace(this.id, 'persist-done', lastNewIndex);
     this.stats.entriesPersisted += ready.entries.length;
     this.transport.send(ready.messages);
+    if (traceOn && ready.messages.length > 0) trace(this.id, 'reply-sent', lastNewIndex);
     if (ready.snapshot !== null) this.installSnapshot(ready.snapshot);
     if (!applyEarly) this.applyAndServe(ready);
     this.raw.advance(ready);
@@ -462,6 +477,7 @@ export class NodeRuntime {
       if (pending === undefined) continue;
       this.pendingProposals.delete(e.index);
       if (pending.term === e.term && result !== null) {
+        if (traceOn) trace(this.id, 'applied', e.index);
         pending.resolve({ type: 'applied', result });
       } else {
         // Log Matching (§5.3): a different term at our index means our entry

@@ -14,6 +14,7 @@ import type { Command } from './kv.ts';
 import type { Logger } from './log.ts';
 import type { NodeId } from './raft/types.ts';
 import type { NodeRuntime, Outcome } from './runtime.ts';
+import { trace, traceOn } from './trace.ts';
 import { CLUSTER_HEADER, FORWARDED_HEADER, MESSAGES_PATH, STREAM_PATH, type ForwardResult } from './transport.ts';
 import { FrameDecoder, parseCasBody, parseDeleteBody, parseFrame, parsePeerMessages, parsePutBody, WireError } from './wire.ts';
 
@@ -258,8 +259,10 @@ export function createNodeServer(options: ServerOptions): Server {
       const result = await runtime.transport.forward(leader, method, url, method === 'GET' ? null : text, options.forwardTimeoutMs);
       return sendForwarded(res, leader, result);
     }
+    if (traceOn && command !== null) trace(runtime.id, 'client-request');
     const outcome = command === null ? await runtime.read(route.key, false) : await runtime.submit(command);
     sendOutcome(res, outcome);
+    if (traceOn && command !== null) trace(runtime.id, 'client-response');
   }
 
   function sendForwarded(res: ServerResponse, leader: NodeId, result: ForwardResult): void {
