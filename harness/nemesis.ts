@@ -282,6 +282,9 @@ export interface AppliedFault {
   leftPaused?: readonly string[];
 }
 
+/** Attempts of a scenario's proxy call, 250 ms apart (see Nemesis.scenarioRetrying). */
+const SCENARIO_PROXY_ATTEMPTS = 20;
+
 const sleepMs = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (ms <= 0 || signal?.aborted === true) return resolve();
@@ -338,16 +341,26 @@ export class Nemesis {
    * one HTTP call to Toxiproxy can fail, and that must not break the run.
    * The calls are idempotent (enable/disable, set toxic, heal).
    */
-  private async retrying(action: () => Promise<void>): Promise<void> {
+  private async retrying(action: () => Promise<void>, attempts = 3): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await action();
         return;
       } catch (error) {
-        if (attempt >= 3) throw error;
+        if (attempt >= attempts) throw error;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+  }
+
+  /**
+   * A scenario keeps proxies disabled for many seconds, and a disabled
+   * proxy's port is free: another process's port probe (harness/cluster.ts
+   * `freePort` binds candidates briefly) can hold it just when the proxy is
+   * enabled again (bind fails: HTTP 500). So scenario calls retry for ~5 s.
+   */
+  private scenarioRetrying(action: () => Promise<void>): Promise<void> {
+    return this.retrying(action, SCENARIO_PROXY_ATTEMPTS);
   }
 
   private requireNetwork(kind: string): NetworkControl {
@@ -376,15 +389,15 @@ export class Nemesis {
         status: (id) => status.call(processes, id),
       },
       network: {
-        cut: (links) => this.retrying(() => network.cut(links)),
-        latency: (links, delayMs, jitterMs) => this.retrying(() => network.latency(links, delayMs, jitterMs)),
-        blackhole: (links) => this.retrying(() => network.blackhole(links)),
-        bandwidth: (links, rateKBps) => this.retrying(() => network.bandwidth(links, rateKBps)),
-        healAll: () => this.retrying(() => network.healAll()),
-        heal: (links) => this.retrying(() => heal.call(network, links)),
-        removeLatency: (links) => this.retrying(() => removeLatency.call(network, links)),
-        holdClientRequests: (ids) => this.retrying(() => holdClientRequests.call(network, ids)),
-        releaseClientRequests: (ids) => this.retrying(() => releaseClientRequests.call(network, ids)),
+        cut: (links) => this.scenarioRetrying(() => network.cut(links)),
+        latency: (links, delayMs, jitterMs) => this.scenarioRetrying(() => network.latency(links, delayMs, jitterMs)),
+        blackhole: (links) => this.scenarioRetrying(() => network.blackhole(links)),
+        bandwidth: (links, rateKBps) => this.scenarioRetrying(() => network.bandwidth(links, rateKBps)),
+        healAll: () => this.scenarioRetrying(() => network.healAll()),
+        heal: (links) => this.scenarioRetrying(() => heal.call(network, links)),
+        removeLatency: (links) => this.scenarioRetrying(() => removeLatency.call(network, links)),
+        holdClientRequests: (ids) => this.scenarioRetrying(() => holdClientRequests.call(network, ids)),
+        releaseClientRequests: (ids) => this.scenarioRetrying(() => releaseClientRequests.call(network, ids)),
       },
     };
   }
@@ -527,7 +540,7 @@ export class Nemesis {
         await Promise.all((applied.leftKilled ?? []).map((id) => this.processes.restart(id)));
         if (this.network !== undefined) {
           const network = this.network;
-          await this.retrying(() => network.healAll());
+          await this.scenarioRetrying(() => network.healAll());
         }
         break;
       }
