@@ -56,7 +56,7 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
     intervalS: 10,
     timeS: 50,
     nodes: 5,
-    keys: 6,
+    keys: 12,
     concurrency: 15,
     timeoutMs: 20_000,
     why: 'the figure8 scenario builds Figure 8 on 5 nodes: a deposed leader with entries only it and one follower hold wins again with a third vote and commits them by counting; the node that won in between with a newer entry then overwrites them. Clients wait up to 20 s, so the writes held in the partition are still waiting when they are acknowledged',
