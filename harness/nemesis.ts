@@ -262,6 +262,7 @@ export interface NetworkControl {
   healAll(): Promise<void>;
   /** Scenarios only (harness/scenarios/context.ts ScenarioNetwork): heal some links, remove latency, hold client requests. */
   heal?(links: readonly Link[]): Promise<void>;
+  removeBlackhole?(links: readonly Link[]): Promise<void>;
   removeLatency?(links: readonly Link[]): Promise<void>;
   holdClientRequests?(ids?: readonly string[]): Promise<void>;
   releaseClientRequests?(ids?: readonly string[]): Promise<void>;
@@ -395,6 +396,9 @@ export class Nemesis {
         bandwidth: (links, rateKBps) => this.scenarioRetrying(() => network.bandwidth(links, rateKBps)),
         healAll: () => this.scenarioRetrying(() => network.healAll()),
         heal: (links) => this.scenarioRetrying(() => heal.call(network, links)),
+        ...(network.removeBlackhole !== undefined
+          ? { removeBlackhole: (links: readonly Link[]) => this.scenarioRetrying(() => network.removeBlackhole?.(links) ?? Promise.resolve()) }
+          : {}),
         removeLatency: (links) => this.scenarioRetrying(() => removeLatency.call(network, links)),
         holdClientRequests: (ids) => this.scenarioRetrying(() => holdClientRequests.call(network, ids)),
         releaseClientRequests: (ids) => this.scenarioRetrying(() => releaseClientRequests.call(network, ids)),

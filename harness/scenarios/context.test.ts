@@ -41,7 +41,8 @@ function fakes(actions: string[]): { processes: ConstructorParameters<typeof Nem
       heal: async (list) => void actions.push(`heal ${links(list)}`),
       latency: async () => void actions.push('latency'),
       removeLatency: async () => void actions.push('remove-latency'),
-      blackhole: async () => void actions.push('blackhole'),
+      blackhole: async (list) => void actions.push(`blackhole ${links(list)}`),
+      removeBlackhole: async (list) => void actions.push(`remove-blackhole ${links(list)}`),
       bandwidth: async () => void actions.push('bandwidth'),
       holdClientRequests: async () => void actions.push('hold'),
       releaseClientRequests: async () => void actions.push('release'),
@@ -61,6 +62,8 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
     seen.leader = [...statuses.values()].find((s) => s.role === 'leader')?.id;
     ctx.note('isolate', { leader: seen.leader });
     await ctx.cut([['n1', 'n2']]);
+    await ctx.blackhole([['n2', 'n3']]);
+    await ctx.removeBlackhole([['n2', 'n3']]);
     await ctx.holdClientRequests();
     ctx.pause('n2');
     await ctx.kill('n3');
@@ -78,7 +81,7 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
   assert.deepEqual(applied.outcome, { reached: true, detail: 'built it' });
   assert.match(applied.description, /^scenario figure8: reached \(built it\)$/);
   await nemesis.stop(applied);
-  assert.deepEqual(actions, ['cut n1>n2', 'hold', 'pause n2', 'kill n3', 'kill n1', 'restart n1', 'resume n2', 'restart n3', 'heal-all']);
+  assert.deepEqual(actions, ['cut n1>n2', 'blackhole n2>n3', 'remove-blackhole n2>n3', 'hold', 'pause n2', 'kill n3', 'kill n1', 'restart n1', 'resume n2', 'restart n3', 'heal-all']);
   assert.deepEqual(
     recorder.events.map((e) => [e.f, e.value]),
     [

@@ -41,6 +41,14 @@ export interface ScenarioContext {
    */
   cut(links: readonly Link[]): Promise<void>;
   heal(links: readonly Link[]): Promise<void>;
+  /**
+   * Bytes on these links vanish both ways (a `timeout` toxic with timeout 0); connections stay open and, unlike
+   * `cut`, the proxy keeps its port, so no other process can take it while the link is down (a long cut of many
+   * links on a busy machine can lose a port that way, and the heal then fails).
+   */
+  blackhole(links: readonly Link[]): Promise<void>;
+  /** Ends a blackhole; the proxy closes the link's connections, so the nodes reconnect. */
+  removeBlackhole(links: readonly Link[]): Promise<void>;
   latency(links: readonly Link[], delayMs: number, jitterMs?: number): Promise<void>;
   removeLatency(links: readonly Link[]): Promise<void>;
   /**
@@ -73,6 +81,8 @@ export type Scenario = (ctx: ScenarioContext) => Promise<ScenarioOutcome>;
 /** Network operations a scenario needs beyond the nemesis' own (implemented by harness/proxies.ts ClusterProxies). */
 export interface ScenarioNetwork extends NetworkControl {
   heal(links: readonly Link[]): Promise<void>;
+  /** Needed by scripts that call `removeBlackhole` (harness/proxies.ts has it). */
+  removeBlackhole?(links: readonly Link[]): Promise<void>;
   removeLatency(links: readonly Link[]): Promise<void>;
   holdClientRequests(ids?: readonly string[]): Promise<void>;
   releaseClientRequests(ids?: readonly string[]): Promise<void>;
@@ -162,6 +172,11 @@ export function createScenarioContext(options: ScenarioContextOptions): TrackedS
     },
     cut: (links) => network.cut(links),
     heal: (links) => network.heal(links),
+    blackhole: (links) => network.blackhole(links),
+    removeBlackhole: async (links) => {
+      if (network.removeBlackhole === undefined) throw new Error('this network control cannot remove a blackhole');
+      await network.removeBlackhole(links);
+    },
     latency: (links, delayMs, jitterMs = 0) => network.latency(links, delayMs, jitterMs),
     removeLatency: (links) => network.removeLatency(links),
     holdClientRequests: (ids) => network.holdClientRequests(ids),
