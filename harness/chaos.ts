@@ -260,6 +260,12 @@ export async function runChaos(
 
     const live = { ok: 0, fail: 0, info: 0 };
     const workloadAbort = new AbortController();
+    // The nemesis ends with the workload: a scenario that overran its window
+    // shifts the later faults, and a fault that would start after the clients
+    // stopped tests nothing (the final heal follows). The active fault is
+    // still stopped properly (Nemesis.run).
+    const nemesisAbort = new AbortController();
+    workloadAbort.signal.addEventListener('abort', () => nemesisAbort.abort(), { once: true });
     const onAbort = (): void => workloadAbort.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const startedAtMs = performance.now();
@@ -287,8 +293,8 @@ export async function runChaos(
           clientPrefix: `r${options.seed}-${Date.now().toString(36)}`,
           onCompletion: (completion: Completion) => void live[completion.type]++,
           signal: workloadAbort.signal,
-        }),
-        nemesis.run(schedule, startedAtMs, workloadAbort.signal),
+        }).finally(() => nemesisAbort.abort()),
+        nemesis.run(schedule, startedAtMs, nemesisAbort.signal),
       ]);
       counts = stats;
     } finally {
