@@ -81,9 +81,12 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
     ...BASE,
     nemesis: ['pause-leader'],
     intervalS: 3,
-    timeS: 15,
+    // Four pauses (at 3, 9, 15 and 21 s): a pause exposes the bug only if a
+    // read reaches the old leader in the moment it wakes, and with two pauses
+    // one seed in ten missed both.
+    timeS: 27,
     readMode: 'lease',
-    why: 'a paused leader wakes up believing its tick-based lease still runs, and serves reads a new leader has overwritten',
+    why: 'a paused leader wakes up believing its tick-based lease still runs, and serves reads a new leader has overwritten (four pauses per run)',
   },
 };
 
