@@ -72,7 +72,10 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
     ...BASE,
     nemesis: ['latency', 'pause-leader'],
     intervalS: 2,
-    timeS: 15,
+    // Seven faults (at 2, 6, ..., 26 s): with the streamed peer transport
+    // fewer writes outlast the client timeout, and with three faults in 15 s
+    // two seeds in ten never retried a write that had committed.
+    timeS: 30,
     timeoutMs: 150,
     retry: 8,
     why: 'slow links and a paused leader make writes outlast the 150 ms client timeout although they commit; the client retries them (same session seq, 300 ms apart), and a node that ignores sessions applies both copies',
