@@ -12,7 +12,7 @@
 import { Random } from '../workloads/random.ts';
 import type { RecordFn } from '../workloads/runner.ts';
 import type { NodeStatus } from './cluster.ts';
-import { createScenarioContext, type Scenario, type ScenarioNetwork, type ScenarioOutcome, type ScenarioProcesses } from './scenarios/context.ts';
+import { abortableSleep, createScenarioContext, type Scenario, type ScenarioNetwork, type ScenarioOutcome, type ScenarioProcesses } from './scenarios/context.ts';
 import { scenarios, type ScenarioName } from './scenarios/index.ts';
 
 /** Fault kinds `--nemesis all` stands for. */
@@ -285,18 +285,6 @@ export interface AppliedFault {
 
 /** Attempts of a scenario's proxy call, 250 ms apart (see Nemesis.scenarioRetrying). */
 const SCENARIO_PROXY_ATTEMPTS = 20;
-
-const sleepMs = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (ms <= 0 || signal?.aborted === true) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /** Runs a planned schedule; `stop()` of the last fault always runs, also when aborted. */
 export class Nemesis {
@@ -576,10 +564,10 @@ export class Nemesis {
     let shiftMs = 0;
     const runSignal = signal ?? new AbortController().signal;
     for (const planned of plan) {
-      await sleepMs(startedAtMs + shiftMs + planned.startMs - performance.now(), signal);
+      await abortableSleep(startedAtMs + shiftMs + planned.startMs - performance.now(), signal);
       if (signal?.aborted === true) return;
       const applied = await this.start(planned, runSignal);
-      await sleepMs(startedAtMs + shiftMs + planned.stopMs - performance.now(), signal);
+      await abortableSleep(startedAtMs + shiftMs + planned.stopMs - performance.now(), signal);
       await this.stop(applied);
       shiftMs = Math.max(shiftMs, performance.now() - startedAtMs - planned.stopMs);
     }

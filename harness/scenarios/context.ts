@@ -115,17 +115,17 @@ export interface TrackedScenarioContext {
   readonly paused: ReadonlySet<string>;
 }
 
-/** Abort-aware sleep: resolves after `ms`, or at once when the signal aborts. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Abort-aware sleep: resolves after `ms`, or at once when the signal (if any) aborts. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
+    if (ms <= 0 || signal?.aborted === true) return resolve();
     const timer = setTimeout(done, ms);
     function done(): void {
       clearTimeout(timer);
-      signal.removeEventListener('abort', done);
+      signal?.removeEventListener('abort', done);
       resolve();
     }
-    signal.addEventListener('abort', done, { once: true });
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
 
