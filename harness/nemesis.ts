@@ -87,10 +87,10 @@ export function parseNemesisKinds(text: string): NemesisKind[] {
   return kinds;
 }
 
-/** All directed links between two groups, both ways. */
-function linksBetween(a: readonly string[], b: readonly string[]): Link[] {
+/** All directed links between two groups, both ways (a node in both groups gets no link to itself). */
+export function linksBetween(a: readonly string[], b: readonly string[]): Link[] {
   const links: Link[] = [];
-  for (const x of a) for (const y of b) links.push([x, y], [y, x]);
+  for (const x of a) for (const y of b) if (x !== y) links.push([x, y], [y, x]);
   return links;
 }
 

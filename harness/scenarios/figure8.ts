@@ -28,7 +28,7 @@
  * nemesis heals whatever is left when the fault stops.
  */
 import type { NodeStatus } from '../cluster.ts';
-import type { Link } from '../nemesis.ts';
+import { linksBetween, type Link } from '../nemesis.ts';
 import type { Scenario, ScenarioContext, ScenarioOutcome } from './context.ts';
 
 /** Waits, in ms: generous because the machine may be loaded; each ends as soon as its condition holds. */
@@ -49,13 +49,6 @@ const WAIT = {
  * a lost one is not hidden by the later writes (M's own entry among them).
  */
 const ENOUGH_EXTRA_ENTRIES = 12;
-
-/** Every directed link between two groups, both ways. */
-function between(a: readonly string[], b: readonly string[]): Link[] {
-  const links: Link[] = [];
-  for (const x of a) for (const y of b) if (x !== y) links.push([x, y], [y, x]);
-  return links;
-}
 
 const clientLinks = (ids: readonly string[]): Link[] => ids.map((id) => ['client', id] as const);
 
@@ -86,7 +79,7 @@ export const figure8: Scenario = async (ctx) => {
   const [F1, ...others] = ctx.random.shuffle(ctx.ids.filter((id) => id !== L)) as [string, ...string[]];
 
   // a. {L, F1} | others; the others' clients fail fast so no request reaches their side.
-  await ctx.cut([...between([L, F1], others), ...clientLinks(others)]);
+  await ctx.cut([...linksBetween([L, F1], others), ...clientLinks(others)]);
   const majorityStatuses = await ctx.waitFor(
     'the others to answer after the cut',
     async () => {
@@ -121,7 +114,7 @@ export const figure8: Scenario = async (ctx) => {
   const rest = others.filter((id) => id !== M);
 
   // b. M alone, then one client write into its log: a term-u entry only M stores.
-  await ctx.cut(between([M], rest));
+  await ctx.cut(linksBetween([M], rest));
   const restStatuses = await statusesOf(ctx, rest);
   // S3 must be less up to date than L (last term below u) to vote for it; prefer one that is.
   const behind = rest.filter((id) => (restStatuses.find((s) => s.id === id)?.lastTerm ?? u) < u);
@@ -141,7 +134,7 @@ export const figure8: Scenario = async (ctx) => {
 
   // c. No new requests anywhere (L's and F1's waiting clients still get their answers); L and S3 meet again.
   await ctx.holdClientRequests([L, F1]);
-  await ctx.heal(between([L], [S3]));
+  await ctx.heal(linksBetween([L], [S3]));
   const back = await ctx.waitFor(
     `${L} to lead again after term ${u}, or another leader`,
     async () => {
@@ -232,7 +225,7 @@ async function finish(
   // Refused connections make a client's request a certain failure, not an unknown one.
   await ctx.cut([...clientLinks([L, F1, ...others])]);
   await Promise.all([ctx.kill(L), ctx.kill(F1)]);
-  await ctx.heal(between(others, others));
+  await ctx.heal(linksBetween(others, others));
   const winner = await ctx.waitFor(
     `a leader among ${others.join(',')} with its log committed`,
     async () => {
@@ -247,7 +240,7 @@ async function finish(
   if (winner !== undefined && winner.lastTerm !== winner.term) await primeReads(ctx, winner.id);
   await ctx.heal(clientLinks(others));
   await Promise.all([ctx.restart(L), ctx.restart(F1)]);
-  await ctx.heal([...between([L, F1], others), ...clientLinks([L, F1])]);
+  await ctx.heal([...linksBetween([L, F1], others), ...clientLinks([L, F1])]);
   await ctx.releaseClientRequests();
   const suffix = winner === undefined ? '; no leader among the others after the kill' : `; then ${winner.id} led term ${winner.term}`;
   return { reached: outcome.reached, detail: `${outcome.detail}${suffix}` };
