@@ -1,6 +1,6 @@
 // Real processes: 3 node processes on loopback, driven over HTTP.
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -216,20 +216,24 @@ describe('a 3-node cluster of real processes', () => {
     const segments = readdirSync(walDir).sort();
     const last = join(walDir, segments[segments.length - 1] as string);
     // A crash in the middle of writing a batch leaves its last record cut
-    // short. Simulate that write (a copy of the final record) and cut a few
-    // bytes off the file. Cutting into records that were already synced and
-    // acknowledged would be data loss, which no torn write can cause.
+    // short. Simulate that write (a copy of the final record, all but its
+    // last 3 bytes) where the records end and the segment's zero fill
+    // begins. Damaging records that were already synced and acknowledged
+    // would be data loss, which no torn write can cause.
     const wal = readFileSync(last);
     let lastRecordOffset = 0;
-    for (let offset = 0; offset < wal.length; ) {
-      const r = readRecordAt(wal, offset);
-      assert.equal(r.type, 'record');
+    let endOfRecords = 0;
+    for (;;) {
+      const r = readRecordAt(wal, endOfRecords);
       if (r.type !== 'record') break;
-      lastRecordOffset = offset;
-      offset = r.nextOffset;
+      lastRecordOffset = endOfRecords;
+      endOfRecords = r.nextOffset;
     }
-    appendFileSync(last, wal.subarray(lastRecordOffset));
-    truncateSync(last, statSync(last).size - 3);
+    assert.ok(endOfRecords > 0, 'the segment holds records');
+    const torn = wal.subarray(lastRecordOffset, endOfRecords - 3);
+    const fd = openSync(last, 'r+');
+    writeSync(fd, torn, 0, torn.length, endOfRecords);
+    closeSync(fd);
     await cluster.startNode(victim);
     assert.match(cluster.output(victim), /"event":"wal-torn-tail-truncated"/);
     assert.ok(cluster.output(victim).includes(last.replaceAll('\\', '\\\\')));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
@@ -30,6 +30,30 @@ function onlySegment(dir: string): string {
   assert.equal(segs.length, 1);
   return join(dir, 'wal', segs[0] as string);
 }
+
+/** Offsets of the records at the start of a segment file (up to the first non-record, e.g. the zero fill). */
+function recordOffsets(buf: Buffer): { offsets: number[]; end: number } {
+  const offsets: number[] = [];
+  let offset = 0;
+  for (;;) {
+    const r = readRecordAt(buf, offset);
+    if (r.type !== 'record') return { offsets, end: offset };
+    offsets.push(offset);
+    offset = r.nextOffset;
+  }
+}
+
+/** Zeroes `count` bytes ending where the records end: a last write that reached the disk only in part. */
+function tearEndOfRecords(seg: string, count: number): { end: number } {
+  const buf = readFileSync(seg);
+  const { end } = recordOffsets(buf);
+  buf.fill(0, end - count, end);
+  writeFileSync(seg, buf);
+  return { end };
+}
+
+/** Small segments, so tests cross segment boundaries with a few hundred entries. */
+const SMALL = { segmentBytes: 4096 };
 
 describe('record framing', () => {
   test('a framed record reads back, a flipped payload byte fails the checksum', () => {
@@ -96,7 +120,7 @@ describe('write-ahead log', () => {
     assert.equal(records.filter((r) => r.type === 'entry').length, 20);
   });
 
-  test('a torn tail (incomplete last record) is truncated and reported', async () => {
+  test('a torn tail (the last record half written) is zeroed and reported', async () => {
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir);
     await storage.persist({ snapshot: null, entries: entries(1, 3, 1), hardState: { term: 1, vote: null, commit: 0 } });
@@ -104,14 +128,36 @@ describe('write-ahead log', () => {
     storage.close();
     const seg = onlySegment(dir);
     const size = statSync(seg).size;
-    truncateSync(seg, size - 5);
+    const { end } = tearEndOfRecords(seg, 5);
+    const lastRecord = recordOffsets(readFileSync(seg)).end;
     const { recovered, truncations } = NodeStorage.open(dir);
-    assert.equal(truncations.length, 1);
-    assert.equal(truncations[0]?.reason, 'incomplete record');
+    assert.deepEqual(truncations, [{ file: seg, offset: lastRecord, droppedBytes: end - 5 - lastRecord, reason: 'checksum mismatch' }]);
     assert.deepEqual(recovered.entries, entries(1, 3, 1));
-    assert.ok(statSync(seg).size < size - 5, 'the torn bytes were cut off the file');
+    const after = readFileSync(seg);
+    assert.equal(after.length, size, 'a preallocated segment keeps its size');
+    assert.equal(after.subarray(lastRecord).some((b) => b !== 0), false, 'the torn bytes were zeroed');
     // A second open finds a clean log.
     assert.deepEqual(NodeStorage.open(dir).truncations, []);
+  });
+
+  test('a torn tail of a segment that was not preallocated (an incomplete record at the end of the file)', async () => {
+    // What an older raftlab, or a rotation without a ready spare, leaves: records up to the end of the file.
+    const dir = tempDir();
+    const walDir = join(dir, 'wal');
+    mkdirSync(walDir, { recursive: true });
+    const seg = join(walDir, '0000000000000001.wal');
+    const records = entries(1, 4, 1).map((e) => Buffer.from(JSON.stringify({ t: 'e', i: e.index, m: e.term, k: 'n', d: e.data })));
+    const whole = frameRecords(records);
+    writeFileSync(seg, whole.subarray(0, whole.length - 5));
+    const first = NodeStorage.open(dir, {}, SMALL);
+    assert.equal(first.truncations[0]?.reason, 'incomplete record');
+    assert.deepEqual(first.recovered.entries, entries(1, 3, 1));
+    // Writing continues where the valid records end.
+    await first.storage.persist({ snapshot: null, entries: entries(4, 5, 1), hardState: null });
+    first.storage.close();
+    const second = NodeStorage.open(dir, {}, SMALL);
+    assert.deepEqual(second.truncations, []);
+    assert.deepEqual(second.recovered.entries, entries(1, 5, 1));
   });
 
   test('a torn tail loses entries, never the term they were written in', async () => {
@@ -121,8 +167,7 @@ describe('write-ahead log', () => {
     // A new term and its first entries arrive in one Ready.
     await storage.persist({ snapshot: null, entries: entries(3, 4, 2), hardState: { term: 2, vote: 'n2', commit: 2 } });
     storage.close();
-    const seg = onlySegment(dir);
-    truncateSync(seg, statSync(seg).size - 3);
+    tearEndOfRecords(onlySegment(dir), 3);
     const { recovered } = NodeStorage.open(dir);
     assert.deepEqual(recovered.hardState, { term: 2, vote: 'n2', commit: 2 });
     assert.deepEqual(recovered.entries, [...entries(1, 2, 1), ...entries(3, 3, 2)]);
@@ -135,11 +180,41 @@ describe('write-ahead log', () => {
     storage.close();
     const seg = onlySegment(dir);
     const buf = readFileSync(seg);
-    buf[buf.length - 3] = (buf[buf.length - 3] as number) ^ 0xff;
+    const { end } = recordOffsets(buf);
+    buf[end - 3] = (buf[end - 3] as number) ^ 0xff;
     writeFileSync(seg, buf);
     const { recovered, truncations } = NodeStorage.open(dir);
     assert.equal(truncations[0]?.reason, 'checksum mismatch');
     assert.deepEqual(recovered.entries, entries(1, 2, 2));
+  });
+
+  test('an unsynced batch written back out of order (a hole, then a whole record) is a torn tail', async () => {
+    // In a preallocated file the page cache may write the pages of an
+    // unsynced batch in any order: a crash can keep a later record and lose
+    // the sector before it. None of that batch was acknowledged.
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir);
+    await storage.persist({ snapshot: null, entries: entries(1, 3, 1), hardState: { term: 1, vote: null, commit: 0 } });
+    const synced = recordOffsets(readFileSync(onlySegment(dir))).end;
+    await storage.persist({ snapshot: null, entries: entries(4, 40, 1), hardState: null });
+    storage.close();
+    const seg = onlySegment(dir);
+    const buf = readFileSync(seg);
+    const { offsets, end } = recordOffsets(buf);
+    const holeStart = Math.ceil((synced + 600) / 512) * 512;
+    assert.ok(holeStart + 512 < end - 200, 'the hole lies inside the second batch, with whole records after it');
+    buf.fill(0, holeStart, holeStart + 512);
+    writeFileSync(seg, buf);
+    // The record the hole starts in (or at) is the first bad one.
+    const firstHit = offsets.filter((o) => o <= holeStart).pop() as number;
+    const { recovered, truncations } = NodeStorage.open(dir);
+    assert.equal(truncations.length, 1);
+    assert.equal(truncations[0]?.offset, firstHit);
+    assert.match(truncations[0]?.reason ?? '', /zero-filled sector/);
+    // Records before it: the hard state, then entries 1, 2, ...
+    assert.deepEqual(recovered.entries, entries(1, offsets.filter((o) => o < firstHit).length - 1, 1));
+    assert.equal(readFileSync(seg).subarray(firstHit).some((b) => b !== 0), false, 'everything from the torn record on was zeroed');
+    assert.deepEqual(NodeStorage.open(dir).truncations, []);
   });
 
   test('corruption before the tail refuses to open, naming file and offset', async () => {
@@ -199,22 +274,26 @@ describe('snapshots', () => {
     assert.throws(() => store.loadLatest(), (err: unknown) => err instanceof SnapshotCorruptionError && err.message.includes(path));
   });
 
-  test('compaction drops covered WAL segments; restart loads snapshot plus log suffix', async () => {
+  test('compaction drops full segments the snapshot covers; restart loads snapshot plus log suffix', async () => {
     const dir = tempDir();
-    const { storage } = NodeStorage.open(dir);
-    await storage.persist({ snapshot: null, entries: entries(1, 100, 1), hardState: { term: 1, vote: 'n2', commit: 100 } });
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    for (let i = 1; i <= 100; i += 10) await storage.persist({ snapshot: null, entries: entries(i, i + 9, 1), hardState: { term: 1, vote: 'n2', commit: i - 1 } });
+    const before = storage.walSegments();
+    assert.ok(before.length >= 3, `100 entries fill several ${SMALL.segmentBytes}-byte segments (${before.length})`);
     await storage.saveSnapshot({ index: 100, term: 1 }, { meta: { index: 100, term: 1 }, data: 'at-100' });
-    await storage.persist({ snapshot: null, entries: entries(101, 120, 1), hardState: { term: 1, vote: 'n2', commit: 110 } });
-    // The first segment (entries 1..100) is fully covered and gone.
-    assert.equal(storage.walSegments().length, 1);
-    await storage.saveSnapshot({ index: 110, term: 1 }, { meta: { index: 110, term: 1 }, data: 'at-110' });
-    // The segment holding 101..120 is not fully covered by 110: kept.
-    assert.equal(storage.walSegments().length, 2);
+    // Every full segment is covered and gone; the one being written stays.
+    assert.deepEqual(storage.walSegments(), before.slice(-1));
+    for (let i = 101; i <= 200; i += 10) await storage.persist({ snapshot: null, entries: entries(i, i + 9, 1), hardState: { term: 1, vote: 'n2', commit: i - 1 } });
+    const middle = storage.walSegments();
+    await storage.saveSnapshot({ index: 150, term: 1 }, { meta: { index: 150, term: 1 }, data: 'at-150' });
+    // Segments holding entries above 150 are kept.
+    const after = storage.walSegments();
+    assert.ok(after.length < middle.length && after.length >= 2, `${middle.length} -> ${after.length} segments`);
     storage.close();
-    const { recovered } = NodeStorage.open(dir);
-    assert.deepEqual(recovered.snapshot, { meta: { index: 110, term: 1 }, data: 'at-110' });
-    assert.deepEqual(recovered.entries, entries(111, 120, 1));
-    assert.deepEqual(recovered.hardState, { term: 1, vote: 'n2', commit: 110 });
+    const { recovered } = NodeStorage.open(dir, {}, SMALL);
+    assert.deepEqual(recovered.snapshot, { meta: { index: 150, term: 1 }, data: 'at-150' });
+    assert.deepEqual(recovered.entries, entries(151, 200, 1));
+    assert.deepEqual(recovered.hardState, { term: 1, vote: 'n2', commit: 190 });
   });
 
   test('a received snapshot that conflicts with the log discards the whole log (§7)', async () => {
@@ -230,5 +309,112 @@ describe('snapshots', () => {
     const { recovered } = NodeStorage.open(dir);
     assert.deepEqual(recovered.entries, entries(21, 22, 3));
     assert.equal(recovered.hardState.commit, 20);
+  });
+});
+
+describe('preallocated WAL segments', () => {
+  test('a segment is zero-filled before use; the unused zeros are not a torn tail', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    assert.equal(statSync(onlySegment(dir)).size, SMALL.segmentBytes, 'the first segment is preallocated at once');
+    await storage.persist({ snapshot: null, entries: entries(1, 5, 1), hardState: { term: 1, vote: 'n1', commit: 0 } });
+    // Reopen without close: what is there is what was synced.
+    const reopened = NodeStorage.open(dir, {}, SMALL);
+    assert.deepEqual(reopened.truncations, []);
+    assert.deepEqual(reopened.recovered.entries, entries(1, 5, 1));
+    assert.equal(statSync(onlySegment(dir)).size, SMALL.segmentBytes, 'records overwrote zeros; the file did not grow');
+    // Writing resumes after the last record, not at the end of the file.
+    await reopened.storage.persist({ snapshot: null, entries: entries(6, 6, 1), hardState: null });
+    reopened.storage.close();
+    assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 6, 1));
+  });
+
+  test('a full segment continues in the next; replay crosses segments', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    await storage.persist({ snapshot: null, entries: [], hardState: { term: 3, vote: 'n3', commit: 0 } });
+    for (let i = 1; i <= 150; i += 5) await storage.persist({ snapshot: null, entries: entries(i, i + 4, 3), hardState: null });
+    const segments = storage.walSegments();
+    assert.ok(segments.length >= 3, `${segments.length} segments`);
+    for (const seg of segments) assert.ok(statSync(seg).size <= SMALL.segmentBytes, `${seg} stayed within its preallocated size`);
+    storage.close();
+    const { recovered, truncations } = NodeStorage.open(dir, {}, SMALL);
+    assert.deepEqual(truncations, []);
+    assert.deepEqual(recovered.entries, entries(1, 150, 3));
+    assert.deepEqual(recovered.hardState, { term: 3, vote: 'n3', commit: 0 });
+  });
+
+  test('the next segment is zero-filled in the background and renamed into place when needed', async () => {
+    const dir = tempDir();
+    const { wal } = WriteAheadLog.open(join(dir, 'wal'), SMALL);
+    let next = 1;
+    // Past half of the first segment: the spare is being prepared.
+    while (wal.segmentPaths().length === 1 && !wal.preparingNextSegment()) {
+      wal.appendEntries(entries(next, next, 1));
+      next++;
+      await wal.flush(true);
+    }
+    assert.equal(wal.segmentPaths().length, 1);
+    await wal.nextSegmentReady();
+    while (wal.segmentPaths().length === 1) {
+      wal.appendEntries(entries(next, next, 1));
+      next++;
+      await wal.flush(true);
+    }
+    assert.equal(wal.stats.unpreparedSegments, 0, 'the rotation used the zero-filled spare');
+    assert.equal(statSync(wal.segmentPaths()[1] as string).size, SMALL.segmentBytes);
+    wal.close();
+    const { records } = WriteAheadLog.open(join(dir, 'wal'), SMALL);
+    assert.deepEqual(
+      records.filter((r) => r.type === 'entry').map((r) => (r.type === 'entry' ? r.entry.index : 0)),
+      Array.from({ length: next - 1 }, (_, i) => i + 1),
+    );
+  });
+
+  test('a spare left half filled by a crash is removed on open', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'wal'), { recursive: true });
+    writeFileSync(join(dir, 'wal', 'next-segment.tmp'), Buffer.alloc(100));
+    const { wal } = WriteAheadLog.open(join(dir, 'wal'), SMALL);
+    assert.equal(existsSync(join(dir, 'wal', 'next-segment.tmp')), false);
+    wal.close();
+  });
+
+  test('a batch larger than a whole segment is written whole into a new one', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    await storage.persist({ snapshot: null, entries: entries(1, 2, 1), hardState: { term: 1, vote: null, commit: 0 } });
+    await storage.persist({ snapshot: null, entries: entries(3, 200, 1), hardState: null });
+    assert.equal(storage.walSegments().length, 2);
+    assert.ok(statSync(storage.walSegments()[1] as string).size > SMALL.segmentBytes);
+    storage.close();
+    assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 200, 1));
+  });
+
+  test('damage at the end of an older segment is corruption, not a torn tail', async () => {
+    // A segment is synced before the next one starts, so only the newest can hold a torn write.
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    for (let i = 1; i <= 100; i += 5) await storage.persist({ snapshot: null, entries: entries(i, i + 4, 1), hardState: null });
+    const [first] = storage.walSegments();
+    storage.close();
+    const buf = readFileSync(first as string);
+    const { offsets } = recordOffsets(buf);
+    const last = offsets[offsets.length - 1] as number;
+    buf[last + 12] = (buf[last + 12] as number) ^ 0x01;
+    writeFileSync(first as string, buf);
+    assert.throws(
+      () => NodeStorage.open(dir, {}, SMALL),
+      (err: unknown) => err instanceof WalCorruptionError && err.file === first && err.offset === last,
+    );
+  });
+
+  test('a sync on the calling thread is as durable as one on the thread pool', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    const before = storage.stats().walSyncs;
+    await storage.persist({ snapshot: null, entries: entries(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } }, { syncOnThisThread: true });
+    assert.equal(storage.stats().walSyncs, before + 1);
+    assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 2, 1));
   });
 });

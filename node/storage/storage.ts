@@ -3,7 +3,7 @@
  * markers) plus the snapshot directory. `open` rebuilds the core's
  * `RecoveredState`; `persist` makes one Ready's snapshot, entries and hard
  * state durable with a single fdatasync (group commit); `saveSnapshot`
- * records a compaction and drops WAL segments the snapshot covers.
+ * records a compaction and drops the full WAL segments the snapshot covers.
  *
  * Layout of a data directory:
  *   wal/0000000000000001.wal ...   framed records, see wal.ts
@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import type { Entry, HardState, RecoveredState, Snapshot, SnapshotMeta } from '../raft/types.ts';
 import { SnapshotStore } from './snapshot-file.ts';
-import { WriteAheadLog, type WalRecord, type WalTruncation } from './wal.ts';
+import { WriteAheadLog, type WalOptions, type WalRecord, type WalTruncation } from './wal.ts';
 
 /** The log is inconsistent in a way a crash cannot explain (e.g. entries missing in the middle). */
 export class LogGapError extends Error {
@@ -62,10 +62,10 @@ export class NodeStorage {
   }
 
   /** Opens `dataDir`, recovering the state left by the last run. Throws on corruption. */
-  static open(dataDir: string, planted: PlantedStorageBugs = {}): OpenedStorage {
+  static open(dataDir: string, planted: PlantedStorageBugs = {}, walOptions: WalOptions = {}): OpenedStorage {
     const snapshots = new SnapshotStore(join(dataDir, 'snap'));
     const snapshot = snapshots.loadLatest();
-    const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'));
+    const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'), walOptions);
     const { hardState, entries } = replay(records, snapshot?.meta ?? null);
     return { storage: new NodeStorage(wal, snapshots, hardState, planted), recovered: { hardState, snapshot, entries }, truncations };
   }
@@ -81,9 +81,10 @@ export class NodeStorage {
    * matters for torn tails). Only term and vote must be durable before
    * messages leave (§5.1); a change of the commit index alone is an
    * optimisation (types.ts), so it is not written on its own but rides along
-   * with the next write that needs a sync.
+   * with the next write that needs a sync. `syncOnThisThread` runs the
+   * fdatasync on the calling thread instead of the thread pool (wal.ts `flush`).
    */
-  async persist(batch: PersistBatch): Promise<void> {
+  async persist(batch: PersistBatch, options: { syncOnThisThread?: boolean } = {}): Promise<void> {
     if (batch.snapshot !== null) await this.saveSnapshot(batch.snapshot.meta, batch.snapshot);
     let durable = batch.entries.length > 0;
     if (batch.hardState !== null) {
@@ -102,13 +103,13 @@ export class NodeStorage {
     // user-space buffer (written only at the next rotation or a clean close),
     // so a SIGKILL loses everything since.
     if (this.planted.noFsync === true) return;
-    await this.wal.flush(true);
+    await this.wal.flush(true, options.syncOnThisThread === true);
   }
 
   /** Records a snapshot (own compaction or one received, §7) and drops WAL segments it fully covers. */
   async saveSnapshot(meta: SnapshotMeta, snapshot: Snapshot): Promise<void> {
     this.snapshots.save(snapshot);
-    await this.wal.rotate({ hardState: this.hardStateRecord(), marker: meta }, meta.index);
+    await this.wal.recordSnapshot(meta, this.hardStateRecord(), meta.index);
     this.hardStateUnwritten = false;
   }
 
