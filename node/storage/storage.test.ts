@@ -7,7 +7,7 @@ import type { Entry } from '../raft/types.ts';
 import { frameRecords, readRecordAt } from './records.ts';
 import { SnapshotCorruptionError, SnapshotStore } from './snapshot-file.ts';
 import { LogGapError, NodeStorage, replay } from './storage.ts';
-import { WalCorruptionError, WriteAheadLog } from './wal.ts';
+import { DEFAULT_SEGMENT_BYTES, WalCorruptionError, WriteAheadLog } from './wal.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -127,14 +127,13 @@ describe('write-ahead log', () => {
     await storage.persist({ snapshot: null, entries: entries(4, 4, 1), hardState: null });
     storage.close();
     const seg = onlySegment(dir);
-    const size = statSync(seg).size;
     const { end } = tearEndOfRecords(seg, 5);
     const lastRecord = recordOffsets(readFileSync(seg)).end;
     const { recovered, truncations } = NodeStorage.open(dir);
     assert.deepEqual(truncations, [{ file: seg, offset: lastRecord, droppedBytes: end - 5 - lastRecord, reason: 'checksum mismatch' }]);
     assert.deepEqual(recovered.entries, entries(1, 3, 1));
     const after = readFileSync(seg);
-    assert.equal(after.length, size, 'a preallocated segment keeps its size');
+    assert.equal(after.length, DEFAULT_SEGMENT_BYTES, 'the segment is preallocated again');
     assert.equal(after.subarray(lastRecord).some((b) => b !== 0), false, 'the torn bytes were zeroed');
     // A second open finds a clean log.
     assert.deepEqual(NodeStorage.open(dir).truncations, []);
@@ -327,6 +326,22 @@ describe('preallocated WAL segments', () => {
     await reopened.storage.persist({ snapshot: null, entries: entries(6, 6, 1), hardState: null });
     reopened.storage.close();
     assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 6, 1));
+  });
+
+  test('a clean close trims the unused zeros; the next open preallocates again', async () => {
+    const dir = tempDir();
+    const { storage } = NodeStorage.open(dir, {}, SMALL);
+    await storage.persist({ snapshot: null, entries: entries(1, 3, 1), hardState: { term: 1, vote: 'n1', commit: 0 } });
+    storage.close();
+    const seg = onlySegment(dir);
+    const { end } = recordOffsets(readFileSync(seg));
+    assert.equal(statSync(seg).size, end, 'only the records are left');
+    const reopened = NodeStorage.open(dir, {}, SMALL);
+    assert.equal(statSync(seg).size, SMALL.segmentBytes);
+    await reopened.storage.persist({ snapshot: null, entries: entries(4, 4, 1), hardState: null });
+    assert.equal(statSync(seg).size, SMALL.segmentBytes, 'the next write went into the zeros');
+    reopened.storage.close();
+    assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 4, 1));
   });
 
   test('a full segment continues in the next; replay crosses segments', async () => {

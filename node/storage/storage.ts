@@ -113,9 +113,13 @@ export class NodeStorage {
     this.hardStateUnwritten = false;
   }
 
-  /** WAL counters: fdatasync calls and bytes written since start. */
-  stats(): { walSyncs: number; walBytesWritten: number } {
-    return { walSyncs: this.wal.stats.syncs, walBytesWritten: this.wal.stats.bytesWritten };
+  /**
+   * WAL counters since start: fdatasync calls, bytes written, and segments
+   * begun without a zero-filled spare (each one means slower syncs until the
+   * next rotation; non-zero only if the disk is too slow or full).
+   */
+  stats(): { walSyncs: number; walBytesWritten: number; walSegmentsNotPreallocated: number } {
+    return { walSyncs: this.wal.stats.syncs, walBytesWritten: this.wal.stats.bytesWritten, walSegmentsNotPreallocated: this.wal.stats.unpreparedSegments };
   }
 
   /** Paths of the live WAL segments, oldest first. */

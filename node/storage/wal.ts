@@ -16,7 +16,8 @@
  * segment is zero-filled in the background once the current one is half
  * full, so a rotation is a rename, not a 4 MiB write. A segment is full when
  * the next batch would not fit; a batch larger than a whole segment is
- * written anyway (the file grows).
+ * written anyway (the file grows). A clean close trims the zeros off the
+ * newest segment and open fills them in again.
  *
  * Recovery (on open) replays every segment in order. Zeros after the last
  * record are the unused, preallocated rest of the segment. A bad record in
@@ -31,7 +32,7 @@
  * `open` throws a `WalCorruptionError` naming the file and byte offset,
  * because continuing could silently drop acknowledged writes.
  */
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.ts';
@@ -235,6 +236,9 @@ export class WriteAheadLog {
     const last = segments[segments.length - 1] as Segment;
     // Positional writes (never 'a': O_APPEND would ignore the offset).
     const fd = openSync(last.path, 'r+');
+    // A cleanly closed segment was trimmed to its records: preallocate it again.
+    const size = fstatSync(fd).size;
+    if (size < segmentBytes) zeroFillFd(fd, size, segmentBytes);
     return { wal: new WriteAheadLog(dir, segmentBytes, segments, fd, endOfRecords), records, truncations };
   }
 
@@ -298,14 +302,22 @@ export class WriteAheadLog {
     return this.segments.map((s) => s.path);
   }
 
+  /**
+   * Writes what is buffered, syncs, and gives the unused zeros back: a stopped
+   * node's data directory holds only its records (a failed run keeps it as
+   * evidence), and the next `open` preallocates the segment again.
+   */
   close(): void {
     if (this.closed) return;
     try {
       this.writePending();
       fsyncSync(this.fd);
+      ftruncateSync(this.fd, this.writeOffset);
+      fsyncSync(this.fd);
     } finally {
       this.closed = true;
       closeSync(this.fd);
+      rmSync(join(this.dir, SPARE_FILE), { force: true });
     }
   }
 
@@ -434,12 +446,17 @@ function zeroRange(path: string, from: number, to: number): void {
 function zeroFillSync(path: string, bytes: number): void {
   const fd = openSync(path, 'w');
   try {
-    const zeros = Buffer.alloc(Math.min(bytes, ZERO_FILL_CHUNK_BYTES));
-    for (let offset = 0; offset < bytes; ) offset += writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - offset), offset);
-    fdatasyncSync(fd);
+    zeroFillFd(fd, 0, bytes);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Writes zeros to `[from, to)` of an open file and syncs it. */
+function zeroFillFd(fd: number, from: number, to: number): void {
+  const zeros = Buffer.alloc(Math.min(to - from, ZERO_FILL_CHUNK_BYTES));
+  for (let offset = from; offset < to; ) offset += writeSync(fd, zeros, 0, Math.min(zeros.length, to - offset), offset);
+  fdatasyncSync(fd);
 }
 
 /** Creates `path` as `bytes` zeros, durably, on the thread pool. */
