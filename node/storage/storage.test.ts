@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
+import fc from 'fast-check';
 import type { Entry } from '../raft/types.ts';
 import { frameRecords, readRecordAt } from './records.ts';
 import { SnapshotCorruptionError, SnapshotStore } from './snapshot-file.ts';
@@ -363,19 +364,20 @@ describe('preallocated WAL segments', () => {
     const dir = tempDir();
     const { wal } = WriteAheadLog.open(join(dir, 'wal'), SMALL);
     let next = 1;
+    // One entry is about 80 bytes: a segment holds about 50.
+    const appendUntil = async (done: () => boolean, what: string): Promise<void> => {
+      for (let i = 0; !done(); i++) {
+        assert.ok(i < 200, `${what} within 200 entries`);
+        wal.appendEntries(entries(next, next, 1));
+        next++;
+        await wal.flush(true);
+      }
+    };
     // Past half of the first segment: the spare is being prepared.
-    while (wal.segmentPaths().length === 1 && !wal.preparingNextSegment()) {
-      wal.appendEntries(entries(next, next, 1));
-      next++;
-      await wal.flush(true);
-    }
+    await appendUntil(() => wal.preparingNextSegment(), 'the spare is started');
     assert.equal(wal.segmentPaths().length, 1);
     await wal.nextSegmentReady();
-    while (wal.segmentPaths().length === 1) {
-      wal.appendEntries(entries(next, next, 1));
-      next++;
-      await wal.flush(true);
-    }
+    await appendUntil(() => wal.segmentPaths().length > 1, 'the log rotates');
     assert.equal(wal.stats.unpreparedSegments, 0, 'the rotation used the zero-filled spare');
     assert.equal(statSync(wal.segmentPaths()[1] as string).size, SMALL.segmentBytes);
     wal.close();
@@ -431,5 +433,84 @@ describe('preallocated WAL segments', () => {
     await storage.persist({ snapshot: null, entries: entries(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } }, { syncOnThisThread: true });
     assert.equal(storage.stats().walSyncs, before + 1);
     assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 2, 1));
+  });
+});
+
+describe('storage against a model (fast-check, fixed seed)', () => {
+  type Step =
+    | { readonly kind: 'append'; readonly back: number; readonly count: number; readonly newTerm: boolean }
+    | { readonly kind: 'snapshot'; readonly back: number }
+    | { readonly kind: 'reopen' }
+    | { readonly kind: 'crash' };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), back: fc.nat(3), count: fc.integer({ min: 1, max: 30 }), newTerm: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('snapshot' as const), back: fc.nat(20) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('reopen' as const) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const) }) },
+  );
+
+  test('appends that replace suffixes, snapshots, clean reopens and crashes across small segments recover exactly the model', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 40 }), async (steps) => {
+        let dir = tempDir();
+        const small = { segmentBytes: 1024 };
+        let opened = NodeStorage.open(dir, {}, small);
+        // The model: what recovery must return.
+        let snapshot: { index: number; term: number } | null = null;
+        let log: Entry[] = [];
+        let hardState = { term: 0, vote: null as string | null, commit: 0 };
+        const firstIndex = (): number => (snapshot?.index ?? 0) + 1;
+        const lastIndex = (): number => firstIndex() + log.length - 1;
+        const check = (recovered: ReturnType<typeof NodeStorage.open>['recovered']): void => {
+          assert.deepEqual(recovered.entries, log);
+          assert.deepEqual(recovered.snapshot?.meta ?? null, snapshot);
+          assert.deepEqual(recovered.hardState, { ...hardState, commit: Math.min(Math.max(hardState.commit, snapshot?.index ?? 0), lastIndex()) });
+        };
+        for (const s of steps) {
+          switch (s.kind) {
+            case 'append': {
+              // Replace up to `back` entries at the end (a conflicting suffix, §5.3), never below the snapshot.
+              const from = Math.max(firstIndex(), lastIndex() + 1 - s.back);
+              if (s.newTerm || hardState.term === 0) hardState = { term: hardState.term + 1, vote: `n${hardState.term % 3}`, commit: hardState.commit };
+              const added = entries(from, from + s.count - 1, hardState.term);
+              log = [...log.slice(0, from - firstIndex()), ...added];
+              hardState = { ...hardState, commit: Math.max(hardState.commit, Math.max(firstIndex() - 1, from - 1)) };
+              await opened.storage.persist({ snapshot: null, entries: added, hardState });
+              break;
+            }
+            case 'snapshot': {
+              const index = Math.max(snapshot?.index ?? 0, Math.min(hardState.commit, lastIndex() - s.back));
+              if (index <= (snapshot?.index ?? 0)) break;
+              const term = (log[index - firstIndex()] as Entry).term;
+              log = log.slice(index - firstIndex() + 1);
+              snapshot = { index, term };
+              await opened.storage.saveSnapshot(snapshot, { meta: snapshot, data: `at-${index}` });
+              break;
+            }
+            case 'reopen':
+              opened.storage.close();
+              opened = NodeStorage.open(dir, {}, small);
+              assert.deepEqual(opened.truncations, []);
+              check(opened.recovered);
+              break;
+            case 'crash': {
+              // What the disk holds right now, opened by a new process; the old one is abandoned.
+              const copy = tempDir();
+              cpSync(dir, copy, { recursive: true });
+              opened.storage.close();
+              dir = copy;
+              opened = NodeStorage.open(dir, {}, small);
+              check(opened.recovered);
+              break;
+            }
+          }
+        }
+        opened.storage.close();
+        const final = NodeStorage.open(dir, {}, small);
+        check(final.recovered);
+        final.storage.close();
+      }),
+      { seed: 20261128, numRuns: 60 },
+    );
   });
 });
