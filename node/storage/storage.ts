@@ -100,7 +100,7 @@ export class NodeStorage {
     this.hardStateUnwritten = false;
     this.wal.appendEntries(batch.entries);
     // PLANTED BUG `no-fsync`: acknowledge with the records still in the WAL's
-    // user-space buffer (written only at the next rotation or a clean close),
+    // user-space buffer (written only at the next snapshot or a clean close),
     // so a SIGKILL loses everything since.
     if (this.planted.noFsync === true) return;
     await this.wal.flush(true, options.syncOnThisThread === true);

@@ -10,9 +10,10 @@
  * before the first record goes in, and records overwrite the zeros in place.
  * An fdatasync after an append that grows the file must also commit the new
  * file size through the file system's journal; an overwrite inside the file
- * needs only the data flushed, which on this project's reference machine
- * takes about 100 us instead of 125-150 us, and much less than that when three
- * nodes on one disk sync at once (node/README.md, "Round 3"). The next
+ * needs only the data flushed. On this project's reference machine that took
+ * the p50 of a 200-byte write + fdatasync from 149 to 124 us for one process,
+ * and from 205-218 to 177-199 us with three syncing at once, as a cluster on
+ * one disk does (node/README.md, "Round 3"). The next
  * segment is zero-filled in the background once the current one is half
  * full, so a rotation is a rename, not a 4 MiB write. A segment is full when
  * the next batch would not fit; a batch larger than a whole segment is
@@ -26,7 +27,10 @@
  * piece of a disk sector: in a preallocated file the page cache may write an
  * unsynced batch back out of order, so a later record of the same batch can
  * survive a crash that lost an earlier one; none of it was ever acknowledged,
- * because an fdatasync covers the whole file. Anything else (a bad record
+ * because an fdatasync covers the whole file. (A disk that silently loses a
+ * whole sector it had acknowledged as synced looks the same and would lose
+ * what follows it in that segment; etcd's WAL decoder likewise takes a record
+ * with an all-zero sector for a torn write.) Anything else (a bad record
  * followed by valid data without such a hole, or any bad record in an older
  * segment, which was synced before the next one started) is corruption:
  * `open` throws a `WalCorruptionError` naming the file and byte offset,
