@@ -327,13 +327,9 @@ export class WriteAheadLog {
 
   private writePending(): void {
     if (this.pending.length === 0) return;
-    let batchBytes = 0;
-    for (const p of this.pending) batchBytes += RECORD_HEADER_BYTES + p.length;
-    if (this.writeOffset > 0 && this.writeOffset + batchBytes > this.segmentBytes) {
-      this.startNextSegment();
-    }
     const buf = frameRecords(this.pending);
     this.pending = [];
+    if (this.writeOffset > 0 && this.writeOffset + buf.length > this.segmentBytes) this.startNextSegment();
     let written = 0;
     while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written, this.writeOffset + written);
     this.writeOffset += buf.length;
@@ -437,10 +433,7 @@ function hasUnwrittenSector(buf: Buffer, from: number, to: number): boolean {
 function zeroRange(path: string, from: number, to: number): void {
   const fd = openSync(path, 'r+');
   try {
-    const zeros = Buffer.alloc(to - from);
-    let written = 0;
-    while (written < zeros.length) written += writeSync(fd, zeros, written, zeros.length - written, from + written);
-    fsyncSync(fd);
+    zeroFillFd(fd, from, to);
   } finally {
     closeSync(fd);
   }
