@@ -334,15 +334,21 @@ describe('Data plane', () => {
   });
 
   test('#44 slicer cuts data into many pieces and keeps the bytes; size 1 variation 0 gives 1-byte pieces', async () => {
+    // About 94 pieces 2 ms apart: well beyond the 0.5 ms within which the
+    // server writes due pieces together (README), so they arrive as separate
+    // reads unless the receiver stalls for many ms at a time. (With a 10 us
+    // delay the whole payload is due within a few timer ticks, and 64 KiB
+    // socket reads alone give about as many reads as there are ticks.)
     const pair = await openPair((proxy) =>
-      addToxic(proxy, { type: 'slicer', stream: 'upstream', attributes: { average_size: 1024, size_variation: 512, delay: 10 } }),
+      addToxic(proxy, { type: 'slicer', stream: 'upstream', attributes: { average_size: 1024, size_variation: 512, delay: 2000 } }),
     );
     try {
       const atServer = collect(pair.serverSide);
-      const payload = Buffer.alloc(480_000).map((_, i) => (i * 7) % 256);
+      const payload = Buffer.alloc(96_000).map((_, i) => (i * 7) % 256);
       pair.client.write(payload);
-      assert.deepEqual(await atServer.waitForBytes(payload.length), payload);
-      assert.ok(atServer.reads > 10, `${atServer.reads} reads`);
+      assert.deepEqual(await atServer.waitForBytes(payload.length, 30_000), payload);
+      // Unsliced (average_size 0) the same payload arrived in 2 reads.
+      assert.ok(atServer.reads >= 10, `${atServer.reads} reads`);
     } finally {
       await pair.close();
     }
