@@ -360,7 +360,7 @@ export class Nemesis {
   /** The process and network control a scenario needs, or a clear error saying what is missing. */
   private scenarioControls(name: string): { processes: ScenarioProcesses; network: ScenarioNetwork } {
     const network = this.requireNetwork(name);
-    const { heal, removeLatency, holdClientRequests, releaseClientRequests } = network;
+    const { heal, removeBlackhole, removeLatency, holdClientRequests, releaseClientRequests } = network;
     const status = this.processes.status;
     if (heal === undefined || removeLatency === undefined || holdClientRequests === undefined || releaseClientRequests === undefined) {
       throw new Error(`the ${name} nemesis needs a network control with heal, removeLatency and client holds (harness/proxies.ts)`);
@@ -384,9 +384,7 @@ export class Nemesis {
         bandwidth: (links, rateKBps) => this.scenarioRetrying(() => network.bandwidth(links, rateKBps)),
         healAll: () => this.scenarioRetrying(() => network.healAll()),
         heal: (links) => this.scenarioRetrying(() => heal.call(network, links)),
-        ...(network.removeBlackhole !== undefined
-          ? { removeBlackhole: (links: readonly Link[]) => this.scenarioRetrying(() => network.removeBlackhole?.(links) ?? Promise.resolve()) }
-          : {}),
+        ...(removeBlackhole !== undefined ? { removeBlackhole: (links: readonly Link[]) => this.scenarioRetrying(() => removeBlackhole.call(network, links)) } : {}),
         removeLatency: (links) => this.scenarioRetrying(() => removeLatency.call(network, links)),
         holdClientRequests: (ids) => this.scenarioRetrying(() => holdClientRequests.call(network, ids)),
         releaseClientRequests: (ids) => this.scenarioRetrying(() => releaseClientRequests.call(network, ids)),
