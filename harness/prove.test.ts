@@ -29,8 +29,10 @@ const caughtBy: { bug: BugName; seeds: number[]; timeS?: number }[] = [
   { bug: 'no-fsync', seeds: [1, 2, 3] },
   // Three faults (the preset has seven) are enough for these seeds.
   { bug: 'no-dedup', seeds: [1, 2, 3], timeS: 15 },
-  // Two leader pauses (the preset has four) are enough for these seeds.
-  { bug: 'lease-without-clock-bound', seeds: [1, 2, 3], timeS: 15 },
+  // The whole preset (four pauses in 27 s): since the node got faster, a
+  // paused leader often learns of its successor before a read reaches it,
+  // and most seeds are caught only at the second or third pause (11-17 s).
+  { bug: 'lease-without-clock-bound', seeds: [1, 2, 3] },
   // One double-vote attempt (10 s to 23 s of the 25 s workload) instead of the preset's two.
   { bug: 'vote-twice', seeds: [1, 2, 3], timeS: 25 },
   // One figure8 attempt (from 10 s, about 10-15 s long) in a 30 s workload instead of the preset's two in 50 s.
