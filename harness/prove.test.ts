@@ -27,8 +27,10 @@ const store = join(repoRoot, 'store');
 const caughtBy: { bug: BugName; seeds: number[]; timeS?: number }[] = [
   { bug: 'stale-read', seeds: [1, 2, 3] },
   { bug: 'no-fsync', seeds: [1, 2, 3] },
-  // Three faults (the preset has seven) are enough for these seeds.
-  { bug: 'no-dedup', seeds: [1, 2, 3], timeS: 15 },
+  // The whole preset (seven faults in 30 s): cut to 15 s it caught only 7 of
+  // seeds 1-10 with the node of 2026-11-28 (harness/PROVE.md), too often
+  // missing all three seeds here.
+  { bug: 'no-dedup', seeds: [1, 2, 3] },
   // The whole preset (four pauses in 27 s): since the node got faster, a
   // paused leader often learns of its successor before a read reaches it,
   // and most seeds are caught only at the second or third pause (11-17 s).
