@@ -21,14 +21,22 @@ const argv = await yargs(hideBin(process.argv))
   .option('time-ms', { type: 'number', default: 100, describe: 'tinybench time per corpus file' })
   .option('filter', { type: 'string', describe: 'only corpus files whose name contains this' })
   .option('corpus', { type: 'boolean', default: true, describe: 'bench the corpus (--no-corpus skips it)' })
-  .option('synthetic', { type: 'boolean', default: true, describe: 'bench synthetic histories (--no-synthetic skips them)' })
+  .option('synthetic', {
+    type: 'boolean',
+    default: true,
+    describe: 'bench synthetic histories (--no-synthetic skips them)',
+  })
   .option('synthetic-ops', { type: 'number', default: 100_000, describe: 'ops in each synthetic history' })
   .option('clock', {
     choices: ['wall', 'cpu'] as const,
     default: 'wall' as const,
-    describe: 'what the corpus timings measure: wall time, or this process\'s CPU time (steadier on a busy machine)',
+    describe: "what the corpus timings measure: wall time, or this process's CPU time (steadier on a busy machine)",
   })
-  .option('workers', { type: 'boolean', default: true, describe: 'also time the synthetic histories on 2 worker threads' })
+  .option('workers', {
+    type: 'boolean',
+    default: true,
+    describe: 'also time the synthetic histories on 2 worker threads',
+  })
   .strict()
   .help()
   .parse();
@@ -52,7 +60,13 @@ function cpuMs(fn: () => void): number {
 }
 
 async function p50(name: string, fn: () => unknown, timeMs: number, iterations: number): Promise<number> {
-  const bench = new Bench({ time: timeMs, iterations, warmupTime: Math.min(50, timeMs), warmupIterations: 2, now: clock });
+  const bench = new Bench({
+    time: timeMs,
+    iterations,
+    warmupTime: Math.min(50, timeMs),
+    warmupIterations: 2,
+    now: clock,
+  });
   bench.add(name, fn);
   await bench.run();
   const result = bench.tasks[0]!.result as { latency?: { p50: number } };
@@ -62,8 +76,12 @@ async function p50(name: string, fn: () => unknown, timeMs: number, iterations: 
 
 if (argv.corpus) {
   console.log(`corpus: ${CORPUS_DIR}`);
-  console.log(`times: median ms (${argv.clock} clock) of the check call (verdict only; parse excluded), porcupine = manifest porcupine_jsonl_median_ms`);
-  console.log('file'.padEnd(62) + 'porcupine'.padStart(10) + 'ours'.padStart(10) + 'ratio'.padStart(8) + '  +counterexample');
+  console.log(
+    `times: median ms (${argv.clock} clock) of the check call (verdict only; parse excluded), porcupine = manifest porcupine_jsonl_median_ms`,
+  );
+  console.log(
+    `${'file'.padEnd(62) + 'porcupine'.padStart(10) + 'ours'.padStart(10) + 'ratio'.padStart(8)}  +counterexample`,
+  );
   let oursTotal = 0;
   let porcupineTotal = 0;
   let cxTotal = 0;
@@ -93,7 +111,12 @@ if (argv.corpus) {
     const flag = ratio > 2 ? ' !' : '';
     progress('');
     console.log(
-      entry.file.padEnd(62) + porcupine.toFixed(3).padStart(10) + ours.toFixed(3).padStart(10) + ratio.toFixed(2).padStart(8) + cxText + flag,
+      entry.file.padEnd(62) +
+        porcupine.toFixed(3).padStart(10) +
+        ours.toFixed(3).padStart(10) +
+        ratio.toFixed(2).padStart(8) +
+        cxText +
+        flag,
     );
   }
   console.log(
@@ -131,6 +154,8 @@ if (argv.synthetic) {
       workerText = `; on 2 worker threads ${(performance.now() - t).toFixed(0)} ms wall (${result.verdict})`;
     }
     progress('');
-    console.log(`${label}: ${verdict}; first call ${firstCpu.toFixed(0)} ms CPU, then ${secondWall.toFixed(0)} ms wall, warm median ${warm.toFixed(0)} ms${workerText}`);
+    console.log(
+      `${label}: ${verdict}; first call ${firstCpu.toFixed(0)} ms CPU, then ${secondWall.toFixed(0)} ms wall, warm median ${warm.toFixed(0)} ms${workerText}`,
+    );
   }
 }

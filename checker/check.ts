@@ -49,7 +49,10 @@ export function resolveOptions(options: CheckOptions): ResolvedOptions {
     memoBytesMax: positive('memoBytesMax', options.memoBytesMax, DEFAULT_MEMO_BYTES_MAX),
     counterexample: options.counterexample ?? true,
     shrinkBudgetMs: positive('shrinkBudgetMs', options.shrinkBudgetMs, Math.min(DEFAULT_SHRINK_MS, budgetMs)),
-    budgetAfterIllegalMs: Math.min(budgetMs, positive('budgetAfterIllegalMs', options.budgetAfterIllegalMs, DEFAULT_AFTER_ILLEGAL_MS)),
+    budgetAfterIllegalMs: Math.min(
+      budgetMs,
+      positive('budgetAfterIllegalMs', options.budgetAfterIllegalMs, DEFAULT_AFTER_ILLEGAL_MS),
+    ),
     totalBudgetMs: positive('totalBudgetMs', options.totalBudgetMs, Infinity),
   };
 }
@@ -145,7 +148,9 @@ export function checkPartitions(
   return results;
 }
 
-function partitionList(prepared: { partitions: Map<string | undefined, Operation[]> }): { key: string | undefined; ops: Operation[] }[] {
+function partitionList(prepared: {
+  partitions: Map<string | undefined, Operation[]>;
+}): { key: string | undefined; ops: Operation[] }[] {
   return [...prepared.partitions].map(([key, ops]) => ({ key, ops }));
 }
 
@@ -169,7 +174,13 @@ export function checkSync(events: readonly HistoryEvent[], options: CheckOptions
   return finish(started, model, prepared.clientOps, partitions, 0);
 }
 
-function finish(started: number, model: Model<any>, ops: number, partitions: PartitionResult[], workers: number): CheckResult {
+function finish(
+  started: number,
+  model: Model<any>,
+  ops: number,
+  partitions: PartitionResult[],
+  workers: number,
+): CheckResult {
   return {
     verdict: combineVerdicts(partitions),
     model: model.name,
@@ -185,7 +196,8 @@ function workerCount(options: CheckOptions, partitions: Map<string | undefined, 
   if (typeof options.model === 'object') return 0; // a custom model cannot cross threads
   const cores = Math.max(1, availableParallelism());
   if (wanted !== 'auto') {
-    if (!Number.isInteger(wanted) || wanted < 0) throw new CheckerError('CHECKER_OPTIONS', `workers must be 'auto' or an integer >= 0`);
+    if (!Number.isInteger(wanted) || wanted < 0)
+      throw new CheckerError('CHECKER_OPTIONS', `workers must be 'auto' or an integer >= 0`);
     return Math.min(wanted, partitions.size);
   }
   if (cores < WORKER_MIN_CORES || partitions.size < WORKER_MIN_PARTITIONS) return 0;

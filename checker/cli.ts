@@ -32,25 +32,35 @@ function parseInit(text: string | undefined): unknown {
 
 function describePartition(p: PartitionResult): string {
   const name = p.key === undefined ? '(single partition)' : `key ${JSON.stringify(p.key)}`;
-  const why = p.verdict === 'unknown' ? ` (${p.unknownReason === 'memory' ? 'memo memory budget' : 'time budget'} exhausted)` : '';
+  const why =
+    p.verdict === 'unknown'
+      ? ` (${p.unknownReason === 'memory' ? 'memo memory budget' : 'time budget'} exhausted)`
+      : '';
   return `  ${name}: ${p.verdict}${why}, ${p.ops} ops, ${p.segments} segments, ${p.prunedOps} pruned, ${p.timeMs.toFixed(1)} ms`;
 }
 
 function printHuman(file: string, result: CheckResult, verbose: boolean): void {
-  console.log(`${file}: ${result.verdict.toUpperCase()} (${result.model}, ${result.ops} ops, ${result.partitions.length} partitions, ${result.timeMs.toFixed(1)} ms)`);
+  console.log(
+    `${file}: ${result.verdict.toUpperCase()} (${result.model}, ${result.ops} ops, ${result.partitions.length} partitions, ${result.timeMs.toFixed(1)} ms)`,
+  );
   const interesting = result.partitions.filter((p) => verbose || p.verdict !== 'linearizable');
   for (const p of interesting.slice(0, verbose ? Infinity : 20)) {
     console.log(describePartition(p));
     const cx = p.counterexample;
     if (cx === undefined) continue;
-    console.log(`    smallest window found${cx.minimal ? '' : ' (shrinking cut short)'}: events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`);
+    console.log(
+      `    smallest window found${cx.minimal ? '' : ' (shrinking cut short)'}: events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`,
+    );
     const shown = verbose ? cx.ops : cx.ops.slice(0, WINDOW_LINES_MAX);
     for (const op of shown) {
       const stuck = cx.stuckOps.includes(op.id) ? '   <- never linearizable here' : '';
       const outcome = op.outcome === 'ok' ? 'ok  ' : op.relaxed ? 'free' : 'info';
-      console.log(`      [${op.invokeIndex}..${op.completeIndex ?? '∞'}] p${op.process} ${outcome} ${op.description}${stuck}`);
+      console.log(
+        `      [${op.invokeIndex}..${op.completeIndex ?? '∞'}] p${op.process} ${outcome} ${op.description}${stuck}`,
+      );
     }
-    if (shown.length < cx.ops.length) console.log(`      ... ${cx.ops.length - shown.length} more ops (--verbose or --json shows all)`);
+    if (shown.length < cx.ops.length)
+      console.log(`      ... ${cx.ops.length - shown.length} more ops (--verbose or --json shows all)`);
     const longest = cx.partialLinearizations[0];
     if (longest !== undefined) {
       // Its end is where it got stuck: show that part.
@@ -73,17 +83,35 @@ async function main(): Promise<number> {
       default: 'raftlab-kv' as ModelName,
       describe: 'model of the object; raftlab-kv is our node (read/write/cas/delete per key)',
     })
-    .option('init', { type: 'string', describe: 'initial value as JSON (registers: default null; multi-register: an object)' })
+    .option('init', {
+      type: 'string',
+      describe: 'initial value as JSON (registers: default null; multi-register: an object)',
+    })
     .option('null-read', {
       choices: ['value', 'wildcard'] as NullRead[],
       default: 'value' as NullRead,
       describe: 'an ok read of null: the register is empty (value) or the value is unknown (wildcard, Knossos)',
     })
-    .option('budget-ms', { type: 'number', default: 30_000, describe: 'time budget per partition; exceeded -> unknown' })
-    .option('total-budget-ms', { type: 'number', describe: 'time budget for all partitions of a file together (default: none)' })
-    .option('memo-mb', { type: 'number', default: 512, describe: 'memo memory budget per partition in MiB; exceeded -> unknown' })
+    .option('budget-ms', {
+      type: 'number',
+      default: 30_000,
+      describe: 'time budget per partition; exceeded -> unknown',
+    })
+    .option('total-budget-ms', {
+      type: 'number',
+      describe: 'time budget for all partitions of a file together (default: none)',
+    })
+    .option('memo-mb', {
+      type: 'number',
+      default: 512,
+      describe: 'memo memory budget per partition in MiB; exceeded -> unknown',
+    })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per file per line on stdout' })
-    .option('counterexample', { type: 'boolean', default: true, describe: 'shrink illegal partitions to a small window (--no-counterexample skips it)' })
+    .option('counterexample', {
+      type: 'boolean',
+      default: true,
+      describe: 'shrink illegal partitions to a small window (--no-counterexample skips it)',
+    })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'list every partition' })
     .demandCommand(1, 'give at least one history file (JSONL or .edn)')
     .example('$0 store/latest/history.jsonl', 'check a chaos run')
@@ -109,7 +137,8 @@ async function main(): Promise<number> {
     if (rank(code) > rank(exit)) exit = code;
   };
   for (const file of files) {
-    const phase = process.stderr.isTTY && !argv.json ? (text: string) => process.stderr.write(`\r${text}\x1b[K`) : undefined;
+    const phase =
+      process.stderr.isTTY && !argv.json ? (text: string) => process.stderr.write(`\r${text}\x1b[K`) : undefined;
     try {
       phase?.(`${file}: reading`);
       const events = await readHistoryFile(file);
@@ -135,7 +164,10 @@ async function main(): Promise<number> {
       if (!(error instanceof CheckerError)) throw error;
       const message = `${file}: ${error.message}`;
       if (argv.json) console.log(JSON.stringify({ file, verdict: 'error', error: error.message, code: error.code }));
-      else console.error(`${message}\n  (is it a history file? JSONL: one {"process","type","f",...} per line; or Jepsen EDN)`);
+      else
+        console.error(
+          `${message}\n  (is it a history file? JSONL: one {"process","type","f",...} per line; or Jepsen EDN)`,
+        );
       worse(EXIT.badInput);
     }
   }

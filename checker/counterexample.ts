@@ -90,7 +90,10 @@ class Shrinker {
 
 /** Smallest illegal prefix by binary search over ok completion points. */
 function shortestIllegalPrefix(shrinker: Shrinker, ops: WindowOp[]): WindowOp[] {
-  const cuts = ops.filter((op) => op.ok).map((op) => op.completeIndex).sort((a, b) => a - b);
+  const cuts = ops
+    .filter((op) => op.ok)
+    .map((op) => op.completeIndex)
+    .sort((a, b) => a - b);
   let lo = 0;
   let hi = cuts.length - 1; // the full history is known to be illegal
   while (lo < hi) {
@@ -140,7 +143,9 @@ function partialLinearizations(
 ): ScoredPath[] {
   const n = ops.length;
   // Real-time order: op j must precede op i when j returned before i was invoked.
-  const preds: number[][] = ops.map((op) => ops.flatMap((other, j) => (other.ok && other.completeIndex < op.invokeIndex ? [j] : [])));
+  const preds: number[][] = ops.map((op) =>
+    ops.flatMap((other, j) => (other.ok && other.completeIndex < op.invokeIndex ? [j] : [])),
+  );
   const done = new Uint8Array(n);
   const okCount = ops.filter((op) => op.ok).length;
   const seen = new Set<string>();
@@ -157,7 +162,7 @@ function partialLinearizations(
   };
   const walk = (state: unknown, doneOk: number): void => {
     if (++steps > WINDOW_SEARCH_STEPS_MAX || (steps % 1024 === 0 && performance.now() > deadline)) return;
-    const key = String(model.hash(state)) + '|' + done.join('');
+    const key = `${String(model.hash(state))}|${done.join('')}`;
     if (seen.has(key)) return;
     seen.add(key);
     let extended = false;
@@ -219,9 +224,14 @@ export function explainIllegal(
   failure: FailurePoint,
   limits: ShrinkLimits,
 ): Counterexample {
-  const starts: Start[] = failure.starts.map((st) => ({ state: st.state, applied: new Set(st.applied.map((i) => ops[i]!.id)) }));
+  const starts: Start[] = failure.starts.map((st) => ({
+    state: st.state,
+    applied: new Set(st.applied.map((i) => ops[i]!.id)),
+  }));
   const shrinker = new Shrinker(model, limits, starts);
-  let window: WindowOp[] = failure.ops.map((i) => ({ ...ops[i]!, relaxed: false })).sort((a, b) => a.invokeIndex - b.invokeIndex);
+  let window: WindowOp[] = failure.ops
+    .map((i) => ({ ...ops[i]!, relaxed: false }))
+    .sort((a, b) => a.invokeIndex - b.invokeIndex);
   window = shortestIllegalPrefix(shrinker, window);
   if (!shrinker.timedOut) window = relaxChunks(shrinker, window);
   // Unknown read-only ops constrain nothing: leave them out of the drawing.

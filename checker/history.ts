@@ -80,11 +80,17 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
       case 'info': {
         const op = open.get(process);
         if (op === undefined) {
-          throw new CheckerError('CHECKER_HISTORY', `event ${i}: ${event.type} ${event.f} of process ${process} has no open invoke`);
+          throw new CheckerError(
+            'CHECKER_HISTORY',
+            `event ${i}: ${event.type} ${event.f} of process ${process} has no open invoke`,
+          );
         }
         open.delete(process);
         if (op.f !== event.f) {
-          throw new CheckerError('CHECKER_HISTORY', `event ${i}: ${event.type} ${event.f} of process ${process} completes an invoke of ${op.f} (event ${op.id})`);
+          throw new CheckerError(
+            'CHECKER_HISTORY',
+            `event ${i}: ${event.type} ${event.f} of process ${process} completes an invoke of ${op.f} (event ${op.id})`,
+          );
         }
         if (event.type === 'ok') {
           op.ok = true;

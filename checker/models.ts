@@ -25,7 +25,10 @@ function unknownOp(model: string, f: string): never {
 
 function casPair(model: string, input: unknown): [unknown, unknown] {
   if (!Array.isArray(input) || input.length !== 2) {
-    throw new CheckerError('CHECKER_MODEL', `model ${model}: cas value must be [expected, new], got ${showValue(input)}`);
+    throw new CheckerError(
+      'CHECKER_MODEL',
+      `model ${model}: cas value must be [expected, new], got ${showValue(input)}`,
+    );
   }
   return [input[0], input[1]];
 }
@@ -149,7 +152,10 @@ type MicroOp = [string, unknown, unknown];
 
 function microOps(input: unknown): MicroOp[] {
   if (!Array.isArray(input)) {
-    throw new CheckerError('CHECKER_MODEL', `model multi-register: txn value must be a list of [f, key, value], got ${showValue(input)}`);
+    throw new CheckerError(
+      'CHECKER_MODEL',
+      `model multi-register: txn value must be a list of [f, key, value], got ${showValue(input)}`,
+    );
   }
   for (const mop of input) {
     if (!Array.isArray(mop) || mop.length !== 3 || (mop[0] !== 'read' && mop[0] !== 'write')) {
@@ -165,10 +171,9 @@ function microOps(input: unknown): MicroOp[] {
  * stored as its canonical key plus the parsed map.
  */
 function multiRegisterModel(options: ModelOptions): Model<Record<string, unknown>> {
-  const init = (options.init && typeof options.init === 'object' && !Array.isArray(options.init) ? options.init : {}) as Record<
-    string,
-    unknown
-  >;
+  const init = (
+    options.init && typeof options.init === 'object' && !Array.isArray(options.init) ? options.init : {}
+  ) as Record<string, unknown>;
   return {
     name: 'multi-register',
     init: () => ({ ...init }),
@@ -196,7 +201,9 @@ function multiRegisterModel(options: ModelOptions): Model<Record<string, unknown
     describeOperation(f, input, output) {
       const ops = output === undefined ? input : output;
       if (!Array.isArray(ops)) return `${f} ${showValue(ops)}`;
-      return ops.map((m) => (Array.isArray(m) ? `${m[0] === 'read' ? 'r' : 'w'}(${String(m[1])},${showValue(m[2])})` : '?')).join(' ');
+      return ops
+        .map((m) => (Array.isArray(m) ? `${m[0] === 'read' ? 'r' : 'w'}(${String(m[1])},${showValue(m[2])})` : '?'))
+        .join(' ');
     },
     describeState: (state) => valueKey(state),
   };
@@ -226,7 +233,14 @@ function mutexModel(): Model<boolean> {
 }
 
 /** Every built-in model name. */
-export const MODEL_NAMES: readonly ModelName[] = ['raftlab-kv', 'register', 'cas-register', 'kv', 'multi-register', 'mutex'];
+export const MODEL_NAMES: readonly ModelName[] = [
+  'raftlab-kv',
+  'register',
+  'cas-register',
+  'kv',
+  'multi-register',
+  'mutex',
+];
 
 /** Builds a built-in model by name. */
 export function createModel(name: string, options: ModelOptions = {}): Model<any> {

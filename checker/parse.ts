@@ -16,7 +16,10 @@ function toEvent(raw: unknown, line: number | undefined): HistoryEvent {
   const o = raw as Record<string, unknown>;
   const { process, type, f } = o;
   if (typeof process !== 'number' && typeof process !== 'string') {
-    throw new HistoryParseError(`"process" must be an integer or a name like "nemesis", got ${JSON.stringify(process)}`, line);
+    throw new HistoryParseError(
+      `"process" must be an integer or a name like "nemesis", got ${JSON.stringify(process)}`,
+      line,
+    );
   }
   if (typeof process === 'number' && !Number.isInteger(process)) {
     throw new HistoryParseError(`"process" must be an integer, got ${process}`, line);
@@ -61,7 +64,8 @@ function fromEdn(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(fromEdn);
   if (value instanceof Map) {
     const o: Record<string, unknown> = {};
-    for (const [k, v] of value) o[String(typeof k === 'object' && k !== null && 'key' in k ? (k as { key: unknown }).key : k)] = fromEdn(v);
+    for (const [k, v] of value)
+      o[String(typeof k === 'object' && k !== null && 'key' in k ? (k as { key: unknown }).key : k)] = fromEdn(v);
     return o;
   }
   if (value !== null && typeof value === 'object') {
@@ -98,12 +102,20 @@ export function parseEdn(text: string): HistoryEvent[] {
   let decoded: unknown;
   try {
     // Wrap in a vector so a bare sequence of maps parses as one value.
-    decoded = parseEDNString(`[${text}\n]`, { mapAs: 'object', keywordAs: 'string', listAs: 'array', setAs: 'array', charAs: 'string', symbolAs: 'string' });
+    decoded = parseEDNString(`[${text}\n]`, {
+      mapAs: 'object',
+      keywordAs: 'string',
+      listAs: 'array',
+      setAs: 'array',
+      charAs: 'string',
+      symbolAs: 'string',
+    });
   } catch (error) {
     throw new HistoryParseError(`not valid EDN (${(error as Error).message})`, locateEdnError(text));
   }
   // edn-data returns null (no exception) for unbalanced input.
-  if (!Array.isArray(decoded)) throw new HistoryParseError('not valid EDN (unbalanced brackets or braces?)', locateEdnError(text));
+  if (!Array.isArray(decoded))
+    throw new HistoryParseError('not valid EDN (unbalanced brackets or braces?)', locateEdnError(text));
   let items = fromEdn(decoded) as unknown[];
   if (items.length === 1 && Array.isArray(items[0])) items = items[0] as unknown[];
   return items.map((item, i) => {
@@ -120,7 +132,11 @@ export function detectFormat(path: string, text: string): 'jsonl' | 'edn' {
   if (/\.edn$/i.test(path)) return 'edn';
   if (/\.(jsonl|ndjson|json)$/i.test(path)) return 'jsonl';
   const first = text.trimStart()[0];
-  return first === '{' && !/^\{\s*:/.test(text.trimStart()) ? 'jsonl' : first === '[' || first === '(' || first === '{' ? 'edn' : 'jsonl';
+  return first === '{' && !/^\{\s*:/.test(text.trimStart())
+    ? 'jsonl'
+    : first === '[' || first === '(' || first === '{'
+      ? 'edn'
+      : 'jsonl';
 }
 
 /** Parses history text in the given or detected format. */

@@ -487,13 +487,17 @@ class SingleOpSegment implements Segment {
  * observers have completed: `expiry` is the last completion index of an ok
  * observer (+Infinity if an unknown op observes v, since it never completes).
  */
-function pruneUnknownOps(ops: readonly Operation[], model: Model<any>): { kept: number[]; expiry: Float64Array; pruned: number } {
+function pruneUnknownOps(
+  ops: readonly Operation[],
+  model: Model<any>,
+): { kept: number[]; expiry: Float64Array; pruned: number } {
   const expiry = new Float64Array(ops.length).fill(Infinity);
   let unknown = 0;
   for (const op of ops) if (!op.ok) unknown++;
   if (unknown === 0) return { kept: ops.map((_op, i) => i), expiry, pruned: 0 };
-  const flows = model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
-  const registerLike = flows !== undefined && flows.every((flow) => flow !== undefined);
+  const flows =
+    model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
+  const registerLike = flows?.every((flow) => flow !== undefined);
   if (registerLike) {
     const lastObserved = new Map<string, number>();
     for (let i = 0; i < ops.length; i++) {
@@ -530,7 +534,12 @@ const SINGLE_ENTRY_OPS = [0, 0];
 const SINGLE_ENTRY_IS_CALL = [true, false];
 
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
-function planSegments(ops: readonly Operation[], kept: readonly number[], expiry: Float64Array, minSegmentEntries: number): SegmentPlan[] {
+function planSegments(
+  ops: readonly Operation[],
+  kept: readonly number[],
+  expiry: Float64Array,
+  minSegmentEntries: number,
+): SegmentPlan[] {
   // Entries in real-time (event index) order. Ops are in invoke order.
   const entries: { pos: number; op: number; call: boolean }[] = [];
   for (const i of kept) {
@@ -550,7 +559,15 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
     if (carried.length === 0 && segEntries.length === 2) {
       // One ok op, nothing carried: the common case, kept allocation-light.
       const only = segEntries[0]!.op;
-      plans.push({ ops: [only], okCount: 1, infoDeadAt: NONE, carriedLocal: NONE, carriedFrom: NONE, entryOps: SINGLE_ENTRY_OPS, entryIsCall: SINGLE_ENTRY_IS_CALL });
+      plans.push({
+        ops: [only],
+        okCount: 1,
+        infoDeadAt: NONE,
+        carriedLocal: NONE,
+        carriedFrom: NONE,
+        entryOps: SINGLE_ENTRY_OPS,
+        entryIsCall: SINGLE_ENTRY_IS_CALL,
+      });
       prevLocal = NO_LOCALS; // an ok op is never carried
       live = carried;
       return;
@@ -584,7 +601,7 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
     infoOps.sort((x, y) => deadAt.get(x)! - deadAt.get(y)!);
     const local = new Map<number, number>();
     const planOps = [...okOps, ...infoOps];
-    planOps.forEach((i, l) => local.set(i, l));
+    for (const [l, i] of planOps.entries()) local.set(i, l);
     const entryOps: number[] = [];
     const entryIsCall: boolean[] = [];
     for (const i of carried) {
@@ -634,7 +651,12 @@ function planSegments(ops: readonly Operation[], kept: readonly number[], expiry
 }
 
 /** Checks one partition's operations against the model within the limits. */
-export function searchPartition(ops: readonly Operation[], model: Model<any>, limits: SearchLimits, initialState?: unknown): SearchOutcome {
+export function searchPartition(
+  ops: readonly Operation[],
+  model: Model<any>,
+  limits: SearchLimits,
+  initialState?: unknown,
+): SearchOutcome {
   const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
@@ -648,7 +670,10 @@ export function searchPartition(ops: readonly Operation[], model: Model<any>, li
     let search = searches[k];
     if (search === undefined) {
       const plan = plans[k]!;
-      search = plan.ops.length === 1 && plan.carriedLocal.length === 0 ? new SingleOpSegment(plan.ops[0]!, ctx) : new SegmentSearch(plan, ctx);
+      search =
+        plan.ops.length === 1 && plan.carriedLocal.length === 0
+          ? new SingleOpSegment(plan.ops[0]!, ctx)
+          : new SegmentSearch(plan, ctx);
       searches[k] = search;
     }
     return search;

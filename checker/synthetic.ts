@@ -79,7 +79,13 @@ export function syntheticHistory(options: SyntheticOptions): HistoryEvent[] {
     if (info) type = 'info';
     else if (failed) type = 'fail';
     // A read that took effect returns what was there; info reads are not recorded with a value.
-    const completion: HistoryEvent = { process, type, f, key, value: f === 'read' ? (type === 'ok' ? output : null) : input };
+    const completion: HistoryEvent = {
+      process,
+      type,
+      f,
+      key,
+      value: f === 'read' ? (type === 'ok' ? output : null) : input,
+    };
     stamped.push({ time: complete, seq: seq++, event: completion });
   }
   stamped.sort((a, b) => a.time - b.time || a.seq - b.seq);

@@ -17,12 +17,12 @@ export function valueKey(value: unknown): string {
       return String(value);
     case 'object':
       if (value === null) return 'null';
-      if (Array.isArray(value)) return '[' + value.map(valueKey).join(',') + ']';
+      if (Array.isArray(value)) return `[${value.map(valueKey).join(',')}]`;
       return (
         '{' +
         Object.keys(value)
           .sort()
-          .map((k) => JSON.stringify(k) + ':' + valueKey((value as Record<string, unknown>)[k]))
+          .map((k) => `${JSON.stringify(k)}:${valueKey((value as Record<string, unknown>)[k])}`)
           .join(',') +
         '}'
       );

@@ -21,6 +21,10 @@ parentPort?.on('message', (request: WorkerRequest) => {
     }
     parentPort!.postMessage({ type: 'done' });
   } catch (error) {
-    parentPort!.postMessage({ type: 'error', message: (error as Error).message, code: (error as { code?: string }).code });
+    parentPort!.postMessage({
+      type: 'error',
+      message: (error as Error).message,
+      code: (error as { code?: string }).code,
+    });
   }
 });

@@ -17,7 +17,9 @@ import { parseNemesisKinds } from './nemesis.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('tsx harness/acceptance.ts')
-  .usage('$0 [options]\n\nRuns chaos for every (nemesis config, cluster size, seed) and prints a table: verdict, ops, info, final reads, checker time.')
+  .usage(
+    '$0 [options]\n\nRuns chaos for every (nemesis config, cluster size, seed) and prints a table: verdict, ops, info, final reads, checker time.',
+  )
   .option('seeds', { type: 'number', default: 20, describe: 'seeds per configuration (first-seed, first-seed+1, ...)' })
   .option('first-seed', { type: 'number', default: 1, describe: 'first seed' })
   .option('time', { type: 'number', default: 60, describe: 'seconds of workload per run' })
@@ -47,7 +49,10 @@ interface Row {
   runDir: string;
 }
 
-const configs = argv.nemesis.split(';').map((c) => c.trim()).filter((c) => c !== '');
+const configs = argv.nemesis
+  .split(';')
+  .map((c) => c.trim())
+  .filter((c) => c !== '');
 const sizes = argv.nodes.split(',').map(Number);
 const rows: Row[] = [];
 const store = resolve(argv.store);
@@ -99,7 +104,10 @@ for (const config of configs) {
 const lines = [
   '| nemesis | nodes | seed | verdict | exit | ops | ok | info | final reads | checker ms | run |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...rows.map((r) => `| ${r.nemesis} | ${r.nodes} | ${r.seed} | ${r.verdict} | ${r.exitCode} | ${r.ops} | ${r.ok} | ${r.info} | ${r.finalReadsOk ? 'ok' : 'FAILED'} | ${r.checkMs.toFixed(0)} | ${r.runDir} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.nemesis} | ${r.nodes} | ${r.seed} | ${r.verdict} | ${r.exitCode} | ${r.ops} | ${r.ok} | ${r.info} | ${r.finalReadsOk ? 'ok' : 'FAILED'} | ${r.checkMs.toFixed(0)} | ${r.runDir} |`,
+  ),
 ];
 const passed = rows.filter((r) => r.exitCode === 0).length;
 lines.push('', `${passed}/${rows.length} runs linearizable with every final read ok.`);

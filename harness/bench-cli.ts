@@ -22,10 +22,17 @@ import { MICRO_SUITES, runMicro, type MicroSuite } from './micro.ts';
 
 // Delegates a micro-benchmark to the script another area owns.
 // With `stdoutToStderr` (under --json) its figures go to stderr, keeping stdout one JSON document.
-async function delegate(name: string, script: string, args: readonly string[], stdoutToStderr = false): Promise<number> {
+async function delegate(
+  name: string,
+  script: string,
+  args: readonly string[],
+  stdoutToStderr = false,
+): Promise<number> {
   const path = join(repoRoot, script);
   if (!existsSync(path)) {
-    process.stderr.write(`bench ${name}: ${script} is not there yet (it belongs to the ${name} area); nothing to run\n`);
+    process.stderr.write(
+      `bench ${name}: ${script} is not there yet (it belongs to the ${name} area); nothing to run\n`,
+    );
     return 1;
   }
   const r = await execa(process.execPath, ['--import', tsxImport, path, ...args], {
@@ -49,29 +56,81 @@ async function main(): Promise<number> {
         'an open-loop sweep of arrival rates; writes store/bench/<stamp>/{bench.json,report.html}. See harness/BENCH.md.',
     )
     .command('$0', 'run the cluster benchmark (default)')
-    .command('micro', 'micro-benchmarks: WAL append + fdatasync, Raft core stepping proposals, then the checker and proxy benches')
+    .command(
+      'micro',
+      'micro-benchmarks: WAL append + fdatasync, Raft core stepping proposals, then the checker and proxy benches',
+    )
     .command('checker', 'the checker micro-benchmark over the corpus (checker/bench.ts); extra args pass through')
     .command('toxiproxy', 'the proxy-hop micro-benchmark (toxiproxy/bench.ts); extra args pass through')
-    .option('target', { type: 'string', default: 'raftlab,etcd', describe: `targets, comma-separated: ${TARGET_KINDS.join(', ')}` })
-    .option('concurrency', { alias: 'c', type: 'string', default: '1,8,32,128', describe: 'closed-loop levels (clients with one op in flight each)' })
-    .option('ops', { type: 'string', default: BENCH_OPS.join(','), describe: 'put, get (linearizable), sget (stale get), mix (50/50 put/get)' })
+    .option('target', {
+      type: 'string',
+      default: 'raftlab,etcd',
+      describe: `targets, comma-separated: ${TARGET_KINDS.join(', ')}`,
+    })
+    .option('concurrency', {
+      alias: 'c',
+      type: 'string',
+      default: '1,8,32,128',
+      describe: 'closed-loop levels (clients with one op in flight each)',
+    })
+    .option('ops', {
+      type: 'string',
+      default: BENCH_OPS.join(','),
+      describe: 'put, get (linearizable), sget (stale get), mix (50/50 put/get)',
+    })
     .option('time', { type: 'number', default: 10, describe: 'measured seconds per level' })
     .option('warmup', { type: 'number', default: 2, describe: 'warm-up seconds before each measured window' })
-    .option('rate', { type: 'string', default: 'auto', describe: 'open-loop arrival rates in ops/s (e.g. 500,1000,2000), "auto" from the closed-loop peak, or "off"' })
+    .option('rate', {
+      type: 'string',
+      default: 'auto',
+      describe: 'open-loop arrival rates in ops/s (e.g. 500,1000,2000), "auto" from the closed-loop peak, or "off"',
+    })
     .option('open-op', { type: 'string', default: 'put', describe: 'op kind of the open-loop sweep' })
-    .option('p99-bound', { type: 'number', default: 25, describe: 'open loop: a rate is held while p99 (from the intended send time) stays under this many ms' })
-    .option('via', { choices: ['spread', 'leader'] as const, default: 'spread' as const, describe: 'spread: clients round-robin over the members, leader first (C=1 hits the leader); leader: all clients on the leader' })
+    .option('p99-bound', {
+      type: 'number',
+      default: 25,
+      describe: 'open loop: a rate is held while p99 (from the intended send time) stays under this many ms',
+    })
+    .option('via', {
+      choices: ['spread', 'leader'] as const,
+      default: 'spread' as const,
+      describe:
+        'spread: clients round-robin over the members, leader first (C=1 hits the leader); leader: all clients on the leader',
+    })
     .option('keys', { type: 'number', default: DEFAULT_WORKLOAD.keys, describe: 'distinct keys' })
-    .option('value-bytes', { type: 'number', default: DEFAULT_WORKLOAD.valueBytes, describe: 'size of each written value' })
+    .option('value-bytes', {
+      type: 'number',
+      default: DEFAULT_WORKLOAD.valueBytes,
+      describe: 'size of each written value',
+    })
     .option('seed', { type: 'number', default: DEFAULT_WORKLOAD.seed, describe: 'seed of the key and op choices' })
-    .option('compare', { type: 'string', describe: 'an earlier run directory (store/bench/<stamp>) to print and draw the change against' })
+    .option('compare', {
+      type: 'string',
+      describe: 'an earlier run directory (store/bench/<stamp>) to print and draw the change against',
+    })
     .option('store', { type: 'string', default: 'store/bench', describe: 'parent directory of run directories' })
     .option('etcd', { type: 'string', default: '/usr/bin/etcd', describe: 'etcd binary' })
-    .option('keep-data', { type: 'boolean', default: false, describe: 'keep the members\' data directories in the run directory' })
-    .option('micro', { type: 'boolean', default: false, describe: 'also run the in-process micro suites (before the clusters start) and keep their figures in bench.json' })
+    .option('keep-data', {
+      type: 'boolean',
+      default: false,
+      describe: "keep the members' data directories in the run directory",
+    })
+    .option('micro', {
+      type: 'boolean',
+      default: false,
+      describe: 'also run the in-process micro suites (before the clusters start) and keep their figures in bench.json',
+    })
     .option('micro-time', { type: 'number', default: 1000, describe: 'micro: milliseconds per task' })
-    .option('suites', { type: 'string', default: MICRO_SUITES.join(','), describe: `micro: in-process suites (${MICRO_SUITES.join(', ')})` })
-    .option('json', { type: 'boolean', default: false, describe: 'print one JSON summary on stdout (progress goes to stderr)' })
+    .option('suites', {
+      type: 'string',
+      default: MICRO_SUITES.join(','),
+      describe: `micro: in-process suites (${MICRO_SUITES.join(', ')})`,
+    })
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      describe: 'print one JSON summary on stdout (progress goes to stderr)',
+    })
     .option('node-main', { type: 'string', hidden: true, describe: 'node entry point (tests)' })
     .strict(false)
     .fail((message, error) => {
@@ -95,7 +154,8 @@ async function main(): Promise<number> {
       log.line(`micro: ${suites.join(', ')} (${argv['micro-time']} ms per task)`);
       const micro: MicroResult[] = await runMicro(suites, { timeMs: positive('micro-time', argv['micro-time']) });
       const outcome = await writeMicroRun(storeDir, micro, startedAt);
-      if (argv.json) process.stdout.write(`${JSON.stringify(jsonSummary(outcome.run, outcome.runDir, outcome.reportPath))}\n`);
+      if (argv.json)
+        process.stdout.write(`${JSON.stringify(jsonSummary(outcome.run, outcome.runDir, outcome.reportPath))}\n`);
       else process.stdout.write(`${microText(micro)}\nreport: ${outcome.reportPath}\n`);
       // The checker and proxy benches print their own figures.
       const a = await delegate('checker', 'checker/bench.ts', [], argv.json);
@@ -105,11 +165,15 @@ async function main(): Promise<number> {
     case '':
       break;
     default:
-      throw new UsageError(`unknown command "${command}"; use micro, checker or toxiproxy, or no command for the cluster bench`);
+      throw new UsageError(
+        `unknown command "${command}"; use micro, checker or toxiproxy, or no command for the cluster bench`,
+      );
   }
 
   if (argv.compare !== undefined && !existsSync(join(argv.compare, 'bench.json'))) {
-    throw new UsageError(`--compare ${argv.compare}: no bench.json there; pass a run directory such as store/bench/<stamp>`);
+    throw new UsageError(
+      `--compare ${argv.compare}: no bench.json there; pass a run directory such as store/bench/<stamp>`,
+    );
   }
   const options: BenchOptions = {
     targets: parseWordList<TargetKind>('target', argv.target, TARGET_KINDS),
@@ -134,7 +198,9 @@ async function main(): Promise<number> {
   };
   if (argv.micro) {
     log.line(`micro: ${MICRO_SUITES.join(', ')} (${argv['micro-time']} ms per task)`);
-    options.micro = await runMicro(parseWordList<MicroSuite>('suites', argv.suites, MICRO_SUITES), { timeMs: positive('micro-time', argv['micro-time']) });
+    options.micro = await runMicro(parseWordList<MicroSuite>('suites', argv.suites, MICRO_SUITES), {
+      timeMs: positive('micro-time', argv['micro-time']),
+    });
   }
   const outcome = await runBench(options, {
     phase: (line) => log.line(line),

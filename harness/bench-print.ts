@@ -29,7 +29,12 @@ export function jsonSummary(run: BenchRun, runDir: string, reportPath: string): 
   }));
   return {
     results,
-    openLoop: run.openLoop.map((s) => ({ target: s.target, op: s.op, p99BoundMs: s.p99BoundMs, maxRateHeld: s.maxRateHeld })),
+    openLoop: run.openLoop.map((s) => ({
+      target: s.target,
+      op: s.op,
+      p99BoundMs: s.p99BoundMs,
+      maxRateHeld: s.maxRateHeld,
+    })),
     micro: run.micro,
     targets: run.targets,
     machine: { cores: run.machine.cores, loadavgStart: run.machine.loadavgStart, loadavgEnd: run.machine.loadavgEnd },
@@ -87,13 +92,20 @@ export function summaryText(run: BenchRun): string {
     if (r.target !== 'raftlab') continue;
     const e = cells.get(cellKey({ target: 'etcd', op: r.op, concurrency: r.concurrency }));
     if (e === undefined || e.opsPerSec === 0 || e.latency.p50Ms === 0) continue;
-    ratioRows.push([r.op, String(r.concurrency), `${(r.opsPerSec / e.opsPerSec).toFixed(2)}x`, `${(r.latency.p50Ms / e.latency.p50Ms).toFixed(2)}x`]);
+    ratioRows.push([
+      r.op,
+      String(r.concurrency),
+      `${(r.opsPerSec / e.opsPerSec).toFixed(2)}x`,
+      `${(r.latency.p50Ms / e.latency.p50Ms).toFixed(2)}x`,
+    ]);
   }
   if (ratioRows.length > 1) out.push('', 'same-run ratios:', table(ratioRows));
   for (const s of run.openLoop) {
     const o = run.compare?.openLoop.find((x) => x.target === s.target && x.op === s.op);
     const delta = o?.maxRateHeld && s.maxRateHeld ? ` (${change(s.maxRateHeld, o.maxRateHeld)} vs compared run)` : '';
-    out.push(`open loop ${s.target} ${s.op}: highest rate held with p99 <= ${s.p99BoundMs} ms: ${s.maxRateHeld ?? 'none'}${s.maxRateHeld ? ' ops/s' : ''}${delta}`);
+    out.push(
+      `open loop ${s.target} ${s.op}: highest rate held with p99 <= ${s.p99BoundMs} ms: ${s.maxRateHeld ?? 'none'}${s.maxRateHeld ? ' ops/s' : ''}${delta}`,
+    );
   }
   if (run.micro.length > 0) out.push('', microText(run.micro));
   return out.join('\n');
@@ -103,7 +115,15 @@ export function summaryText(run: BenchRun): string {
 export function microText(micro: readonly MicroResult[]): string {
   const rows = [['suite', 'task', 'ops/s', 'mean ms', 'p50 ms', 'p99 ms', 'samples']];
   for (const m of micro) {
-    rows.push([m.suite, m.name, Math.round(m.opsPerSec).toLocaleString('en-US'), m.meanMs.toFixed(4), m.p50Ms.toFixed(4), m.p99Ms.toFixed(4), String(m.samples)]);
+    rows.push([
+      m.suite,
+      m.name,
+      Math.round(m.opsPerSec).toLocaleString('en-US'),
+      m.meanMs.toFixed(4),
+      m.p50Ms.toFixed(4),
+      m.p99Ms.toFixed(4),
+      String(m.samples),
+    ]);
   }
   return table(rows);
 }

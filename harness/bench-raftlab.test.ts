@@ -19,20 +19,54 @@ test('a 2-second raftlab bench writes consistent figures and a report that rende
   const cli = execa(
     process.execPath,
     [
-      '--import', tsxImport, join(repoRoot, 'harness/bench-cli.ts'),
+      '--import',
+      tsxImport,
+      join(repoRoot, 'harness/bench-cli.ts'),
       // etcd is asked for but "not installed": the bench must say how to install it and go on with raftlab.
-      '--target', 'raftlab,etcd', '--etcd', join(store, 'no-such-etcd'), '--concurrency', '8', '--ops', 'put,get', '--time', '2', '--warmup', '0.5',
-      '--keys', '50', '--rate', '200', '--json', '--store', store,
+      '--target',
+      'raftlab,etcd',
+      '--etcd',
+      join(store, 'no-such-etcd'),
+      '--concurrency',
+      '8',
+      '--ops',
+      'put,get',
+      '--time',
+      '2',
+      '--warmup',
+      '0.5',
+      '--keys',
+      '50',
+      '--rate',
+      '200',
+      '--json',
+      '--store',
+      store,
     ],
     { cwd: repoRoot, reject: false, timeout: 110_000 },
   );
   try {
     const result = await cli;
     assert.equal(result.exitCode, 0, `bench failed:\n${result.stderr}`);
-    const summary = JSON.parse(result.stdout) as { results: { target: string; op: string; concurrency: number; opsPerSec: number; p50Ms: number; p99Ms: number; errors: number }[]; runDir: string; report: string };
+    const summary = JSON.parse(result.stdout) as {
+      results: {
+        target: string;
+        op: string;
+        concurrency: number;
+        opsPerSec: number;
+        p50Ms: number;
+        p99Ms: number;
+        errors: number;
+      }[];
+      runDir: string;
+      report: string;
+    };
     const run = parseBenchRun(readFileSync(join(summary.runDir, 'bench.json'), 'utf8'), 'bench.json');
 
-    assert.deepEqual(run.closedLoop.map((r) => `${r.target} ${r.op} C=${r.concurrency}`), ['raftlab put C=8', 'raftlab get C=8']);
+    assert.deepEqual(
+      run.closedLoop.map((r) => `${r.target} ${r.op} C=${r.concurrency}`),
+      ['raftlab put C=8', 'raftlab get C=8'],
+    );
     for (const r of run.closedLoop) {
       assertConsistent(r);
       assert.ok(r.ok > 0, `${r.op}: some ops succeeded`);
@@ -40,12 +74,21 @@ test('a 2-second raftlab bench writes consistent figures and a report that rende
     }
     assert.deepEqual(
       summary.results,
-      run.closedLoop.map((r) => ({ target: r.target, op: r.op, concurrency: r.concurrency, opsPerSec: r.opsPerSec, p50Ms: r.latency.p50Ms, p99Ms: r.latency.p99Ms, errors: r.errors })),
+      run.closedLoop.map((r) => ({
+        target: r.target,
+        op: r.op,
+        concurrency: r.concurrency,
+        opsPerSec: r.opsPerSec,
+        p50Ms: r.latency.p50Ms,
+        p99Ms: r.latency.p99Ms,
+        errors: r.errors,
+      })),
       'the --json summary carries the same figures as bench.json',
     );
     const [sweep] = run.openLoop;
     // 200/s, and lower rates only if 200/s was not held on this machine.
-    assert.ok(sweep !== undefined && sweep.steps.some((s) => s.rateTarget === 200) && sweep.steps.every((s) => s.rateTarget <= 200));
+    assert.ok(sweep !== undefined, 'one open-loop sweep');
+    assert.ok(sweep.steps.some((s) => s.rateTarget === 200) && sweep.steps.every((s) => s.rateTarget <= 200));
     for (const step of sweep.steps) {
       assert.equal(step.ok + step.errors + step.dropped, step.opsScheduled, 'open-loop ops add up');
       assertOrdered(step.latency);

@@ -23,14 +23,19 @@ export type RecordedExchange = {
 };
 
 const outIndex = process.argv.indexOf('--out');
-const out = outIndex > 0 ? (process.argv[outIndex + 1] ?? '') : join(repoRoot, 'workloads/targets/testdata/etcd-gateway.json');
+const out =
+  outIndex > 0 ? (process.argv[outIndex + 1] ?? '') : join(repoRoot, 'workloads/targets/testdata/etcd-gateway.json');
 const dir = mkdtempSync(join(tmpdir(), 'raftlab-etcd-record-'));
 const cluster = await startEtcdCluster({ dir });
 try {
   const base = cluster.clientUrls[0] ?? '';
   const exchanges: RecordedExchange[] = [];
   const call = async (name: string, path: string, body: unknown): Promise<void> => {
-    const r = await request(`${base}${path}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const r = await request(`${base}${path}`, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    });
     const text = await r.body.text();
     exchanges.push({ name, path, request: body, status: r.statusCode, response: JSON.parse(text) as unknown });
   };
@@ -44,7 +49,10 @@ try {
   await call('range empty value', '/v3/kv/range', encodeEtcdRange('bench/empty', 'stale'));
   await call('put bad base64', '/v3/kv/put', { key: '!!not base64', value: 'eA==' });
   await call('put without key', '/v3/kv/put', { value: 'eA==' });
-  writeFileSync(out, `${JSON.stringify({ etcdVersion: cluster.version, recordedAt: new Date().toISOString(), exchanges }, null, 1)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ etcdVersion: cluster.version, recordedAt: new Date().toISOString(), exchanges }, null, 1)}\n`,
+  );
   process.stdout.write(`recorded ${exchanges.length} exchanges from etcd ${cluster.version} into ${out}\n`);
 } finally {
   await cluster.stop();

@@ -13,7 +13,6 @@ import {
   BENCH_SCHEMA,
   parseBenchRun,
   type BenchComparison,
-  type BenchOp,
   type BenchRun,
   type BenchRunOptions,
   type BenchTargetInfo,
@@ -58,7 +57,10 @@ export type BenchOutcome = { run: BenchRun; runDir: string; reportPath: string }
 
 /** `yyyymmddThhmmss` in UTC, the run directory name. */
 export function runStamp(date = new Date()): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, '');
 }
 
 /** Creates a fresh run directory under `storeDir` and points `storeDir/latest` at it. */
@@ -86,7 +88,8 @@ export function makeRunDir(storeDir: string): string {
 /** Reads an earlier run for `--compare` and keeps only its figures. */
 export function loadComparison(dir: string): BenchComparison {
   const source = join(dir, 'bench.json');
-  if (!existsSync(source)) throw new Error(`--compare ${dir}: no bench.json there; pass a run directory such as store/bench/<stamp>`);
+  if (!existsSync(source))
+    throw new Error(`--compare ${dir}: no bench.json there; pass a run directory such as store/bench/<stamp>`);
   const old = parseBenchRun(readFileSync(source, 'utf8'), source);
   return {
     runDir: dir,
@@ -114,7 +117,12 @@ function machineNow(): Omit<BenchRun['machine'], 'loadavgEnd'> {
 
 type RunningTarget = { kind: TargetKind; target: KvTarget; stop: () => Promise<void>; dataDirs: string[] };
 
-async function startTarget(kind: TargetKind, runDir: string, options: BenchOptions, ui: BenchUi): Promise<RunningTarget> {
+async function startTarget(
+  kind: TargetKind,
+  runDir: string,
+  options: BenchOptions,
+  ui: BenchUi,
+): Promise<RunningTarget> {
   switch (kind) {
     case 'raftlab': {
       const cluster = new Cluster({
@@ -135,14 +143,19 @@ async function startTarget(kind: TargetKind, runDir: string, options: BenchOptio
       }
       return {
         kind,
-        target: connectTarget('raftlab', memberOrder(cluster.clientUrls, leaderIndex, options.via), { connectionsPerMember: connectionsFor(options) }),
+        target: connectTarget('raftlab', memberOrder(cluster.clientUrls, leaderIndex, options.via), {
+          connectionsPerMember: connectionsFor(options),
+        }),
         stop: () => cluster.stop(),
         dataDirs: cluster.ids.map((id) => join(runDir, 'raftlab', 'nodes', id)),
       };
     }
     case 'etcd': {
       const dir = join(runDir, 'etcd');
-      const cluster = await startEtcdCluster({ dir, ...(options.etcdBinary === undefined ? {} : { binary: options.etcdBinary }) });
+      const cluster = await startEtcdCluster({
+        dir,
+        ...(options.etcdBinary === undefined ? {} : { binary: options.etcdBinary }),
+      });
       let leaderIndex: number;
       try {
         leaderIndex = await cluster.leaderIndex();
@@ -153,7 +166,9 @@ async function startTarget(kind: TargetKind, runDir: string, options: BenchOptio
       ui.phase(`etcd ${cluster.version}: 3 members up, leader ${cluster.members[leaderIndex]?.name ?? '?'} (${dir})`);
       return {
         kind,
-        target: connectTarget('etcd', memberOrder(cluster.clientUrls, leaderIndex, options.via), { connectionsPerMember: connectionsFor(options) }),
+        target: connectTarget('etcd', memberOrder(cluster.clientUrls, leaderIndex, options.via), {
+          connectionsPerMember: connectionsFor(options),
+        }),
         stop: () => cluster.stop(),
         dataDirs: cluster.members.map((m) => m.dataDir),
       };
@@ -212,7 +227,11 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
       try {
         const started = await startTarget(kind, runDir, options, ui);
         running.push(started);
-        targetsInfo.push({ kind, memberUrls: [...started.target.memberUrls], ...(kind === 'etcd' && versions.etcd ? { version: versions.etcd } : {}) });
+        targetsInfo.push({
+          kind,
+          memberUrls: [...started.target.memberUrls],
+          ...(kind === 'etcd' && versions.etcd ? { version: versions.etcd } : {}),
+        });
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         ui.warn(`${kind} did not start: ${reason}`);
@@ -226,7 +245,9 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
         const errors = await prefill(r.target, options.workload);
         const info = targetsInfo.find((t) => t.kind === r.kind);
         if (info !== undefined) info.prefillErrors = errors;
-        ui.phase(`${r.kind}: wrote ${options.workload.keys} keys for the reads${errors > 0 ? ` (${errors} failed)` : ''}`);
+        ui.phase(
+          `${r.kind}: wrote ${options.workload.keys} keys for the reads${errors > 0 ? ` (${errors} failed)` : ''}`,
+        );
       }
     }
 
@@ -255,7 +276,10 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
 
     if (options.rates !== 'off') {
       for (const r of running) {
-        const best = Math.max(0, ...closedLoop.filter((c) => c.target === r.kind && c.op === options.openLoopOp).map((c) => c.opsPerSec));
+        const best = Math.max(
+          0,
+          ...closedLoop.filter((c) => c.target === r.kind && c.op === options.openLoopOp).map((c) => c.opsPerSec),
+        );
         const rates = options.rates === 'auto' ? autoRates(best > 0 ? best : undefined) : options.rates;
         const sweep = await runOpenLoopSweep(r.target, rates, {
           op: options.openLoopOp,
@@ -270,7 +294,9 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
             ),
         });
         openLoop.push(sweep);
-        ui.phase(`${r.kind} open-loop ${options.openLoopOp}: highest rate held with p99 <= ${options.p99BoundMs} ms: ${sweep.maxRateHeld ?? 'none'}`);
+        ui.phase(
+          `${r.kind} open-loop ${options.openLoopOp}: highest rate held with p99 <= ${options.p99BoundMs} ms: ${sweep.maxRateHeld ?? 'none'}`,
+        );
       }
     }
   } finally {
@@ -325,7 +351,19 @@ export async function writeMicroRun(storeDir: string, micro: MicroResult[], star
     schema: BENCH_SCHEMA,
     startedAt,
     finishedAt: new Date().toISOString(),
-    options: { targets: [], concurrency: [], ops: [], timeSec: 0, warmupSec: 0, rates: 'off', openLoopOp: 'put', p99BoundMs: 0, via: 'spread', keys: 0, valueBytes: 0 },
+    options: {
+      targets: [],
+      concurrency: [],
+      ops: [],
+      timeSec: 0,
+      warmupSec: 0,
+      rates: 'off',
+      openLoopOp: 'put',
+      p99BoundMs: 0,
+      via: 'spread',
+      keys: 0,
+      valueBytes: 0,
+    },
     machine: { ...machineNow(), loadavgEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
     versions: { node: process.version, raftlab: await raftlabVersion() },
     targets: [],

@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import type { GetOutcome, KvClient, KvTarget, PutOutcome } from '../workloads/targets/index.ts';
 import { sampleBenchRun } from '../reports/bench-sample.ts';
 import { assertConsistent } from './bench-testing.ts';
-import { autoRates, benchValue, newLatencyHistogram, prefill, runClosedLoop, runOpenLoop, runOpenLoopSweep, summarize } from './bench.ts';
+import {
+  autoRates,
+  benchValue,
+  newLatencyHistogram,
+  prefill,
+  runClosedLoop,
+  runOpenLoop,
+  runOpenLoopSweep,
+  summarize,
+} from './bench.ts';
 import { parseNumberList, parseRates, parseWordList, UsageError } from './bench-options.ts';
 import { summaryText, jsonSummary } from './bench-print.ts';
 import { memberOrder } from './bench-run.ts';
@@ -19,7 +28,11 @@ function memoryTarget(failEvery = 0): KvTarget & { requests: () => number; store
     new Promise((resolve) =>
       setImmediate(() => {
         requests++;
-        resolve(failEvery > 0 && requests % failEvery === 0 ? { type: 'error', code: 'fake-error', message: 'planned' } : value);
+        resolve(
+          failEvery > 0 && requests % failEvery === 0
+            ? { type: 'error', code: 'fake-error', message: 'planned' }
+            : value,
+        );
       }),
     );
   return {
@@ -89,7 +102,13 @@ test('open loop: latency counts from the intended send time, so queueing shows',
 });
 
 test('open loop: a rate the target keeps up with is held', async () => {
-  const step = await runOpenLoop(memoryTarget(), { op: 'get', rate: 200, warmupMs: 0, timeMs: 200, p99BoundMs: 10_000 });
+  const step = await runOpenLoop(memoryTarget(), {
+    op: 'get',
+    rate: 200,
+    warmupMs: 0,
+    timeMs: 200,
+    p99BoundMs: 10_000,
+  });
   assert.equal(step.errors, 0);
   assert.equal(step.dropped, 0);
   assert.equal(step.ok, step.opsScheduled);
@@ -107,7 +126,10 @@ test('auto rates rise and stay positive', () => {
 
 test('flag lists are validated with messages that say what to do', () => {
   assert.deepEqual(parseWordList('ops', 'put,get,put', ['put', 'get', 'sget', 'mix']), ['put', 'get']);
-  assert.throws(() => parseWordList('ops', 'put,fly', ['put', 'get']), (e: unknown) => e instanceof UsageError && /unknown "fly"; choose from put, get/.test(e.message));
+  assert.throws(
+    () => parseWordList('ops', 'put,fly', ['put', 'get']),
+    (e: unknown) => e instanceof UsageError && /unknown "fly"; choose from put, get/.test(e.message),
+  );
   assert.deepEqual(parseNumberList('concurrency', '1, 8,32', true), [1, 8, 32]);
   assert.throws(() => parseNumberList('concurrency', '1,0', true), UsageError);
   assert.throws(() => parseNumberList('concurrency', '2.5', true), UsageError);
@@ -127,7 +149,15 @@ test('the summary prints same-run ratios and the change against a compared run',
   assert.match(text, /put\s+8\s+1\.50x/);
   assert.match(text, /raftlab\s+put\s+8\s+6,000.*\+50%/, 'raftlab put C=8 went from 4,000 to 6,000 ops/s');
   const json = jsonSummary(sampleBenchRun(), '/tmp/x', '/tmp/x/report.html') as { results: unknown[] };
-  assert.deepEqual(json.results[0], { target: 'raftlab', op: 'put', concurrency: 1, opsPerSec: 2000, p50Ms: 0.5, p99Ms: 1.5, errors: 0 });
+  assert.deepEqual(json.results[0], {
+    target: 'raftlab',
+    op: 'put',
+    concurrency: 1,
+    opsPerSec: 2000,
+    p50Ms: 0.5,
+    p99Ms: 1.5,
+    errors: 0,
+  });
 });
 
 test('a percentile summary never exceeds the recorded maximum', () => {
@@ -152,26 +182,44 @@ test('open-loop sweep: stops at the first rate not held, and steps down when non
       memberIndex: i,
       put: () => {
         inFlight++;
-        const outcome: PutOutcome = inFlight > 20 ? { type: 'error', code: 'overload', message: 'too many' } : { type: 'ok' };
-        return new Promise<PutOutcome>((r) => setTimeout(() => {
-          inFlight--;
-          r(outcome);
-        }, 5));
+        const outcome: PutOutcome =
+          inFlight > 20 ? { type: 'error', code: 'overload', message: 'too many' } : { type: 'ok' };
+        return new Promise<PutOutcome>((r) =>
+          setTimeout(() => {
+            inFlight--;
+            r(outcome);
+          }, 5),
+        );
       },
       get: async () => ({ type: 'ok', value: null }),
     }),
   };
   const spec = { op: 'put' as const, warmupMs: 0, timeMs: 300, p99BoundMs: 60_000 };
   const up = await runOpenLoopSweep(limited, [16_000, 40, 8_000], spec);
-  assert.deepEqual(up.steps.map((s) => s.rateTarget), [40, 8_000], 'sorted, and stopped after the first rate not held');
-  assert.deepEqual(up.steps.map((s) => s.held), [true, false]);
+  assert.deepEqual(
+    up.steps.map((s) => s.rateTarget),
+    [40, 8_000],
+    'sorted, and stopped after the first rate not held',
+  );
+  assert.deepEqual(
+    up.steps.map((s) => s.held),
+    [true, false],
+  );
   assert.equal(up.maxRateHeld, 40);
 
   const failing: KvTarget = {
     ...memoryTarget(),
-    client: (i) => ({ memberIndex: i, put: async () => ({ type: 'error', code: 'down', message: 'down' }), get: async () => ({ type: 'ok', value: null }) }),
+    client: (i) => ({
+      memberIndex: i,
+      put: async () => ({ type: 'error', code: 'down', message: 'down' }),
+      get: async () => ({ type: 'ok', value: null }),
+    }),
   };
   const down = await runOpenLoopSweep(failing, [640], { ...spec, timeMs: 100 });
-  assert.deepEqual(down.steps.map((s) => s.rateTarget), [80, 160, 320, 640], 'three halvings below the lowest rate');
+  assert.deepEqual(
+    down.steps.map((s) => s.rateTarget),
+    [80, 160, 320, 640],
+    'three halvings below the lowest rate',
+  );
   assert.equal(down.maxRateHeld, null);
 });

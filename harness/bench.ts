@@ -87,7 +87,14 @@ export function benchValue(bytes: number, writer: number, seq: number): string {
 type AnyOutcome = PutOutcome | GetOutcome;
 
 /** Runs one operation of kind `op` for a client; `mix` is 50/50 put and linearizable get. */
-function runOp(op: BenchOp, client: KvClient, random: Random, workload: Workload, writer: number, seq: number): Promise<AnyOutcome> {
+function runOp(
+  op: BenchOp,
+  client: KvClient,
+  random: Random,
+  workload: Workload,
+  writer: number,
+  seq: number,
+): Promise<AnyOutcome> {
   const key = benchKey(random.int(0, workload.keys - 1));
   switch (op) {
     case 'put':
@@ -97,7 +104,9 @@ function runOp(op: BenchOp, client: KvClient, random: Random, workload: Workload
     case 'sget':
       return client.get(key, 'stale');
     case 'mix':
-      return random.next() < 0.5 ? client.put(key, benchValue(workload.valueBytes, writer, seq)) : client.get(key, 'linearizable');
+      return random.next() < 0.5
+        ? client.put(key, benchValue(workload.valueBytes, writer, seq))
+        : client.get(key, 'linearizable');
     default: {
       const never: never = op;
       throw new Error(`unknown op ${String(never)}`);
@@ -298,14 +307,24 @@ export async function runOpenLoop(target: KvTarget, spec: OpenLoopSpec): Promise
   while (true) {
     const now = performance.now();
     // Everything whose intended time has come leaves now; a late timer shows up as latency.
-    for (let intended = begin + next * intervalMs; intended <= now && intended < end; intended = begin + next * intervalMs) {
+    for (
+      let intended = begin + next * intervalMs;
+      intended <= now && intended < end;
+      intended = begin + next * intervalMs
+    ) {
       fire(next, intended);
       next++;
     }
     if (begin + next * intervalMs >= end) break;
     if (spec.onProgress !== undefined && now - lastProgress >= 500) {
       lastProgress = now;
-      spec.onProgress({ elapsedMs: now - begin, totalMs: spec.warmupMs + spec.timeMs, ok, errors, warmingUp: now < measureStart });
+      spec.onProgress({
+        elapsedMs: now - begin,
+        totalMs: spec.warmupMs + spec.timeMs,
+        ok,
+        errors,
+        warmingUp: now < measureStart,
+      });
     }
     // Sleep until the next arrival is due (a late wake-up is charged to latency, as it should be).
     await new Promise((r) => setTimeout(r, Math.max(0, Math.min(50, begin + next * intervalMs - now))));
@@ -339,7 +358,8 @@ const OPEN_LOOP_DOWNWARD_STEPS = 3;
 
 /** Rates for an automatic open-loop sweep: fractions of the best closed-loop throughput. */
 export function autoRates(bestClosedLoopOpsPerSec: number | undefined): number[] {
-  if (bestClosedLoopOpsPerSec === undefined || !(bestClosedLoopOpsPerSec > 0)) return [250, 500, 1000, 2000, 4000, 8000];
+  if (bestClosedLoopOpsPerSec === undefined || !(bestClosedLoopOpsPerSec > 0))
+    return [250, 500, 1000, 2000, 4000, 8000];
   const niceRate = (x: number): number => {
     const magnitude = 10 ** Math.floor(Math.log10(x));
     return Math.max(10, Math.round(x / (magnitude / 4)) * (magnitude / 4));
@@ -384,5 +404,11 @@ export async function runOpenLoopSweep(
   }
   steps.sort((a, b) => a.rateTarget - b.rateTarget);
   const held = steps.filter((s) => s.held).map((s) => s.rateTarget);
-  return { target: target.kind, op: spec.op, p99BoundMs: spec.p99BoundMs, steps, maxRateHeld: held.length === 0 ? null : Math.max(...held) };
+  return {
+    target: target.kind,
+    op: spec.op,
+    p99BoundMs: spec.p99BoundMs,
+    steps,
+    maxRateHeld: held.length === 0 ? null : Math.max(...held),
+  };
 }

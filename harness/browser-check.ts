@@ -25,7 +25,13 @@ export const chromiumPath = '/usr/bin/chromium';
 export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
   const browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+    ],
     timeout: 60_000,
   });
   try {
@@ -37,7 +43,8 @@ export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
     });
     page.on('pageerror', (error) => errors.push(`page: ${error.message}`));
     page.on('request', (request) => {
-      if (!request.url().startsWith('file:') && !request.url().startsWith('data:')) externalRequests.push(request.url());
+      if (!request.url().startsWith('file:') && !request.url().startsWith('data:'))
+        externalRequests.push(request.url());
     });
     await page.goto(pathToFileURL(htmlPath).href, { waitUntil: 'load', timeout: 60_000 });
     // Evaluated in the page (a string, since this project's TypeScript has no DOM types).
@@ -50,7 +57,9 @@ export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
       }
       return { width: canvas.width, height: canvas.height, drawnPixels };
     })`)) as BrowserCheck['canvases'];
-    const verdict = (await page.evaluate(`document.getElementById('verdict')?.textContent ?? undefined`)) as string | undefined;
+    const verdict = (await page.evaluate(`document.getElementById('verdict')?.textContent ?? undefined`)) as
+      | string
+      | undefined;
     return { errors, externalRequests, canvases, title: await page.title(), verdict };
   } finally {
     await browser.close();

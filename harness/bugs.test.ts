@@ -12,7 +12,10 @@ test('every planted bug has a preset, and --bugs rejects unknown names listing t
   assert.deepEqual(Object.keys(BUG_PRESETS).sort(), [...bugNames].sort());
   assert.deepEqual(parseBugList('all'), bugNames);
   assert.deepEqual(parseBugList('no-dedup, stale-read,no-dedup'), ['no-dedup', 'stale-read']);
-  assert.throws(() => parseBugList('stale-read,typo'), /unknown bug "typo"; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, lease-without-clock-bound/);
+  assert.throws(
+    () => parseBugList('stale-read,typo'),
+    /unknown bug "typo"; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, lease-without-clock-bound/,
+  );
 });
 
 test('a cell runs the bug only when planted; the correct node gets the very same settings', () => {
@@ -31,7 +34,13 @@ test('kill-all and pause-leader are drawn only when named, and hit every node / 
   const nodes = ['n1', 'n2', 'n3'];
   const all = parseNemesisKinds('all');
   assert.ok(!all.includes('kill-all') && !all.includes('pause-leader'));
-  const plan = planSchedule({ kinds: parseNemesisKinds('kill-all,pause-leader'), nodes, intervalMs: 1000, durationMs: 20_000, seed: 4 });
+  const plan = planSchedule({
+    kinds: parseNemesisKinds('kill-all,pause-leader'),
+    nodes,
+    intervalMs: 1000,
+    durationMs: 20_000,
+    seed: 4,
+  });
   const kinds = new Set<string>();
   for (const { fault } of plan) {
     if (fault.kind === 'kill') {
@@ -59,7 +68,15 @@ function illegalPartition(ops: { id: number; invokeTimeNs: number }[], stuck: nu
     counterexample: {
       initialState: 'null',
       initialStates: ['null'],
-      ops: ops.map((o) => ({ ...o, process: 0, f: 'read', input: null, outcome: 'ok' as const, invokeIndex: o.id, description: 'read' })),
+      ops: ops.map((o) => ({
+        ...o,
+        process: 0,
+        f: 'read',
+        input: null,
+        outcome: 'ok' as const,
+        invokeIndex: o.id,
+        description: 'read',
+      })),
       partialLinearizations: [],
       stuckOps: stuck,
       windowStartIndex: 0,
@@ -70,9 +87,28 @@ function illegalPartition(ops: { id: number; invokeTimeNs: number }[], stuck: nu
 }
 
 test('detection time is the earliest blamed op over all illegal keys, else the window start', () => {
-  const check = (partitions: PartitionResult[]): CheckResult => ({ verdict: 'illegal', model: 'raftlab-kv', ops: 4, partitions, timeMs: 1, workers: 0 });
-  const a = illegalPartition([{ id: 1, invokeTimeNs: 1e9 }, { id: 2, invokeTimeNs: 5e9 }], [2]);
-  const b = illegalPartition([{ id: 3, invokeTimeNs: 3e9 }, { id: 4, invokeTimeNs: 4e9 }], []);
+  const check = (partitions: PartitionResult[]): CheckResult => ({
+    verdict: 'illegal',
+    model: 'raftlab-kv',
+    ops: 4,
+    partitions,
+    timeMs: 1,
+    workers: 0,
+  });
+  const a = illegalPartition(
+    [
+      { id: 1, invokeTimeNs: 1e9 },
+      { id: 2, invokeTimeNs: 5e9 },
+    ],
+    [2],
+  );
+  const b = illegalPartition(
+    [
+      { id: 3, invokeTimeNs: 3e9 },
+      { id: 4, invokeTimeNs: 4e9 },
+    ],
+    [],
+  );
   assert.equal(detectionSeconds(check([a])), 5, 'the blamed op, not the window start');
   assert.equal(detectionSeconds(check([a, b])), 3, 'earliest over keys; no blamed op: the window');
   assert.equal(detectionSeconds(undefined), undefined);
@@ -91,7 +127,13 @@ test('the summary counts catches, medians and false alarms', () => {
     ...(detectionS !== undefined ? { detectionS } : {}),
   });
   const rows = summarise(
-    [run('stale-read', 'illegal', 1), run('stale-read', 'illegal', 3), run('stale-read', 'linearizable'), run('correct', 'linearizable'), run('correct', 'illegal')],
+    [
+      run('stale-read', 'illegal', 1),
+      run('stale-read', 'illegal', 3),
+      run('stale-read', 'linearizable'),
+      run('correct', 'linearizable'),
+      run('correct', 'illegal'),
+    ],
     ['stale-read'],
   );
   assert.deepEqual(rows, [

@@ -32,7 +32,15 @@ export interface BugPreset {
 }
 
 /** What every preset shares unless it says otherwise: 3 nodes, cas-register on 2 hot keys, ReadIndex, no retries. */
-const BASE = { workload: 'cas-register', keys: 2, concurrency: 8, timeoutMs: 1000, retry: 0, readMode: 'index', nodes: 3 } as const;
+const BASE = {
+  workload: 'cas-register',
+  keys: 2,
+  concurrency: 8,
+  timeoutMs: 1000,
+  retry: 0,
+  readMode: 'index',
+  nodes: 3,
+} as const;
 
 /** The settings of each bug; the correct node is run with the same ones by `npm run prove`. */
 export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {

@@ -15,7 +15,22 @@ const store = join(repoRoot, 'store');
 function startChaos(name: string, args: string[]): ResultPromise {
   return execa(
     process.execPath,
-    ['--import', tsxImport, join(repoRoot, 'harness', 'chaos-cli.ts'), '--store', store, '--name', name, '--nodes', '3', '--keys', '3', '--concurrency', '4', ...args],
+    [
+      '--import',
+      tsxImport,
+      join(repoRoot, 'harness', 'chaos-cli.ts'),
+      '--store',
+      store,
+      '--name',
+      name,
+      '--nodes',
+      '3',
+      '--keys',
+      '3',
+      '--concurrency',
+      '4',
+      ...args,
+    ],
     { cwd: repoRoot, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', all: true },
   );
 }
@@ -53,11 +68,16 @@ async function waitForWorkload(child: ResultPromise, name: string, since: Set<st
   );
 }
 
-const runsOf = (name: string): Set<string> => new Set(existsSync(join(store, name)) ? readdirSync(join(store, name)).map((r) => join(store, name, r)) : []);
+const runsOf = (name: string): Set<string> =>
+  new Set(existsSync(join(store, name)) ? readdirSync(join(store, name)).map((r) => join(store, name, r)) : []);
 
 async function assertAllGone(pids: Set<number>): Promise<void> {
   assert.ok(pids.size >= 5, `saw nodes, toxiproxy and reaper: ${[...pids].join(',')}`);
-  await waitFor(() => [...pids].every((pid) => !pidAlive(pid)), 20_000, `processes ${[...pids].filter(pidAlive).join(',')} to exit`);
+  await waitFor(
+    () => [...pids].every((pid) => !pidAlive(pid)),
+    20_000,
+    `processes ${[...pids].filter(pidAlive).join(',')} to exit`,
+  );
 }
 
 /**
@@ -65,7 +85,11 @@ async function assertAllGone(pids: Set<number>): Promise<void> {
  * SIGKILLs whatever is left of the harness and requires every process it
  * ever had to be gone.
  */
-async function withChaos(name: string, args: string[], body: (child: ResultPromise, before: Set<string>) => Promise<void>): Promise<void> {
+async function withChaos(
+  name: string,
+  args: string[],
+  body: (child: ResultPromise, before: Set<string>) => Promise<void>,
+): Promise<void> {
   const before = runsOf(name);
   const child = startChaos(name, args);
   const tracker = trackDescendants(child.pid ?? -1);
@@ -111,7 +135,9 @@ test('SIGKILL of the harness still leaves no process behind, paused nodes includ
     const run = latestRun(name) ?? '';
     await waitFor(
       () => {
-        const lines = readFileSync(join(run, 'history.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"nemesis"'));
+        const lines = readFileSync(join(run, 'history.jsonl'), 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"nemesis"'));
         return (lines[lines.length - 1] ?? '').includes('pause-start');
       },
       30_000,

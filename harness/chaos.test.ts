@@ -42,7 +42,10 @@ async function assertReportRenders(reportPath: string | undefined, verdict: stri
   assert.equal(seen.verdict, verdict);
   assert.equal(seen.canvases.length, 2, 'throughput and latency charts');
   for (const canvas of seen.canvases) {
-    assert.ok(canvas.width > 0 && canvas.height > 0 && canvas.drawnPixels > 100, `chart drawn: ${JSON.stringify(canvas)}`);
+    assert.ok(
+      canvas.width > 0 && canvas.height > 0 && canvas.drawnPixels > 100,
+      `chart drawn: ${JSON.stringify(canvas)}`,
+    );
   }
 }
 
@@ -63,7 +66,10 @@ for (const { kind, seed } of kinds) {
     const events = parseJsonLines<RunEvent>(readFileSync(join(outcome.runDir, 'history.jsonl'), 'utf8'), 'history');
     const starts = events.filter((e) => e.process === 'nemesis' && e.f === `${kind}-start`);
     const stops = events.filter((e) => e.process === 'nemesis' && e.f === `${kind}-stop`);
-    assert.ok(starts.length >= 2 && stops.length === starts.length, `${starts.length} ${kind} faults started and stopped`);
+    assert.ok(
+      starts.length >= 2 && stops.length === starts.length,
+      `${starts.length} ${kind} faults started and stopped`,
+    );
     assert.ok(events.filter((e) => e.type === 'ok').length > 20, `the workload made progress; see ${outcome.runDir}`);
     const results = JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as ResultsFile;
     assert.equal(results.check?.verdict, 'linearizable');
@@ -73,7 +79,10 @@ for (const { kind, seed } of kinds) {
 }
 
 test('a combined blackhole + bandwidth + partition run on 5 nodes is linearizable', async () => {
-  const outcome = await runChaos({ ...options('test-combined', ['blackhole', 'bandwidth', 'partition'], 505), nodes: 5 }, check);
+  const outcome = await runChaos(
+    { ...options('test-combined', ['blackhole', 'bandwidth', 'partition'], 505), nodes: 5 },
+    check,
+  );
   assert.equal(outcome.verdict, 'linearizable', `see ${outcome.runDir}: ${outcome.error}`);
   assert.equal(outcome.exitCode, 0);
   assert.equal(outcome.availabilityOk, true);
@@ -94,7 +103,11 @@ test('a client that returns stale reads makes the whole pipeline say illegal, ex
 
 test('a cluster that cannot start is a broken run: exit 3, results and report still written', async () => {
   const outcome = await runChaos(
-    { ...options('test-broken', ['kill'], 707), timeS: 2, nodeMain: join(repoRoot, 'harness', 'testdata', 'no-such-node.ts') },
+    {
+      ...options('test-broken', ['kill'], 707),
+      timeS: 2,
+      nodeMain: join(repoRoot, 'harness', 'testdata', 'no-such-node.ts'),
+    },
     check,
   );
   assert.equal(outcome.verdict, 'broken');

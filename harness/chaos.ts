@@ -77,7 +77,16 @@ export interface ChaosOptions {
 /** Progress of a run, for the CLI's progress line. */
 export type ChaosProgress =
   | { phase: 'setup'; message: string }
-  | { phase: 'workload'; elapsedS: number; totalS: number; ok: number; fail: number; info: number; fault?: string; leader?: string }
+  | {
+      phase: 'workload';
+      elapsedS: number;
+      totalS: number;
+      ok: number;
+      fail: number;
+      info: number;
+      fault?: string;
+      leader?: string;
+    }
   | { phase: 'heal'; message: string }
   | { phase: 'check'; message: string }
   | { phase: 'report'; message: string };
@@ -130,12 +139,17 @@ export function updateLatest(store: string, runDir: string): void {
 function versions(): Record<string, string> {
   const out: Record<string, string> = { node: process.version };
   try {
-    out['raftlab'] = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+    out.raftlab = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
     // A missing package.json only loses a version label.
   }
   try {
-    out['commit'] = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    out.commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
   } catch {
     // Not a git checkout: no commit label.
   }
@@ -155,7 +169,9 @@ export async function runChaos(
   signal?: AbortSignal,
 ): Promise<ChaosOutcome> {
   const store = resolve(options.store);
-  const name = options.name ?? `${options.bug !== undefined ? `bug-${options.bug}-` : ''}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
+  const name =
+    options.name ??
+    `${options.bug !== undefined ? `bug-${options.bug}-` : ''}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
   const runDir = createRunDir(store, name);
   const mode = options.mode ?? 'proxied';
   const durationMs = options.timeS * 1000;
@@ -226,7 +242,10 @@ export async function runChaos(
   const interrupted = (): boolean => signal?.aborted === true;
 
   try {
-    onProgress({ phase: 'setup', message: `starting ${options.nodes} nodes (${mode}${mode === 'proxied' ? `, ${options.toxiproxy ?? 'embedded toxiproxy'}` : ''}) in ${runDir}` });
+    onProgress({
+      phase: 'setup',
+      message: `starting ${options.nodes} nodes (${mode}${mode === 'proxied' ? `, ${options.toxiproxy ?? 'embedded toxiproxy'}` : ''}) in ${runDir}`,
+    });
     await cluster.start();
     testFile.cluster = {
       nodes: [...cluster.ids],
@@ -238,7 +257,10 @@ export async function runChaos(
     };
     writeTest();
     const leader = await cluster.waitForLeader(30_000);
-    onProgress({ phase: 'setup', message: `leader ${leader}; running ${options.workload} for ${options.timeS}s, nemesis ${options.nemesis.join(',') || 'none'}, seed ${options.seed}` });
+    onProgress({
+      phase: 'setup',
+      message: `leader ${leader}; running ${options.workload} for ${options.timeS}s, nemesis ${options.nemesis.join(',') || 'none'}, seed ${options.seed}`,
+    });
     recorder.restartClock();
     poller.start();
     pollerStarted = true;
@@ -246,7 +268,8 @@ export async function runChaos(
     const real = new RaftlabClient({ urls: cluster.clientUrlById, timeoutMs: options.timeoutMs });
     const base: ClientAdapter = options.adapter === 'stale' ? new StaleReadClient(real) : real;
     // The retrying client (workloads/retry-client.ts) resends unknown writes with the same session seq.
-    adapter = (options.retry ?? 0) > 0 ? new RetryClient(base, { retries: options.retry ?? 0, nodes: cluster.ids }) : base;
+    adapter =
+      (options.retry ?? 0) > 0 ? new RetryClient(base, { retries: options.retry ?? 0, nodes: cluster.ids }) : base;
     const generator = new OpGenerator({ workload: options.workload, keys: options.keys });
     const random = new Random(options.seed);
     const network: NetworkControl | undefined = layer?.network;
@@ -302,7 +325,14 @@ export async function runChaos(
       signal?.removeEventListener('abort', onAbort);
       const ran = nemesis.applied.flatMap((a) =>
         a.planned.fault.kind === 'scenario' && a.outcome !== undefined
-          ? [{ fault: a.planned.index, name: a.planned.fault.name, reached: a.outcome.reached, detail: a.outcome.detail }]
+          ? [
+              {
+                fault: a.planned.index,
+                name: a.planned.fault.name,
+                reached: a.outcome.reached,
+                detail: a.outcome.detail,
+              },
+            ]
           : [],
       );
       if (ran.length > 0) {
@@ -314,10 +344,14 @@ export async function runChaos(
 
     // Final phase: heal everything, wait for a leader, read every key (Jepsen's final reads).
     onProgress({ phase: 'heal', message: 'healing every fault, then reading every key' });
-    await nemesis.healAll((id) => cluster.isRunning(id), (id) => cluster.isPaused(id));
+    await nemesis.healAll(
+      (id) => cluster.isRunning(id),
+      (id) => cluster.isPaused(id),
+    );
     const healedAtMs = performance.now();
     const deadlineMs = healedAtMs + recoveryBoundMs;
-    const finalReads: { key: string; ok: boolean; value?: unknown; attempts: number; error?: string; time?: number }[] = [];
+    const finalReads: { key: string; ok: boolean; value?: unknown; attempts: number; error?: string; time?: number }[] =
+      [];
     let nextProcess = counts.processes;
     for (const key of generator.keys) {
       const process = nextProcess++;
@@ -327,7 +361,10 @@ export async function runChaos(
         read.attempts++;
         const node = cluster.ids[(read.attempts - 1) % cluster.ids.length] as string;
         recorder.record({ process, type: 'invoke', f: 'read', key, value: null, node });
-        const completion = await adapter.invoke({ f: 'read', key, value: null }, node, { client: `final-${process}`, seq: read.attempts });
+        const completion = await adapter.invoke({ f: 'read', key, value: null }, node, {
+          client: `final-${process}`,
+          seq: read.attempts,
+        });
         if (completion.type === 'ok') {
           const event = recorder.record({ process, type: 'ok', f: 'read', key, value: completion.value, node });
           read.ok = true;
@@ -376,7 +413,15 @@ export async function runChaos(
     }
   }
   const exitCode =
-    verdict === 'broken' ? 3 : verdict === 'illegal' ? 1 : verdict === 'unknown' ? 2 : availability?.ok === false ? 4 : 0;
+    verdict === 'broken'
+      ? 3
+      : verdict === 'illegal'
+        ? 1
+        : verdict === 'unknown'
+          ? 2
+          : availability?.ok === false
+            ? 4
+            : 0;
   const results = {
     verdict,
     exitCode,

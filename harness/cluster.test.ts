@@ -52,7 +52,10 @@ test('a proxied cluster picks new ports and retries when Toxiproxy answers 500 (
     },
   });
   try {
-    await assert.rejects(cluster.start(), /cannot create the cluster's proxies \(attempt 4\): Request failed with status code 500/);
+    await assert.rejects(
+      cluster.start(),
+      /cannot create the cluster's proxies \(attempt 4\): Request failed with status code 500/,
+    );
   } finally {
     await cluster.stop();
   }

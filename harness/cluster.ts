@@ -322,7 +322,9 @@ export class Cluster {
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
           if (attempt >= PROXY_START_ATTEMPTS || !message.includes('status code 500')) {
-            throw new Error(`cannot create the cluster's proxies (attempt ${attempt}): ${message}; Toxiproxy answers 500 when a listen port is taken`);
+            throw new Error(
+              `cannot create the cluster's proxies (attempt ${attempt}): ${message}; Toxiproxy answers 500 when a listen port is taken`,
+            );
           }
         }
       }
@@ -420,7 +422,9 @@ export class Cluster {
       '--data-dir',
       node.dataDir,
       '--exit-with-parent',
-      ...(this.options.electionTimeoutMs !== undefined ? ['--election-timeout-ms', String(this.options.electionTimeoutMs)] : []),
+      ...(this.options.electionTimeoutMs !== undefined
+        ? ['--election-timeout-ms', String(this.options.electionTimeoutMs)]
+        : []),
       ...(this.options.heartbeatMs !== undefined ? ['--heartbeat-ms', String(this.options.heartbeatMs)] : []),
       ...(this.options.snapshotEvery !== undefined ? ['--snapshot-every', String(this.options.snapshotEvery)] : []),
       ...(this.options.clusterId !== undefined ? ['--cluster-id', this.options.clusterId] : []),
@@ -470,7 +474,9 @@ export class Cluster {
   async statuses(timeoutMs = 500): Promise<Map<string, NodeStatus>> {
     const urls = this.directUrls;
     const entries = await Promise.all(
-      this.ids.map(async (id) => [id, this.isPaused(id) ? undefined : await fetchStatus(urls[id] ?? '', timeoutMs)] as const),
+      this.ids.map(
+        async (id) => [id, this.isPaused(id) ? undefined : await fetchStatus(urls[id] ?? '', timeoutMs)] as const,
+      ),
     );
     const result = new Map<string, NodeStatus>();
     for (const [id, status] of entries) if (status !== undefined) result.set(id, status);
@@ -500,17 +506,22 @@ export class Cluster {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.ids.every((id) => !this.isRunning(id))) {
-        throw new Error(`every node exited before electing a leader; see the node logs in ${join(this.options.runDir, 'nodes')}`);
+        throw new Error(
+          `every node exited before electing a leader; see the node logs in ${join(this.options.runDir, 'nodes')}`,
+        );
       }
       const statuses = await this.statuses();
       for (const status of statuses.values()) {
         if (status.role !== 'leader') continue;
         const followers = [...statuses.values()].filter((s) => s.leader === status.id && s.term === status.term);
-        if (followers.length + (followers.some((f) => f.id === status.id) ? 0 : 1) > this.ids.length / 2) return status.id;
+        if (followers.length + (followers.some((f) => f.id === status.id) ? 0 : 1) > this.ids.length / 2)
+          return status.id;
       }
       await sleep(100);
     }
-    throw new Error(`no leader elected within ${timeoutMs} ms; see the node logs in ${join(this.options.runDir, 'nodes')}`);
+    throw new Error(
+      `no leader elected within ${timeoutMs} ms; see the node logs in ${join(this.options.runDir, 'nodes')}`,
+    );
   }
 
   /** SIGKILLs a node (no chance to flush; the data dir stays for restart). Resolves when it is gone. */

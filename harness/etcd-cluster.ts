@@ -16,7 +16,8 @@ import { freePort } from './cluster.ts';
 export const DEFAULT_ETCD_BINARY = '/usr/bin/etcd';
 
 /** What to tell a user without etcd. */
-export const ETCD_INSTALL_HINT = 'etcd is not installed: run `apt-get install -y etcd-server` (Debian/Ubuntu) to compare against it';
+export const ETCD_INSTALL_HINT =
+  'etcd is not installed: run `apt-get install -y etcd-server` (Debian/Ubuntu) to compare against it';
 
 /** Options for {@link startEtcdCluster}. */
 export type EtcdClusterOptions = {
@@ -113,17 +114,28 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     for (const m of members) {
       const args = [
         binary,
-        '--name', m.name,
-        '--data-dir', m.dataDir,
-        '--listen-client-urls', m.clientUrl,
-        '--advertise-client-urls', m.clientUrl,
-        '--listen-peer-urls', m.peerUrl,
-        '--initial-advertise-peer-urls', m.peerUrl,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', token,
-        '--logger', 'zap',
-        '--log-outputs', 'stderr',
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dataDir,
+        '--listen-client-urls',
+        m.clientUrl,
+        '--advertise-client-urls',
+        m.clientUrl,
+        '--listen-peer-urls',
+        m.peerUrl,
+        '--initial-advertise-peer-urls',
+        m.peerUrl,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        token,
+        '--logger',
+        'zap',
+        '--log-outputs',
+        'stderr',
       ];
       const p = execa('/bin/sh', ['-c', GUARD_SCRIPT, 'etcd-guard', ...args], {
         stdin: 'pipe',
@@ -140,7 +152,13 @@ export async function startEtcdCluster(options: EtcdClusterOptions): Promise<Etc
     await stop();
     throw err;
   }
-  return { members, clientUrls: members.map((m) => m.clientUrl), version, stop, leaderIndex: (ms) => findLeader(members, ms ?? 10_000) };
+  return {
+    members,
+    clientUrls: members.map((m) => m.clientUrl),
+    version,
+    stop,
+    leaderIndex: (ms) => findLeader(members, ms ?? 10_000),
+  };
 }
 
 function killPidFile(path: string): void {
@@ -152,7 +170,11 @@ function killPidFile(path: string): void {
   }
 }
 
-async function waitHealthy(members: readonly EtcdMember[], processes: readonly ResultPromise[], timeoutMs: number): Promise<void> {
+async function waitHealthy(
+  members: readonly EtcdMember[],
+  processes: readonly ResultPromise[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const exited = new Set<number>();
   processes.forEach((p, i) => void p.finally(() => exited.add(i)));
@@ -186,7 +208,12 @@ async function findLeader(members: readonly EtcdMember[], timeoutMs: number): Pr
   while (Date.now() < deadline) {
     for (const [i, m] of members.entries()) {
       try {
-        const r = await request(`${m.clientUrl}/v3/maintenance/status`, { method: 'POST', body: '{}', headersTimeout: 1_000, bodyTimeout: 1_000 });
+        const r = await request(`${m.clientUrl}/v3/maintenance/status`, {
+          method: 'POST',
+          body: '{}',
+          headersTimeout: 1_000,
+          bodyTimeout: 1_000,
+        });
         const body = (await r.body.json()) as { header?: { member_id?: unknown }; leader?: unknown };
         if (r.statusCode === 200 && body.leader !== undefined && body.leader === body.header?.member_id) return i;
       } catch {

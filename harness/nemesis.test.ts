@@ -25,7 +25,13 @@ test('faults do not overlap and stay inside the run', () => {
 });
 
 test('kills and pauses never hit a majority; partitions cut only existing links', () => {
-  const plan = planSchedule({ kinds: ['kill', 'pause', 'partition'], nodes, intervalMs: 100, durationMs: 100_000, seed: 5 });
+  const plan = planSchedule({
+    kinds: ['kill', 'pause', 'partition'],
+    nodes,
+    intervalMs: 100,
+    durationMs: 100_000,
+    seed: 5,
+  });
   const modes = new Set<string>();
   for (const { fault } of plan) {
     if ((fault.kind === 'kill' || fault.kind === 'pause') && fault.target.by !== 'leader') {
@@ -47,7 +53,9 @@ test('a majorities ring leaves every node reaching exactly a majority', () => {
   assert.ok(ring !== undefined && ring.kind === 'partition' && ring.mode === 'ring');
   const cut: readonly Link[] = ring.cut;
   for (const node of nodes) {
-    const reachable: string[] = nodes.filter((other) => other !== node && !cut.some(([a, b]) => a === node && b === other));
+    const reachable: string[] = nodes.filter(
+      (other) => other !== node && !cut.some(([a, b]) => a === node && b === other),
+    );
     assert.equal(reachable.length + 1, 3);
   }
 });
@@ -80,9 +88,19 @@ test('the nemesis records start before acting and stop after healing, with the l
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
   });
-  const applied = await nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault: { kind: 'partition', mode: 'isolate-leader' } });
+  const applied = await nemesis.start({
+    index: 0,
+    startMs: 0,
+    stopMs: 1,
+    fault: { kind: 'partition', mode: 'isolate-leader' },
+  });
   await nemesis.stop(applied);
-  const killed = await nemesis.start({ index: 1, startMs: 0, stopMs: 1, fault: { kind: 'kill', target: { by: 'leader' } } });
+  const killed = await nemesis.start({
+    index: 1,
+    startMs: 0,
+    stopMs: 1,
+    fault: { kind: 'kill', target: { by: 'leader' } },
+  });
   await nemesis.stop(killed);
   assert.deepEqual(actions, ['cut n2>n1 n1>n2 n2>n3 n3>n2', 'heal', 'kill n2', 'restart n2']);
   assert.deepEqual(
@@ -98,7 +116,13 @@ test('the nemesis records start before acting and stop after healing, with the l
 
 test('kill-majority is only drawn when named and kills a majority', () => {
   assert.ok(!parseNemesisKinds('all').includes('kill-majority'));
-  const plan = planSchedule({ kinds: parseNemesisKinds('kill-majority'), nodes, intervalMs: 1000, durationMs: 10_000, seed: 3 });
+  const plan = planSchedule({
+    kinds: parseNemesisKinds('kill-majority'),
+    nodes,
+    intervalMs: 1000,
+    durationMs: 10_000,
+    seed: 3,
+  });
   assert.ok(plan.length > 0);
   for (const { fault } of plan) {
     assert.ok(fault.kind === 'kill' && fault.target.by === 'majority' && fault.target.nodes.length === 3);
@@ -109,7 +133,14 @@ test('a proxy API call that fails once is retried instead of breaking the run', 
   let cutCalls = 0;
   const recorder = new Recorder();
   const nemesis = new Nemesis({
-    processes: { ids: ['n1', 'n2', 'n3'], leader: async () => 'n1', kill: async () => {}, restart: async () => {}, pause: () => {}, resume: () => {} },
+    processes: {
+      ids: ['n1', 'n2', 'n3'],
+      leader: async () => 'n1',
+      kill: async () => {},
+      restart: async () => {},
+      pause: () => {},
+      resume: () => {},
+    },
     network: {
       cut: async () => {
         cutCalls++;
@@ -123,7 +154,12 @@ test('a proxy API call that fails once is retried instead of breaking the run', 
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
   });
-  const fault = { kind: 'partition' as const, mode: 'halves' as const, groups: [['n1'], ['n2', 'n3']], cut: [['n1', 'n2'] as const] };
+  const fault = {
+    kind: 'partition' as const,
+    mode: 'halves' as const,
+    groups: [['n1'], ['n2', 'n3']],
+    cut: [['n1', 'n2'] as const],
+  };
   await nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault });
   assert.equal(cutCalls, 2);
 });

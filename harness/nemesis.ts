@@ -12,7 +12,14 @@
 import { Random } from '../workloads/random.ts';
 import type { RecordFn } from '../workloads/runner.ts';
 import type { NodeStatus } from './cluster.ts';
-import { abortableSleep, createScenarioContext, type Scenario, type ScenarioNetwork, type ScenarioOutcome, type ScenarioProcesses } from './scenarios/context.ts';
+import {
+  abortableSleep,
+  createScenarioContext,
+  type Scenario,
+  type ScenarioNetwork,
+  type ScenarioOutcome,
+  type ScenarioProcesses,
+} from './scenarios/context.ts';
 import { scenarios, type ScenarioName } from './scenarios/index.ts';
 
 /** Fault kinds `--nemesis all` stands for. */
@@ -80,7 +87,9 @@ export function parseNemesisKinds(text: string): NemesisKind[] {
   for (const part of trimmed.split(',')) {
     const name = part.trim();
     if (!allNemesisNames.includes(name)) {
-      throw new Error(`unknown nemesis "${name}"; use a comma-separated list of ${allNemesisNames.join(', ')} (or all, none)`);
+      throw new Error(
+        `unknown nemesis "${name}"; use a comma-separated list of ${allNemesisNames.join(', ')} (or all, none)`,
+      );
     }
     if (!kinds.includes(name as NemesisKind)) kinds.push(name as NemesisKind);
   }
@@ -164,7 +173,16 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]):
     case 'kill':
       return { kind, target: processTarget(random, nodes) };
     case 'kill-majority':
-      return { kind: 'kill', target: { by: 'majority', nodes: random.shuffle(nodes).slice(0, Math.floor(nodes.length / 2) + 1).sort() } };
+      return {
+        kind: 'kill',
+        target: {
+          by: 'majority',
+          nodes: random
+            .shuffle(nodes)
+            .slice(0, Math.floor(nodes.length / 2) + 1)
+            .sort(),
+        },
+      };
     case 'kill-all':
       return { kind: 'kill', target: { by: 'all', nodes: [...nodes] } };
     case 'pause':
@@ -353,7 +371,8 @@ export class Nemesis {
   }
 
   private requireNetwork(kind: string): NetworkControl {
-    if (this.network === undefined) throw new Error(`the ${kind} nemesis needs proxies (run the cluster in proxied mode)`);
+    if (this.network === undefined)
+      throw new Error(`the ${kind} nemesis needs proxies (run the cluster in proxied mode)`);
     return this.network;
   }
 
@@ -362,8 +381,15 @@ export class Nemesis {
     const network = this.requireNetwork(name);
     const { heal, removeBlackhole, removeLatency, holdClientRequests, releaseClientRequests } = network;
     const status = this.processes.status;
-    if (heal === undefined || removeLatency === undefined || holdClientRequests === undefined || releaseClientRequests === undefined) {
-      throw new Error(`the ${name} nemesis needs a network control with heal, removeLatency and client holds (harness/proxies.ts)`);
+    if (
+      heal === undefined ||
+      removeLatency === undefined ||
+      holdClientRequests === undefined ||
+      releaseClientRequests === undefined
+    ) {
+      throw new Error(
+        `the ${name} nemesis needs a network control with heal, removeLatency and client holds (harness/proxies.ts)`,
+      );
     }
     if (status === undefined) throw new Error(`the ${name} nemesis needs node statuses (harness/cluster.ts)`);
     const processes = this.processes;
@@ -384,7 +410,12 @@ export class Nemesis {
         bandwidth: (links, rateKBps) => this.scenarioRetrying(() => network.bandwidth(links, rateKBps)),
         healAll: () => this.scenarioRetrying(() => network.healAll()),
         heal: (links) => this.scenarioRetrying(() => heal.call(network, links)),
-        ...(removeBlackhole !== undefined ? { removeBlackhole: (links: readonly Link[]) => this.scenarioRetrying(() => removeBlackhole.call(network, links)) } : {}),
+        ...(removeBlackhole !== undefined
+          ? {
+              removeBlackhole: (links: readonly Link[]) =>
+                this.scenarioRetrying(() => removeBlackhole.call(network, links)),
+            }
+          : {}),
         removeLatency: (links) => this.scenarioRetrying(() => removeLatency.call(network, links)),
         holdClientRequests: (ids) => this.scenarioRetrying(() => holdClientRequests.call(network, ids)),
         releaseClientRequests: (ids) => this.scenarioRetrying(() => releaseClientRequests.call(network, ids)),
@@ -473,7 +504,14 @@ export class Nemesis {
         ? `partition isolate-leader ${targets[0]?.split('->')[0] ?? ''}`
         : describeFault(fault);
     // Record the start before acting: the fault may take effect at any point after this line.
-    const event = this.record({ process: 'nemesis', type: 'info', f: `${fault.kind}-start`, value: targets, detail: description, fault: planned.index });
+    const event = this.record({
+      process: 'nemesis',
+      type: 'info',
+      f: `${fault.kind}-start`,
+      value: targets,
+      detail: description,
+      fault: planned.index,
+    });
     const applied: AppliedFault = { planned, description, targets, startNs: event.time };
     this.current = applied;
     this.applied.push(applied);
@@ -485,7 +523,9 @@ export class Nemesis {
         for (const id of targets) this.processes.pause(id);
         break;
       case 'partition':
-        await this.retrying(() => this.requireNetwork('partition').cut(targets.map((t) => t.split('->') as unknown as Link)));
+        await this.retrying(() =>
+          this.requireNetwork('partition').cut(targets.map((t) => t.split('->') as unknown as Link)),
+        );
         break;
       case 'latency':
         await this.retrying(() => this.requireNetwork('latency').latency(fault.links, fault.delayMs, fault.jitterMs));

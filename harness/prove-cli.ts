@@ -29,9 +29,17 @@ const argv = await yargs(hideBin(process.argv))
   )
   .option('seeds', { type: 'string', describe: 'comma-separated seeds, e.g. 1,2,3 (default: 1..--count)' })
   .option('count', { type: 'number', default: 3, describe: 'number of seeds (1..N) when --seeds is not given' })
-  .option('bugs', { type: 'string', default: 'all', describe: `comma-separated bugs to run, or all: ${bugNames.join(', ')}` })
-  .option('time', { type: 'number', describe: 'seconds of workload per run (default: each bug preset\'s own)' })
-  .option('correct', { type: 'boolean', default: true, describe: 'also run the correct node with every bug\'s settings (the false-alarm check); --no-correct skips it' })
+  .option('bugs', {
+    type: 'string',
+    default: 'all',
+    describe: `comma-separated bugs to run, or all: ${bugNames.join(', ')}`,
+  })
+  .option('time', { type: 'number', describe: "seconds of workload per run (default: each bug preset's own)" })
+  .option('correct', {
+    type: 'boolean',
+    default: true,
+    describe: "also run the correct node with every bug's settings (the false-alarm check); --no-correct skips it",
+  })
   .option('store', { type: 'string', default: 'store', describe: 'run store directory' })
   .check((a) => {
     if (!(Number.isInteger(a.count) && a.count >= 1)) throw new Error('--count must be a positive integer');
@@ -62,21 +70,40 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 const total = bugs.length * seeds.length * (argv.correct ? 2 : 1);
-console.log(`prove: ${bugs.length} bug(s) x ${seeds.length} seed(s)${argv.correct ? ' x (bug, correct)' : ''} = ${total} chaos runs`);
+console.log(
+  `prove: ${bugs.length} bug(s) x ${seeds.length} seed(s)${argv.correct ? ' x (bug, correct)' : ''} = ${total} chaos runs`,
+);
 const { dir, file } = await runProve(
-  { bugs, seeds, store: argv.store, correct: argv.correct, ...(argv.time !== undefined ? { timeS: argv.time } : {}), command },
+  {
+    bugs,
+    seeds,
+    store: argv.store,
+    correct: argv.correct,
+    ...(argv.time !== undefined ? { timeS: argv.time } : {}),
+    command,
+  },
   check,
   ({ done, total: all, run }) => {
     const what = run.variant === 'correct' ? `correct (${run.settings} settings)` : `bug ${run.variant}`;
     const mark =
-      run.variant === 'correct' ? (run.verdict === 'illegal' ? 'FALSE ALARM' : 'ok') : run.verdict === 'illegal' ? 'caught' : 'MISSED';
+      run.variant === 'correct'
+        ? run.verdict === 'illegal'
+          ? 'FALSE ALARM'
+          : 'ok'
+        : run.verdict === 'illegal'
+          ? 'caught'
+          : 'MISSED';
     const detection = run.detectionS !== undefined ? `, detected at ${run.detectionS.toFixed(1)} s` : '';
-    console.log(`[${done}/${all}] ${what} seed ${run.seed}: ${run.verdict} -> ${mark}${detection} (${run.wallS.toFixed(0)} s) ${run.runDir}`);
+    console.log(
+      `[${done}/${all}] ${what} seed ${run.seed}: ${run.verdict} -> ${mark}${detection} (${run.wallS.toFixed(0)} s) ${run.runDir}`,
+    );
   },
   abort.signal,
 );
 console.log('');
 for (const line of proveTableLines(file.summary)) console.log(line);
 console.log(`\nprove.json: ${dir}/prove.json\nreport: ${dir}/prove.html`);
-const allCaught = file.summary.every((r) => (r.variant === 'correct' ? (r.falseAlarms ?? 0) === 0 : r.caught === r.runs));
+const allCaught = file.summary.every((r) =>
+  r.variant === 'correct' ? (r.falseAlarms ?? 0) === 0 : r.caught === r.runs,
+);
 process.exit(abort.signal.aborted ? 3 : allCaught ? 0 : 1);

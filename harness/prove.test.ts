@@ -59,9 +59,16 @@ for (const { bug, seeds, timeS } of caughtBy) {
     assert.equal(testFile.options.bug, bug, 'test.json names the bug');
     const results = JSON.parse(readFileSync(join(buggy.runDir, 'results.json'), 'utf8')) as { check: CheckResult };
     const illegal = results.check.partitions.filter((p) => p.verdict === 'illegal');
-    assert.ok(illegal.length > 0 && illegal.every((p) => (p.counterexample?.ops.length ?? 0) > 0), 'a counterexample with its operations');
+    assert.ok(
+      illegal.length > 0 && illegal.every((p) => (p.counterexample?.ops.length ?? 0) > 0),
+      'a counterexample with its operations',
+    );
     assert.ok((detectionSeconds(results.check) ?? -1) >= 0, 'a detection time');
-    assert.match(readFileSync(join(buggy.runDir, 'report.html'), 'utf8'), new RegExp(`PLANTED BUG.*${bug}`), 'the report header names the bug');
+    assert.match(
+      readFileSync(join(buggy.runDir, 'report.html'), 'utf8'),
+      new RegExp(`PLANTED BUG.*${bug}`),
+      'the report header names the bug',
+    );
 
     const correct = await runChaos(cellOptions(bug, false, seed, store, timeS), check);
     assert.equal(correct.error, undefined, `run error: ${correct.error}`);

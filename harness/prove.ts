@@ -158,7 +158,8 @@ export async function runProve(
     const outcome = await runChaos(chaos, check, () => {}, signal);
     let checkResult: CheckResult | undefined;
     try {
-      checkResult = (JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as { check?: CheckResult }).check;
+      checkResult = (JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as { check?: CheckResult })
+        .check;
     } catch {
       // A broken run may have no results: it counts as undecided.
     }

@@ -13,7 +13,7 @@ import { ClusterProxies, planClusterProxies, proxyLayerStarter } from './proxies
 import { startToxiproxyProcess, type ToxiproxyProcess } from './toxiproxy-process.ts';
 
 // Upper-bound slack for timing checks on a loaded machine (see toxiproxy/README.md).
-const margin = Number(process.env['RAFTLAB_TIMING_MARGIN_MS'] ?? 1000);
+const margin = Number(process.env.RAFTLAB_TIMING_MARGIN_MS ?? 1000);
 
 interface FakeNode {
   id: string;
@@ -81,7 +81,7 @@ describe('harness proxy layer', () => {
       assert.equal(all[entry.name]?.listen, entry.listen);
     }
     assert.deepEqual(Object.keys(network.peersOf('n1')).sort(), ['n2', 'n3']);
-    assert.equal(network.peersOf('n1')['n2'], `http://${network.address('n1', 'n2')}`);
+    assert.equal(network.peersOf('n1').n2, `http://${network.address('n1', 'n2')}`);
     assert.equal(await call('n1', 'n2'), 'n2');
     assert.equal(await call('client', 'n3'), 'n3');
   });
@@ -104,7 +104,12 @@ describe('harness proxy layer', () => {
 
   test('partition [[n1], [n2, n3]] cuts both directions across groups only; healAll restores', async () => {
     await network.partition([['n1'], ['n2', 'n3']]);
-    for (const [from, to] of [['n1', 'n2'], ['n2', 'n1'], ['n1', 'n3'], ['n3', 'n1']] as const) {
+    for (const [from, to] of [
+      ['n1', 'n2'],
+      ['n2', 'n1'],
+      ['n1', 'n3'],
+      ['n3', 'n1'],
+    ] as const) {
       assert.notEqual(await call(from, to), to, `${from}->${to} should be cut`);
     }
     assert.equal(await call('n2', 'n3'), 'n3');
@@ -128,10 +133,15 @@ describe('harness proxy layer', () => {
       assert.ok(performance.now() - otherStart < 180 + margin, 'n2->n1 is not delayed');
       // Changing the latency updates the toxic in place.
       await network.latency([['n1', 'n2']], 5, 1);
-      const toxics = (await new Toxiproxy(toxiproxy.url).getApi().get<{ attributes: { latency: number } }[]>(
-        `${toxiproxy.url}/proxies/${encodeURIComponent('n1->n2')}/toxics`,
-      )).data;
-      assert.deepEqual(toxics.map((t) => t.attributes.latency), [5, 5]);
+      const toxics = (
+        await new Toxiproxy(toxiproxy.url)
+          .getApi()
+          .get<{ attributes: { latency: number } }[]>(`${toxiproxy.url}/proxies/${encodeURIComponent('n1->n2')}/toxics`)
+      ).data;
+      assert.deepEqual(
+        toxics.map((t) => t.attributes.latency),
+        [5, 5],
+      );
     } finally {
       await network.removeLatency([['n1', 'n2']]);
     }
@@ -170,7 +180,9 @@ describe('harness proxy layer', () => {
   });
 
   test('client hold: requests stop at the client proxies, answers to delivered ones still flow, peers unaffected', async () => {
-    const held = request(`http://${network.address('client', 'n1')}/held`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.body.text());
+    const held = request(`http://${network.address('client', 'n1')}/held`, {
+      signal: AbortSignal.timeout(10_000),
+    }).then((r) => r.body.text());
     const deadline = performance.now() + 10_000;
     while (heldRequests.length === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.equal(heldRequests.length, 1, 'the request reached the node before the hold');
@@ -189,7 +201,12 @@ describe('harness proxy layer', () => {
   });
 
   test('cleanup deletes every proxy of the layer', async () => {
-    const layout = { nodes: [{ id: 'x1', port: nodes[0]?.port ?? 0 }, { id: 'x2', port: nodes[1]?.port ?? 0 }] };
+    const layout = {
+      nodes: [
+        { id: 'x1', port: nodes[0]?.port ?? 0 },
+        { id: 'x2', port: nodes[1]?.port ?? 0 },
+      ],
+    };
     const extra = await ClusterProxies.create(toxiproxy.url, planClusterProxies(layout));
     assert.equal(extra.entries.length, 4);
     await extra.cleanup();

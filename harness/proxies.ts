@@ -99,10 +99,17 @@ export class ClusterProxies implements NetworkControl {
     const toxiproxy = new Toxiproxy(toxiproxyUrl.replace(/\/+$/, ''));
     const existing = await toxiproxy.getAll();
     const wanted = new Set(entries.map((e) => e.name));
-    await Promise.all(Object.values(existing).filter((p) => wanted.has(p.name)).map((p) => p.remove()));
-    const created = entries.length === 0 ? {} : await toxiproxy.populate(
-      entries.map((e) => ({ name: e.name, listen: e.listen, upstream: e.upstream, enabled: true })),
+    await Promise.all(
+      Object.values(existing)
+        .filter((p) => wanted.has(p.name))
+        .map((p) => p.remove()),
     );
+    const created =
+      entries.length === 0
+        ? {}
+        : await toxiproxy.populate(
+            entries.map((e) => ({ name: e.name, listen: e.listen, upstream: e.upstream, enabled: true })),
+          );
     const resolved = entries.map((entry) => {
       const proxy = created[entry.name];
       if (proxy === undefined) throw new Error(`toxiproxy did not return proxy ${entry.name}`);
@@ -154,7 +161,7 @@ export class ClusterProxies implements NetworkControl {
   /** Cuts every peer link between nodes of different groups, both directions; clients are not affected. */
   async partition(groups: readonly (readonly string[])[]): Promise<void> {
     const groupOf = new Map<string, number>();
-    groups.forEach((group, index) => group.forEach((id) => groupOf.set(id, index)));
+    for (const [index, group] of groups.entries()) for (const id of group) groupOf.set(id, index);
     const links: Link[] = [];
     for (const entry of this.entries) {
       if (entry.kind !== 'peer' || entry.from === undefined) continue;
@@ -167,7 +174,11 @@ export class ClusterProxies implements NetworkControl {
 
   /** Adds (or changes) latency ± jitter (ms) on both streams of each link. */
   async latency(links: readonly Link[], delayMs: number, jitterMs = 0): Promise<void> {
-    const request: ToxicRequest = { kind: 'latency', type: 'latency', attributes: { latency: delayMs, jitter: jitterMs } };
+    const request: ToxicRequest = {
+      kind: 'latency',
+      type: 'latency',
+      attributes: { latency: delayMs, jitter: jitterMs },
+    };
     await Promise.all(links.map((link) => this.setToxic(linkName(...link), request)));
   }
 
@@ -204,7 +215,9 @@ export class ClusterProxies implements NetworkControl {
 
   /** Client proxy names of these nodes (default: all). */
   private clientProxyNames(nodes?: readonly string[]): string[] {
-    return this.entries.filter((e) => e.kind === 'client' && (nodes === undefined || nodes.includes(e.to))).map((e) => e.name);
+    return this.entries
+      .filter((e) => e.kind === 'client' && (nodes === undefined || nodes.includes(e.to)))
+      .map((e) => e.name);
   }
 
   /** Limits each link to `rateKBps` KB/s (1 KB = 1000 bytes, Toxiproxy's unit) in each direction. */
@@ -271,7 +284,11 @@ export class ClusterProxies implements NetworkControl {
     this.proxies.set(name, updated);
   }
 
-  private async setToxic(name: string, request: ToxicRequest, streams: readonly Stream[] = BOTH_STREAMS): Promise<void> {
+  private async setToxic(
+    name: string,
+    request: ToxicRequest,
+    streams: readonly Stream[] = BOTH_STREAMS,
+  ): Promise<void> {
     const proxy = this.proxy(name);
     const added = this.toxics.get(name) ?? new Set<string>();
     this.toxics.set(name, added);
@@ -329,7 +346,9 @@ export interface RunningProxyLayer extends ProxyLayer {
  * Returns a starter the cluster calls with its planned proxies (harness/cluster.ts `startProxies`): it starts the
  * embedded server unless a URL is given, creates the proxies and hands back the network control.
  */
-export function proxyLayerStarter(options: ProxyLayerOptions = {}): (entries: readonly ProxyPlanEntry[]) => Promise<RunningProxyLayer> {
+export function proxyLayerStarter(
+  options: ProxyLayerOptions = {},
+): (entries: readonly ProxyPlanEntry[]) => Promise<RunningProxyLayer> {
   return async (entries) => {
     let server: ToxiproxyProcess | undefined;
     if (options.toxiproxyUrl === undefined) {

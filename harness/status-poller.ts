@@ -34,7 +34,8 @@ export class StatusPoller {
         let best: { id: string; term: number } | undefined;
         for (const id of this.cluster.ids) {
           const s = statuses.get(id);
-          nodes[id] = s === undefined ? null : { role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex };
+          nodes[id] =
+            s === undefined ? null : { role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex };
           if (s?.role === 'leader' && (best === undefined || s.term > best.term)) best = { id, term: s.term };
         }
         this.lastLeader = best?.id;

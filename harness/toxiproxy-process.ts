@@ -52,7 +52,7 @@ interface ListeningLine {
 function isListeningLine(value: unknown): value is ListeningLine {
   if (typeof value !== 'object' || value === null) return false;
   const line = value as Record<string, unknown>;
-  return line['event'] === 'listening' && typeof line['port'] === 'number' && typeof line['url'] === 'string';
+  return line.event === 'listening' && typeof line.port === 'number' && typeof line.url === 'string';
 }
 
 /** Spawns the embedded server and resolves once it listens. */
@@ -123,7 +123,11 @@ function readListeningLine(child: ResultPromise, timeoutMs: number): Promise<Lis
       else finish(new Error(`toxiproxy printed an unexpected first line: ${text.slice(0, newline)}`));
     };
     const onExit = (code: number | null, signal: string | null): void => {
-      finish(new Error(`toxiproxy exited before listening (code ${code}, signal ${signal}); run "npm run toxiproxy -- --port 0" to see why`));
+      finish(
+        new Error(
+          `toxiproxy exited before listening (code ${code}, signal ${signal}); run "npm run toxiproxy -- --port 0" to see why`,
+        ),
+      );
     };
     const timer = setTimeout(() => {
       finish(new Error(`toxiproxy did not report its port within ${timeoutMs} ms`));

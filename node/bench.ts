@@ -24,19 +24,27 @@ const OPS: readonly Op[] = ['put', 'get', 'cas'];
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('tsx node/bench.ts')
-  .usage('$0 [--concurrency 1,128] [--ops put,get] [--time 5]\n\nCloses a loop of C clients over a fresh local 3-node cluster and prints throughput and latency.')
+  .usage(
+    '$0 [--concurrency 1,128] [--ops put,get] [--time 5]\n\nCloses a loop of C clients over a fresh local 3-node cluster and prints throughput and latency.',
+  )
   .option('concurrency', { type: 'string', default: '1,128', describe: 'comma-separated client counts' })
   .option('ops', { type: 'string', default: 'put,get', describe: `comma-separated op types (${OPS.join(', ')})` })
   .option('time', { type: 'number', default: 5, describe: 'seconds measured per (op, concurrency)' })
   .option('warmup', { type: 'number', default: 1, describe: 'seconds of unmeasured load before each measurement' })
   .option('nodes', { type: 'number', default: 3, describe: 'cluster size' })
   .option('keys', { type: 'number', default: 1000, describe: 'distinct keys the clients spread over' })
-  .option('via', { choices: ['leader', 'follower'] as const, default: 'leader' as const, describe: 'send requests to the leader or to a follower (forwarding)' })
+  .option('via', {
+    choices: ['leader', 'follower'] as const,
+    default: 'leader' as const,
+    describe: 'send requests to the leader or to a follower (forwarding)',
+  })
   .option('stale', { type: 'boolean', default: false, describe: 'reads with ?stale=true (not linearizable)' })
   .option('json', { type: 'boolean', default: false, describe: 'print one JSON line per result instead of a table' })
   .check((a) => {
-    for (const op of a.ops.split(',')) if (!OPS.includes(op as Op)) throw new Error(`unknown op ${op}; use ${OPS.join(', ')}`);
-    for (const c of a.concurrency.split(',')) if (!(Number.isInteger(Number(c)) && Number(c) >= 1)) throw new Error(`bad concurrency ${c}`);
+    for (const op of a.ops.split(','))
+      if (!OPS.includes(op as Op)) throw new Error(`unknown op ${op}; use ${OPS.join(', ')}`);
+    for (const c of a.concurrency.split(','))
+      if (!(Number.isInteger(Number(c)) && Number(c) >= 1)) throw new Error(`bad concurrency ${c}`);
     if (!(a.time > 0)) throw new Error('--time must be > 0');
     return true;
   })
@@ -105,16 +113,26 @@ async function run(pool: Pool, op: Op, concurrency: number, seconds: number, rec
       const key = `k${(w * 7919 + seq++) % argv.keys}`;
       const started = performance.now();
       try {
-        let res;
+        let res: Awaited<ReturnType<Pool['request']>>;
         switch (op) {
           case 'put':
-            res = await pool.request({ path: `/kv/${key}`, method: 'PUT', body: `{"value":"${value64}"}`, headers: { 'content-type': 'application/json' } });
+            res = await pool.request({
+              path: `/kv/${key}`,
+              method: 'PUT',
+              body: `{"value":"${value64}"}`,
+              headers: { 'content-type': 'application/json' },
+            });
             break;
           case 'get':
             res = await pool.request({ path: `/kv/${key}${argv.stale ? '?stale=true' : ''}`, method: 'GET' });
             break;
           case 'cas':
-            res = await pool.request({ path: `/kv/${key}/cas`, method: 'POST', body: `{"expected":"${value64}","value":"${value64}"}`, headers: { 'content-type': 'application/json' } });
+            res = await pool.request({
+              path: `/kv/${key}/cas`,
+              method: 'POST',
+              body: `{"expected":"${value64}","value":"${value64}"}`,
+              headers: { 'content-type': 'application/json' },
+            });
             break;
         }
         await res.body.dump();
@@ -134,7 +152,17 @@ async function run(pool: Pool, op: Op, concurrency: number, seconds: number, rec
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   const elapsed = (performance.now() - t0) / 1000;
   const sorted = Float64Array.from(latencies).sort();
-  return { op, concurrency, ops: done, errors, seconds: elapsed, opsPerSec: done / elapsed, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), cpuMicrosPerOp: {} };
+  return {
+    op,
+    concurrency,
+    ops: done,
+    errors,
+    seconds: elapsed,
+    opsPerSec: done / elapsed,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    cpuMicrosPerOp: {},
+  };
 }
 
 let cluster: LocalCluster | undefined;
@@ -154,21 +182,36 @@ try {
   const pool = new Pool(cluster.url(target), { connections: Math.max(...concurrencies), pipelining: 1 });
   await run(pool, 'put', 32, 0, false);
   for (let k = 0; k < argv.keys; k += 1) {
-    const r = await pool.request({ path: `/kv/k${k}`, method: 'PUT', body: `{"value":"${value64}"}`, headers: { 'content-type': 'application/json' } });
+    const r = await pool.request({
+      path: `/kv/k${k}`,
+      method: 'PUT',
+      body: `{"value":"${value64}"}`,
+      headers: { 'content-type': 'application/json' },
+    });
     await r.body.dump();
   }
-  if (!argv.json) process.stdout.write(`${'op'.padEnd(5)} ${'C'.padStart(5)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}  node CPU us/op\n`);
+  if (!argv.json)
+    process.stdout.write(
+      `${'op'.padEnd(5)} ${'C'.padStart(5)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)}  node CPU us/op\n`,
+    );
   for (const op of ops) {
     for (const c of concurrencies) {
       if (argv.warmup > 0) await run(pool, op, c, argv.warmup, false);
       const cpuBefore = await cpuMicrosByNode(cluster);
       const r = await run(pool, op, c, argv.time, true);
       const cpuAfter = await cpuMicrosByNode(cluster);
-      for (const id of cluster.ids) r.cpuMicrosPerOp[id === leader ? `${id}(leader)` : id] = Math.round(((cpuAfter[id] ?? 0) - (cpuBefore[id] ?? 0)) / Math.max(1, r.ops));
+      for (const id of cluster.ids)
+        r.cpuMicrosPerOp[id === leader ? `${id}(leader)` : id] = Math.round(
+          ((cpuAfter[id] ?? 0) - (cpuBefore[id] ?? 0)) / Math.max(1, r.ops),
+        );
       if (argv.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else {
         process.stdout.write(
-          `${r.op.padEnd(5)} ${String(r.concurrency).padStart(5)} ${r.opsPerSec.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(3).padStart(8)} ${r.p99Ms.toFixed(3).padStart(8)} ${String(r.errors).padStart(7)}  ${Object.entries(r.cpuMicrosPerOp).map(([id, us]) => `${id} ${us}`).join(', ')}\n`,
+          `${r.op.padEnd(5)} ${String(r.concurrency).padStart(5)} ${r.opsPerSec.toFixed(0).padStart(9)} ${r.p50Ms.toFixed(3).padStart(8)} ${r.p99Ms.toFixed(3).padStart(8)} ${String(r.errors).padStart(7)}  ${Object.entries(
+            r.cpuMicrosPerOp,
+          )
+            .map(([id, us]) => `${id} ${us}`)
+            .join(', ')}\n`,
         );
       }
     }

@@ -19,12 +19,28 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function startNode(extraArgs: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false; all: true; env: Record<string, string>; timeout: number }> {
+function startNode(
+  extraArgs: string[],
+  env: Record<string, string> = {},
+): ResultPromise<{ reject: false; all: true; env: Record<string, string>; timeout: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'raftlab-bug-'));
   dirs.push(dir);
   const child = execa(
     process.execPath,
-    ['--import', tsxImport, mainPath, '--id', 'n1', '--listen', '127.0.0.1:0', '--peers', 'n1=http://127.0.0.1:1', '--data-dir', join(dir, 'n1'), ...extraArgs],
+    [
+      '--import',
+      tsxImport,
+      mainPath,
+      '--id',
+      'n1',
+      '--listen',
+      '127.0.0.1:0',
+      '--peers',
+      'n1=http://127.0.0.1:1',
+      '--data-dir',
+      join(dir, 'n1'),
+      ...extraArgs,
+    ],
     // RAFTLAB_BUG is cleared unless the test sets it, so a developer's shell cannot leak a bug in.
     { reject: false, all: true, env: { RAFTLAB_BUG: '', ...env }, timeout: 30_000 },
   );
@@ -54,7 +70,10 @@ describe('node --bug', () => {
   test('an unknown bug name is refused with exit 1 and the list of valid ones', async () => {
     const result = await startNode(['--bug', 'typo']);
     assert.equal(result.exitCode, 1);
-    assert.match(result.all, /--bug "typo" is not a known bug; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, lease-without-clock-bound/);
+    assert.match(
+      result.all,
+      /--bug "typo" is not a known bug; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, lease-without-clock-bound/,
+    );
   });
 
   test('an unknown RAFTLAB_BUG is refused the same way', async () => {
@@ -66,15 +85,15 @@ describe('node --bug', () => {
   test('a planted bug is logged loudly and shown in /status; without one there is none', async () => {
     const buggy = startNode(['--bug', 'no-dedup']);
     const buggyStatus = await status(await listeningUrl(buggy));
-    assert.equal(buggyStatus['bug'], 'no-dedup');
+    assert.equal(buggyStatus.bug, 'no-dedup');
     const fromEnv = startNode([], { RAFTLAB_BUG: 'lease-without-clock-bound' });
     const envStatus = await status(await listeningUrl(fromEnv));
-    assert.equal(envStatus['bug'], 'lease-without-clock-bound');
-    assert.equal(envStatus['readMode'], 'lease', 'the lease bug implies lease reads');
+    assert.equal(envStatus.bug, 'lease-without-clock-bound');
+    assert.equal(envStatus.readMode, 'lease', 'the lease bug implies lease reads');
     const correct = startNode([]);
     const correctStatus = await status(await listeningUrl(correct));
-    assert.equal(correctStatus['bug'], undefined);
-    assert.equal(correctStatus['readMode'], 'index');
+    assert.equal(correctStatus.bug, undefined);
+    assert.equal(correctStatus.readMode, 'index');
     buggy.kill('SIGTERM');
     const log = (await buggy).all;
     assert.match(log, /WARNING: raftlab node n1 runs with PLANTED BUG "no-dedup"/);

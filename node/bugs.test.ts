@@ -18,13 +18,24 @@ describe('planted bug selection', () => {
   it('rejects an unknown name with an error that lists every valid bug', () => {
     assert.throws(
       () => resolveBug('typo', undefined),
-      (err: Error) => err.message.includes('--bug "typo" is not a known bug') && bugNames.every((b) => err.message.includes(b)),
+      (err: Error) =>
+        err.message.includes('--bug "typo" is not a known bug') && bugNames.every((b) => err.message.includes(b)),
     );
-    assert.throws(() => resolveBug(undefined, 'nope'), /RAFTLAB_BUG "nope" is not a known bug; valid bugs: stale-read, /);
+    assert.throws(
+      () => resolveBug(undefined, 'nope'),
+      /RAFTLAB_BUG "nope" is not a known bug; valid bugs: stale-read, /,
+    );
   });
 
   it('knows the six bugs of issue 7 and warns loudly about them', () => {
-    assert.deepEqual(bugNames, ['stale-read', 'no-fsync', 'commit-old-term', 'vote-twice', 'no-dedup', 'lease-without-clock-bound']);
+    assert.deepEqual(bugNames, [
+      'stale-read',
+      'no-fsync',
+      'commit-old-term',
+      'vote-twice',
+      'no-dedup',
+      'lease-without-clock-bound',
+    ]);
     assert.match(bugWarning('n1', 'no-dedup'), /^WARNING: raftlab node n1 runs with PLANTED BUG "no-dedup"/);
   });
 });

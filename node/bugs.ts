@@ -10,10 +10,14 @@
 
 /** Every bug the node knows, with the one-line mistake it makes. */
 export const BUGS = {
-  'stale-read': 'reads are answered from the local state machine of whichever node is asked, without ReadIndex (thesis §6.4)',
-  'no-fsync': 'the WAL acknowledges before its bytes are durable: unsynced writes wait in a user-space buffer that a SIGKILL loses (§5.1 "persistent state")',
-  'commit-old-term': 'the leader commits entries of earlier terms by counting replicas (the Figure 8 error §5.4.2 forbids) and appends no start-of-term no-op (§8)',
-  'vote-twice': 'the vote is not persisted with the term, so a restarted node can vote again in the same term (§5.2, Figure 2)',
+  'stale-read':
+    'reads are answered from the local state machine of whichever node is asked, without ReadIndex (thesis §6.4)',
+  'no-fsync':
+    'the WAL acknowledges before its bytes are durable: unsynced writes wait in a user-space buffer that a SIGKILL loses (§5.1 "persistent state")',
+  'commit-old-term':
+    'the leader commits entries of earlier terms by counting replicas (the Figure 8 error §5.4.2 forbids) and appends no start-of-term no-op (§8)',
+  'vote-twice':
+    'the vote is not persisted with the term, so a restarted node can vote again in the same term (§5.2, Figure 2)',
   'no-dedup': 'client sessions are ignored, so a retried write applies twice (§8)',
   'lease-without-clock-bound':
     'lease reads (--read-mode lease) are timed in ticks that stall while the process is paused, with no clock-drift bound and no wait after election (thesis §6.4.1)',

@@ -13,7 +13,9 @@ import { LocalCluster } from './local-cluster.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run cluster --')
-  .usage('$0 [--nodes 3] [--port 7001] [--data-dir DIR]\n\nStarts a local raftlab cluster (no proxies) and runs until Ctrl-C.')
+  .usage(
+    '$0 [--nodes 3] [--port 7001] [--data-dir DIR]\n\nStarts a local raftlab cluster (no proxies) and runs until Ctrl-C.',
+  )
   .option('nodes', { type: 'number', default: 3, describe: 'number of nodes (odd: 3, 5, 7)' })
   .option('port', { type: 'number', default: 7001, describe: 'node i serves clients and peers on port+i-1' })
   .option('data-dir', { type: 'string', describe: 'parent of the node data directories (default: a new temp dir)' })
@@ -21,8 +23,10 @@ const argv = await yargs(hideBin(process.argv))
   .option('heartbeat-ms', { type: 'number', describe: 'passed to every node' })
   .option('snapshot-every', { type: 'number', describe: 'passed to every node' })
   .check((a) => {
-    if (!(Number.isInteger(a.nodes) && a.nodes >= 1 && a.nodes <= 15)) throw new Error('--nodes must be an integer from 1 to 15');
-    if (!(Number.isInteger(a.port) && a.port > 0 && a.port + a.nodes - 1 <= 65535)) throw new Error('--port must leave room for every node below 65536');
+    if (!(Number.isInteger(a.nodes) && a.nodes >= 1 && a.nodes <= 15))
+      throw new Error('--nodes must be an integer from 1 to 15');
+    if (!(Number.isInteger(a.port) && a.port > 0 && a.port + a.nodes - 1 <= 65535))
+      throw new Error('--port must leave room for every node below 65536');
     return true;
   })
   .strict()
@@ -46,7 +50,9 @@ try {
     },
   });
 } catch (err) {
-  process.stderr.write(`cluster failed to start: ${(err as Error).message}\nIs port ${argv.port} free? Try --port with another base.\n`);
+  process.stderr.write(
+    `cluster failed to start: ${(err as Error).message}\nIs port ${argv.port} free? Try --port with another base.\n`,
+  );
   process.exit(1);
 }
 
@@ -67,6 +73,7 @@ process.on('SIGINT', () => void shutdown('SIGINT', 0));
 process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
 for (const id of cluster.ids) {
   void cluster.exited(id).then((r) => {
-    if (!stopping) void shutdown(`${id} exited unexpectedly (${r.signal ?? `code ${r.exitCode}`}); its log is above`, 1);
+    if (!stopping)
+      void shutdown(`${id} exited unexpectedly (${r.signal ?? `code ${r.exitCode}`}); its log is above`, 1);
   });
 }

@@ -5,7 +5,11 @@ import { parseListen, parsePeers } from './config.ts';
 describe('node flags', () => {
   test('--peers with or without the own id gives every member', () => {
     const without = parsePeers('n2=http://127.0.0.1:9102, n3=http://127.0.0.1:9103/', 'n1', 'http://127.0.0.1:7001');
-    assert.deepEqual(Object.fromEntries(without), { n2: 'http://127.0.0.1:9102', n3: 'http://127.0.0.1:9103', n1: 'http://127.0.0.1:7001' });
+    assert.deepEqual(Object.fromEntries(without), {
+      n2: 'http://127.0.0.1:9102',
+      n3: 'http://127.0.0.1:9103',
+      n1: 'http://127.0.0.1:7001',
+    });
     const withSelf = parsePeers('n1=http://127.0.0.1:9101,n2=http://127.0.0.1:9102', 'n1', 'http://127.0.0.1:7001');
     assert.equal(withSelf.get('n1'), 'http://127.0.0.1:9101');
     assert.equal(withSelf.size, 2);

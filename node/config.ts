@@ -14,7 +14,10 @@ export const NODE_DEFAULTS = {
 /** Parses `n1=http://127.0.0.1:7001,n2=...` (own id may be included or not). */
 export function parsePeers(spec: string, selfId: string, selfUrl: string): Map<string, string> {
   const peers = new Map<string, string>();
-  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new Error(`--peers entry ${JSON.stringify(part)} is not id=url (e.g. n2=http://127.0.0.1:7002)`);
     const id = part.slice(0, eq);
@@ -25,7 +28,8 @@ export function parsePeers(spec: string, selfId: string, selfUrl: string): Map<s
     } catch {
       throw new Error(`--peers entry ${JSON.stringify(part)}: ${JSON.stringify(url)} is not a URL`);
     }
-    if (parsed.protocol !== 'http:') throw new Error(`--peers entry ${JSON.stringify(part)}: only http:// URLs are supported`);
+    if (parsed.protocol !== 'http:')
+      throw new Error(`--peers entry ${JSON.stringify(part)}: only http:// URLs are supported`);
     if (peers.has(id)) throw new Error(`--peers names ${id} twice`);
     peers.set(id, url);
   }
@@ -38,7 +42,9 @@ export function parseListen(spec: string): { host: string; port: number } {
   const colon = spec.lastIndexOf(':');
   const host = colon === -1 ? '127.0.0.1' : spec.slice(0, colon);
   const port = Number(colon === -1 ? spec : spec.slice(colon + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--listen ${JSON.stringify(spec)}: expected 127.0.0.1:PORT`);
-  if (host !== '127.0.0.1') throw new Error(`--listen ${JSON.stringify(spec)}: raftlab nodes listen on loopback only; use 127.0.0.1:PORT`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--listen ${JSON.stringify(spec)}: expected 127.0.0.1:PORT`);
+  if (host !== '127.0.0.1')
+    throw new Error(`--listen ${JSON.stringify(spec)}: raftlab nodes listen on loopback only; use 127.0.0.1:PORT`);
   return { host, port };
 }

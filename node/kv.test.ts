@@ -31,7 +31,10 @@ describe('KV state machine', () => {
     // The retry would fail as a fresh cas (c is 1 now); the session returns the first outcome.
     assert.deepEqual(kv.apply({ op: 'cas', key: 'c', expected: 0, value: 1, client: 'w1', seq: 1 }), { type: 'ok' });
     kv.apply({ op: 'put', key: 'c', value: 7, client: 'w1', seq: 2 });
-    assert.deepEqual(kv.apply({ op: 'put', key: 'c', value: 9, client: 'w1', seq: 1 }), { type: 'stale-seq', lastSeq: 2 });
+    assert.deepEqual(kv.apply({ op: 'put', key: 'c', value: 9, client: 'w1', seq: 1 }), {
+      type: 'stale-seq',
+      lastSeq: 2,
+    });
     assert.deepEqual(kv.get('c'), { found: true, value: 7 });
     // Another client's seq space is separate.
     kv.apply({ op: 'put', key: 'c', value: 8, client: 'w2', seq: 1 });

@@ -23,7 +23,12 @@ export interface SessionTag {
 export type Command =
   | ({ readonly op: 'put'; readonly key: string; readonly value: JsonValue } & SessionTag)
   | ({ readonly op: 'delete'; readonly key: string } & SessionTag)
-  | ({ readonly op: 'cas'; readonly key: string; readonly expected: JsonValue; readonly value: JsonValue } & SessionTag);
+  | ({
+      readonly op: 'cas';
+      readonly key: string;
+      readonly expected: JsonValue;
+      readonly value: JsonValue;
+    } & SessionTag);
 
 /** The outcome of applying one command. */
 export type CommandResult =
@@ -142,7 +147,8 @@ export class KvStateMachine {
       case 'cas': {
         const current = this.data.get(cmd.key);
         // `expected: null` means "the key is absent".
-        const matches = cmd.expected === null ? current === undefined : current !== undefined && jsonEqual(current, cmd.expected);
+        const matches =
+          cmd.expected === null ? current === undefined : current !== undefined && jsonEqual(current, cmd.expected);
         if (!matches) return { type: 'cas-mismatch', current: current ?? null };
         this.data.set(cmd.key, cmd.value);
         return { type: 'ok' };

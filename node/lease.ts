@@ -45,7 +45,8 @@ export class LeaderLease {
   private validUntilTick = Number.NEGATIVE_INFINITY;
 
   constructor(options: LeaseOptions) {
-    if (!(options.electionTimeoutMs > 0) || !(options.electionTicks >= 1)) throw new Error('lease: the election timeout must be positive');
+    if (!(options.electionTimeoutMs > 0) || !(options.electionTicks >= 1))
+      throw new Error('lease: the election timeout must be positive');
     this.options = options;
     this.driftBound = options.clockDriftBound ?? 1.1;
     if (!(this.driftBound >= 1)) throw new Error('lease: clockDriftBound must be >= 1');
@@ -72,7 +73,10 @@ export class LeaderLease {
   confirmed(roundStartMs: number): void {
     switch (this.options.clock) {
       case 'wall':
-        this.validUntilMs = Math.max(this.validUntilMs, roundStartMs + this.options.electionTimeoutMs / this.driftBound);
+        this.validUntilMs = Math.max(
+          this.validUntilMs,
+          roundStartMs + this.options.electionTimeoutMs / this.driftBound,
+        );
         return;
       case 'ticks':
         // The planted bug: counted from now (when the acks arrived), in ticks.

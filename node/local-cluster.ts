@@ -64,10 +64,21 @@ export async function freePorts(count: number): Promise<number[]> {
 export class LocalCluster {
   private readonly nodes = new Map<string, LocalNode>();
 
-  private constructor(private readonly options: LocalClusterOptions, ports: number[]) {
+  private constructor(
+    private readonly options: LocalClusterOptions,
+    ports: number[],
+  ) {
     ports.forEach((port, i) => {
       const id = `n${i + 1}`;
-      this.nodes.set(id, { id, port, url: `http://127.0.0.1:${port}`, dataDir: join(options.dataDir, id), child: undefined, output: '', exit: undefined });
+      this.nodes.set(id, {
+        id,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        dataDir: join(options.dataDir, id),
+        child: undefined,
+        output: '',
+        exit: undefined,
+      });
     });
   }
 
@@ -147,7 +158,14 @@ export class LocalCluster {
       ...(o.snapshotEvery !== undefined ? ['--snapshot-every', String(o.snapshotEvery)] : []),
       ...(o.requestTimeoutMs !== undefined ? ['--request-timeout-ms', String(o.requestTimeoutMs)] : []),
     ];
-    const child = execa(process.execPath, args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, cleanup: true });
+    const child = execa(process.execPath, args, {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      cleanup: true,
+    });
     node.child = child;
     child.stdin?.on('error', () => {});
     let listening!: () => void;
@@ -159,7 +177,7 @@ export class LocalCluster {
         const lines = text.split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {
-          node.output += line + '\n';
+          node.output += `${line}\n`;
           if (stream === 'out' && line.includes('"event":"listening"')) listening();
           o.onLine?.(id, line);
         }
@@ -173,10 +191,15 @@ export class LocalCluster {
     });
     let timer: NodeJS.Timeout | undefined;
     const exited = node.exit.then((r) => {
-      throw new Error(`node ${id} exited before listening (${r.signal ?? `code ${r.exitCode}`}):\n${node.output.slice(-2000)}`);
+      throw new Error(
+        `node ${id} exited before listening (${r.signal ?? `code ${r.exitCode}`}):\n${node.output.slice(-2000)}`,
+      );
     });
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`node ${id} did not listen within ${timeoutMs} ms:\n${node.output.slice(-2000)}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`node ${id} did not listen within ${timeoutMs} ms:\n${node.output.slice(-2000)}`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([listened, exited, timedOut]);

@@ -23,37 +23,80 @@ import { lockDataDir, type DirLock } from './storage/dir-lock.ts';
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
     .scriptName('raftlab-node')
-    .usage('$0 --id ID --listen 127.0.0.1:PORT --peers id=url,... --data-dir DIR\n\nRuns one Raft key-value node. Client API and peer RPC share the one port; see node/README.md.')
-    .option('id', { type: 'string', demandOption: true, describe: 'this node\'s id, e.g. n1 (must appear in every peer\'s --peers)' })
-    .option('listen', { type: 'string', demandOption: true, describe: 'address to serve on, 127.0.0.1:PORT (port 0 picks a free one)' })
+    .usage(
+      '$0 --id ID --listen 127.0.0.1:PORT --peers id=url,... --data-dir DIR\n\nRuns one Raft key-value node. Client API and peer RPC share the one port; see node/README.md.',
+    )
+    .option('id', {
+      type: 'string',
+      demandOption: true,
+      describe: "this node's id, e.g. n1 (must appear in every peer's --peers)",
+    })
+    .option('listen', {
+      type: 'string',
+      demandOption: true,
+      describe: 'address to serve on, 127.0.0.1:PORT (port 0 picks a free one)',
+    })
     .option('peers', {
       type: 'string',
       demandOption: true,
-      describe: 'comma-separated id=url of every member (own id optional); the url is how THIS node reaches that peer, e.g. through a proxy',
+      describe:
+        'comma-separated id=url of every member (own id optional); the url is how THIS node reaches that peer, e.g. through a proxy',
     })
-    .option('data-dir', { type: 'string', demandOption: true, describe: 'directory for the WAL and snapshots (created if missing)' })
-    .option('election-timeout-ms', { type: 'number', default: NODE_DEFAULTS.electionTimeoutMs, describe: 'base election timeout; each one is drawn from [base, 2*base)' })
-    .option('heartbeat-ms', { type: 'number', default: NODE_DEFAULTS.heartbeatMs, describe: 'leader heartbeat interval (should be well under the election timeout)' })
-    .option('snapshot-every', { type: 'number', default: NODE_DEFAULTS.snapshotEvery, describe: 'snapshot the state machine and compact the log every N applied entries' })
-    .option('cluster-id', { type: 'string', default: NODE_DEFAULTS.clusterId, describe: 'peer messages from another cluster id are refused' })
-    .option('request-timeout-ms', { type: 'number', default: NODE_DEFAULTS.requestTimeoutMs, describe: 'longest a client request waits before an "unknown" 504' })
+    .option('data-dir', {
+      type: 'string',
+      demandOption: true,
+      describe: 'directory for the WAL and snapshots (created if missing)',
+    })
+    .option('election-timeout-ms', {
+      type: 'number',
+      default: NODE_DEFAULTS.electionTimeoutMs,
+      describe: 'base election timeout; each one is drawn from [base, 2*base)',
+    })
+    .option('heartbeat-ms', {
+      type: 'number',
+      default: NODE_DEFAULTS.heartbeatMs,
+      describe: 'leader heartbeat interval (should be well under the election timeout)',
+    })
+    .option('snapshot-every', {
+      type: 'number',
+      default: NODE_DEFAULTS.snapshotEvery,
+      describe: 'snapshot the state machine and compact the log every N applied entries',
+    })
+    .option('cluster-id', {
+      type: 'string',
+      default: NODE_DEFAULTS.clusterId,
+      describe: 'peer messages from another cluster id are refused',
+    })
+    .option('request-timeout-ms', {
+      type: 'number',
+      default: NODE_DEFAULTS.requestTimeoutMs,
+      describe: 'longest a client request waits before an "unknown" 504',
+    })
     .option('read-mode', {
       type: 'string',
       choices: ['index', 'lease'],
       default: 'index',
-      describe: 'linearizable reads: index = ReadIndex, a heartbeat round per batch of reads (thesis §6.4); lease = served locally while the leader lease holds (§6.4.1), else ReadIndex',
+      describe:
+        'linearizable reads: index = ReadIndex, a heartbeat round per batch of reads (thesis §6.4); lease = served locally while the leader lease holds (§6.4.1), else ReadIndex',
     })
     .option('bug', {
       type: 'string',
       describe: `DELIBERATELY BREAK the node with a planted bug, for npm run prove (also RAFTLAB_BUG); one of: ${bugNames.join(', ')}. Never for real data`,
     })
-    .option('exit-with-parent', { type: 'boolean', default: false, describe: 'exit cleanly when stdin reaches end-of-file (the parent died)' })
+    .option('exit-with-parent', {
+      type: 'boolean',
+      default: false,
+      describe: 'exit cleanly when stdin reaches end-of-file (the parent died)',
+    })
     .check((a) => {
       if (!(a['heartbeat-ms'] > 0)) throw new Error('--heartbeat-ms must be > 0');
-      if (!(a['election-timeout-ms'] >= 2 * a['heartbeat-ms'])) throw new Error('--election-timeout-ms must be at least twice --heartbeat-ms');
-      if (!(Number.isInteger(a['snapshot-every']) && a['snapshot-every'] > 0)) throw new Error('--snapshot-every must be a positive integer');
+      if (!(a['election-timeout-ms'] >= 2 * a['heartbeat-ms']))
+        throw new Error('--election-timeout-ms must be at least twice --heartbeat-ms');
+      if (!(Number.isInteger(a['snapshot-every']) && a['snapshot-every'] > 0))
+        throw new Error('--snapshot-every must be a positive integer');
       if (!(a['request-timeout-ms'] > 0)) throw new Error('--request-timeout-ms must be > 0');
-      if (a.id.length === 0 || /[,=\s]/.test(a.id)) throw new Error('--id must be non-empty without commas, "=" or spaces');
+      if (a.id.length === 0 || /[,=\s]/.test(a.id))
+        throw new Error('--id must be non-empty without commas, "=" or spaces');
       return true;
     })
     .strict()
@@ -64,13 +107,14 @@ async function main(): Promise<void> {
   const log = jsonLogger(id);
   let bug: BugName | null;
   try {
-    bug = resolveBug(argv.bug, process.env['RAFTLAB_BUG']);
+    bug = resolveBug(argv.bug, process.env.RAFTLAB_BUG);
   } catch (err) {
     process.stderr.write(`raftlab node: ${(err as Error).message}\nRun with --help for the flags.\n`);
     process.exit(1);
   }
   // The lease bug lives in the lease read path, so it implies lease reads.
-  const readMode: 'index' | 'lease' = bug === 'lease-without-clock-bound' ? 'lease' : argv['read-mode'] === 'lease' ? 'lease' : 'index';
+  const readMode: 'index' | 'lease' =
+    bug === 'lease-without-clock-bound' ? 'lease' : argv['read-mode'] === 'lease' ? 'lease' : 'index';
   if (bug !== null) {
     // Loud on purpose: a planted bug must never go unnoticed.
     log.warn('planted-bug', { bug, mistake: BUGS[bug], readMode });
@@ -97,7 +141,8 @@ async function main(): Promise<void> {
     process.stderr.write(`raftlab node ${id}: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  if (dirLock.tookOverFromPid !== null) log.info('stale-lock-taken-over', { file: dirLock.path, deadPid: dirLock.tookOverFromPid });
+  if (dirLock.tookOverFromPid !== null)
+    log.info('stale-lock-taken-over', { file: dirLock.path, deadPid: dirLock.tookOverFromPid });
   process.on('exit', () => dirLock.release());
 
   let runtime: NodeRuntime;
@@ -164,7 +209,14 @@ async function main(): Promise<void> {
   const address = server.address();
   const actualPort = typeof address === 'object' && address !== null ? address.port : port;
   const url = `http://${host}:${actualPort}`;
-  log.info('start', { url, peers: Object.fromEntries(peerUrls), dataDir: argv['data-dir'], tickMs: runtime.tickMs, readMode, bug });
+  log.info('start', {
+    url,
+    peers: Object.fromEntries(peerUrls),
+    dataDir: argv['data-dir'],
+    tickMs: runtime.tickMs,
+    readMode,
+    bug,
+  });
   process.stdout.write(`${JSON.stringify({ event: 'listening', id, url })}\n`);
 }
 

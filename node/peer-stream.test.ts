@@ -14,9 +14,19 @@ import { CLUSTER_HEADER, STREAM_PATH } from './transport.ts';
 import { encodeFrame } from './wire.ts';
 
 /** Opens a message stream to `url` and returns it with a promise of the server's answer (status and body). */
-function openStream(url: string, clusterId: string): { write: (text: string) => void; end: () => void; answer: Promise<{ status: number; body: string }> } {
+function openStream(
+  url: string,
+  clusterId: string,
+): { write: (text: string) => void; end: () => void; answer: Promise<{ status: number; body: string }> } {
   const u = new URL(url);
-  const req = request({ host: u.hostname, port: u.port, path: STREAM_PATH, method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked', [CLUSTER_HEADER]: clusterId } });
+  const req = request({
+    host: u.hostname,
+    port: u.port,
+    path: STREAM_PATH,
+    method: 'POST',
+    agent: false,
+    headers: { 'transfer-encoding': 'chunked', [CLUSTER_HEADER]: clusterId },
+  });
   const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -59,7 +69,11 @@ describe('peer message stream endpoint', () => {
     const log = jsonLogger('n1', (line) => void logLines.push(line));
     runtime = NodeRuntime.open({
       id: 'n1',
-      peerUrls: new Map([['n1', 'http://127.0.0.1:1'], ['n2', `http://127.0.0.1:${p2}`], ['n3', `http://127.0.0.1:${p3}`]]),
+      peerUrls: new Map([
+        ['n1', 'http://127.0.0.1:1'],
+        ['n2', `http://127.0.0.1:${p2}`],
+        ['n3', `http://127.0.0.1:${p3}`],
+      ]),
       dataDir,
       clusterId: 'c1',
       // No election of our own during the test: n1 only follows what the stream tells it.
@@ -69,7 +83,13 @@ describe('peer message stream endpoint', () => {
       requestTimeoutMs: 1000,
       log,
     });
-    server = createNodeServer({ runtime, peerIds: new Set(['n1', 'n2', 'n3']), clusterId: 'c1', forwardTimeoutMs: 1000, log });
+    server = createNodeServer({
+      runtime,
+      peerIds: new Set(['n1', 'n2', 'n3']),
+      clusterId: 'c1',
+      forwardTimeoutMs: 1000,
+      log,
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     if (typeof address !== 'object' || address === null) throw new Error('no address');
@@ -106,7 +126,10 @@ describe('peer message stream endpoint', () => {
     const answer = await stream.answer;
     assert.equal(answer.status, 400);
     assert.equal((JSON.parse(answer.body) as { error: string }).error, 'bad-json');
-    assert.ok(logLines.some((l) => l.includes('"peer-stream-refused"')), 'logged');
+    assert.ok(
+      logLines.some((l) => l.includes('"peer-stream-refused"')),
+      'logged',
+    );
     // The frame before the garbage was stepped; the node still answers.
     await waitFor('term 6', async () => (await status(url)).term === 6);
   });

@@ -1,6 +1,16 @@
 // Real processes: 3 node processes on loopback, driven over HTTP.
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,7 +25,13 @@ interface Reply {
 }
 
 async function http(url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> {
-  const res = await request(url, { method: method as 'GET', body, headers: { 'content-type': 'application/json', ...headers }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const res = await request(url, {
+    method: method as 'GET',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
   const text = await res.body.text();
   return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
 }
@@ -39,10 +55,10 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
 async function leaderOf(cluster: LocalCluster, among = cluster.ids): Promise<string> {
   return eventually('a leader that every running node follows', async () => {
     const statuses = await Promise.all(among.map(async (id) => (await http(`${cluster.url(id)}/status`, 'GET')).body));
-    const leaders = statuses.filter((s) => s['role'] === 'leader');
+    const leaders = statuses.filter((s) => s.role === 'leader');
     if (leaders.length !== 1) return undefined;
-    const leader = leaders[0]?.['id'] as string;
-    return statuses.every((s) => s['leader'] === leader) ? leader : undefined;
+    const leader = leaders[0]?.id as string;
+    return statuses.every((s) => s.leader === leader) ? leader : undefined;
   });
 }
 
@@ -51,7 +67,7 @@ async function putAcknowledged(cluster: LocalCluster, id: string, key: string, v
   await eventually(`PUT ${key} through ${id}`, async () => {
     const r = await http(`${cluster.url(id)}/kv/${encodeURIComponent(key)}`, 'PUT', JSON.stringify({ value }));
     if (r.status === 200) return true;
-    if (r.status === 503 && (r.body['error'] === 'no-leader' || r.body['error'] === 'not-leader')) return undefined;
+    if (r.status === 503 && (r.body.error === 'no-leader' || r.body.error === 'not-leader')) return undefined;
     throw new Error(`PUT ${key} via ${id} answered ${r.status} ${JSON.stringify(r.body)}`);
   });
 }
@@ -69,7 +85,13 @@ describe('a 3-node cluster of real processes', () => {
   const acknowledged = new Map<string, number>();
 
   before(async () => {
-    cluster = await LocalCluster.start({ nodes: 3, dataDir: join(root, 'main'), electionTimeoutMs: 400, heartbeatMs: 50, requestTimeoutMs: 2500 });
+    cluster = await LocalCluster.start({
+      nodes: 3,
+      dataDir: join(root, 'main'),
+      electionTimeoutMs: 400,
+      heartbeatMs: 50,
+      requestTimeoutMs: 2500,
+    });
   });
   after(async () => {
     await cluster?.stop();
@@ -91,7 +113,9 @@ describe('a 3-node cluster of real processes', () => {
         // Linearizable read (a follower forwards it to the leader).
         assert.deepEqual((await get(cluster, reader, key)).body, { found: true, value: acknowledged.get(key) });
         // The node's own state catches up too.
-        await eventually(`${key} applied on ${reader}`, async () => ((await get(cluster, reader, key, true)).body['found'] === true ? true : undefined));
+        await eventually(`${key} applied on ${reader}`, async () =>
+          (await get(cluster, reader, key, true)).body.found === true ? true : undefined,
+        );
       }
     }
   });
@@ -103,10 +127,12 @@ describe('a 3-node cluster of real processes', () => {
     assert.equal(r.status, 200);
     acknowledged.set('fwd', 0);
     await putAcknowledged(cluster, leader, 'fwd', 0);
-    const again = await http(`${cluster.url(follower)}/kv/fwd`, 'PUT', JSON.stringify({ value: 1 }), { 'x-raftlab-forwarded': 'n9' });
+    const again = await http(`${cluster.url(follower)}/kv/fwd`, 'PUT', JSON.stringify({ value: 1 }), {
+      'x-raftlab-forwarded': 'n9',
+    });
     assert.equal(again.status, 503);
-    assert.equal(again.body['error'], 'not-leader');
-    assert.equal(again.body['leader'], leader);
+    assert.equal(again.body.error, 'not-leader');
+    assert.equal(again.body.leader, leader);
     assert.deepEqual((await get(cluster, leader, 'fwd')).body, { found: true, value: 0 });
   });
 
@@ -115,8 +141,8 @@ describe('a 3-node cluster of real processes', () => {
     await putAcknowledged(cluster, leader, 'c', 5);
     const miss = await http(`${cluster.url(leader)}/kv/c/cas`, 'POST', JSON.stringify({ expected: 4, value: 6 }));
     assert.equal(miss.status, 409);
-    assert.equal(miss.body['error'], 'cas-mismatch');
-    assert.equal(miss.body['current'], 5);
+    assert.equal(miss.body.error, 'cas-mismatch');
+    assert.equal(miss.body.current, 5);
     const absent = await http(`${cluster.url(leader)}/kv/c/cas`, 'POST', JSON.stringify({ expected: null, value: 6 }));
     assert.equal(absent.status, 409);
     const hit = await http(`${cluster.url(leader)}/kv/c/cas`, 'POST', JSON.stringify({ expected: 5, value: 6 }));
@@ -153,15 +179,29 @@ describe('a 3-node cluster of real processes', () => {
       ['/kv/a', 'PATCH', '{}', {}, 405, 'method-not-allowed'],
       ['/status', 'POST', '{}', {}, 405, 'method-not-allowed'],
       ['/raft/messages', 'POST', '[]', { 'x-raftlab-cluster': 'other' }, 403, 'wrong-cluster'],
-      ['/raft/messages', 'POST', '[{"type":"vote-request","from":"n2","to":"n1"}]', { 'x-raftlab-cluster': 'raftlab' }, 400, 'bad-message'],
-      ['/raft/messages', 'POST', '[{"type":"bogus","from":"n2","to":"n1","term":1}]', { 'x-raftlab-cluster': 'raftlab' }, 400, 'bad-message'],
+      [
+        '/raft/messages',
+        'POST',
+        '[{"type":"vote-request","from":"n2","to":"n1"}]',
+        { 'x-raftlab-cluster': 'raftlab' },
+        400,
+        'bad-message',
+      ],
+      [
+        '/raft/messages',
+        'POST',
+        '[{"type":"bogus","from":"n2","to":"n1","term":1}]',
+        { 'x-raftlab-cluster': 'raftlab' },
+        400,
+        'bad-message',
+      ],
       ['/raft/messages', 'POST', '{', { 'x-raftlab-cluster': 'raftlab' }, 400, 'bad-json'],
     ];
     for (const [path, method, body, headers, status, error] of cases) {
       const r = await http(url + path, method, body, headers);
       assert.equal(r.status, status, `${method} ${path} -> ${r.status} ${JSON.stringify(r.body)}`);
-      assert.equal(r.body['error'], error, `${method} ${path}`);
-      assert.equal(typeof r.body['message'], 'string');
+      assert.equal(r.body.error, error, `${method} ${path}`);
+      assert.equal(typeof r.body.message, 'string');
     }
     assert.equal((await http(`${url}/status`, 'GET')).status, 200);
     await putAcknowledged(cluster, 'n1', 'after-bad-input', 1);
@@ -175,7 +215,7 @@ describe('a 3-node cluster of real processes', () => {
     try {
       const r = await http(`${cluster.url(leader)}/kv/limbo`, 'PUT', JSON.stringify({ value: 1 }));
       assert.ok(r.status === 503 || r.status === 504, `status ${r.status}`);
-      assert.equal(r.body['error'], 'unknown', JSON.stringify(r.body));
+      assert.equal(r.body.error, 'unknown', JSON.stringify(r.body));
     } finally {
       for (const id of followers) cluster.resume(id);
     }
@@ -210,7 +250,11 @@ describe('a 3-node cluster of real processes', () => {
     const victim = cluster.ids.find((id) => id !== leader) as string;
     await putAcknowledged(cluster, leader, 'before-tear', 1);
     await cluster.stopNode(victim);
-    assert.deepEqual(await cluster.exited(victim), { exitCode: 0, signal: undefined }, 'SIGTERM stops cleanly with exit code 0');
+    assert.deepEqual(
+      await cluster.exited(victim),
+      { exitCode: 0, signal: undefined },
+      'SIGTERM stops cleanly with exit code 0',
+    );
     assert.match(cluster.output(victim), /"event":"stopped","id":"[^"]+","reason":"SIGTERM"/);
     const walDir = join(cluster.dataDir(victim), 'wal');
     const segments = readdirSync(walDir).sort();
@@ -239,12 +283,14 @@ describe('a 3-node cluster of real processes', () => {
     assert.ok(cluster.output(victim).includes(last.replaceAll('\\', '\\\\')));
     await putAcknowledged(cluster, leader, 'after-tear', 2);
     for (const key of ['before-tear', 'after-tear']) {
-      await eventually(`${victim} has ${key}`, async () => ((await get(cluster, victim, key, true)).body['found'] === true ? true : undefined)).catch(
-        async (err: Error) => {
-          const statuses = await Promise.all(cluster.ids.map(async (id) => JSON.stringify((await http(`${cluster.url(id)}/status`, 'GET')).body)));
-          throw new Error(`${err.message}\n${statuses.join('\n')}\n${cluster.output(victim).slice(-3000)}`);
-        },
-      );
+      await eventually(`${victim} has ${key}`, async () =>
+        (await get(cluster, victim, key, true)).body.found === true ? true : undefined,
+      ).catch(async (err: Error) => {
+        const statuses = await Promise.all(
+          cluster.ids.map(async (id) => JSON.stringify((await http(`${cluster.url(id)}/status`, 'GET')).body)),
+        );
+        throw new Error(`${err.message}\n${statuses.join('\n')}\n${cluster.output(victim).slice(-3000)}`);
+      });
     }
   });
 
@@ -263,14 +309,22 @@ describe('a 3-node cluster of real processes', () => {
     await assert.rejects(cluster.startNode(victim), /exited before listening/);
     const exit = await cluster.exited(victim);
     assert.equal(exit.exitCode, 1);
-    assert.ok(cluster.output(victim).includes(`${segment} is corrupt at byte offset ${offset}`), cluster.output(victim).slice(-800));
+    assert.ok(
+      cluster.output(victim).includes(`${segment} is corrupt at byte offset ${offset}`),
+      cluster.output(victim).slice(-800),
+    );
     assert.equal(statSync(segment).size, buf.length, 'the corrupt file is left as it was');
   });
 });
 
 describe('a single node process', () => {
   test('--exit-with-parent: the node exits cleanly when its stdin reaches end-of-file', async () => {
-    const cluster = await LocalCluster.start({ nodes: 1, dataDir: join(root, 'single'), electionTimeoutMs: 300, heartbeatMs: 50 });
+    const cluster = await LocalCluster.start({
+      nodes: 1,
+      dataDir: join(root, 'single'),
+      electionTimeoutMs: 300,
+      heartbeatMs: 50,
+    });
     try {
       await putAcknowledged(cluster, 'n1', 'solo', true);
       cluster.closeStdin('n1');
@@ -282,7 +336,12 @@ describe('a single node process', () => {
   });
 
   test('bad flags exit non-zero with a message saying what to fix', async () => {
-    const cluster = await LocalCluster.start({ nodes: 1, dataDir: join(root, 'flags'), heartbeatMs: 300, electionTimeoutMs: 400 }).catch((err: Error) => err);
+    const cluster = await LocalCluster.start({
+      nodes: 1,
+      dataDir: join(root, 'flags'),
+      heartbeatMs: 300,
+      electionTimeoutMs: 400,
+    }).catch((err: Error) => err);
     assert.ok(cluster instanceof Error);
     assert.match(cluster.message, /--election-timeout-ms must be at least twice --heartbeat-ms/);
   });
@@ -291,7 +350,13 @@ describe('a single node process', () => {
 describe('snapshots in a real cluster', () => {
   let cluster: LocalCluster;
   before(async () => {
-    cluster = await LocalCluster.start({ nodes: 3, dataDir: join(root, 'snap'), electionTimeoutMs: 400, heartbeatMs: 50, snapshotEvery: 20 });
+    cluster = await LocalCluster.start({
+      nodes: 3,
+      dataDir: join(root, 'snap'),
+      electionTimeoutMs: 400,
+      heartbeatMs: 50,
+      snapshotEvery: 20,
+    });
   });
   after(async () => {
     await cluster?.stop();
@@ -303,9 +368,11 @@ describe('snapshots in a real cluster', () => {
     await cluster.kill(lagging);
     for (let i = 0; i < 60; i++) await putAcknowledged(cluster, leader, `s${i}`, i);
     const status = (await http(`${cluster.url(leader)}/status`, 'GET')).body;
-    assert.ok((status['snapshotIndex'] as number) >= 40, `leader compacted: ${JSON.stringify(status)}`);
+    assert.ok((status.snapshotIndex as number) >= 40, `leader compacted: ${JSON.stringify(status)}`);
     await cluster.startNode(lagging);
-    await eventually(`${lagging} has s59`, async () => ((await get(cluster, lagging, 's59', true)).body['value'] === 59 ? true : undefined));
+    await eventually(`${lagging} has s59`, async () =>
+      (await get(cluster, lagging, 's59', true)).body.value === 59 ? true : undefined,
+    );
     assert.match(cluster.output(lagging), /"event":"snapshot-installed"/);
     assert.deepEqual((await get(cluster, lagging, 's0', true)).body, { found: true, value: 0 });
     await cluster.kill(lagging);

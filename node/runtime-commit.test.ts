@@ -38,7 +38,17 @@ describe('a leader answers once followers alone form a majority', () => {
     for (const [i, id] of ids.entries()) {
       const log = jsonLogger(id, () => {});
       // snapshotEvery 2: the first put (index 2, after the leader's no-op) makes a snapshot due.
-      const runtime = NodeRuntime.open({ id, peerUrls, dataDir: join(dataDir, id), clusterId: 'c1', electionTimeoutMs: 2000, heartbeatMs: 100, snapshotEvery: 2, requestTimeoutMs: 20_000, log });
+      const runtime = NodeRuntime.open({
+        id,
+        peerUrls,
+        dataDir: join(dataDir, id),
+        clusterId: 'c1',
+        electionTimeoutMs: 2000,
+        heartbeatMs: 100,
+        snapshotEvery: 2,
+        requestTimeoutMs: 20_000,
+        log,
+      });
       const server = createNodeServer({ runtime, peerIds: new Set(ids), clusterId: 'c1', forwardTimeoutMs: 1000, log });
       await new Promise<void>((resolve) => server.listen(ports[i], '127.0.0.1', resolve));
       runtimes.push(runtime);

@@ -22,7 +22,14 @@
  */
 import { RawNode } from './raft/index.ts';
 import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, Role, Snapshot } from './raft/types.ts';
-import { decodeCommand, encodeCommand, KvStateMachine, type Command, type CommandResult, type ReadResult } from './kv.ts';
+import {
+  decodeCommand,
+  encodeCommand,
+  KvStateMachine,
+  type Command,
+  type CommandResult,
+  type ReadResult,
+} from './kv.ts';
 import { NodeStorage } from './storage/storage.ts';
 import type { BugName } from './bugs.ts';
 import { LeaderLease } from './lease.ts';
@@ -132,12 +139,23 @@ export class NodeRuntime {
   /** Counters for /status. */
   readonly stats = { passes: 0, entriesPersisted: 0, entriesApplied: 0, snapshotsTaken: 0, snapshotsInstalled: 0 };
 
-  private constructor(options: RuntimeOptions, storage: NodeStorage, raw: RawNode, snapshot: Snapshot | null, tickMs: number, electionTicks: number) {
+  private constructor(
+    options: RuntimeOptions,
+    storage: NodeStorage,
+    raw: RawNode,
+    snapshot: Snapshot | null,
+    tickMs: number,
+    electionTicks: number,
+  ) {
     this.id = options.id;
     this.kv = new KvStateMachine({ ignoreSessions: options.bug === 'no-dedup' });
     this.lease =
       options.readMode === 'lease' || options.bug === 'lease-without-clock-bound'
-        ? new LeaderLease({ clock: options.bug === 'lease-without-clock-bound' ? 'ticks' : 'wall', electionTimeoutMs: options.electionTimeoutMs, electionTicks })
+        ? new LeaderLease({
+            clock: options.bug === 'lease-without-clock-bound' ? 'ticks' : 'wall',
+            electionTimeoutMs: options.electionTimeoutMs,
+            electionTicks,
+          })
         : null;
     this.options = options;
     this.log = options.log;
@@ -161,9 +179,17 @@ export class NodeRuntime {
 
   /** Opens the data directory (recovering, or refusing on corruption) and starts ticking. */
   static open(options: RuntimeOptions): NodeRuntime {
-    const opened = NodeStorage.open(options.dataDir, { noFsync: options.bug === 'no-fsync', forgetVote: options.bug === 'vote-twice' });
+    const opened = NodeStorage.open(options.dataDir, {
+      noFsync: options.bug === 'no-fsync',
+      forgetVote: options.bug === 'vote-twice',
+    });
     for (const t of opened.truncations) {
-      options.log.warn('wal-torn-tail-truncated', { file: t.file, offset: t.offset, droppedBytes: t.droppedBytes, reason: t.reason });
+      options.log.warn('wal-torn-tail-truncated', {
+        file: t.file,
+        offset: t.offset,
+        droppedBytes: t.droppedBytes,
+        reason: t.reason,
+      });
     }
     const { recovered } = opened;
     options.log.info('recovered', {
@@ -216,7 +242,8 @@ export class NodeRuntime {
   }
 
   private traceMessage(m: Message): void {
-    if (m.type === 'append-request' && m.entries.length > 0) trace(this.id, 'append-in', m.entries[m.entries.length - 1]?.index);
+    if (m.type === 'append-request' && m.entries.length > 0)
+      trace(this.id, 'append-in', m.entries[m.entries.length - 1]?.index);
     else if (m.type === 'append-response') trace(this.id, 'reply-in', m.matchIndex);
   }
 
@@ -255,7 +282,11 @@ export class NodeRuntime {
     if (this.role !== 'leader') return Promise.resolve({ type: 'not-leader', leader: this.leader });
     if (this.waitingCount() >= WAITING_REQUESTS_MAX) return Promise.resolve({ type: 'overloaded' });
     return new Promise((resolve) => {
-      this.proposalQueue.push({ data: encodeCommand(cmd), deadlineMs: Date.now() + this.options.requestTimeoutMs, resolve });
+      this.proposalQueue.push({
+        data: encodeCommand(cmd),
+        deadlineMs: Date.now() + this.options.requestTimeoutMs,
+        resolve,
+      });
       this.schedule();
     });
   }
@@ -282,7 +313,15 @@ export class NodeRuntime {
   }
 
   /** Status for `GET /status`. */
-  status(): RaftStatus & { bug?: BugName; readMode: 'index' | 'lease'; logEntries: number; appliedIndex: number; keys: number; waiting: number; stats: Record<string, number> } {
+  status(): RaftStatus & {
+    bug?: BugName;
+    readMode: 'index' | 'lease';
+    logEntries: number;
+    appliedIndex: number;
+    keys: number;
+    waiting: number;
+    stats: Record<string, number>;
+  } {
     const s = this.raw.status();
     return {
       ...s,
@@ -320,7 +359,13 @@ export class NodeRuntime {
   }
 
   private waitingCount(): number {
-    return this.proposalQueue.length + this.pendingProposals.size + this.readQueue.length + this.readRounds.size + this.readsAwaitingApply.length;
+    return (
+      this.proposalQueue.length +
+      this.pendingProposals.size +
+      this.readQueue.length +
+      this.readRounds.size +
+      this.readsAwaitingApply.length
+    );
   }
 
   private schedule(): void {
@@ -427,7 +472,9 @@ export class NodeRuntime {
           const index = firstIndex + i;
           // An older proposal waiting on this index was truncated away (we
           // lost leadership, then won again and reused the index, §5.3).
-          this.pendingProposals.get(index)?.resolve({ type: 'unknown', timedOut: false, reason: `entry ${index} was replaced by a later term` });
+          this.pendingProposals
+            .get(index)
+            ?.resolve({ type: 'unknown', timedOut: false, reason: `entry ${index} was replaced by a later term` });
           this.pendingProposals.set(index, { term: res.term, deadlineMs: p.deadlineMs, resolve: p.resolve });
         });
       }
@@ -492,7 +539,11 @@ export class NodeRuntime {
       } else {
         // Log Matching (§5.3): a different term at our index means our entry
         // was replaced. Reported as unknown to stay on the safe side.
-        pending.resolve({ type: 'unknown', timedOut: false, reason: `entry ${e.index} was replaced by a leader of term ${e.term}` });
+        pending.resolve({
+          type: 'unknown',
+          timedOut: false,
+          reason: `entry ${e.index} was replaced by a leader of term ${e.term}`,
+        });
       }
     }
   }
@@ -504,7 +555,11 @@ export class NodeRuntime {
     for (const [index, p] of this.pendingProposals) {
       if (index > snapshot.meta.index) continue;
       this.pendingProposals.delete(index);
-      p.resolve({ type: 'unknown', timedOut: false, reason: `entry ${index} was covered by a snapshot from the leader` });
+      p.resolve({
+        type: 'unknown',
+        timedOut: false,
+        reason: `entry ${index} was covered by a snapshot from the leader`,
+      });
     }
     this.appliedIndex = snapshot.meta.index;
     this.appliedTerm = snapshot.meta.term;
@@ -526,14 +581,23 @@ export class NodeRuntime {
     this.raw.compact(snapshot);
     this.snapshotIndex = snapshot.meta.index;
     this.stats.snapshotsTaken++;
-    this.log.info('snapshot-taken', { index: snapshot.meta.index, term: snapshot.meta.term, bytes: snapshot.data.length, keys: this.kv.size });
+    this.log.info('snapshot-taken', {
+      index: snapshot.meta.index,
+      term: snapshot.meta.term,
+      bytes: snapshot.data.length,
+      keys: this.kv.size,
+    });
   }
 
   private expireWaiting(nowMs: number): void {
     for (const [index, p] of this.pendingProposals) {
       if (p.deadlineMs > nowMs) continue;
       this.pendingProposals.delete(index);
-      p.resolve({ type: 'unknown', timedOut: true, reason: `entry ${index} not applied within ${this.options.requestTimeoutMs} ms` });
+      p.resolve({
+        type: 'unknown',
+        timedOut: true,
+        reason: `entry ${index} not applied within ${this.options.requestTimeoutMs} ms`,
+      });
     }
     const expired = (r: { deadlineMs: number }): boolean => r.deadlineMs <= nowMs;
     for (const [ctx, reads] of this.readRounds) {
@@ -546,7 +610,8 @@ export class NodeRuntime {
       const round = this.readsAwaitingApply[i];
       if (round === undefined || !round.reads.some(expired)) continue;
       this.readsAwaitingApply.splice(i, 1);
-      for (const r of round.reads) r.resolve({ type: 'unknown', timedOut: true, reason: 'read index not applied in time' });
+      for (const r of round.reads)
+        r.resolve({ type: 'unknown', timedOut: true, reason: 'read index not applied in time' });
     }
   }
 
@@ -557,10 +622,12 @@ export class NodeRuntime {
     this.readQueue = [];
     for (const p of this.pendingProposals.values()) p.resolve({ type: 'unknown', timedOut: false, reason });
     this.pendingProposals.clear();
-    for (const reads of this.readRounds.values()) for (const r of reads) r.resolve({ type: 'unknown', timedOut: false, reason });
+    for (const reads of this.readRounds.values())
+      for (const r of reads) r.resolve({ type: 'unknown', timedOut: false, reason });
     this.readRounds.clear();
     this.readRoundStartMs.clear();
-    for (const round of this.readsAwaitingApply.splice(0)) for (const r of round.reads) r.resolve({ type: 'unknown', timedOut: false, reason });
+    for (const round of this.readsAwaitingApply.splice(0))
+      for (const r of round.reads) r.resolve({ type: 'unknown', timedOut: false, reason });
   }
 
   /** A storage failure: durability can no longer be promised, so the node stops (the process exits non-zero). */

@@ -16,7 +16,15 @@ import type { NodeId } from './raft/types.ts';
 import type { NodeRuntime, Outcome } from './runtime.ts';
 import { trace, traceOn } from './trace.ts';
 import { CLUSTER_HEADER, FORWARDED_HEADER, MESSAGES_PATH, STREAM_PATH, type ForwardResult } from './transport.ts';
-import { FrameDecoder, parseCasBody, parseDeleteBody, parseFrame, parsePeerMessages, parsePutBody, WireError } from './wire.ts';
+import {
+  FrameDecoder,
+  parseCasBody,
+  parseDeleteBody,
+  parseFrame,
+  parsePeerMessages,
+  parsePutBody,
+  WireError,
+} from './wire.ts';
 
 /** Largest client request body accepted (bigger: 413). */
 export const CLIENT_BODY_BYTES_MAX = 1024 * 1024;
@@ -60,7 +68,13 @@ function readBody(req: IncomingMessage, bytesMax: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bytesMax) {
-      reject(new WireError(413, 'body-too-large', `request body of ${declared} bytes exceeds the limit of ${bytesMax} bytes`));
+      reject(
+        new WireError(
+          413,
+          'body-too-large',
+          `request body of ${declared} bytes exceeds the limit of ${bytesMax} bytes`,
+        ),
+      );
       return;
     }
     const chunks: Buffer[] = [];
@@ -75,7 +89,9 @@ function readBody(req: IncomingMessage, bytesMax: number): Promise<string> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () =>
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')),
+    );
     req.on('error', reject);
   });
 }
@@ -109,7 +125,8 @@ function routeKv(method: string, rest: string, query: URLSearchParams): KvRoute 
   switch (method) {
     case 'GET': {
       const stale = query.get('stale');
-      if (stale !== null && stale !== 'true' && stale !== 'false') throw new WireError(400, 'bad-request', 'stale must be true or false');
+      if (stale !== null && stale !== 'true' && stale !== 'false')
+        throw new WireError(400, 'bad-request', 'stale must be true or false');
       return { op: 'get', key: decodeKey(rest), stale: stale === 'true' };
     }
     case 'PUT':
@@ -117,7 +134,11 @@ function routeKv(method: string, rest: string, query: URLSearchParams): KvRoute 
     case 'DELETE':
       return { op: 'delete', key: decodeKey(rest) };
     default:
-      throw new WireError(405, 'method-not-allowed', `${method} is not supported on /kv/{key}; use GET, PUT, DELETE or POST /kv/{key}/cas`);
+      throw new WireError(
+        405,
+        'method-not-allowed',
+        `${method} is not supported on /kv/{key}; use GET, PUT, DELETE or POST /kv/{key}/cas`,
+      );
   }
 }
 
@@ -156,7 +177,8 @@ export function createNodeServer(options: ServerOptions): Server {
       send(res, 200, runtime.status());
       return;
     }
-    if (path.startsWith('/kv/')) return handleKv(req, res, routeKv(method, path.slice('/kv/'.length), query), url, method);
+    if (path.startsWith('/kv/'))
+      return handleKv(req, res, routeKv(method, path.slice('/kv/'.length), query), url, method);
     throw new WireError(404, 'not-found', `no route ${method} ${path}; see node/README.md for the API`);
   }
 
@@ -165,7 +187,11 @@ export function createNodeServer(options: ServerOptions): Server {
     const cluster = req.headers[CLUSTER_HEADER];
     if (cluster !== options.clusterId) {
       await readBody(req, PEER_BODY_BYTES_MAX).catch(() => '');
-      throw new WireError(403, 'wrong-cluster', `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the message to ${JSON.stringify(cluster ?? null)}`);
+      throw new WireError(
+        403,
+        'wrong-cluster',
+        `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the message to ${JSON.stringify(cluster ?? null)}`,
+      );
     }
     const text = await readBody(req, PEER_BODY_BYTES_MAX);
     let body: unknown;
@@ -192,7 +218,11 @@ export function createNodeServer(options: ServerOptions): Server {
     if (method !== 'POST') throw new WireError(405, 'method-not-allowed', `use POST ${STREAM_PATH}`);
     const cluster = req.headers[CLUSTER_HEADER];
     if (cluster !== options.clusterId) {
-      throw new WireError(403, 'wrong-cluster', `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the stream to ${JSON.stringify(cluster ?? null)}`);
+      throw new WireError(
+        403,
+        'wrong-cluster',
+        `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the stream to ${JSON.stringify(cluster ?? null)}`,
+      );
     }
     const decoder = new FrameDecoder(PEER_BODY_BYTES_MAX);
     return new Promise((resolve, reject) => {
@@ -210,7 +240,14 @@ export function createNodeServer(options: ServerOptions): Server {
         }
       };
       const onEnd = (): void => {
-        if (decoder.pendingBytes > 0) return refuse(new WireError(400, 'bad-message', `peer message stream ended inside a frame (${decoder.pendingBytes} bytes)`));
+        if (decoder.pendingBytes > 0)
+          return refuse(
+            new WireError(
+              400,
+              'bad-message',
+              `peer message stream ended inside a frame (${decoder.pendingBytes} bytes)`,
+            ),
+          );
         res.writeHead(204);
         res.end();
         resolve();
@@ -222,7 +259,13 @@ export function createNodeServer(options: ServerOptions): Server {
     });
   }
 
-  async function handleKv(req: IncomingMessage, res: ServerResponse, route: KvRoute, url: string, method: string): Promise<void> {
+  async function handleKv(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: KvRoute,
+    url: string,
+    method: string,
+  ): Promise<void> {
     const text = await readBody(req, CLIENT_BODY_BYTES_MAX);
     let command: Command | null = null;
     switch (route.op) {
@@ -251,12 +294,25 @@ export function createNodeServer(options: ServerOptions): Server {
       const leader = runtime.knownLeader();
       if (req.headers[FORWARDED_HEADER] !== undefined) {
         // Forward at most once: certainly not applied here.
-        return sendError(res, 503, { error: 'not-leader', message: `${runtime.id} is not the leader`, ...(leader !== null ? { leader } : {}) });
+        return sendError(res, 503, {
+          error: 'not-leader',
+          message: `${runtime.id} is not the leader`,
+          ...(leader !== null ? { leader } : {}),
+        });
       }
       if (leader === null || leader === runtime.id) {
-        return sendError(res, 503, { error: 'no-leader', message: `${runtime.id} knows no leader right now (election in progress?); retry shortly` });
+        return sendError(res, 503, {
+          error: 'no-leader',
+          message: `${runtime.id} knows no leader right now (election in progress?); retry shortly`,
+        });
       }
-      const result = await runtime.transport.forward(leader, method, url, method === 'GET' ? null : text, options.forwardTimeoutMs);
+      const result = await runtime.transport.forward(
+        leader,
+        method,
+        url,
+        method === 'GET' ? null : text,
+        options.forwardTimeoutMs,
+      );
       return sendForwarded(res, leader, result);
     }
     if (traceOn && command !== null) trace(runtime.id, 'client-request');
@@ -268,11 +324,18 @@ export function createNodeServer(options: ServerOptions): Server {
   function sendForwarded(res: ServerResponse, leader: NodeId, result: ForwardResult): void {
     switch (result.type) {
       case 'response':
-        res.writeHead(result.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(result.body) });
+        res.writeHead(result.status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(result.body),
+        });
         res.end(result.body);
         return;
       case 'not-sent':
-        return sendError(res, 503, { error: 'no-leader', message: `leader ${leader} is unreachable (${result.reason}); the request was not delivered`, leader });
+        return sendError(res, 503, {
+          error: 'no-leader',
+          message: `leader ${leader} is unreachable (${result.reason}); the request was not delivered`,
+          leader,
+        });
       case 'failed':
         return sendError(res, result.timedOut ? 504 : 502, {
           error: 'unknown',
@@ -296,11 +359,18 @@ export function createNodeServer(options: ServerOptions): Server {
           case 'ok':
             return send(res, 200, { ok: true });
           case 'cas-mismatch':
-            return sendError(res, 409, { error: 'cas-mismatch', message: 'the current value differs from "expected"; nothing was written', current: r.current });
+            return sendError(res, 409, {
+              error: 'cas-mismatch',
+              message: 'the current value differs from "expected"; nothing was written',
+              current: r.current,
+            });
           case 'stale-seq':
             // This request did not apply, but its seq was superseded, so the
             // fate of the original request with this seq is not recorded.
-            return sendError(res, 503, { error: 'unknown', message: `seq is older than ${r.lastSeq}, the latest applied for this client; the outcome of the original request is not recorded` });
+            return sendError(res, 503, {
+              error: 'unknown',
+              message: `seq is older than ${r.lastSeq}, the latest applied for this client; the outcome of the original request is not recorded`,
+            });
           default: {
             const never: never = r;
             throw new Error(`unhandled result ${JSON.stringify(never)}`);
@@ -309,12 +379,22 @@ export function createNodeServer(options: ServerOptions): Server {
       }
       case 'not-leader': {
         const leader = outcome.leader;
-        return sendError(res, 503, { error: 'not-leader', message: `${runtime.id} is not the leader`, ...(leader !== null && leader !== runtime.id ? { leader } : {}) });
+        return sendError(res, 503, {
+          error: 'not-leader',
+          message: `${runtime.id} is not the leader`,
+          ...(leader !== null && leader !== runtime.id ? { leader } : {}),
+        });
       }
       case 'overloaded':
-        return sendError(res, 429, { error: 'overloaded', message: 'too many requests waiting; nothing was proposed, retry later' });
+        return sendError(res, 429, {
+          error: 'overloaded',
+          message: 'too many requests waiting; nothing was proposed, retry later',
+        });
       case 'unknown':
-        return sendError(res, outcome.timedOut ? 504 : 503, { error: 'unknown', message: `the outcome is unknown: ${outcome.reason}` });
+        return sendError(res, outcome.timedOut ? 504 : 503, {
+          error: 'unknown',
+          message: `the outcome is unknown: ${outcome.reason}`,
+        });
       default: {
         const never: never = outcome;
         throw new Error(`unhandled outcome ${JSON.stringify(never)}`);

@@ -15,7 +15,9 @@ import { hideBin } from 'yargs/helpers';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('tsx node/trace-summary.ts')
-  .usage('$0 <prefix>\n\nReads <prefix>-<node>.trace files written by nodes run with RAFTLAB_TRACE=<prefix> and prints where a put\'s time goes.')
+  .usage(
+    "$0 <prefix>\n\nReads <prefix>-<node>.trace files written by nodes run with RAFTLAB_TRACE=<prefix> and prints where a put's time goes.",
+  )
   .demandCommand(1, 'give the RAFTLAB_TRACE prefix the nodes ran with, e.g. /tmp/t')
   .strict()
   .help()
@@ -45,7 +47,8 @@ for (const f of files) {
 }
 events.sort((a, b) => a.timeMs - b.timeMs);
 const requestsByNode = new Map<string, number>();
-for (const e of events) if (e.event === 'client-request') requestsByNode.set(e.node, (requestsByNode.get(e.node) ?? 0) + 1);
+for (const e of events)
+  if (e.event === 'client-request') requestsByNode.set(e.node, (requestsByNode.get(e.node) ?? 0) + 1);
 const leader = [...requestsByNode.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
 if (leader === undefined) {
   process.stderr.write('the trace holds no client puts\n');
@@ -66,7 +69,11 @@ for (let i = 0; i < events.length; i++) {
   const start = events[i] as TraceLine;
   if (start.node !== leader || start.event !== 'client-request') continue;
   let end = i + 1;
-  while (end < events.length && !((events[end] as TraceLine).node === leader && (events[end] as TraceLine).event === 'client-response')) end++;
+  while (
+    end < events.length &&
+    !((events[end] as TraceLine).node === leader && (events[end] as TraceLine).event === 'client-response')
+  )
+    end++;
   if (end >= events.length) break;
   const window = events.slice(i + 1, end + 1);
   const t0 = start.timeMs;
@@ -83,7 +90,10 @@ for (let i = 0; i < events.length; i++) {
     ['leader: pass (proposal handed to the core)', leaderStep('pass')],
     ['leader: frames written to both followers', leaderStep('frames-sent')],
     ['follower (first): append arrived', first((e) => e.event === 'append-in')],
-    ['follower (first): persist started', first((e) => e.node !== leader && e.event === 'persist-start' && e.index > 0)],
+    [
+      'follower (first): persist started',
+      first((e) => e.node !== leader && e.event === 'persist-start' && e.index > 0),
+    ],
     ['follower (first): persisted', first((e) => e.node !== leader && e.event === 'persist-done' && e.index > 0)],
     ['follower (first): reply written', first((e) => e.node !== leader && e.event === 'reply-sent')],
     ['leader: own persist started', leaderStep('persist-start')],
@@ -98,13 +108,18 @@ for (let i = 0; i < events.length; i++) {
   if (applied !== undefined && (ownDiskDone === undefined || applied < ownDiskDone)) answeredBeforeOwnDisk++;
 }
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 process.stdout.write(`leader ${leader}; ${puts} puts; times in microseconds after the leader read the request\n`);
 process.stdout.write(`${'step'.padEnd(46)} ${'p50'.padStart(7)} ${'p90'.padStart(7)} ${'puts'.padStart(6)}\n`);
 for (const [step, list] of steps) {
   const sorted = [...list].sort((a, b) => a - b);
-  process.stdout.write(`${step.padEnd(46)} ${(pct(sorted, 0.5) * 1000).toFixed(0).padStart(7)} ${(pct(sorted, 0.9) * 1000).toFixed(0).padStart(7)} ${String(list.length).padStart(6)}\n`);
+  process.stdout.write(
+    `${step.padEnd(46)} ${(pct(sorted, 0.5) * 1000).toFixed(0).padStart(7)} ${(pct(sorted, 0.9) * 1000).toFixed(0).padStart(7)} ${String(list.length).padStart(6)}\n`,
+  );
 }
 const share = (n: number): string => `${((100 * n) / Math.max(1, puts)).toFixed(0)}%`;
 process.stdout.write(`leader's own fdatasync finished after the first reply: ${share(leaderDiskLast)} of puts\n`);
-process.stdout.write(`answered before the leader's own fdatasync finished (both followers first): ${share(answeredBeforeOwnDisk)} of puts\n`);
+process.stdout.write(
+  `answered before the leader's own fdatasync finished (both followers first): ${share(answeredBeforeOwnDisk)} of puts\n`,
+);

@@ -14,12 +14,12 @@ after(() => rmSync(root, { recursive: true, force: true }));
 test('RAFTLAB_TRACE: a node records each put step at exit, and trace-summary lines them up per put', async () => {
   const prefix = join(root, 't');
   // Node processes inherit our environment.
-  process.env['RAFTLAB_TRACE'] = prefix;
+  process.env.RAFTLAB_TRACE = prefix;
   let cluster: LocalCluster | undefined;
   try {
     cluster = await LocalCluster.start({ nodes: 1, dataDir: join(root, 'data') });
   } finally {
-    delete process.env['RAFTLAB_TRACE'];
+    delete process.env.RAFTLAB_TRACE;
   }
   const url = cluster.url('n1');
   try {
@@ -36,10 +36,15 @@ test('RAFTLAB_TRACE: a node records each put step at exit, and trace-summary lin
   }
   const lines = readFileSync(`${prefix}-n1.trace`, 'utf8').trim().split('\n');
   const events = lines.map((l) => l.split(' ')[2]);
-  for (const e of ['client-request', 'pass', 'persist-start', 'persist-done', 'applied', 'client-response']) assert.ok(events.includes(e), `${e} recorded`);
+  for (const e of ['client-request', 'pass', 'persist-start', 'persist-done', 'applied', 'client-response'])
+    assert.ok(events.includes(e), `${e} recorded`);
   assert.equal(events.filter((e) => e === 'client-response').length, 5);
   const tsx = fileURLToPath(import.meta.resolve('tsx/cli'));
-  const summary = await execa(process.execPath, [tsx, fileURLToPath(new URL('./trace-summary.ts', import.meta.url)), prefix]);
+  const summary = await execa(process.execPath, [
+    tsx,
+    fileURLToPath(new URL('./trace-summary.ts', import.meta.url)),
+    prefix,
+  ]);
   assert.match(summary.stdout, /leader n1; 5 puts/);
   assert.match(summary.stdout, /leader: answer written\s+\d+\s+\d+\s+5/);
 });

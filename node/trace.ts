@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 
-const prefix = process.env['RAFTLAB_TRACE'] ?? '';
+const prefix = process.env.RAFTLAB_TRACE ?? '';
 
 /** Whether this process records trace events. */
 export const traceOn = prefix !== '';
@@ -38,7 +38,8 @@ let nodeId = '';
 /** Records one step; call only when `traceOn`. */
 export function trace(node: string, event: TraceEvent, index = 0): void {
   nodeId = node;
-  if (lines.length < EVENTS_MAX) lines.push(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${node} ${event} ${index}`);
+  if (lines.length < EVENTS_MAX)
+    lines.push(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${node} ${event} ${index}`);
 }
 
 if (traceOn) {

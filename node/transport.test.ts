@@ -5,13 +5,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from './local-cluster.ts';
 import type { Message } from './raft/types.ts';
 import { CLUSTER_HEADER, FORWARDED_HEADER, PeerTransport, STREAM_PATH } from './transport.ts';
-import { encodeFrame, FrameDecoder, parseCasBody, parseDeleteBody, parsePeerMessages, parsePutBody, WireError } from './wire.ts';
+import {
+  encodeFrame,
+  FrameDecoder,
+  parseCasBody,
+  parseDeleteBody,
+  parsePeerMessages,
+  parsePutBody,
+  WireError,
+} from './wire.ts';
 
 function heartbeat(term: number, to = 'n2'): Message {
   return { type: 'heartbeat-request', from: 'n1', to, term, commit: 0, context: null };
 }
 
-async function listen(handler: (req: IncomingMessage, body: string) => { status: number; body: string }): Promise<{ server: Server; url: string }> {
+async function listen(
+  handler: (req: IncomingMessage, body: string) => { status: number; body: string },
+): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -39,7 +49,9 @@ interface StreamPeer {
   streams: number;
 }
 
-async function streamPeer(onFrame: (messages: Message[], req: IncomingMessage, streamNo: number) => boolean = () => true): Promise<StreamPeer> {
+async function streamPeer(
+  onFrame: (messages: Message[], req: IncomingMessage, streamNo: number) => boolean = () => true,
+): Promise<StreamPeer> {
   const peer: StreamPeer = { server: createServer(), url: '', frames: [], streams: 0 };
   peer.server.on('request', (req: IncomingMessage) => {
     assert.equal(req.url, STREAM_PATH);
@@ -80,12 +92,23 @@ describe('peer transport', () => {
   test('messages for one peer go out in order on one stream, batched into frames, with the cluster id', async () => {
     const peer = await streamPeer();
     servers.push(peer.server);
-    const t = new PeerTransport({ selfId: 'n1', peerUrls: new Map([['n1', 'http://unused'], ['n2', peer.url]]), clusterId: 'c1' });
+    const t = new PeerTransport({
+      selfId: 'n1',
+      peerUrls: new Map([
+        ['n1', 'http://unused'],
+        ['n2', peer.url],
+      ]),
+      clusterId: 'c1',
+    });
     transports.push(t);
     for (let term = 1; term <= 500; term++) t.send([heartbeat(term)]);
     const received = (): number[] => peer.frames.flat().map((m) => m.term);
     await waitFor('all 500 messages', () => received().length === 500);
-    assert.deepEqual(received(), Array.from({ length: 500 }, (_, i) => i + 1), 'in send order');
+    assert.deepEqual(
+      received(),
+      Array.from({ length: 500 }, (_, i) => i + 1),
+      'in send order',
+    );
     assert.ok(peer.frames.length < 500, `batched into fewer frames than messages (${peer.frames.length})`);
     assert.equal(peer.streams, 1);
     assert.equal(t.stats.streamsOpened, 1);
@@ -98,19 +121,28 @@ describe('peer transport', () => {
     const peer = await streamPeer((_messages, _req, streamNo) => streamNo > 1);
     servers.push(peer.server);
     const errors: string[] = [];
-    const t = new PeerTransport({ selfId: 'n1', peerUrls: new Map([['n2', peer.url]]), clusterId: 'c1', onSendError: (_p, reason) => errors.push(reason) });
+    const t = new PeerTransport({
+      selfId: 'n1',
+      peerUrls: new Map([['n2', peer.url]]),
+      clusterId: 'c1',
+      onSendError: (_p, reason) => errors.push(reason),
+    });
     transports.push(t);
     t.send([heartbeat(1)]);
     await waitFor('the first stream to fail', () => t.stats.sendErrors > 0);
     for (let term = 2; term <= 50; term++) t.send([heartbeat(term)]);
     await waitFor('messages on a new stream', () => peer.frames.flat().some((m) => m.term === 50));
     const terms = peer.frames.flat().map((m) => m.term);
-    assert.deepEqual(terms.slice(terms.indexOf(2)), Array.from({ length: 49 }, (_, i) => i + 2), 'in order after the reconnect');
+    assert.deepEqual(
+      terms.slice(terms.indexOf(2)),
+      Array.from({ length: 49 }, (_, i) => i + 2),
+      'in order after the reconnect',
+    );
     assert.ok(t.stats.streamsOpened >= 2);
     assert.ok(errors.length >= 1);
   });
 
-  test('a refused stream is reported with the peer\'s answer and retried', async () => {
+  test("a refused stream is reported with the peer's answer and retried", async () => {
     const { server, url } = await listen(() => ({ status: 403, body: '{"error":"wrong-cluster"}' }));
     // The stub answers only at the end of a body; a stream never ends, so answer at once instead.
     server.removeAllListeners('request');
@@ -120,7 +152,12 @@ describe('peer transport', () => {
     });
     servers.push(server);
     const errors: string[] = [];
-    const t = new PeerTransport({ selfId: 'n1', peerUrls: new Map([['n2', url]]), clusterId: 'c1', onSendError: (_p, reason) => errors.push(reason) });
+    const t = new PeerTransport({
+      selfId: 'n1',
+      peerUrls: new Map([['n2', url]]),
+      clusterId: 'c1',
+      onSendError: (_p, reason) => errors.push(reason),
+    });
     transports.push(t);
     // Heartbeats keep coming, as from a leader; each failure is followed by a new attempt.
     for (let term = 1; errors.length < 3 && term < 1000; term++) {
@@ -137,17 +174,32 @@ describe('peer transport', () => {
     servers.push(server);
     const url = await start(server);
     const errors: string[] = [];
-    const t = new PeerTransport({ selfId: 'n1', peerUrls: new Map([['n2', url]]), clusterId: 'c1', messageTimeoutMs: 300, onSendError: (_p, reason) => errors.push(reason) });
+    const t = new PeerTransport({
+      selfId: 'n1',
+      peerUrls: new Map([['n2', url]]),
+      clusterId: 'c1',
+      messageTimeoutMs: 300,
+      onSendError: (_p, reason) => errors.push(reason),
+    });
     transports.push(t);
-    const big: Message = { type: 'append-request', from: 'n1', to: 'n2', term: 1, prevLogIndex: 0, prevLogTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 'normal', data: 'x'.repeat(1 << 20) }] };
+    const big: Message = {
+      type: 'append-request',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      prevLogIndex: 0,
+      prevLogTerm: 0,
+      commit: 0,
+      entries: [{ index: 1, term: 1, kind: 'normal', data: 'x'.repeat(1 << 20) }],
+    };
     t.send([heartbeat(1)]);
     await waitFor('the stream to connect', () => t.stats.framesSent > 0);
     // Fill the socket buffers until frames stay queued (bounded: 512 MiB at most).
-    for (let i = 0; i < 512 && (t.queuedMessages()['n2'] ?? 0) === 0; i++) {
+    for (let i = 0; i < 512 && (t.queuedMessages().n2 ?? 0) === 0; i++) {
       t.send([big]);
       await sleep(1);
     }
-    assert.ok((t.queuedMessages()['n2'] ?? 0) > 0, 'the stream backed up');
+    assert.ok((t.queuedMessages().n2 ?? 0) > 0, 'the stream backed up');
     await waitFor('the stalled stream to be dropped', () => errors.some((e) => e.includes('accepted no bytes')));
   });
 
@@ -164,7 +216,7 @@ describe('peer transport', () => {
     assert.equal(t.stats.streamsOpened, 0);
     t.send([heartbeat(1, 'n3')]);
     for (let i = 0; i < 50; i++) t.send([heartbeat(2 + i, 'n3')]);
-    assert.ok((t.queuedMessages()['n3'] ?? 0) <= 10);
+    assert.ok((t.queuedMessages().n3 ?? 0) <= 10);
     assert.ok(t.stats.messagesDropped >= 40);
     await waitFor('the send error', () => t.stats.sendErrors > 0);
   });
@@ -176,7 +228,14 @@ describe('peer transport', () => {
     }));
     servers.push(server);
     const [deadPort] = await freePorts(1);
-    const t = new PeerTransport({ selfId: 'n2', peerUrls: new Map([['n1', url], ['n3', `http://127.0.0.1:${deadPort}`]]), clusterId: 'c1' });
+    const t = new PeerTransport({
+      selfId: 'n2',
+      peerUrls: new Map([
+        ['n1', url],
+        ['n3', `http://127.0.0.1:${deadPort}`],
+      ]),
+      clusterId: 'c1',
+    });
     transports.push(t);
     const ok = await t.forward('n1', 'PUT', '/kv/a?x=1', '{"value":1}', 5000);
     assert.equal(ok.type, 'response');
@@ -196,7 +255,11 @@ describe('peer transport', () => {
     servers.push(silent);
     const address = silent.address();
     if (typeof address !== 'object' || address === null) throw new Error('no address');
-    const t = new PeerTransport({ selfId: 'n2', peerUrls: new Map([['n1', `http://127.0.0.1:${address.port}`]]), clusterId: 'c1' });
+    const t = new PeerTransport({
+      selfId: 'n2',
+      peerUrls: new Map([['n1', `http://127.0.0.1:${address.port}`]]),
+      clusterId: 'c1',
+    });
     transports.push(t);
     const r = await t.forward('n1', 'PUT', '/kv/a', '{"value":1}', 200);
     assert.equal(r.type, 'failed');
@@ -215,21 +278,40 @@ describe('wire validation', () => {
       const decoder = new FrameDecoder(1024);
       const out: string[] = [];
       for (let i = 0; i < bytes.length; i += size) out.push(...decoder.push(bytes.subarray(i, i + size)));
-      assert.deepEqual(out.map((f) => JSON.parse(f) as unknown), [[heartbeat(1)], [heartbeat(2), heartbeat(3)], []], `chunks of ${size}`);
+      assert.deepEqual(
+        out.map((f) => JSON.parse(f) as unknown),
+        [[heartbeat(1)], [heartbeat(2), heartbeat(3)], []],
+        `chunks of ${size}`,
+      );
       assert.equal(decoder.pendingBytes, 0);
     }
     const partial = new FrameDecoder(1024);
     assert.deepEqual(partial.push(Buffer.from('[{"a"')), []);
     assert.equal(partial.pendingBytes, 5);
     const small = new FrameDecoder(16);
-    assert.throws(() => small.push(Buffer.from('x'.repeat(17))), (e: unknown) => e instanceof WireError && e.status === 413);
-    assert.throws(() => new FrameDecoder(16).push(Buffer.from(`${'x'.repeat(17)}\n`)), (e: unknown) => e instanceof WireError && e.status === 413);
+    assert.throws(
+      () => small.push(Buffer.from('x'.repeat(17))),
+      (e: unknown) => e instanceof WireError && e.status === 413,
+    );
+    assert.throws(
+      () => new FrameDecoder(16).push(Buffer.from(`${'x'.repeat(17)}\n`)),
+      (e: unknown) => e instanceof WireError && e.status === 413,
+    );
   });
 
   test('well-formed peer messages pass', () => {
     const msgs = [
       { type: 'vote-request', from: 'n2', to: 'n1', term: 3, preVote: true, lastLogIndex: 4, lastLogTerm: 2 },
-      { type: 'append-request', from: 'n2', to: 'n1', term: 3, prevLogIndex: 1, prevLogTerm: 1, commit: 1, entries: [{ index: 2, term: 3, kind: 'normal', data: '{}' }] },
+      {
+        type: 'append-request',
+        from: 'n2',
+        to: 'n1',
+        term: 3,
+        prevLogIndex: 1,
+        prevLogTerm: 1,
+        commit: 1,
+        entries: [{ index: 2, term: 3, kind: 'normal', data: '{}' }],
+      },
       { type: 'snapshot-request', from: 'n3', to: 'n1', term: 3, snapshot: { meta: { index: 9, term: 2 }, data: '' } },
     ];
     assert.equal(parsePeerMessages(msgs, 'n1', peers).length, 3);
@@ -242,11 +324,38 @@ describe('wire validation', () => {
       [{ type: 'heartbeat-request', from: 'n1', to: 'n1', term: 1, commit: 0, context: null }],
       [{ type: 'heartbeat-request', from: 'n2', to: 'n3', term: 1, commit: 0, context: null }],
       [{ type: 'heartbeat-request', from: 'n2', to: 'n1', term: -1, commit: 0, context: null }],
-      [{ type: 'append-request', from: 'n2', to: 'n1', term: 1, prevLogIndex: 0, prevLogTerm: 0, commit: 0, entries: [{ index: 1, term: 1, kind: 'x', data: '' }] }],
-      [{ type: 'append-response', from: 'n2', to: 'n1', term: 1, success: 'yes', matchIndex: 0, conflictIndex: 0, conflictTerm: 0 }],
+      [
+        {
+          type: 'append-request',
+          from: 'n2',
+          to: 'n1',
+          term: 1,
+          prevLogIndex: 0,
+          prevLogTerm: 0,
+          commit: 0,
+          entries: [{ index: 1, term: 1, kind: 'x', data: '' }],
+        },
+      ],
+      [
+        {
+          type: 'append-response',
+          from: 'n2',
+          to: 'n1',
+          term: 1,
+          success: 'yes',
+          matchIndex: 0,
+          conflictIndex: 0,
+          conflictTerm: 0,
+        },
+      ],
       [{ type: 'gossip', from: 'n2', to: 'n1', term: 1 }],
     ];
-    for (const b of bad) assert.throws(() => parsePeerMessages(b, 'n1', peers), (e: unknown) => e instanceof WireError && e.status === 400, JSON.stringify(b));
+    for (const b of bad)
+      assert.throws(
+        () => parsePeerMessages(b, 'n1', peers),
+        (e: unknown) => e instanceof WireError && e.status === 400,
+        JSON.stringify(b),
+      );
   });
 
   test('client bodies: value required, client and seq together, any JSON value', () => {
@@ -264,7 +373,11 @@ describe('wire validation', () => {
       [parseCasBody, '{"expected":1}'],
       [parseDeleteBody, '[]'],
     ] as const) {
-      assert.throws(() => parse(text), (e: unknown) => e instanceof WireError && e.status === 400, text);
+      assert.throws(
+        () => parse(text),
+        (e: unknown) => e instanceof WireError && e.status === 400,
+        text,
+      );
     }
   });
 });

@@ -178,7 +178,11 @@ export class PeerTransport {
       method: 'POST',
       // One dedicated connection per stream: it is never reused for anything else.
       agent: false,
-      headers: { 'content-type': 'application/x-ndjson', 'transfer-encoding': 'chunked', [CLUSTER_HEADER]: this.options.clusterId },
+      headers: {
+        'content-type': 'application/x-ndjson',
+        'transfer-encoding': 'chunked',
+        [CLUSTER_HEADER]: this.options.clusterId,
+      },
     });
     link.stream = stream;
     link.connected = false;
@@ -207,7 +211,9 @@ export class PeerTransport {
     stream.on('response', (res: IncomingMessage) => {
       // The peer answers only to end or refuse the stream; its reason is the error to report.
       answered = true;
-      void readText(res).then((text) => this.streamFailed(link, stream, `HTTP ${res.statusCode ?? 0}: ${text.slice(0, 200)}`));
+      void readText(res).then((text) =>
+        this.streamFailed(link, stream, `HTTP ${res.statusCode ?? 0}: ${text.slice(0, 200)}`),
+      );
     });
     stream.on('error', (err) => this.streamFailed(link, stream, describeError(err)));
     stream.on('close', () => {
@@ -219,7 +225,10 @@ export class PeerTransport {
 
   private armStallTimer(link: PeerLink, stream: ClientRequest, what: string): void {
     this.clearStallTimer(link);
-    link.stallTimer = setTimeout(() => this.streamFailed(link, stream, `message stream ${what} within ${this.messageTimeoutMs} ms`), this.messageTimeoutMs);
+    link.stallTimer = setTimeout(
+      () => this.streamFailed(link, stream, `message stream ${what} within ${this.messageTimeoutMs} ms`),
+      this.messageTimeoutMs,
+    );
   }
 
   private clearStallTimer(link: PeerLink): void {
@@ -260,7 +269,13 @@ export class PeerTransport {
    * Forwards a client request to `peer` (the leader) and returns its answer,
    * telling "certainly not delivered" apart from "outcome unknown".
    */
-  async forward(peer: NodeId, method: string, path: string, body: string | null, timeoutMs: number): Promise<ForwardResult> {
+  async forward(
+    peer: NodeId,
+    method: string,
+    path: string,
+    body: string | null,
+    timeoutMs: number,
+  ): Promise<ForwardResult> {
     const link = this.links.get(peer);
     if (link === undefined || this.closed) return { type: 'not-sent', reason: `no link to ${peer}` };
     try {

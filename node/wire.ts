@@ -33,9 +33,9 @@ function need(cond: boolean, what: string): void {
 function checkEntry(e: unknown, i: number): asserts e is Entry {
   need(isObj(e), `entries[${i}] is not an object`);
   const o = e as Obj;
-  need(isIndex(o['index']) && isIndex(o['term']), `entries[${i}] needs integer index and term`);
-  need(o['kind'] === 'normal' || o['kind'] === 'empty', `entries[${i}].kind must be "normal" or "empty"`);
-  need(typeof o['data'] === 'string', `entries[${i}].data must be a string`);
+  need(isIndex(o.index) && isIndex(o.term), `entries[${i}] needs integer index and term`);
+  need(o.kind === 'normal' || o.kind === 'empty', `entries[${i}].kind must be "normal" or "empty"`);
+  need(typeof o.data === 'string', `entries[${i}].data must be a string`);
 }
 
 /**
@@ -48,37 +48,55 @@ export function parsePeerMessages(body: unknown, selfId: NodeId, peers: Readonly
   list.forEach((m, i) => {
     need(isObj(m), `message ${i} is not an object`);
     const o = m as Obj;
-    need(typeof o['from'] === 'string' && peers.has(o['from']) && o['from'] !== selfId, `message ${i}: unknown sender ${JSON.stringify(o['from'])}`);
-    need(o['to'] === selfId, `message ${i} is addressed to ${JSON.stringify(o['to'])}, not ${selfId}`);
-    need(isIndex(o['term']), `message ${i}: term must be a non-negative integer`);
-    const type = o['type'];
+    need(
+      typeof o.from === 'string' && peers.has(o.from) && o.from !== selfId,
+      `message ${i}: unknown sender ${JSON.stringify(o.from)}`,
+    );
+    need(o.to === selfId, `message ${i} is addressed to ${JSON.stringify(o.to)}, not ${selfId}`);
+    need(isIndex(o.term), `message ${i}: term must be a non-negative integer`);
+    const type = o.type;
     switch (type) {
       case 'vote-request':
-        need(typeof o['preVote'] === 'boolean' && isIndex(o['lastLogIndex']) && isIndex(o['lastLogTerm']), `message ${i}: bad vote-request`);
+        need(
+          typeof o.preVote === 'boolean' && isIndex(o.lastLogIndex) && isIndex(o.lastLogTerm),
+          `message ${i}: bad vote-request`,
+        );
         break;
       case 'vote-response':
-        need(typeof o['preVote'] === 'boolean' && typeof o['granted'] === 'boolean', `message ${i}: bad vote-response`);
+        need(typeof o.preVote === 'boolean' && typeof o.granted === 'boolean', `message ${i}: bad vote-response`);
         break;
       case 'append-request': {
-        need(isIndex(o['prevLogIndex']) && isIndex(o['prevLogTerm']) && isIndex(o['commit']) && Array.isArray(o['entries']), `message ${i}: bad append-request`);
-        (o['entries'] as unknown[]).forEach(checkEntry);
+        need(
+          isIndex(o.prevLogIndex) && isIndex(o.prevLogTerm) && isIndex(o.commit) && Array.isArray(o.entries),
+          `message ${i}: bad append-request`,
+        );
+        (o.entries as unknown[]).forEach(checkEntry);
         break;
       }
       case 'append-response':
         need(
-          typeof o['success'] === 'boolean' && isIndex(o['matchIndex']) && isIndex(o['conflictIndex']) && isIndex(o['conflictTerm']),
+          typeof o.success === 'boolean' &&
+            isIndex(o.matchIndex) &&
+            isIndex(o.conflictIndex) &&
+            isIndex(o.conflictTerm),
           `message ${i}: bad append-response`,
         );
         break;
       case 'heartbeat-request':
-        need(isIndex(o['commit']) && (o['context'] === null || typeof o['context'] === 'string'), `message ${i}: bad heartbeat-request`);
+        need(
+          isIndex(o.commit) && (o.context === null || typeof o.context === 'string'),
+          `message ${i}: bad heartbeat-request`,
+        );
         break;
       case 'heartbeat-response':
-        need(o['context'] === null || typeof o['context'] === 'string', `message ${i}: bad heartbeat-response`);
+        need(o.context === null || typeof o.context === 'string', `message ${i}: bad heartbeat-response`);
         break;
       case 'snapshot-request': {
-        const s = o['snapshot'];
-        need(isObj(s) && isObj(s['meta']) && isIndex(s['meta']['index']) && isIndex(s['meta']['term']) && typeof s['data'] === 'string', `message ${i}: bad snapshot-request`);
+        const s = o.snapshot;
+        need(
+          isObj(s) && isObj(s.meta) && isIndex(s.meta.index) && isIndex(s.meta.term) && typeof s.data === 'string',
+          `message ${i}: bad snapshot-request`,
+        );
         break;
       }
       default:
@@ -95,10 +113,11 @@ export interface SessionFields {
 }
 
 function parseSession(o: Obj): SessionFields {
-  const client = o['client'];
-  const seq = o['seq'];
+  const client = o.client;
+  const seq = o.seq;
   if (client === undefined && seq === undefined) return {};
-  if (client === undefined || seq === undefined) throw new WireError(400, 'bad-request', '"client" and "seq" must be given together');
+  if (client === undefined || seq === undefined)
+    throw new WireError(400, 'bad-request', '"client" and "seq" must be given together');
   if (!(typeof client === 'string' && client.length > 0) && !(typeof client === 'number' && Number.isFinite(client))) {
     throw new WireError(400, 'bad-request', '"client" must be a non-empty string or a number');
   }
@@ -122,15 +141,16 @@ export function parseJsonObject(text: string): Obj {
 export function parsePutBody(text: string): { value: JsonValue } & SessionFields {
   const o = parseJsonObject(text);
   if (!('value' in o)) throw new WireError(400, 'bad-request', 'body needs a "value" field (any JSON value)');
-  return { value: o['value'] as JsonValue, ...parseSession(o) };
+  return { value: o.value as JsonValue, ...parseSession(o) };
 }
 
 /** `POST /kv/{key}/cas` body: `{"expected": V|null, "value": V, "client"?, "seq"?}`. */
 export function parseCasBody(text: string): { expected: JsonValue; value: JsonValue } & SessionFields {
   const o = parseJsonObject(text);
-  if (!('expected' in o)) throw new WireError(400, 'bad-request', 'body needs an "expected" field (null means the key is absent)');
+  if (!('expected' in o))
+    throw new WireError(400, 'bad-request', 'body needs an "expected" field (null means the key is absent)');
   if (!('value' in o)) throw new WireError(400, 'bad-request', 'body needs a "value" field (any JSON value)');
-  return { expected: o['expected'] as JsonValue, value: o['value'] as JsonValue, ...parseSession(o) };
+  return { expected: o.expected as JsonValue, value: o.value as JsonValue, ...parseSession(o) };
 }
 
 /** `DELETE /kv/{key}` body: empty, or `{"client"?, "seq"?}`. */
@@ -185,7 +205,8 @@ export class FrameDecoder {
   }
 
   private checkSize(bytes: number): void {
-    if (bytes > this.frameBytesMax) throw new WireError(413, 'body-too-large', `peer message frame exceeds the limit of ${this.frameBytesMax} bytes`);
+    if (bytes > this.frameBytesMax)
+      throw new WireError(413, 'body-too-large', `peer message frame exceeds the limit of ${this.frameBytesMax} bytes`);
   }
 }
 

@@ -118,7 +118,10 @@ export function opTypeStats(ops: readonly CompletedOp[]): OpTypeStats[] {
     groups.set(op.f, list);
   }
   const row = (f: string, list: readonly CompletedOp[]): OpTypeStats => {
-    const latencies = list.filter((o) => o.outcome === 'ok').map((o) => o.latencyMs).sort((a, b) => a - b);
+    const latencies = list
+      .filter((o) => o.outcome === 'ok')
+      .map((o) => o.latencyMs)
+      .sort((a, b) => a - b);
     return {
       f,
       ok: list.filter((o) => o.outcome === 'ok').length,
@@ -174,12 +177,14 @@ export function leaderTimeline(samples: readonly StatusSample[]): LeaderSample[]
     let best: { leader: string | null; term: number } = { leader: null, term: -1 };
     for (const status of Object.values(sample.nodes)) {
       if (status === null) continue;
-      if (status.role === 'leader' && status.term >= best.term) best = { leader: status.leader ?? null, term: status.term };
+      if (status.role === 'leader' && status.term >= best.term)
+        best = { leader: status.leader ?? null, term: status.term };
       else if (status.term > best.term) best = { leader: null, term: status.term };
     }
     // A node that says it leads reports itself (or its id) as leader.
     for (const [id, status] of Object.entries(sample.nodes)) {
-      if (status !== null && status.role === 'leader' && status.term === best.term) best = { leader: id, term: best.term };
+      if (status !== null && status.role === 'leader' && status.term === best.term)
+        best = { leader: id, term: best.term };
     }
     return { timeNs: sample.time, leader: best.leader, term: Math.max(0, best.term) };
   });
@@ -214,7 +219,8 @@ export function faultRecovery(
   const okWrites = ops.filter((o) => o.outcome === 'ok' && isWrite(o)).sort((a, b) => a.completeNs - b.completeNs);
   const firstOkWriteInvokedAfter = (t: number): CompletedOp | undefined => {
     let best: CompletedOp | undefined;
-    for (const op of okWrites) if (op.invokeNs >= t && (best === undefined || op.completeNs < best.completeNs)) best = op;
+    for (const op of okWrites)
+      if (op.invokeNs >= t && (best === undefined || op.completeNs < best.completeNs)) best = op;
     return best;
   };
   return windows.map((window, i) => {
@@ -241,15 +247,29 @@ export function faultRecovery(
         : {}),
       unavailableMs: unavailableNs / 1e6,
       leaderChanges: leaderChanges(timeline, window.startNs, nextStart),
-      infoOps: ops.filter((o) => (o.outcome === 'info' || o.outcome === 'pending') && o.completeNs >= window.startNs && o.invokeNs <= activeEnd).length,
+      infoOps: ops.filter(
+        (o) =>
+          (o.outcome === 'info' || o.outcome === 'pending') &&
+          o.completeNs >= window.startNs &&
+          o.invokeNs <= activeEnd,
+      ).length,
     };
   });
 }
 
 /** Throughput per `bucketMs` by outcome: x = bucket start in s. */
-export function throughputSeries(ops: readonly CompletedOp[], endNs: number, bucketMs = 1000): { x: number[]; ok: number[]; fail: number[]; info: number[] } {
+export function throughputSeries(
+  ops: readonly CompletedOp[],
+  endNs: number,
+  bucketMs = 1000,
+): { x: number[]; ok: number[]; fail: number[]; info: number[] } {
   const buckets = Math.max(1, Math.ceil(endNs / 1e6 / bucketMs));
-  const series = { x: [] as number[], ok: new Array<number>(buckets).fill(0), fail: new Array<number>(buckets).fill(0), info: new Array<number>(buckets).fill(0) };
+  const series = {
+    x: [] as number[],
+    ok: new Array<number>(buckets).fill(0),
+    fail: new Array<number>(buckets).fill(0),
+    info: new Array<number>(buckets).fill(0),
+  };
   for (let i = 0; i < buckets; i++) series.x.push((i * bucketMs) / 1000);
   const perSecond = 1000 / bucketMs;
   for (const op of ops) {

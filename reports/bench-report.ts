@@ -42,7 +42,10 @@ function summaryTable(run: BenchRun): string {
     ...targets.map((t) => `<th colspan="${run.compare ? 6 : 4}">${escapeHtml(t)}</th>`),
     withRatio ? '<th colspan="2">raftlab / etcd</th>' : '',
     '</tr><tr>',
-    ...targets.map(() => `<th>ops/s</th>${run.compare ? '<th>Δ ops/s</th>' : ''}<th>p50 ms</th><th>p99 ms</th>${run.compare ? '<th>Δ p99</th>' : ''}<th>errors</th>`),
+    ...targets.map(
+      () =>
+        `<th>ops/s</th>${run.compare ? '<th>Δ ops/s</th>' : ''}<th>p50 ms</th><th>p99 ms</th>${run.compare ? '<th>Δ p99</th>' : ''}<th>errors</th>`,
+    ),
     withRatio ? '<th>ops/s</th><th>p50</th>' : '',
     '</tr>',
   ].join('');
@@ -91,7 +94,10 @@ function openLoopTable(run: BenchRun): string {
   const best = run.openLoop
     .map((s) => {
       const old = run.compare?.openLoop.find((o) => o.target === s.target && o.op === s.op)?.maxRateHeld;
-      const change = old === undefined || old === null || s.maxRateHeld === null ? '' : ` (${pctChange(s.maxRateHeld, old)} vs compared run)`;
+      const change =
+        old === undefined || old === null || s.maxRateHeld === null
+          ? ''
+          : ` (${pctChange(s.maxRateHeld, old)} vs compared run)`;
       return `<li><b>${escapeHtml(s.target)}</b> ${escapeHtml(s.op)}: highest rate held with p99 ≤ ${s.p99BoundMs} ms: <b>${
         s.maxRateHeld === null ? 'none' : `${fmt(s.maxRateHeld)} ops/s`
       }</b>${change}</li>`;
@@ -124,12 +130,17 @@ function errorsTable(run: BenchRun): string {
         )}</td></tr>`,
     )
     .join('');
-  return rows === '' ? '' : `<h2>Errors</h2><table><tr><th class="l">target</th><th class="l">op</th><th>C</th><th class="l">by code</th></tr>${rows}</table>`;
+  return rows === ''
+    ? ''
+    : `<h2>Errors</h2><table><tr><th class="l">target</th><th class="l">op</th><th>C</th><th class="l">by code</th></tr>${rows}</table>`;
 }
 
 function header(run: BenchRun): string {
   const targets = run.targets
-    .map((t) => `${escapeHtml(t.kind)}${t.version ? ` ${escapeHtml(t.version)}` : ''}${t.skipped ? ` (skipped: ${escapeHtml(t.skipped)})` : ''}`)
+    .map(
+      (t) =>
+        `${escapeHtml(t.kind)}${t.version ? ` ${escapeHtml(t.version)}` : ''}${t.skipped ? ` (skipped: ${escapeHtml(t.skipped)})` : ''}`,
+    )
     .join(', ');
   const m = run.machine;
   return [
@@ -140,7 +151,9 @@ function header(run: BenchRun): string {
     `<div>load average</div><div>start ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, end ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}</div>`,
     `<div>versions</div><div>node ${escapeHtml(run.versions.node)}, raftlab ${escapeHtml(run.versions.raftlab)}${run.versions.etcd ? `, etcd ${escapeHtml(run.versions.etcd)}` : ''}</div>`,
     `<div>load</div><div>${run.options.keys} keys, ${run.options.valueBytes}-byte values, ${run.options.warmupSec} s warm-up + ${run.options.timeSec} s measured per cell; ${run.options.via === 'leader' ? 'every client on the leader' : 'clients round-robin over the members, the leader first'}</div>`,
-    run.compare ? `<div>compared with</div><div class="mono">${escapeHtml(run.compare.runDir)} (${escapeHtml(run.compare.startedAt)})</div>` : '',
+    run.compare
+      ? `<div>compared with</div><div class="mono">${escapeHtml(run.compare.runDir)} (${escapeHtml(run.compare.startedAt)})</div>`
+      : '',
     '</div>',
   ].join('');
 }
@@ -158,7 +171,7 @@ type ChartData = {
 
 // Runs in the browser: builds every chart from raftlabData(). Kept as plain
 // ES2017 so any browser that opens the file can run it.
-const PAGE_SCRIPT = String.raw`
+const PAGE_SCRIPT = `
 const d = raftlabData();
 const palette = ['#0969da', '#cf222e', '#1a7f37', '#8250df', '#bc4c00', '#6e7781', '#bf3989', '#0a3069'];
 const W = Math.min(560, Math.max(320, (document.body.clientWidth - 60) / 2));

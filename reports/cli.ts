@@ -14,9 +14,15 @@ import { writeStoreIndex } from './store-index.ts';
 
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run report --')
-  .usage('$0 <run-dir..>\n\nRe-renders report.html of chaos or bench run directories (e.g. store/latest) from their files.')
+  .usage(
+    '$0 <run-dir..>\n\nRe-renders report.html of chaos or bench run directories (e.g. store/latest) from their files.',
+  )
   .positional('run-dir', { type: 'string', describe: 'a run directory: store/<name>/<stamp> or store/latest' })
-  .option('index', { type: 'boolean', default: true, describe: 'also rewrite <store>/index.html (the store is the run dir\'s grandparent)' })
+  .option('index', {
+    type: 'boolean',
+    default: true,
+    describe: "also rewrite <store>/index.html (the store is the run dir's grandparent)",
+  })
   .demandCommand(1, 'pass at least one run directory, e.g. npm run report -- store/latest')
   .strict()
   .help()
@@ -28,7 +34,10 @@ for (const arg of argv._.map(String)) {
     if (!existsSync(arg)) throw new Error(`${arg} does not exist`);
     const runDir = realpathSync(resolve(arg));
     // A bench run directory has bench.json; a chaos run has test.json.
-    const path = existsSync(join(runDir, 'bench.json')) && !existsSync(join(runDir, 'test.json')) ? writeBenchReport(runDir) : writeChaosReport(runDir);
+    const path =
+      existsSync(join(runDir, 'bench.json')) && !existsSync(join(runDir, 'test.json'))
+        ? writeBenchReport(runDir)
+        : writeChaosReport(runDir);
     console.log(`report: ${path}`);
     if (argv.index) console.log(`index:  ${writeStoreIndex(dirname(dirname(runDir)))}`);
   } catch (error) {

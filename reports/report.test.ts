@@ -15,11 +15,29 @@ function syntheticEvents(): RunEvent[] {
   const events: RunEvent[] = [];
   let value = 0;
   for (let t = 0; t < 3000; t += 100) {
-    if (t === 1000) events.push({ process: 'nemesis', type: 'info', f: 'kill-start', value: ['n1'], time: t * ms, fault: 0, detail: 'kill leader' });
-    if (t === 2000) events.push({ process: 'nemesis', type: 'info', f: 'kill-stop', value: ['n1'], time: t * ms, fault: 0 });
+    if (t === 1000)
+      events.push({
+        process: 'nemesis',
+        type: 'info',
+        f: 'kill-start',
+        value: ['n1'],
+        time: t * ms,
+        fault: 0,
+        detail: 'kill leader',
+      });
+    if (t === 2000)
+      events.push({ process: 'nemesis', type: 'info', f: 'kill-stop', value: ['n1'], time: t * ms, fault: 0 });
     const stalled = t >= 1000 && t < 1500;
     events.push({ process: 0, type: 'invoke', f: 'write', key: 'k0', value: ++value, time: t * ms });
-    events.push({ process: 0, type: stalled ? 'fail' : 'ok', f: 'write', key: 'k0', value, time: (t + 10) * ms, ...(stalled ? { error: 'no-leader' } : {}) });
+    events.push({
+      process: 0,
+      type: stalled ? 'fail' : 'ok',
+      f: 'write',
+      key: 'k0',
+      value,
+      time: (t + 10) * ms,
+      ...(stalled ? { error: 'no-leader' } : {}),
+    });
     events.push({ process: 1, type: 'invoke', f: 'read', key: 'k0', value: null, time: (t + 20) * ms });
     events.push({ process: 1, type: 'ok', f: 'read', key: 'k0', value, time: (t + 60) * ms });
   }
@@ -34,7 +52,10 @@ function syntheticStatus(): StatusSample[] {
     samples.push({
       time: t * ms,
       nodes: {
-        n1: t >= 1000 && t < 2000 ? null : { role: leader === 'n1' ? 'leader' : 'follower', term, leader, commitIndex: t },
+        n1:
+          t >= 1000 && t < 2000
+            ? null
+            : { role: leader === 'n1' ? 'leader' : 'follower', term, leader, commitIndex: t },
         n2: { role: leader === 'n2' ? 'leader' : 'follower', term, leader, commitIndex: t },
       },
     });
@@ -62,9 +83,20 @@ test('ops pair with their completions and per-type stats count outcomes', () => 
   assert.equal(stats[stats.length - 1]?.f, 'all');
 });
 
-test('a fault window takes the description its stop event gives (a scenario\'s outcome)', () => {
-  const nemesis = (f: string, time: number, detail: string) => ({ process: 'nemesis' as const, type: 'info' as const, f, value: ['n1'], fault: 0, time, detail });
-  const [window] = faultWindows([nemesis('scenario-start', 1, 'scenario figure8'), nemesis('scenario-stop', 9, 'scenario figure8: reached (n1 committed by counting)')]);
+test("a fault window takes the description its stop event gives (a scenario's outcome)", () => {
+  const nemesis = (f: string, time: number, detail: string) => ({
+    process: 'nemesis' as const,
+    type: 'info' as const,
+    f,
+    value: ['n1'],
+    fault: 0,
+    time,
+    detail,
+  });
+  const [window] = faultWindows([
+    nemesis('scenario-start', 1, 'scenario figure8'),
+    nemesis('scenario-stop', 9, 'scenario figure8: reached (n1 committed by counting)'),
+  ]);
   assert.equal(window?.description, 'scenario figure8: reached (n1 committed by counting)');
   assert.equal(window?.stopNs, 9);
 });
@@ -87,9 +119,23 @@ test('a synthetic run directory renders a report with verdict, faults and the vi
   const dir = join(store, 'synthetic', '20260101T000000');
   mkdirSync(dir, { recursive: true });
   const events = syntheticEvents();
-  writeFileSync(join(dir, 'test.json'), JSON.stringify({ name: 'synthetic', seed: 42, startedAt: '2026-01-01T00:00:00Z', options: { nodes: 2, nemesis: ['kill'] }, cluster: { nodes: ['n1', 'n2'], mode: 'proxied' } }));
-  writeFileSync(join(dir, 'history.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  writeFileSync(join(dir, 'status.jsonl'), syntheticStatus().map((s) => JSON.stringify(s)).join('\n') + '\n');
+  writeFileSync(
+    join(dir, 'test.json'),
+    JSON.stringify({
+      name: 'synthetic',
+      seed: 42,
+      startedAt: '2026-01-01T00:00:00Z',
+      options: { nodes: 2, nemesis: ['kill'] },
+      cluster: { nodes: ['n1', 'n2'], mode: 'proxied' },
+    }),
+  );
+  writeFileSync(join(dir, 'history.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'status.jsonl'),
+    `${syntheticStatus()
+      .map((s) => JSON.stringify(s))
+      .join('\n')}\n`,
+  );
   writeFileSync(
     join(dir, 'results.json'),
     JSON.stringify({
@@ -121,8 +167,34 @@ test('a synthetic run directory renders a report with verdict, faults and the vi
               minimal: true,
               stuckOps: [4],
               ops: [
-                { id: 0, process: 0, f: 'write', key: 'k0', input: 1, output: 1, outcome: 'ok', invokeIndex: 0, completeIndex: 1, invokeTimeNs: 0, completeTimeNs: 10 * ms, description: 'write 1' },
-                { id: 4, process: 1, f: 'read', key: 'k0', input: null, output: 7, outcome: 'ok', invokeIndex: 4, completeIndex: 5, invokeTimeNs: 20 * ms, completeTimeNs: 60 * ms, description: 'read -> 7</script>' },
+                {
+                  id: 0,
+                  process: 0,
+                  f: 'write',
+                  key: 'k0',
+                  input: 1,
+                  output: 1,
+                  outcome: 'ok',
+                  invokeIndex: 0,
+                  completeIndex: 1,
+                  invokeTimeNs: 0,
+                  completeTimeNs: 10 * ms,
+                  description: 'write 1',
+                },
+                {
+                  id: 4,
+                  process: 1,
+                  f: 'read',
+                  key: 'k0',
+                  input: null,
+                  output: 7,
+                  outcome: 'ok',
+                  invokeIndex: 4,
+                  completeIndex: 5,
+                  invokeTimeNs: 20 * ms,
+                  completeTimeNs: 60 * ms,
+                  description: 'read -> 7</script>',
+                },
               ],
               partialLinearizations: [[{ id: 0, state: '1' }]],
             },
@@ -144,7 +216,10 @@ test('a synthetic run directory renders a report with verdict, faults and the vi
   assert.equal(files.events.length, events.length);
   writeStoreIndex(store);
   const runs = listRuns(store);
-  assert.deepEqual(runs.map((r) => [r.path, r.verdict, r.seed]), [['synthetic/20260101T000000', 'illegal', '42']]);
+  assert.deepEqual(
+    runs.map((r) => [r.path, r.verdict, r.seed]),
+    [['synthetic/20260101T000000', 'illegal', '42']],
+  );
   assert.match(readFileSync(join(store, 'index.html'), 'utf8'), /synthetic\/20260101T000000\/report.html/);
   rmSync(store, { recursive: true, force: true });
 });

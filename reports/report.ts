@@ -25,7 +25,10 @@ const fmtS = (ns: number | undefined): string => (ns === undefined ? '—' : (ns
 const showValue = (value: unknown): string => (value === undefined ? '' : JSON.stringify(value));
 
 /** Latency points and rolling p50/p99 on one shared x axis (uPlot mode 1). */
-function latencySeries(ops: readonly CompletedOp[], bucketMs = 1000): {
+function latencySeries(
+  ops: readonly CompletedOp[],
+  bucketMs = 1000,
+): {
   x: number[];
   ok: (number | null)[];
   fail: (number | null)[];
@@ -49,7 +52,14 @@ function latencySeries(ops: readonly CompletedOp[], bucketMs = 1000): {
     p50ByBucket.set(bucket, percentile(list, 50));
     p99ByBucket.set(bucket, percentile(list, 99));
   }
-  const out = { x: [] as number[], ok: [] as (number | null)[], fail: [] as (number | null)[], info: [] as (number | null)[], p50: [] as (number | null)[], p99: [] as (number | null)[] };
+  const out = {
+    x: [] as number[],
+    ok: [] as (number | null)[],
+    fail: [] as (number | null)[],
+    info: [] as (number | null)[],
+    p50: [] as (number | null)[],
+    p99: [] as (number | null)[],
+  };
   for (const op of sorted) {
     out.x.push(op.invokeNs / 1e9);
     // A log axis cannot show 0; clamp to 1 µs.
@@ -66,7 +76,12 @@ function latencySeries(ops: readonly CompletedOp[], bucketMs = 1000): {
 function verdictBlock(files: RunFiles): string {
   const results = files.results;
   const verdict = results?.verdict ?? 'unfinished';
-  const badgeClass = verdict === 'linearizable' ? 'linearizable' : verdict === 'unknown' || verdict === 'unfinished' ? 'unknown' : 'illegal';
+  const badgeClass =
+    verdict === 'linearizable'
+      ? 'linearizable'
+      : verdict === 'unknown' || verdict === 'unfinished'
+        ? 'unknown'
+        : 'illegal';
   const availability = results?.availability;
   const availabilityText =
     availability === undefined
@@ -80,13 +95,17 @@ function verdictBlock(files: RunFiles): string {
   return `
 <h1>raftlab chaos: ${escapeHtml(files.test.name)} <span class="badge ${badgeClass}" id="verdict">${escapeHtml(verdict)}</span></h1>
 <div class="kv">
-  ${options['bug'] !== undefined ? `<div>PLANTED BUG</div><div><span class="badge bad" id="bug">${escapeHtml(options['bug'])}</span> every node ran with this deliberate bug (harness/PROVE.md)</div>` : ''}
+  ${options.bug !== undefined ? `<div>PLANTED BUG</div><div><span class="badge bad" id="bug">${escapeHtml(options.bug)}</span> every node ran with this deliberate bug (harness/PROVE.md)</div>` : ''}
   <div>seed</div><div><code id="seed">${escapeHtml(files.test.seed)}</code> — reproduce with <code>${escapeHtml(files.test.command ?? `npm run chaos -- --seed ${files.test.seed}`)}</code></div>
   <div>exit code</div><div>${escapeHtml(results?.exitCode ?? '—')}</div>
   ${results?.error !== undefined ? `<div>error</div><div><code>${escapeHtml(results.error)}</code></div>` : ''}
   <div>availability</div><div>${availabilityText}</div>
   <div>started</div><div>${escapeHtml(files.test.startedAt)}</div>
-  <div>options</div><div><code>${escapeHtml(Object.entries(options).map(([k, v]) => `--${k} ${Array.isArray(v) ? v.join(',') : String(v)}`).join(' '))}</code></div>
+  <div>options</div><div><code>${escapeHtml(
+    Object.entries(options)
+      .map(([k, v]) => `--${k} ${Array.isArray(v) ? v.join(',') : String(v)}`)
+      .join(' '),
+  )}</code></div>
   <div>cluster</div><div>${escapeHtml(files.test.cluster?.nodes.join(', ') ?? '—')} (${escapeHtml(files.test.cluster?.mode ?? '—')}${files.test.cluster?.toxiproxy !== undefined ? `, toxiproxy ${escapeHtml(files.test.cluster.toxiproxy)}` : ''})</div>
   ${counts !== undefined ? `<div>operations</div><div>${counts.invoked} invoked: ${counts.ok} ok, ${counts.fail} fail, ${counts.info} info; ${counts.processes} process ids</div>` : ''}
   ${check !== undefined ? `<div>checker</div><div>${escapeHtml(check.model)}, ${check.partitions.length} keys, ${fmtMs(check.timeMs)} ms</div>` : ''}
@@ -109,7 +128,9 @@ function faultTable(files: RunFiles, ops: readonly CompletedOp[], endNs: number)
   if (recovery.length === 0) return '<p class="muted">No faults were injected.</p>';
   const rows = recovery
     .map(
-      (r) => `<tr><td>${r.index}</td><td class="l">${escapeHtml(r.description)}</td><td class="l mono">${escapeHtml(Array.isArray(r.targets) ? r.targets.join(' ') : showValue(r.targets))}</td>
+      (
+        r,
+      ) => `<tr><td>${r.index}</td><td class="l">${escapeHtml(r.description)}</td><td class="l mono">${escapeHtml(Array.isArray(r.targets) ? r.targets.join(' ') : showValue(r.targets))}</td>
 <td>${fmtS(r.startNs)}</td><td>${fmtS(r.stopNs)}</td><td>${fmtMs(r.firstWriteAfterStartMs)}</td><td>${fmtMs(r.firstWriteAfterStopMs)}</td><td>${fmtMs(r.unavailableMs)}</td><td>${r.leaderChanges}</td><td>${r.infoOps}</td></tr>`,
     )
     .join('');
@@ -119,7 +140,9 @@ function faultTable(files: RunFiles, ops: readonly CompletedOp[], endNs: number)
 }
 
 function partitionTable(partitions: readonly PartitionResult[]): string {
-  const sorted = [...partitions].sort((a, b) => (a.verdict === b.verdict ? String(a.key).localeCompare(String(b.key)) : a.verdict === 'linearizable' ? 1 : -1));
+  const sorted = [...partitions].sort((a, b) =>
+    a.verdict === b.verdict ? String(a.key).localeCompare(String(b.key)) : a.verdict === 'linearizable' ? 1 : -1,
+  );
   const rows = sorted
     .map(
       (p) =>
@@ -252,7 +275,9 @@ export function renderChaosReport(files: RunFiles): string {
   const check = files.results?.check;
   const illegal = check?.partitions.filter((p) => p.verdict === 'illegal') ?? [];
   const counterexamples = illegal.flatMap((p) => (p.counterexample !== undefined ? [p.counterexample] : []));
-  const legend = [...new Set(windows.map((w) => w.kind))].map((k) => `<span class="fault-${escapeHtml(k)}">${escapeHtml(k)}</span>`).join(', ');
+  const legend = [...new Set(windows.map((w) => w.kind))]
+    .map((k) => `<span class="fault-${escapeHtml(k)}">${escapeHtml(k)}</span>`)
+    .join(', ');
   const body = `
 ${verdictBlock(files)}
 ${

@@ -35,7 +35,13 @@ export interface TestFile {
   options: Record<string, unknown>;
   command?: string;
   versions?: Record<string, string>;
-  cluster?: { nodes: string[]; mode: string; clientUrls?: Record<string, string>; proxies?: unknown[]; toxiproxy?: string };
+  cluster?: {
+    nodes: string[];
+    mode: string;
+    clientUrls?: Record<string, string>;
+    proxies?: unknown[];
+    toxiproxy?: string;
+  };
   schedule?: unknown[];
 }
 
@@ -108,6 +114,8 @@ export function readRunFiles(dir: string): RunFiles {
     test: readJson<TestFile>(testPath),
     events: existsSync(historyPath) ? parseJsonLines<RunEvent>(readFileSync(historyPath, 'utf8'), 'history.jsonl') : [],
     results: existsSync(resultsPath) ? readJson<ResultsFile>(resultsPath) : undefined,
-    status: existsSync(statusPath) ? parseJsonLines<StatusSample>(readFileSync(statusPath, 'utf8'), 'status.jsonl') : [],
+    status: existsSync(statusPath)
+      ? parseJsonLines<StatusSample>(readFileSync(statusPath, 'utf8'), 'status.jsonl')
+      : [],
   };
 }

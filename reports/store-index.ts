@@ -77,7 +77,12 @@ export function writeStoreIndex(storeDir: string): string {
   const rows = listRuns(storeDir)
     .map((r) => {
       const report = existsSync(join(storeDir, r.path, 'report.html'));
-      const cls = r.verdict === 'linearizable' || r.verdict === 'bench' ? 'linearizable' : r.verdict === 'unknown' || r.verdict === 'unfinished' ? 'unknown' : 'illegal';
+      const cls =
+        r.verdict === 'linearizable' || r.verdict === 'bench'
+          ? 'linearizable'
+          : r.verdict === 'unknown' || r.verdict === 'unfinished'
+            ? 'unknown'
+            : 'illegal';
       return `<tr><td class="l">${report ? `<a href="${escapeHtml(r.path)}/report.html">${escapeHtml(r.path)}</a>` : escapeHtml(r.path)}</td>
 <td class="l"><span class="badge ${cls}">${escapeHtml(r.verdict)}</span></td><td>${escapeHtml(r.seed)}</td><td>${escapeHtml(r.ops)}</td><td class="l mono">${escapeHtml(r.options)}</td></tr>`;
     })

@@ -7,7 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
-import { api, connect, freePort, isRefused, startServer, startUpstream, type ServerProcess, type Upstream } from './testing.ts';
+import {
+  api,
+  connect,
+  freePort,
+  isRefused,
+  startServer,
+  startUpstream,
+  type ServerProcess,
+  type Upstream,
+} from './testing.ts';
 
 let server: ServerProcess;
 let tp: Toxiproxy;
@@ -106,7 +115,11 @@ describe('Proxies', () => {
   test('#8 create with localhost:P resolves listen to 127.0.0.1:P; get and getAll agree', async () => {
     const port = await freePort();
     const name = uniqueName('create');
-    const raw = await api(server.url, 'POST', '/proxies', { name, listen: `localhost:${port}`, upstream: 'example.invalid:1' });
+    const raw = await api(server.url, 'POST', '/proxies', {
+      name,
+      listen: `localhost:${port}`,
+      upstream: 'example.invalid:1',
+    });
     assert.equal(raw.status, 201);
     assert.deepEqual(raw.json, {
       name,
@@ -133,7 +146,12 @@ describe('Proxies', () => {
 
   test('#10 created disabled: listen echoed unresolved, refused; enabling listens, disabling stops', async () => {
     const port = await freePort();
-    const proxy = await tp.createProxy({ name: uniqueName('dis'), listen: `localhost:${port}`, upstream: upstream.address, enabled: false });
+    const proxy = await tp.createProxy({
+      name: uniqueName('dis'),
+      listen: `localhost:${port}`,
+      upstream: upstream.address,
+      enabled: false,
+    });
     assert.equal(proxy.enabled, false);
     assert.equal(proxy.listen, `localhost:${port}`);
     assert.equal(await isRefused(port), true);
@@ -149,7 +167,10 @@ describe('Proxies', () => {
 
   test('#11 a duplicate name is 409; after remove the name can be created again', async () => {
     const proxy = await newProxy();
-    await rejectsWithStatus(tp.createProxy({ name: proxy.name, listen: '127.0.0.1:0', upstream: upstream.address }), 409);
+    await rejectsWithStatus(
+      tp.createProxy({ name: proxy.name, listen: '127.0.0.1:0', upstream: upstream.address }),
+      409,
+    );
     const raw = await api(server.url, 'POST', '/proxies', { name: proxy.name, listen: '127.0.0.1:0', upstream: 'x:1' });
     assert.deepEqual(raw.json, { error: 'proxy already exists', status: 409 });
     await proxy.remove();
@@ -162,7 +183,11 @@ describe('Proxies', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     const name = uniqueName('busy');
-    const raw = await api(server.url, 'POST', '/proxies', { name, listen: `127.0.0.1:${port}`, upstream: upstream.address });
+    const raw = await api(server.url, 'POST', '/proxies', {
+      name,
+      listen: `127.0.0.1:${port}`,
+      upstream: upstream.address,
+    });
     assert.equal(raw.status, 500);
     assert.deepEqual(raw.json, { error: `listen tcp 127.0.0.1:${port}: bind: address already in use`, status: 500 });
     assert.equal((await tp.getAll())[name], undefined);
@@ -254,19 +279,26 @@ describe('Populate and reset', () => {
     ]);
     assert.equal(raw.status, 201);
     const proxies = (raw.json as { proxies: { name: string; listen: string }[] }).proxies;
-    assert.deepEqual(proxies.map((p) => p.name), [a, b]);
+    assert.deepEqual(
+      proxies.map((p) => p.name),
+      [a, b],
+    );
     for (const p of proxies) {
       assert.match(p.listen, /^127\.0\.0\.1:\d+$/);
       assert.equal(await isRefused(portOf(p.listen)), false);
     }
-    const viaClient = await tp.populate([{ name: uniqueName('popC'), listen: '127.0.0.1:0', upstream: upstream.address } as never]);
+    const viaClient = await tp.populate([
+      { name: uniqueName('popC'), listen: '127.0.0.1:0', upstream: upstream.address } as never,
+    ]);
     assert.equal(Object.keys(viaClient).length, 1);
     for (const name of [a, b, ...Object.keys(viaClient)]) await (await tp.get(name)).remove();
   });
 
   test('#18 a populate entry without enabled is enabled and listening', async () => {
     const name = uniqueName('popDefault');
-    const raw = await api(server.url, 'POST', '/populate', [{ name, listen: '127.0.0.1:0', upstream: upstream.address }]);
+    const raw = await api(server.url, 'POST', '/populate', [
+      { name, listen: '127.0.0.1:0', upstream: upstream.address },
+    ]);
     const [proxy] = (raw.json as { proxies: { enabled: boolean; listen: string }[] }).proxies;
     assert.equal(proxy?.enabled, true);
     assert.equal(await isRefused(portOf(proxy?.listen ?? '')), false);
@@ -291,11 +323,15 @@ describe('Populate and reset', () => {
   test('#20 populate keeps an identical proxy with its toxics, replaces a changed one', async () => {
     const proxy = await newProxy();
     await proxy.addToxic({ type: 'latency', attributes: { latency: 5, jitter: 0 } } as never);
-    const same = await api(server.url, 'POST', '/populate', [{ name: proxy.name, listen: proxy.listen, upstream: proxy.upstream }]);
+    const same = await api(server.url, 'POST', '/populate', [
+      { name: proxy.name, listen: proxy.listen, upstream: proxy.upstream },
+    ]);
     const kept = (same.json as { proxies: { toxics: unknown[] }[] }).proxies[0];
     assert.equal(kept?.toxics.length, 1);
     const port = await freePort();
-    const changed = await api(server.url, 'POST', '/populate', [{ name: proxy.name, listen: `127.0.0.1:${port}`, upstream: proxy.upstream }]);
+    const changed = await api(server.url, 'POST', '/populate', [
+      { name: proxy.name, listen: `127.0.0.1:${port}`, upstream: proxy.upstream },
+    ]);
     const replaced = (changed.json as { proxies: { listen: string; toxics: unknown[] }[] }).proxies[0];
     assert.equal(replaced?.listen, `127.0.0.1:${port}`);
     assert.deepEqual(replaced?.toxics, []);
@@ -323,7 +359,10 @@ describe('Populate and reset', () => {
     assert.equal(raw.status, 500);
     const body = raw.json as { error: string; proxies: { name: string }[] };
     assert.equal(body.error, 'listen tcp: address local373: missing port in address');
-    assert.deepEqual(body.proxies.map((p) => p.name), [one]);
+    assert.deepEqual(
+      body.proxies.map((p) => p.name),
+      [one],
+    );
     const all = await tp.getAll();
     assert.ok(all[one], 'entry 1 exists');
     assert.equal(all[two], undefined);
@@ -362,9 +401,10 @@ describe('Populate and reset', () => {
       await local.reset();
       const all = await local.getAll();
       assert.deepEqual(Object.keys(all).sort(), ['a', 'b']);
-      assert.equal(all['b']?.enabled, true);
+      assert.equal(all.b?.enabled, true);
       assert.equal(await isRefused(portOf(bOff.listen)), false);
-      for (const name of ['a', 'b']) assert.deepEqual((await api(isolated.url, 'GET', `/proxies/${name}/toxics`)).json, []);
+      for (const name of ['a', 'b'])
+        assert.deepEqual((await api(isolated.url, 'GET', `/proxies/${name}/toxics`)).json, []);
     } finally {
       await isolated.stop();
     }
@@ -400,7 +440,11 @@ describe('Toxic API', () => {
       ['noop', {}, {}],
     ];
     for (const [type, attributes, expected] of cases) {
-      const raw = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { name: `t_${type}`, type, attributes });
+      const raw = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+        name: `t_${type}`,
+        type,
+        attributes,
+      });
       assert.equal(raw.status, 200, `${type}: ${raw.text}`);
       assert.deepEqual((raw.json as { attributes: unknown }).attributes, expected, type);
       assert.equal((raw.json as { stream: string }).stream, 'downstream');
@@ -415,9 +459,15 @@ describe('Toxic API', () => {
     await rejectsWithStatus(proxy.addToxic({ type: 'down', attributes: {} } as never), 400);
     const down = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { type: 'walrus' });
     assert.deepEqual(down.json, { error: 'invalid toxic type', status: 400 });
-    const stream = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { type: 'latency', stream: 'walrustream' });
+    const stream = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      type: 'latency',
+      stream: 'walrustream',
+    });
     assert.deepEqual(stream.json, { error: 'stream was invalid, can be either upstream or downstream', status: 400 });
-    const upper = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { type: 'latency', stream: 'UPSTREAM' });
+    const upper = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      type: 'latency',
+      stream: 'UPSTREAM',
+    });
     assert.equal((upper.json as { stream: string; name: string }).stream, 'UPSTREAM');
     assert.equal((upper.json as { stream: string; name: string }).name, 'latency_UPSTREAM');
     await proxy.remove();
@@ -425,8 +475,16 @@ describe('Toxic API', () => {
 
   test('#28 a taken toxic name is 409 whatever the type or stream; the original is unchanged', async () => {
     const proxy = await newProxy();
-    await proxy.addToxic({ name: 'shared', type: 'latency', stream: 'downstream', attributes: { latency: 7, jitter: 0 } } as never);
-    await rejectsWithStatus(proxy.addToxic({ name: 'shared', type: 'bandwidth', stream: 'upstream', attributes: { rate: 1 } } as never), 409);
+    await proxy.addToxic({
+      name: 'shared',
+      type: 'latency',
+      stream: 'downstream',
+      attributes: { latency: 7, jitter: 0 },
+    } as never);
+    await rejectsWithStatus(
+      proxy.addToxic({ name: 'shared', type: 'bandwidth', stream: 'upstream', attributes: { rate: 1 } } as never),
+      409,
+    );
     const raw = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { name: 'shared', type: 'latency' });
     assert.deepEqual(raw.json, { error: 'toxic already exists', status: 409 });
     const original = await proxy.getToxic<{ latency: number }>('shared');
@@ -440,7 +498,10 @@ describe('Toxic API', () => {
     await proxy.addToxic({ type: 'latency', stream: 'upstream', attributes: { latency: 1, jitter: 0 } } as never);
     await proxy.addToxic({ type: 'latency', stream: 'downstream', attributes: { latency: 1, jitter: 0 } } as never);
     const listed = (await api(server.url, 'GET', `/proxies/${proxy.name}/toxics`)).json as { name: string }[];
-    assert.deepEqual(listed.map((t) => t.name), ['latency_upstream', 'latency_downstream']);
+    assert.deepEqual(
+      listed.map((t) => t.name),
+      ['latency_upstream', 'latency_downstream'],
+    );
     await proxy.remove();
   });
 
@@ -449,21 +510,30 @@ describe('Toxic API', () => {
     const toxic = await proxy.addToxic({ name: 'tox', type: 'noop', toxicity: 0.2, attributes: {} } as never);
     assert.equal(toxic.toxicity, 0.2);
     assert.equal((await proxy.getToxic('tox')).toxicity, 0.2);
-    const zero = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { name: 'zero', type: 'noop', toxicity: 0 });
+    const zero = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      name: 'zero',
+      type: 'noop',
+      toxicity: 0,
+    });
     assert.equal((zero.json as { toxicity: number }).toxicity, 0);
     await proxy.remove();
   });
 
   test('#31 update merges attributes, replaces toxicity only when sent; POST and PATCH', async () => {
     const proxy = await newProxy();
-    const toxic = await proxy.addToxic<{ latency: number; jitter: number }>({ type: 'latency', attributes: { latency: 10, jitter: 100 } } as never);
+    const toxic = await proxy.addToxic<{ latency: number; jitter: number }>({
+      type: 'latency',
+      attributes: { latency: 10, jitter: 100 },
+    } as never);
     const updated = await toxic.update({ attributes: { latency: 1000 }, toxicity: 0.5 } as never);
     assert.equal(updated.toxicity, 0.5);
     assert.deepEqual(updated.attributes, { latency: 1000, jitter: 100 });
     const again = await updated.update({ attributes: { jitter: 3 } } as never);
     assert.equal(again.toxicity, 0.5);
     assert.deepEqual(again.attributes, { latency: 1000, jitter: 3 });
-    const patched = await api(server.url, 'PATCH', `/proxies/${proxy.name}/toxics/${toxic.name}`, { attributes: { latency: 4 } });
+    const patched = await api(server.url, 'PATCH', `/proxies/${proxy.name}/toxics/${toxic.name}`, {
+      attributes: { latency: 4 },
+    });
     assert.equal(patched.status, 200);
     assert.deepEqual((patched.json as { attributes: unknown }).attributes, { latency: 4, jitter: 3 });
     await proxy.remove();
@@ -488,7 +558,10 @@ describe('Start-up configuration', () => {
     try {
       const port = await freePort();
       const good = join(dir, 'good.json');
-      writeFileSync(good, JSON.stringify([{ name: 'from-config', listen: `127.0.0.1:${port}`, upstream: upstream.address }]));
+      writeFileSync(
+        good,
+        JSON.stringify([{ name: 'from-config', listen: `127.0.0.1:${port}`, upstream: upstream.address }]),
+      );
       const configured = await startServer(21, ['--config', good]);
       try {
         const proxy = (await new Toxiproxy(configured.url).getAll())['from-config'];
@@ -522,7 +595,10 @@ describe('Bad input keeps the server serving', () => {
     assert.equal(wrongType.status, 400);
     assert.match((wrongType.json as { error: string }).error, /^bad request body: json: cannot unmarshal string/);
     const proxy = await newProxy();
-    const fractional = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { type: 'latency', attributes: { latency: 1.5 } });
+    const fractional = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      type: 'latency',
+      attributes: { latency: 1.5 },
+    });
     assert.equal(fractional.status, 400);
     const notObject = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, '[1,2]');
     assert.equal(notObject.status, 400);
@@ -535,18 +611,31 @@ describe('Bad input keeps the server serving', () => {
 
   test('Go decoding rules: case-insensitive keys, unknown keys ignored, trailing bytes ignored, null keeps default', async () => {
     const name = uniqueName('Case');
-    const raw = await api(server.url, 'POST', '/proxies', `{"Name":"${name}","UPSTREAM":"${upstream.address}","listen":"127.0.0.1:0","extra":1,"enabled":null} trailing`);
+    const raw = await api(
+      server.url,
+      'POST',
+      '/proxies',
+      `{"Name":"${name}","UPSTREAM":"${upstream.address}","listen":"127.0.0.1:0","extra":1,"enabled":null} trailing`,
+    );
     assert.equal(raw.status, 201, raw.text);
     assert.equal((raw.json as { enabled: boolean }).enabled, true);
     await (await tp.get(name)).remove();
   });
 
   test('bad listen addresses are 500 with Go texts, and the proxy is not added', async () => {
-    const invalidPort = await api(server.url, 'POST', '/proxies', { name: 'badport', listen: '127.0.0.1:99999', upstream: 'x:1' });
+    const invalidPort = await api(server.url, 'POST', '/proxies', {
+      name: 'badport',
+      listen: '127.0.0.1:99999',
+      upstream: 'x:1',
+    });
     assert.deepEqual(invalidPort.json, { error: 'listen tcp: address 99999: invalid port', status: 500 });
-    const missingPort = await api(server.url, 'POST', '/proxies', { name: 'noport', listen: 'local373', upstream: 'x:1' });
+    const missingPort = await api(server.url, 'POST', '/proxies', {
+      name: 'noport',
+      listen: 'local373',
+      upstream: 'x:1',
+    });
     assert.deepEqual(missingPort.json, { error: 'listen tcp: address local373: missing port in address', status: 500 });
-    assert.equal((await tp.getAll())['badport'], undefined);
+    assert.equal((await tp.getAll()).badport, undefined);
   });
 
   test('percent-encoded names address proxies; a request body too large is refused', async () => {
@@ -561,11 +650,21 @@ describe('Bad input keeps the server serving', () => {
 
   test('negative bandwidth and a degenerate slicer are accepted (#48 API side)', async () => {
     const proxy = await newProxy();
-    const negative = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { type: 'bandwidth', attributes: { rate: -1 } });
+    const negative = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      type: 'bandwidth',
+      attributes: { rate: -1 },
+    });
     assert.equal(negative.status, 200);
-    const slicer = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { type: 'slicer', attributes: { average_size: 0, size_variation: 10 } });
+    const slicer = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      type: 'slicer',
+      attributes: { average_size: 0, size_variation: 10 },
+    });
     assert.equal(slicer.status, 200);
-    const oddToxicity = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, { name: 'odd', type: 'noop', toxicity: 2.5 });
+    const oddToxicity = await api(server.url, 'POST', `/proxies/${proxy.name}/toxics`, {
+      name: 'odd',
+      type: 'noop',
+      toxicity: 2.5,
+    });
     assert.equal((oddToxicity.json as { toxicity: number }).toxicity, 2.5);
     await proxy.remove();
   });

@@ -168,7 +168,7 @@ function readBody(request: http.IncomingMessage): Promise<unknown> {
 
 function sendError(response: http.ServerResponse, error: ApiError): void {
   const body: Record<string, unknown> = { error: error.message, status: error.status };
-  if (error instanceof PopulateError) body['proxies'] = error.proxies;
+  if (error instanceof PopulateError) body.proxies = error.proxies;
   // Go's http.Error: text/plain, nosniff, the JSON text plus a newline (compat §2).
   response.writeHead(error.status, {
     'Content-Type': 'text/plain; charset=utf-8',
@@ -192,7 +192,12 @@ function decodePath(rawUrl: string): string | null {
   }
 }
 
-async function handle(routes: Route[], request: http.IncomingMessage, response: http.ServerResponse, nextId: () => string): Promise<void> {
+async function handle(
+  routes: Route[],
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+  nextId: () => string,
+): Promise<void> {
   const path = decodePath(request.url ?? '/');
   let params: string[] | null = null;
   let route: Route | undefined;

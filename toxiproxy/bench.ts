@@ -144,13 +144,17 @@ try {
 
   const row = (name: string, sorted: number[]): string =>
     `${name.padEnd(24)} p50 ${percentile(sorted, 50).toFixed(1).padStart(8)} us   p99 ${percentile(sorted, 99).toFixed(1).padStart(8)} us`;
-  console.log(`toxiproxy bench (node ${process.version}, ${argv['round-trips']} round trips of ${argv['message-bytes']} B)`);
+  console.log(
+    `toxiproxy bench (node ${process.version}, ${argv['round-trips']} round trips of ${argv['message-bytes']} B)`,
+  );
   console.log(row('direct round trip', direct));
   console.log(row('proxied round trip', proxied));
   // One round trip crosses the proxy twice (request and response): the added latency per hop is half the gap.
   const addedP50 = (percentile(proxied, 50) - percentile(direct, 50)) / 2;
   const addedP99 = (percentile(proxied, 99) - percentile(direct, 99)) / 2;
-  console.log(`added per hop            p50 ${addedP50.toFixed(1).padStart(8)} us   p99 ${addedP99.toFixed(1).padStart(8)} us   (target p50 <= 100 us)`);
+  console.log(
+    `added per hop            p50 ${addedP50.toFixed(1).padStart(8)} us   p99 ${addedP99.toFixed(1).padStart(8)} us   (target p50 <= 100 us)`,
+  );
   console.log(`bulk direct              ${directMBps.toFixed(0).padStart(8)} MB/s`);
   console.log(`bulk proxied, no toxic   ${proxyMBps.toFixed(0).padStart(8)} MB/s   (target >= 1000 MB/s)`);
   console.log(`bulk proxied, 100 ms lat ${latencyMBps.toFixed(0).padStart(8)} MB/s   (Go test floor 100 MB/s)`);

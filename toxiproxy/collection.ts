@@ -33,7 +33,11 @@ function parseDirection(stream: string): Direction {
   throw new ApiError(400, 'stream was invalid, can be either upstream or downstream');
 }
 
-function decodeAttributes(type: keyof typeof TOXIC_ATTRIBUTES, raw: unknown, base: Record<string, number>): Record<string, number> {
+function decodeAttributes(
+  type: keyof typeof TOXIC_ATTRIBUTES,
+  raw: unknown,
+  base: Record<string, number>,
+): Record<string, number> {
   const attributes: Record<string, number> = { ...base };
   for (const name of TOXIC_ATTRIBUTES[type]) attributes[name] ??= 0;
   if (raw === undefined || raw === null) return attributes;

@@ -40,7 +40,10 @@ async function newProxy(upstreamAddress: string = echo.address): Promise<Proxy> 
 }
 
 /** Adds a toxic through the client (its TS type wants every field; the server fills defaults). */
-function addToxic(proxy: Proxy, body: { name?: string; type: string; stream?: string; toxicity?: number; attributes: object }) {
+function addToxic(
+  proxy: Proxy,
+  body: { name?: string; type: string; stream?: string; toxicity?: number; attributes: object },
+) {
   return proxy.addToxic(body as never);
 }
 
@@ -122,7 +125,11 @@ describe('Data plane', () => {
   test('#35 latency 100 ms upstream, downstream, both, and zero', async () => {
     const pair = await openPair();
     try {
-      const up = await addToxic(pair.proxy, { type: 'latency', stream: 'upstream', attributes: { latency: 100, jitter: 0 } });
+      const up = await addToxic(pair.proxy, {
+        type: 'latency',
+        stream: 'upstream',
+        attributes: { latency: 100, jitter: 0 },
+      });
       const upMs = await oneWayMs(pair.client, pair.serverSide, 'up-leg');
       assert.ok(upMs >= 90 && upMs < 100 + TIMING_MARGIN_MS, `upstream leg ${upMs} ms`);
       // The best of three legs, so one stall of a loaded machine does not look like a delay.
@@ -132,12 +139,20 @@ describe('Data plane', () => {
         await oneWayMs(pair.serverSide, pair.client, 'down3'),
       );
       assert.ok(downFast < 90, `downstream without toxic ${downFast} ms`);
-      const down = await addToxic(pair.proxy, { type: 'latency', stream: 'downstream', attributes: { latency: 100, jitter: 0 } });
+      const down = await addToxic(pair.proxy, {
+        type: 'latency',
+        stream: 'downstream',
+        attributes: { latency: 100, jitter: 0 },
+      });
       const downMs = await oneWayMs(pair.serverSide, pair.client, 'down-leg-2');
       assert.ok(downMs >= 90 && downMs < 100 + TIMING_MARGIN_MS, `downstream leg ${downMs} ms`);
       await up.remove();
       await down.remove();
-      const zero = await addToxic(pair.proxy, { type: 'latency', stream: 'upstream', attributes: { latency: 0, jitter: 0 } });
+      const zero = await addToxic(pair.proxy, {
+        type: 'latency',
+        stream: 'upstream',
+        attributes: { latency: 0, jitter: 0 },
+      });
       const zeroMs = await oneWayMs(pair.client, pair.serverSide, 'zero');
       assert.ok(zeroMs < TIMING_MARGIN_MS, `zero latency ${zeroMs} ms`);
       await zero.remove();
@@ -160,8 +175,18 @@ describe('Data plane', () => {
 
   test('#36 two latency toxics on one stream add up', async () => {
     const pair = await openPair(async (proxy) => {
-      await addToxic(proxy, { name: 'l1', type: 'latency', stream: 'upstream', attributes: { latency: 150, jitter: 0 } });
-      await addToxic(proxy, { name: 'l2', type: 'latency', stream: 'upstream', attributes: { latency: 150, jitter: 0 } });
+      await addToxic(proxy, {
+        name: 'l1',
+        type: 'latency',
+        stream: 'upstream',
+        attributes: { latency: 150, jitter: 0 },
+      });
+      await addToxic(proxy, {
+        name: 'l2',
+        type: 'latency',
+        stream: 'upstream',
+        attributes: { latency: 150, jitter: 0 },
+      });
     });
     try {
       const ms = await oneWayMs(pair.client, pair.serverSide, 'twice');
@@ -172,7 +197,7 @@ describe('Data plane', () => {
   });
 
   test('#37 a 100 ms latency toxic does not cap throughput (delays overlap)', async () => {
-    const floorMBps = Number(process.env['RAFTLAB_LATENCY_THROUGHPUT_FLOOR_MBPS'] ?? 20);
+    const floorMBps = Number(process.env.RAFTLAB_LATENCY_THROUGHPUT_FLOOR_MBPS ?? 20);
     const pair = await openPair((proxy) =>
       addToxic(proxy, { type: 'latency', stream: 'upstream', attributes: { latency: 100, jitter: 0 } }),
     );
@@ -195,7 +220,9 @@ describe('Data plane', () => {
   });
 
   test('#38 bandwidth rate 1000 KB/s: 480 000 bytes take about 480 ms', async () => {
-    const pair = await openPair((proxy) => addToxic(proxy, { type: 'bandwidth', stream: 'upstream', attributes: { rate: 1000 } }));
+    const pair = await openPair((proxy) =>
+      addToxic(proxy, { type: 'bandwidth', stream: 'upstream', attributes: { rate: 1000 } }),
+    );
     try {
       const ms = await oneWayMs(pair.client, pair.serverSide, 'x'.repeat(480_000));
       assert.ok(ms >= 430 && ms < 480 + TIMING_MARGIN_MS, `480 kB took ${ms} ms`);
@@ -205,7 +232,9 @@ describe('Data plane', () => {
   });
 
   test('#39 timeout 0 drops data; removing it closes both sides within 1 s', async () => {
-    const pair = await openPair((proxy) => addToxic(proxy, { type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } }));
+    const pair = await openPair((proxy) =>
+      addToxic(proxy, { type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } }),
+    );
     try {
       const atServer = collect(pair.serverSide);
       const atClient = collect(pair.client);
@@ -224,7 +253,12 @@ describe('Data plane', () => {
 
   test('#40 removing a latency toxic in front of a timeout 0 toxic with data in flight does not hang', async () => {
     const pair = await openPair(async (proxy) => {
-      await addToxic(proxy, { name: 'slow', type: 'latency', stream: 'upstream', attributes: { latency: 1000, jitter: 0 } });
+      await addToxic(proxy, {
+        name: 'slow',
+        type: 'latency',
+        stream: 'upstream',
+        attributes: { latency: 1000, jitter: 0 },
+      });
       await addToxic(proxy, { name: 'hole', type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } });
     });
     try {
@@ -239,7 +273,13 @@ describe('Data plane', () => {
 
   test('#41 toxicity 0 timeout passes data; updated to toxicity 1 / timeout 100 the link closes', async () => {
     const pair = await openPair((proxy) =>
-      addToxic(proxy, { name: 'maybe', type: 'timeout', stream: 'upstream', toxicity: 0, attributes: { timeout: 100 } }),
+      addToxic(proxy, {
+        name: 'maybe',
+        type: 'timeout',
+        stream: 'upstream',
+        toxicity: 0,
+        attributes: { timeout: 100 },
+      }),
     );
     try {
       const atServer = collect(pair.serverSide);
@@ -257,7 +297,9 @@ describe('Data plane', () => {
 
   test('#42 reset_peer: the client reads ECONNRESET, at once or after the timeout, both streams', async () => {
     for (const timeoutMs of [0, 100]) {
-      const pair = await openPair((proxy) => addToxic(proxy, { type: 'reset_peer', stream: 'upstream', attributes: { timeout: timeoutMs } }));
+      const pair = await openPair((proxy) =>
+        addToxic(proxy, { type: 'reset_peer', stream: 'upstream', attributes: { timeout: timeoutMs } }),
+      );
       try {
         const atClient = collect(pair.client);
         const start = performance.now();
@@ -269,7 +311,9 @@ describe('Data plane', () => {
         await pair.close();
       }
     }
-    const pair = await openPair((proxy) => addToxic(proxy, { type: 'reset_peer', stream: 'downstream', attributes: { timeout: 100 } }));
+    const pair = await openPair((proxy) =>
+      addToxic(proxy, { type: 'reset_peer', stream: 'downstream', attributes: { timeout: 100 } }),
+    );
     try {
       const atClient = collect(pair.client);
       const start = performance.now();
@@ -292,7 +336,9 @@ describe('Data plane', () => {
       { bytes: 0, writes: [10], expected: 0, closes: true },
     ];
     for (const { bytes, writes, expected, closes } of cases) {
-      const pair = await openPair((proxy) => addToxic(proxy, { type: 'limit_data', stream: 'upstream', attributes: { bytes } }));
+      const pair = await openPair((proxy) =>
+        addToxic(proxy, { type: 'limit_data', stream: 'upstream', attributes: { bytes } }),
+      );
       try {
         const atServer = collect(pair.serverSide);
         const atClient = collect(pair.client);
@@ -340,7 +386,11 @@ describe('Data plane', () => {
     // delay the whole payload is due within a few timer ticks, and 64 KiB
     // socket reads alone give about as many reads as there are ticks.)
     const pair = await openPair((proxy) =>
-      addToxic(proxy, { type: 'slicer', stream: 'upstream', attributes: { average_size: 1024, size_variation: 512, delay: 2000 } }),
+      addToxic(proxy, {
+        type: 'slicer',
+        stream: 'upstream',
+        attributes: { average_size: 1024, size_variation: 512, delay: 2000 },
+      }),
     );
     try {
       const atServer = collect(pair.serverSide);
@@ -353,7 +403,11 @@ describe('Data plane', () => {
       await pair.close();
     }
     const tiny = await openPair((proxy) =>
-      addToxic(proxy, { type: 'slicer', stream: 'upstream', attributes: { average_size: 1, size_variation: 0, delay: 3000 } }),
+      addToxic(proxy, {
+        type: 'slicer',
+        stream: 'upstream',
+        attributes: { average_size: 1, size_variation: 0, delay: 3000 },
+      }),
     );
     try {
       const atServer = collect(tiny.serverSide);
@@ -367,7 +421,9 @@ describe('Data plane', () => {
   });
 
   test('#45 slow_close delays the EOF, not the data', async () => {
-    const pair = await openPair((proxy) => addToxic(proxy, { type: 'slow_close', stream: 'downstream', attributes: { delay: 300 } }));
+    const pair = await openPair((proxy) =>
+      addToxic(proxy, { type: 'slow_close', stream: 'downstream', attributes: { delay: 300 } }),
+    );
     try {
       const atClient = collect(pair.client);
       const start = performance.now();
@@ -392,7 +448,7 @@ describe('Data plane', () => {
         const message = `msg-${i};`;
         client.write(message);
         await toxic.remove();
-        await atClient.waitForBytes((atClient.data().length) + message.length);
+        await atClient.waitForBytes(atClient.data().length + message.length);
       }
       const expected = Array.from({ length: 100 }, (_, i) => `msg-${i};`).join('');
       assert.equal(atClient.data().toString(), expected);
@@ -416,9 +472,14 @@ describe('Data plane', () => {
       while (next < count) {
         const batch = Buffer.alloc(4 * 512);
         for (let k = 0; k < 512 && next < count; k++, next++) batch.writeUInt32BE(next, k * 4);
-        pair.client.write(next === count ? batch.subarray(0, ((count - 1) % 512 + 1) * 4) : batch);
+        pair.client.write(next === count ? batch.subarray(0, (((count - 1) % 512) + 1) * 4) : batch);
         if (next % 8192 === 0 || next === count) {
-          const toxic = await addToxic(pair.proxy, { name: `lat${churns++}`, type: 'latency', stream: 'upstream', attributes: { latency: 1000, jitter: 0 } });
+          const toxic = await addToxic(pair.proxy, {
+            name: `lat${churns++}`,
+            type: 'latency',
+            stream: 'upstream',
+            attributes: { latency: 1000, jitter: 0 },
+          });
           pair.client.write(Buffer.alloc(0));
           await toxic.remove();
         }
@@ -467,7 +528,12 @@ describe('Data plane', () => {
   test('#48 negative bandwidth stalls without crashing; a degenerate slicer passes data unsliced', async () => {
     const pair = await openPair(async (p) => {
       await addToxic(p, { name: 'neg', type: 'bandwidth', stream: 'upstream', attributes: { rate: -1 } });
-      await addToxic(p, { name: 'deg', type: 'slicer', stream: 'downstream', attributes: { average_size: 0, size_variation: 5 } });
+      await addToxic(p, {
+        name: 'deg',
+        type: 'slicer',
+        stream: 'downstream',
+        attributes: { average_size: 0, size_variation: 5 },
+      });
     });
     try {
       const atClient = collect(pair.client);
@@ -502,7 +568,9 @@ describe('Connection semantics', () => {
   });
 
   test('when one peer closes, data already in the proxy is delivered and then both sides close', async () => {
-    const pair = await openPair((proxy) => addToxic(proxy, { type: 'latency', stream: 'upstream', attributes: { latency: 100, jitter: 0 } }));
+    const pair = await openPair((proxy) =>
+      addToxic(proxy, { type: 'latency', stream: 'upstream', attributes: { latency: 100, jitter: 0 } }),
+    );
     try {
       const atServer = collect(pair.serverSide);
       pair.client.end('last words');
@@ -517,7 +585,11 @@ describe('Connection semantics', () => {
     const own = await startServer(12);
     const upstream = await startUpstream();
     try {
-      const proxy = await new Toxiproxy(own.url).createProxy({ name: 'p', listen: '127.0.0.1:0', upstream: upstream.address });
+      const proxy = await new Toxiproxy(own.url).createProxy({
+        name: 'p',
+        listen: '127.0.0.1:0',
+        upstream: upstream.address,
+      });
       const client = await connect(portOf(proxy));
       client.on('error', () => {});
       const atClient = collect(client);

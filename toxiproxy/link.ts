@@ -3,7 +3,15 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Random } from './rng.ts';
-import { createStage, type Chunk, type Direction, type Receiver, type Stage, type StageContext, type ToxicSpec } from './toxics.ts';
+import {
+  createStage,
+  type Chunk,
+  type Direction,
+  type Receiver,
+  type Stage,
+  type StageContext,
+  type ToxicSpec,
+} from './toxics.ts';
 
 /** Go buffers up to 1024 chunks in a latency toxic before the reader blocks; we pause the source at that count. */
 const HELD_CHUNKS_PAUSE = 1024;

@@ -42,7 +42,7 @@ if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) {
 }
 const seed = argv.seed ?? randomInt(0, 2 ** 31);
 
-let server;
+let server: Awaited<ReturnType<typeof startToxiproxyServer>>;
 try {
   server = await startToxiproxyServer({ host: argv.host, port: argv.port, seed });
 } catch (error) {

@@ -101,7 +101,9 @@ function bind(resolved: ResolvedListen, host: string, onConnection: (socket: net
     server.once('error', (error: NodeJS.ErrnoException) => {
       const reason = BIND_ERROR_TEXT[error.code ?? ''] ?? error.message;
       const shownHost = resolved.wildcard ? '' : resolved.bindHost;
-      reject(new BindError(`listen tcp ${formatHostPort(shownHost, resolved.port)}: bind: ${reason}`, error.code ?? ''));
+      reject(
+        new BindError(`listen tcp ${formatHostPort(shownHost, resolved.port)}: bind: ${reason}`, error.code ?? ''),
+      );
     });
     server.listen({ host, port: resolved.port, ipv6Only: false }, () => {
       server.removeAllListeners('error');
@@ -286,7 +288,10 @@ function parseUpstream(upstream: string): { host: string; port: number } {
   let host = upstream.slice(0, colon);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   const port = Number(upstream.slice(colon + 1));
-  return { host: host === '' ? '127.0.0.1' : host, port: Number.isInteger(port) && port > 0 && port < 65536 ? port : 0 };
+  return {
+    host: host === '' ? '127.0.0.1' : host,
+    port: Number.isInteger(port) && port > 0 && port < 65536 ? port : 0,
+  };
 }
 
 /** The toxic object on the wire (compat §3). */

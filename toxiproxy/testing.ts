@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
  * Slack for the upper bounds of timing checks. Generous by default because a 2-core machine shared with other
  * jobs stalls event loops for hundreds of ms; set RAFTLAB_TIMING_MARGIN_MS lower on a quiet machine.
  */
-export const TIMING_MARGIN_MS = Number(process.env['RAFTLAB_TIMING_MARGIN_MS'] ?? 1000);
+export const TIMING_MARGIN_MS = Number(process.env.RAFTLAB_TIMING_MARGIN_MS ?? 1000);
 
 /** The embedded server running as a child process. */
 export interface ServerProcess {
@@ -24,7 +24,18 @@ const mainPath = fileURLToPath(new URL('./main.ts', import.meta.url));
 export function startServer(seed = 1, extraArgs: readonly string[] = []): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', import.meta.resolve('tsx'), mainPath, '--port', '0', '--seed', String(seed), '--exit-with-parent', '--quiet', ...extraArgs],
+    [
+      '--import',
+      import.meta.resolve('tsx'),
+      mainPath,
+      '--port',
+      '0',
+      '--seed',
+      String(seed),
+      '--exit-with-parent',
+      '--quiet',
+      ...extraArgs,
+    ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const stop = async (): Promise<void> => {
@@ -158,7 +169,9 @@ export function collect(socket: net.Socket): Collector {
     wake();
   });
   socket.on('end', () => finish('eof'));
-  socket.on('error', (error: NodeJS.ErrnoException) => finish(error.code === 'ECONNRESET' ? 'reset' : `error:${error.code}`));
+  socket.on('error', (error: NodeJS.ErrnoException) =>
+    finish(error.code === 'ECONNRESET' ? 'reset' : `error:${error.code}`),
+  );
   socket.on('close', () => finish('eof'));
 
   function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {

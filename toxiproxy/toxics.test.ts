@@ -62,11 +62,21 @@ describe('toxic stages', () => {
 
   test('slicer with average 1 and no variation gives 1-byte pieces; average 0 passes the chunk whole', () => {
     const ones = new Recorder();
-    createStage(spec('slicer', { average_size: 1, size_variation: 0, delay: 0 }), context(), ones).push(chunk('abcdef'));
-    assert.deepEqual(ones.chunks.map((c) => c.text), ['a', 'b', 'c', 'd', 'e', 'f']);
+    createStage(spec('slicer', { average_size: 1, size_variation: 0, delay: 0 }), context(), ones).push(
+      chunk('abcdef'),
+    );
+    assert.deepEqual(
+      ones.chunks.map((c) => c.text),
+      ['a', 'b', 'c', 'd', 'e', 'f'],
+    );
     const whole = new Recorder();
-    createStage(spec('slicer', { average_size: 0, size_variation: 50, delay: 0 }), context(), whole).push(chunk('abcdef'));
-    assert.deepEqual(whole.chunks.map((c) => c.text), ['abcdef']);
+    createStage(spec('slicer', { average_size: 0, size_variation: 50, delay: 0 }), context(), whole).push(
+      chunk('abcdef'),
+    );
+    assert.deepEqual(
+      whole.chunks.map((c) => c.text),
+      ['abcdef'],
+    );
   });
 
   test('latency with jitter keeps FIFO order and never releases a chunk early', () => {
@@ -80,7 +90,10 @@ describe('toxic stages', () => {
     assert.equal(out.text(), Array.from({ length: 20 }, (_, i) => `${i},`).join(''));
     out.chunks.forEach((c, i) => assert.ok(c.atMs >= i + 10 - 1, `chunk ${i} left at ${c.atMs} ms, before 50-40 ms`));
     const times = out.chunks.map((c) => c.atMs);
-    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+    );
   });
 
   test('a latency update sends the chunk in flight at once and re-times the queued ones from their stamps', () => {
@@ -96,7 +109,10 @@ describe('toxic stages', () => {
     advance(194);
     assert.equal(out.chunks.length, 1, 'b and c now wait 200 ms from their read at 5 ms');
     advance(1);
-    assert.deepEqual(out.chunks.map((c) => `${c.text}@${c.atMs}`), ['a@10', 'b@205', 'c@205']);
+    assert.deepEqual(
+      out.chunks.map((c) => `${c.text}@${c.atMs}`),
+      ['a@10', 'b@205', 'c@205'],
+    );
     stage.end();
     assert.equal(out.ended, 205);
   });
@@ -121,7 +137,10 @@ describe('toxic stages', () => {
     advance(2);
     assert.equal(out.text(), 'x'.repeat(100));
     const held = stage.detach();
-    assert.deepEqual(held.chunks.map((c) => c.data.toString()), ['y'.repeat(100)]);
+    assert.deepEqual(
+      held.chunks.map((c) => c.data.toString()),
+      ['y'.repeat(100)],
+    );
     advance(500);
     assert.equal(out.chunks.length, 1, 'a detached stage releases nothing by itself');
   });

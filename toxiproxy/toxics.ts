@@ -436,12 +436,15 @@ class SlowCloseStage extends Stage {
 
   protected override onEnd(): void {
     if (this.timer !== null) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (this.detached) return;
-      this.closed = true;
-      this.next.end();
-    }, Math.max(0, this.attribute('delay')));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        if (this.detached) return;
+        this.closed = true;
+        this.next.end();
+      },
+      Math.max(0, this.attribute('delay')),
+    );
   }
 
   protected override takeHeld(): HeldData {

@@ -44,7 +44,8 @@ export function classifyHttpError(statusCode: number, body: ErrorBody | undefine
 
 /** Names a transport error compactly for the history. */
 function transportError(error: unknown): string {
-  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return 'timeout';
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError)
+    return 'timeout';
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return 'timeout';
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') return code;
@@ -131,7 +132,9 @@ export class RaftlabClient implements ClientAdapter {
         completion = classifyHttpError(response.statusCode, parsed as ErrorBody | undefined);
       }
     } catch (error) {
-      completion = certainlyNotSent(error) ? { type: 'fail', error: transportError(error) } : { type: 'info', error: transportError(error) };
+      completion = certainlyNotSent(error)
+        ? { type: 'fail', error: transportError(error) }
+        : { type: 'info', error: transportError(error) };
     }
     // §"Clients and the history": reads never change state, so an unknown read is a failed read.
     if (op.f === 'read' && completion.type === 'info') return { type: 'fail', error: completion.error };

@@ -8,8 +8,14 @@ test('the same seed gives the same random stream, a different seed a different o
   const b = new Random(42);
   const c = new Random(43);
   const seqA = Array.from({ length: 20 }, () => a.nextUint32());
-  assert.deepEqual(seqA, Array.from({ length: 20 }, () => b.nextUint32()));
-  assert.notDeepEqual(seqA, Array.from({ length: 20 }, () => c.nextUint32()));
+  assert.deepEqual(
+    seqA,
+    Array.from({ length: 20 }, () => b.nextUint32()),
+  );
+  assert.notDeepEqual(
+    seqA,
+    Array.from({ length: 20 }, () => c.nextUint32()),
+  );
 });
 
 test('written values are unique per key across writes and CAS', () => {

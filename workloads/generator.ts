@@ -50,7 +50,8 @@ export class OpGenerator {
 
   constructor(options: GeneratorOptions) {
     const keyCount = options.workload === 'register' ? 1 : options.keys;
-    if (!Number.isInteger(keyCount) || keyCount < 1) throw new Error(`--keys must be a positive integer, got ${options.keys}`);
+    if (!Number.isInteger(keyCount) || keyCount < 1)
+      throw new Error(`--keys must be a positive integer, got ${options.keys}`);
     this.keys = Array.from({ length: keyCount }, (_, i) => `k${i}`);
     const mix = { ...defaultMix(options.workload), ...options.mix };
     if (options.workload !== 'cas-register') mix.cas = 0;

@@ -76,7 +76,14 @@ describe('RetryClient', () => {
     const completion = await client.invoke({ f: 'cas', key: 'k', value: [1, 2] }, 'n1', session);
     assert.deepEqual(completion, { type: 'ok', value: [1, 2] });
     assert.equal(store.values.get('k'), 2);
-    assert.deepEqual(store.calls, [{ node: 'n1', seq: 7 }, { node: 'n2', seq: 7 }], 'the retry reuses the seq and moves to the next node');
+    assert.deepEqual(
+      store.calls,
+      [
+        { node: 'n1', seq: 7 },
+        { node: 'n2', seq: 7 },
+      ],
+      'the retry reuses the seq and moves to the next node',
+    );
   });
 
   it('a retried CAS on a node without sessions answers cas-mismatch, recorded as fail although it applied', async () => {
@@ -89,7 +96,9 @@ describe('RetryClient', () => {
   });
 
   it('keeps the outcome unknown when every retry is refused or times out', async () => {
-    const store = new LossyStore(true, (call) => (call === 0 ? 'apply-lose-answer' : call % 2 === 1 ? 'not-leader' : 'timeout'));
+    const store = new LossyStore(true, (call) =>
+      call === 0 ? 'apply-lose-answer' : call % 2 === 1 ? 'not-leader' : 'timeout',
+    );
     const client = new RetryClient(store, { retries: 2, nodes, retryDelayMs: 0 });
     const completion = await client.invoke({ f: 'write', key: 'k', value: 5 }, 'n3', session);
     assert.equal(completion.type, 'info', 'a not-leader retry says nothing about the first copy');

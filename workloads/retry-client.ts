@@ -74,7 +74,10 @@ export class RetryClient implements ClientAdapter {
     }
     this.stats.gaveUp++;
     // Still unknown: the first copy (or a retry) may take effect later.
-    return { type: 'info', error: `${first.type === 'info' ? first.error : 'unknown'}; ${this.retries} retries: ${last.error}` };
+    return {
+      type: 'info',
+      error: `${first.type === 'info' ? first.error : 'unknown'}; ${this.retries} retries: ${last.error}`,
+    };
   }
 
   close(): Promise<void> {

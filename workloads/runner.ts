@@ -93,11 +93,27 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
           stats.ok++;
           break;
         case 'fail':
-          options.record({ process, type: 'fail', f: op.f, key: op.key, value: op.value, node, error: completion.error });
+          options.record({
+            process,
+            type: 'fail',
+            f: op.f,
+            key: op.key,
+            value: op.value,
+            node,
+            error: completion.error,
+          });
           stats.fail++;
           break;
         case 'info':
-          options.record({ process, type: 'info', f: op.f, key: op.key, value: op.value, node, error: completion.error });
+          options.record({
+            process,
+            type: 'info',
+            f: op.f,
+            key: op.key,
+            value: op.value,
+            node,
+            error: completion.error,
+          });
           stats.info++;
           process = nextProcessId++;
           stats.processes++;
@@ -110,7 +126,8 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
       options.generator.observe(op, completion);
       options.onCompletion?.(completion, op);
       const isError = completion.type === 'info' || (completion.type === 'fail' && completion.error !== 'cas-mismatch');
-      if (isError && backoffMs > 0 && !stopped()) await sleep(Math.min(backoffMs, Math.max(0, endAt - performance.now())));
+      if (isError && backoffMs > 0 && !stopped())
+        await sleep(Math.min(backoffMs, Math.max(0, endAt - performance.now())));
     }
   };
 

@@ -11,7 +11,7 @@ const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 let dir = '';
 
 function jsonl(events: object[]): string {
-  return events.map((e) => JSON.stringify(e)).join('\n') + '\n';
+  return `${events.map((e) => JSON.stringify(e)).join('\n')}\n`;
 }
 
 function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -54,7 +54,10 @@ before(() => {
     explosive.push({ process: 99, type: 'ok', f: 'read', key: 'h', value });
   }
   writeFileSync(join(dir, 'explosive.jsonl'), jsonl(explosive));
-  writeFileSync(join(dir, 'broken.jsonl'), '{"process":0,"type":"invoke","f":"read","value":null}\n{"process":0,"type":"ok",\n');
+  writeFileSync(
+    join(dir, 'broken.jsonl'),
+    '{"process":0,"type":"invoke","f":"read","value":null}\n{"process":0,"type":"ok",\n',
+  );
 });
 
 after(() => {
@@ -70,7 +73,10 @@ test('exit 0 when every file is linearizable', () => {
 test('exit 1 and one JSON object per file with --json when a file is illegal', () => {
   const { code, stdout } = run(['good.jsonl', 'stale.jsonl', '--json']);
   assert.equal(code, 1);
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   assert.equal(lines.length, 2);
   assert.deepEqual(
     lines.map((l) => [l.file, l.verdict]),

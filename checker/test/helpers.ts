@@ -31,7 +31,11 @@ export function toEvents(ops: TimedOp[]): HistoryEvent[] {
     busyUntil[process] = op.outcome === 'info' || op.outcome === 'pending' ? Infinity : op.complete;
     const base: Omit<HistoryEvent, 'type'> = { process, f: op.f };
     if (op.key !== undefined) base.key = op.key;
-    stamped.push({ time: op.invoke, order: order++, event: { ...base, type: 'invoke', value: op.f === 'read' || op.f === 'get' ? null : op.input } });
+    stamped.push({
+      time: op.invoke,
+      order: order++,
+      event: { ...base, type: 'invoke', value: op.f === 'read' || op.f === 'get' ? null : op.input },
+    });
     if (op.outcome !== 'pending') {
       const value = op.outcome === 'ok' ? op.output : op.f === 'read' || op.f === 'get' ? null : op.input;
       stamped.push({ time: op.complete, order: order++, event: { ...base, type: op.outcome, value } });
@@ -64,7 +68,15 @@ export function linearizableRegisterHistory(seed: number, count: number, keys: n
     } else if (r < 0.7) {
       const value = Math.floor(random() * 4);
       state.set(key, value);
-      ops.push({ f: 'write', key, input: value, output: value, outcome: random() < 0.15 ? 'info' : 'ok', invoke, complete });
+      ops.push({
+        f: 'write',
+        key,
+        input: value,
+        output: value,
+        outcome: random() < 0.15 ? 'info' : 'ok',
+        invoke,
+        complete,
+      });
     } else if (r < 0.85) {
       const expected = random() < 0.6 ? current : Math.floor(random() * 4);
       const value = Math.floor(random() * 4);
@@ -77,7 +89,15 @@ export function linearizableRegisterHistory(seed: number, count: number, keys: n
       ops.push({ f: 'delete', key, input: null, output: null, outcome: 'ok', invoke, complete });
     } else {
       // An info write that never took effect (its value is fresh: never read).
-      ops.push({ f: 'write', key, input: fresh++, output: null, outcome: random() < 0.5 ? 'info' : 'pending', invoke, complete });
+      ops.push({
+        f: 'write',
+        key,
+        input: fresh++,
+        output: null,
+        outcome: random() < 0.5 ? 'info' : 'pending',
+        invoke,
+        complete,
+      });
     }
   }
   return ops;
@@ -146,7 +166,15 @@ export function randomSmallHistory(seed: number, count: number, spread = 10): Ti
     const v = (): number => Math.floor(random() * 3);
     const r = random();
     const outcome = random() < 0.7 ? 'ok' : random() < 0.5 ? 'info' : random() < 0.5 ? 'fail' : 'pending';
-    if (r < 0.45) ops.push({ f: 'read', input: null, output: random() < 0.2 ? null : v(), outcome: outcome === 'ok' ? 'ok' : 'fail', invoke, complete });
+    if (r < 0.45)
+      ops.push({
+        f: 'read',
+        input: null,
+        output: random() < 0.2 ? null : v(),
+        outcome: outcome === 'ok' ? 'ok' : 'fail',
+        invoke,
+        complete,
+      });
     else if (r < 0.8) {
       const x = v();
       ops.push({ f: 'write', input: x, output: x, outcome, invoke, complete });
@@ -178,7 +206,14 @@ export function bruteForceLinearizable(events: readonly HistoryEvent[], model: M
   events.forEach((event, index) => {
     if (typeof event.process !== 'number') return;
     if (event.type === 'invoke') {
-      const op: Op = { f: event.f, input: event.value ?? null, output: undefined, ok: false, invoke: index, complete: Infinity };
+      const op: Op = {
+        f: event.f,
+        input: event.value ?? null,
+        output: undefined,
+        ok: false,
+        invoke: index,
+        complete: Infinity,
+      };
       ops.push(op);
       open.set(event.process, op);
       return;

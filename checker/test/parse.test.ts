@@ -24,7 +24,10 @@ test('JSONL: a line that is not JSON is reported with its line number', () => {
 
 test('JSONL: a wrong field is reported with its line number and what is expected', () => {
   assert.equal(parseError(() => parseJsonl('{"process":0,"type":"done","f":"read"}')).line, 1);
-  assert.match(parseError(() => parseJsonl('\n{"process":1.5,"type":"ok","f":"read"}')).message, /^line 2: "process" must be an integer/);
+  assert.match(
+    parseError(() => parseJsonl('\n{"process":1.5,"type":"ok","f":"read"}')).message,
+    /^line 2: "process" must be an integer/,
+  );
   assert.match(parseError(() => parseJsonl('[1,2]')).message, /expected an object/);
   assert.match(parseError(() => parseJsonl('{"process":0,"type":"ok"}')).message, /"f" must be a string/);
 });
@@ -66,7 +69,9 @@ test('EDN: one vector of maps (Knossos data files) parses the same', () => {
 });
 
 test('EDN: a broken map is reported with its line', () => {
-  const error = parseError(() => parseEdn('{:type :invoke, :f :read, :process 0}\n{:type :ok :f :read :process 0 :value [1 2}\n'));
+  const error = parseError(() =>
+    parseEdn('{:type :invoke, :f :read, :process 0}\n{:type :ok :f :read :process 0 :value [1 2}\n'),
+  );
   assert.equal(error.line, 2);
 });
 

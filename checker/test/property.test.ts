@@ -21,11 +21,16 @@ const SEED = 20261127;
 
 test('histories generated from a sequential execution are linearizable', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 3 }), (seed, count, keys) => {
-      const events = toEvents(linearizableRegisterHistory(seed, count, keys));
-      const result = checkSync(events, { model: 'raftlab-kv', budgetMs: 10_000 });
-      assert.equal(result.verdict, 'linearizable', `seed ${seed} count ${count} keys ${keys}`);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      fc.integer({ min: 1, max: 120 }),
+      fc.integer({ min: 1, max: 3 }),
+      (seed, count, keys) => {
+        const events = toEvents(linearizableRegisterHistory(seed, count, keys));
+        const result = checkSync(events, { model: 'raftlab-kv', budgetMs: 10_000 });
+        assert.equal(result.verdict, 'linearizable', `seed ${seed} count ${count} keys ${keys}`);
+      },
+    ),
     { seed: SEED, numRuns: 150 },
   );
 });
@@ -33,19 +38,24 @@ test('histories generated from a sequential execution are linearizable', () => {
 for (const kind of ['stale-read', 'lost-write', 'duplicated-apply'] as RegisterAnomaly[]) {
   test(`a planted ${kind} makes the history illegal, and the window shows it`, () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 5, max: 60 }), fc.double({ min: 0, max: 1, noNaN: true }), (seed, count, where) => {
-        const ops = linearizableRegisterHistory(seed, count, 1);
-        const events = toEvents(plantRegisterAnomaly(ops, kind, where * count, 'k0'));
-        const result = checkSync(events, { model: 'raftlab-kv', budgetMs: 10_000, shrinkBudgetMs: 300 });
-        assert.equal(result.verdict, 'illegal', `seed ${seed} count ${count} at ${where}`);
-        const cx = result.partitions.find((p) => p.verdict === 'illegal')?.counterexample;
-        assert.ok(cx, 'counterexample present');
-        // The planted ops use fresh values; the window must involve one of them.
-        assert.ok(
-          cx.ops.some((op) => JSON.stringify([op.input, op.output]).includes('fresh-')),
-          `window misses the planted ops: ${JSON.stringify(cx.ops.map((o) => o.description))}`,
-        );
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 5, max: 60 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (seed, count, where) => {
+          const ops = linearizableRegisterHistory(seed, count, 1);
+          const events = toEvents(plantRegisterAnomaly(ops, kind, where * count, 'k0'));
+          const result = checkSync(events, { model: 'raftlab-kv', budgetMs: 10_000, shrinkBudgetMs: 300 });
+          assert.equal(result.verdict, 'illegal', `seed ${seed} count ${count} at ${where}`);
+          const cx = result.partitions.find((p) => p.verdict === 'illegal')?.counterexample;
+          assert.ok(cx, 'counterexample present');
+          // The planted ops use fresh values; the window must involve one of them.
+          assert.ok(
+            cx.ops.some((op) => JSON.stringify([op.input, op.output]).includes('fresh-')),
+            `window misses the planted ops: ${JSON.stringify(cx.ops.map((o) => o.description))}`,
+          );
+        },
+      ),
       { seed: SEED + 1, numRuns: 40 },
     );
   });

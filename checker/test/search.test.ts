@@ -161,7 +161,13 @@ test('a small explosive history is decided exactly (illegal), not given up on', 
 
 test('a total budget caps the whole call while every partition still gets a verdict', () => {
   const hot = [explosive(28, 'hot1'), explosive(28, 'hot2'), explosive(28, 'hot3')].flat();
-  const cold = sequential([[100, 'write', 1, 'ok'], [100, 'read', null, 'ok', 1]], 'cold');
+  const cold = sequential(
+    [
+      [100, 'write', 1, 'ok'],
+      [100, 'read', null, 'ok', 1],
+    ],
+    'cold',
+  );
   const started = performance.now();
   const result = checkSync([...hot, ...cold], { budgetMs: 10_000, totalBudgetMs: 300 });
   const elapsedMs = performance.now() - started;

@@ -22,8 +22,20 @@ test('figure8 and double-vote are explicit kinds planned as scenario faults', ()
 });
 
 /** A fake cluster: statuses from a table, actions logged. */
-function fakes(actions: string[]): { processes: ConstructorParameters<typeof Nemesis>[0]['processes']; network: NetworkControl } {
-  const status = (id: string): NodeStatus => ({ id, role: id === 'n1' ? 'leader' : 'follower', term: 3, leader: 'n1', commitIndex: 7, appliedIndex: 7, lastIndex: 7, lastTerm: 3 });
+function fakes(actions: string[]): {
+  processes: ConstructorParameters<typeof Nemesis>[0]['processes'];
+  network: NetworkControl;
+} {
+  const status = (id: string): NodeStatus => ({
+    id,
+    role: id === 'n1' ? 'leader' : 'follower',
+    term: 3,
+    leader: 'n1',
+    commitIndex: 7,
+    appliedIndex: 7,
+    lastIndex: 7,
+    lastTerm: 3,
+  });
   const down = new Set<string>();
   const links = (list: readonly Link[]): string => list.map(([a, b]) => `${a}>${b}`).join(' ');
   return {
@@ -74,14 +86,37 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
     assert.equal(never, undefined);
     return { reached: true, detail: 'built it' };
   };
-  const nemesis = new Nemesis({ ...fakes(actions), record: (e) => recorder.record(e), now: () => recorder.now(), seed: 42, scenarios: { figure8: script, 'double-vote': script } });
-  const applied = await nemesis.start({ index: 4, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
+  const nemesis = new Nemesis({
+    ...fakes(actions),
+    record: (e) => recorder.record(e),
+    now: () => recorder.now(),
+    seed: 42,
+    scenarios: { figure8: script, 'double-vote': script },
+  });
+  const applied = await nemesis.start({
+    index: 4,
+    startMs: 0,
+    stopMs: 1,
+    fault: { kind: 'scenario', name: 'figure8' },
+  });
   assert.deepEqual(seen.ids, ['n1', 'n2', 'n3'], 'ids sorted');
   assert.equal(seen.leader, 'n1');
   assert.deepEqual(applied.outcome, { reached: true, detail: 'built it' });
   assert.match(applied.description, /^scenario figure8: reached \(built it\)$/);
   await nemesis.stop(applied);
-  assert.deepEqual(actions, ['cut n1>n2', 'blackhole n2>n3', 'remove-blackhole n2>n3', 'hold', 'pause n2', 'kill n3', 'kill n1', 'restart n1', 'resume n2', 'restart n3', 'heal-all']);
+  assert.deepEqual(actions, [
+    'cut n1>n2',
+    'blackhole n2>n3',
+    'remove-blackhole n2>n3',
+    'hold',
+    'pause n2',
+    'kill n3',
+    'kill n1',
+    'restart n1',
+    'resume n2',
+    'restart n3',
+    'heal-all',
+  ]);
   assert.deepEqual(
     recorder.events.map((e) => [e.f, e.value]),
     [
@@ -93,12 +128,24 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
     ],
   );
   assert.equal((recorder.events[1] as unknown as { leader: string }).leader, 'n1', 'a step carries its detail');
-  assert.equal(recorder.events[4]?.detail, 'scenario figure8: reached (built it)', 'the stop event carries the outcome for the report');
+  assert.equal(
+    recorder.events[4]?.detail,
+    'scenario figure8: reached (built it)',
+    'the stop event carries the outcome for the report',
+  );
 
   // Same seed and fault index: the same random draws; another index: different ones.
   const again: number[][] = [];
-  const drawing: Scenario = async (ctx) => (again.push([ctx.random.nextUint32(), ctx.random.nextUint32()]), { reached: false, detail: '' });
-  const second = new Nemesis({ ...fakes([]), record: (e) => recorder.record(e), now: () => recorder.now(), seed: 42, scenarios: { figure8: drawing, 'double-vote': drawing } });
+  const drawing: Scenario = async (ctx) => (
+    again.push([ctx.random.nextUint32(), ctx.random.nextUint32()]), { reached: false, detail: '' }
+  );
+  const second = new Nemesis({
+    ...fakes([]),
+    record: (e) => recorder.record(e),
+    now: () => recorder.now(),
+    seed: 42,
+    scenarios: { figure8: drawing, 'double-vote': drawing },
+  });
   await second.start({ index: 4, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
   await second.start({ index: 5, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
   assert.deepEqual(again[0], seen.draws);
@@ -114,12 +161,20 @@ test('a script that throws is recorded as not reached and the run goes on; an ab
     const value = await ctx.waitFor('forever', async () => undefined, 3_600_000);
     return { reached: value !== undefined, detail: ctx.signal.aborted ? 'aborted' : 'odd' };
   };
-  const nemesis = new Nemesis({ ...fakes([]), record: (e) => recorder.record(e), now: () => recorder.now(), scenarios: { figure8: throwing, 'double-vote': waiting } });
+  const nemesis = new Nemesis({
+    ...fakes([]),
+    record: (e) => recorder.record(e),
+    now: () => recorder.now(),
+    scenarios: { figure8: throwing, 'double-vote': waiting },
+  });
   const thrown = await nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
   assert.deepEqual(thrown.outcome, { reached: false, detail: 'script error: boom' });
   await nemesis.stop(thrown);
   const abort = new AbortController();
-  const started = nemesis.start({ index: 1, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'double-vote' } }, abort.signal);
+  const started = nemesis.start(
+    { index: 1, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'double-vote' } },
+    abort.signal,
+  );
   setTimeout(() => abort.abort(), 30);
   const aborted = await started;
   assert.deepEqual(aborted.outcome, { reached: false, detail: 'aborted' });
@@ -129,5 +184,8 @@ test('a scenario without proxies or statuses fails with a clear error', async ()
   const recorder = new Recorder();
   const { processes } = fakes([]);
   const nemesis = new Nemesis({ processes, record: (e) => recorder.record(e), now: () => recorder.now() });
-  await assert.rejects(nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } }), /needs proxies/);
+  await assert.rejects(
+    nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } }),
+    /needs proxies/,
+  );
 });

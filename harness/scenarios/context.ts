@@ -138,7 +138,14 @@ export function createScenarioContext(options: ScenarioContextOptions): TrackedS
   // Mix the fault index in so two scenario faults of one run draw differently.
   const random = new Random(new Random(options.seed).nextUint32() ^ Math.imul(options.faultIndex + 1, 0x9e3779b1));
   const note = (step: string, detail?: Record<string, unknown>): void => {
-    options.record({ process: 'nemesis', type: 'info', f: `${options.name}-step`, value: step, fault: options.faultIndex, ...(detail ?? {}) });
+    options.record({
+      process: 'nemesis',
+      type: 'info',
+      f: `${options.name}-step`,
+      value: step,
+      fault: options.faultIndex,
+      ...(detail ?? {}),
+    });
   };
   const sleep = (ms: number): Promise<void> => abortableSleep(ms, signal);
   const context: ScenarioContext = {
@@ -183,7 +190,11 @@ export function createScenarioContext(options: ScenarioContextOptions): TrackedS
     releaseClientRequests: (ids) => network.releaseClientRequests(ids),
     note,
     sleep,
-    waitFor: async <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined> => {
+    waitFor: async <T>(
+      what: string,
+      probe: () => Promise<T | undefined>,
+      timeoutMs: number,
+    ): Promise<T | undefined> => {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
         if (signal.aborted) return undefined;

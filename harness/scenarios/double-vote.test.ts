@@ -38,7 +38,14 @@ class Puppet {
   ) {
     for (const id of ['n1', 'n2', 'n3']) {
       const leads = id === this.oldLeader || (twoLeadersAtStart && id === 'n2');
-      this.nodes.set(id, { role: leads ? 'leader' : 'follower', term: 1, leader: leads ? id : this.oldLeader, vote: null, alive: true, paused: false });
+      this.nodes.set(id, {
+        role: leads ? 'leader' : 'follower',
+        term: 1,
+        leader: leads ? id : this.oldLeader,
+        vote: null,
+        alive: true,
+        paused: false,
+      });
     }
   }
 
@@ -59,7 +66,8 @@ class Puppet {
   cutLinks(links: readonly string[]): void {
     for (const link of links) {
       this.cut.add(link);
-      if (this.voter === undefined && link.startsWith(`${this.oldLeader}>`)) this.voter = link.slice(this.oldLeader.length + 1);
+      if (this.voter === undefined && link.startsWith(`${this.oldLeader}>`))
+        this.voter = link.slice(this.oldLeader.length + 1);
     }
   }
 
@@ -79,9 +87,11 @@ class Puppet {
     const na = this.node(a);
     const nb = this.node(b);
     // V no longer hears B: it polls, in vain while A and B hear a leader.
-    if (this.up(v) && nv.term === 1 && nv.role === 'follower' && nv.leader === b) Object.assign(nv, { role: 'pre-candidate', leader: null });
+    if (this.up(v) && nv.term === 1 && nv.role === 'follower' && nv.leader === b)
+      Object.assign(nv, { role: 'pre-candidate', leader: null });
     // A no longer hears B once B is dead or cut from it.
-    if (this.up(a) && na.role === 'follower' && na.term === 1 && (!nb.alive || this.cut.has(`${b}>${a}`))) Object.assign(na, { role: 'pre-candidate', leader: null });
+    if (this.up(a) && na.role === 'follower' && na.term === 1 && (!nb.alive || this.cut.has(`${b}>${a}`)))
+      Object.assign(na, { role: 'pre-candidate', leader: null });
     // A polls V; V, not knowing a leader, grants the pre-vote and then the vote.
     if (this.up(a) && this.up(v) && na.role === 'pre-candidate' && nv.term === 1 && nv.leader === null) {
       Object.assign(na, { role: 'candidate', term: 2, vote: a });
@@ -100,7 +110,14 @@ class Puppet {
     }
     // The restarted B polls; V grants it only without a vote in term 2.
     if (this.up(b) && nb.term === 1 && nb.role === 'follower' && nb.leader === null) nb.role = 'pre-candidate';
-    if (this.up(b) && this.up(v) && nb.role === 'pre-candidate' && !this.cut.has(`${b}>${v}`) && nv.term === 2 && nv.vote === null) {
+    if (
+      this.up(b) &&
+      this.up(v) &&
+      nb.role === 'pre-candidate' &&
+      !this.cut.has(`${b}>${v}`) &&
+      nv.term === 2 &&
+      nv.vote === null
+    ) {
       Object.assign(nb, { role: 'leader', term: 2, vote: b, leader: b });
       Object.assign(nv, { vote: b, leader: b });
     }
@@ -110,12 +127,28 @@ class Puppet {
     this.react();
     const n = this.node(id);
     if (!this.up(id)) return undefined;
-    return { id, role: n.role, term: n.term, leader: n.leader, vote: n.vote, commitIndex: 9, appliedIndex: 9, lastIndex: 9, lastTerm: 1 };
+    return {
+      id,
+      role: n.role,
+      term: n.term,
+      leader: n.leader,
+      vote: n.vote,
+      commitIndex: 9,
+      appliedIndex: 9,
+      lastIndex: 9,
+      lastTerm: 1,
+    };
   }
 
   restart(id: string): void {
     const n = this.node(id);
-    Object.assign(n, { alive: true, paused: false, role: 'follower', leader: null, vote: this.forgetsVote ? null : n.vote });
+    Object.assign(n, {
+      alive: true,
+      paused: false,
+      role: 'follower',
+      leader: null,
+      vote: this.forgetsVote ? null : n.vote,
+    });
   }
 }
 
@@ -136,8 +169,12 @@ function run(puppet: Puppet): ReturnType<ReturnType<typeof doubleVoteScenario>> 
     network: {
       cut: async (list) => (log(`cut ${links(list).join(' ')}`), puppet.cutLinks(links(list))),
       heal: async (list) => (log(`heal ${links(list).join(' ')}`), links(list).forEach((l) => puppet.cut.delete(l))),
-      latency: async (list) => (log(`latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.add(l))),
-      removeLatency: async (list) => (log(`remove-latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.delete(l))),
+      latency: async (list) => (
+        log(`latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.add(l))
+      ),
+      removeLatency: async (list) => (
+        log(`remove-latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.delete(l))
+      ),
       blackhole: async () => assert.fail('not used'),
       bandwidth: async () => assert.fail('not used'),
       healAll: async () => assert.fail('the script heals what it did itself'),
@@ -176,10 +213,22 @@ test('a voter that forgets its vote elects two leaders in one term, and the scri
   const v = actions.includes('cut n1>n2') ? 'n2' : 'n3';
   const a = v === 'n2' ? 'n3' : 'n2';
   // The orderings the real cluster needs (see the file comment of double-vote.ts).
-  assert.ok(indexOf(actions, `restart ${v}`) < indexOf(actions, `pause ${v}`), 'V restarts (no leader, a fresh timer), then is frozen');
-  assert.ok(indexOf(actions, `pause ${v}`) < indexOf(actions, 'kill n1'), 'V is frozen before the old leader dies, or V would poll on its own');
-  assert.ok(indexOf(actions, `latency ${v}>${a}`) < indexOf(actions, `resume ${v}`), 'the grant must be delayed before V can send it');
-  assert.ok(indexOf(actions, `pause ${a}`) < indexOf(actions, `remove-latency ${v}>${a}`), 'A is frozen before the grant reaches it');
+  assert.ok(
+    indexOf(actions, `restart ${v}`) < indexOf(actions, `pause ${v}`),
+    'V restarts (no leader, a fresh timer), then is frozen',
+  );
+  assert.ok(
+    indexOf(actions, `pause ${v}`) < indexOf(actions, 'kill n1'),
+    'V is frozen before the old leader dies, or V would poll on its own',
+  );
+  assert.ok(
+    indexOf(actions, `latency ${v}>${a}`) < indexOf(actions, `resume ${v}`),
+    'the grant must be delayed before V can send it',
+  );
+  assert.ok(
+    indexOf(actions, `pause ${a}`) < indexOf(actions, `remove-latency ${v}>${a}`),
+    'A is frozen before the grant reaches it',
+  );
   assert.ok(indexOf(actions, `resume ${a}`) > indexOf(actions, 'restart n1'), 'A leads only after B led the same term');
   assert.ok(indexOf(actions, 'release') > indexOf(actions, `resume ${a}`), 'clients wait until both lead');
   assert.ok(indexOf(actions, `cut ${a}>n1 n1>${a}`) < indexOf(actions, 'kill n1'), 'A never reaches B');

@@ -121,7 +121,11 @@ class Undo {
 
   async undelay(links: readonly Link[]): Promise<void> {
     await this.ctx.removeLatency(links);
-    this.delayed.splice(0, this.delayed.length, ...this.delayed.filter(([a, b]) => !links.some(([x, y]) => x === a && y === b)));
+    this.delayed.splice(
+      0,
+      this.delayed.length,
+      ...this.delayed.filter(([a, b]) => !links.some(([x, y]) => x === a && y === b)),
+    );
   }
 
   async hold(): Promise<void> {
@@ -152,7 +156,8 @@ class Undo {
 /** The double-vote scenario (see the file comment) with the given timings. */
 export function doubleVoteScenario(timings: DoubleVoteTimings = DOUBLE_VOTE_TIMINGS): Scenario {
   return async (ctx) => {
-    if (ctx.ids.length !== 3) return { reached: false, detail: `needs exactly 3 nodes, the cluster has ${ctx.ids.length}` };
+    if (ctx.ids.length !== 3)
+      return { reached: false, detail: `needs exactly 3 nodes, the cluster has ${ctx.ids.length}` };
     const undo = new Undo(ctx);
     try {
       return await steer(ctx, undo, timings);
@@ -174,7 +179,14 @@ async function steer(ctx: ScenarioContext, undo: Undo, timings: DoubleVoteTiming
   const b = settled.leader;
   const [a, v] = ctx.random.shuffle(ctx.ids.filter((id) => id !== b)) as [string, string];
   const term = settled.term + 1;
-  ctx.note('roles', { candidate: a, voter: v, oldLeader: b, oldTerm: settled.term, term, lastIndex: settled.lastIndex });
+  ctx.note('roles', {
+    candidate: a,
+    voter: v,
+    oldLeader: b,
+    oldTerm: settled.term,
+    term,
+    lastIndex: settled.lastIndex,
+  });
 
   // V comes back knowing no leader, so it will grant A's pre-vote (no leader
   // stickiness, thesis §9.6), with a fresh election timer, and is frozen at
@@ -187,10 +199,17 @@ async function steer(ctx: ScenarioContext, undo: Undo, timings: DoubleVoteTiming
   await undo.restart(v);
   undo.pause(v);
   // B leaves for good, and A never reaches it, so B stays in the old term.
-  await undo.cutLinks([[a, b], [b, a]]);
+  await undo.cutLinks([
+    [a, b],
+    [b, a],
+  ]);
   await undo.kill(b);
   ctx.note('voter paused, old leader killed', { voter: v, oldLeader: b });
-  const aPolling = await ctx.waitFor('candidate polling', () => inRole(ctx, a, 'pre-candidate', settled.term), electionWaitMs);
+  const aPolling = await ctx.waitFor(
+    'candidate polling',
+    () => inRole(ctx, a, 'pre-candidate', settled.term),
+    electionWaitMs,
+  );
   if (aPolling === undefined) return gaveUp(ctx, `${a} did not start polling`);
 
   // V answers A's queued pre-vote; every later message of V to A (grants, and
@@ -216,7 +235,11 @@ async function steer(ctx: ScenarioContext, undo: Undo, timings: DoubleVoteTiming
   ctx.note('voter restarted', { voter: v, term: restarted?.term, vote: restarted?.vote ?? null });
   await undo.healLinks([[b, v]]);
   await undo.restart(b);
-  const bPolling = await ctx.waitFor('old leader polling', () => inRole(ctx, b, 'pre-candidate', settled.term), electionWaitMs);
+  const bPolling = await ctx.waitFor(
+    'old leader polling',
+    () => inRole(ctx, b, 'pre-candidate', settled.term),
+    electionWaitMs,
+  );
   if (bPolling === undefined) return gaveUp(ctx, `${b} did not start polling after its restart`);
   undo.resume(v);
   const bLeads = await ctx.waitFor('second leader of the term', () => leaderOf(ctx, b, term), electionWaitMs / 2);
@@ -232,7 +255,10 @@ async function steer(ctx: ScenarioContext, undo: Undo, timings: DoubleVoteTiming
   // Each leader commits its own clients' writes with V's acknowledgements.
   await undo.release();
   await ctx.sleep(divergenceMs);
-  await undo.healLinks([[a, b], [b, a]]);
+  await undo.healLinks([
+    [a, b],
+    [b, a],
+  ]);
   return { reached: true, detail: `${a} and ${b} both led term ${term}: ${v} voted for each` };
 }
 
@@ -250,7 +276,10 @@ async function settledCluster(ctx: ScenarioContext): Promise<Settled | undefined
   const leader = leaders[0];
   if (leaders.length !== 1 || leader === undefined || leader.lastIndex === undefined) return undefined;
   const same = (s: NodeStatus): boolean =>
-    s.term === leader.term && s.lastIndex === leader.lastIndex && s.lastTerm === leader.lastTerm && s.commitIndex === leader.lastIndex;
+    s.term === leader.term &&
+    s.lastIndex === leader.lastIndex &&
+    s.lastTerm === leader.lastTerm &&
+    s.commitIndex === leader.lastIndex;
   if (!all.every(same)) return undefined;
   return { leader: leader.id, term: leader.term, lastIndex: leader.lastIndex };
 }
@@ -260,7 +289,12 @@ async function inRole(ctx: ScenarioContext, id: string, role: string, term: numb
   return s !== undefined && s.role === role && s.term === term ? true : undefined;
 }
 
-async function votedFor(ctx: ScenarioContext, voter: string, candidate: string, term: number): Promise<true | undefined> {
+async function votedFor(
+  ctx: ScenarioContext,
+  voter: string,
+  candidate: string,
+  term: number,
+): Promise<true | undefined> {
   const s = await ctx.status(voter);
   return s !== undefined && s.term === term && s.vote === candidate ? true : undefined;
 }

@@ -68,7 +68,8 @@ export const figure8: Scenario = async (ctx) => {
       const all = await ctx.statuses();
       if (all.size < ctx.ids.length) return undefined;
       const leader = [...all.values()].find((s) => s.role === 'leader');
-      if (leader === undefined || ![...all.values()].every((s) => s.term === leader.term && s.leader === leader.id)) return undefined;
+      if (leader === undefined || ![...all.values()].every((s) => s.term === leader.term && s.leader === leader.id))
+        return undefined;
       return leader;
     },
     WAIT.stableLeader,
@@ -108,7 +109,12 @@ export const figure8: Scenario = async (ctx) => {
     async () => (await statusesOf(ctx, others)).find((s) => s.role === 'leader' && s.term > t),
     WAIT.newLeader,
   );
-  if (elected === undefined) return await finish(ctx, { L, F1, others, healed: [] }, { reached: false, detail: 'the majority side elected no leader' });
+  if (elected === undefined)
+    return await finish(
+      ctx,
+      { L, F1, others, healed: [] },
+      { reached: false, detail: 'the majority side elected no leader' },
+    );
   const M = elected.id;
   const u = elected.term;
   const rest = others.filter((id) => id !== M);
@@ -119,7 +125,13 @@ export const figure8: Scenario = async (ctx) => {
   // S3 must be less up to date than L (last term below u) to vote for it; prefer one that is.
   const behind = rest.filter((id) => (restStatuses.find((s) => s.id === id)?.lastTerm ?? u) < u);
   const S3 = ctx.random.pick(behind.length > 0 ? behind : rest);
-  ctx.note('isolated-new-leader', { newLeader: M, term: u, lastTerm: elected.lastTerm, voter: S3, othersBehind: behind });
+  ctx.note('isolated-new-leader', {
+    newLeader: M,
+    term: u,
+    lastTerm: elected.lastTerm,
+    voter: S3,
+    othersBehind: behind,
+  });
   await ctx.heal(clientLinks([M]));
   const withEntry = await ctx.waitFor(
     `a client write of term ${u} in ${M}'s log`,
@@ -166,7 +178,14 @@ export const figure8: Scenario = async (ctx) => {
       detail = oldTerm
         ? `${L} (term ${committed.term}, last entry of term ${committed.lastTerm}) committed up to ${committed.commitIndex} past the majority's ${majorityIndex} by counting; ${M} holds term ${u}`
         : `${L} committed up to ${committed.commitIndex} with an entry of its term ${committed.term}`;
-      ctx.note('old-leader-committed', { leader: L, term: committed.term, lastTerm: committed.lastTerm, commitIndex: committed.commitIndex, majorityIndex, oldTerm });
+      ctx.note('old-leader-committed', {
+        leader: L,
+        term: committed.term,
+        lastTerm: committed.lastTerm,
+        commitIndex: committed.commitIndex,
+        majorityIndex,
+        oldTerm,
+      });
       // The answers to the waiting clients leave as the entries apply; give them a moment on the wire.
       await ctx.sleep(300);
     } else {
@@ -231,17 +250,26 @@ async function finish(
     async () => {
       const list = await statusesOf(ctx, others);
       const leader = list.find((s) => s.role === 'leader');
-      if (leader === undefined || list.filter((s) => s.term === leader.term && s.leader === leader.id).length < 3) return undefined;
+      if (leader === undefined || list.filter((s) => s.term === leader.term && s.leader === leader.id).length < 3)
+        return undefined;
       return leader.commitIndex >= (leader.lastIndex ?? 0) ? leader : undefined;
     },
     WAIT.finalLeader,
   );
-  ctx.note('majority-leader', { leader: winner?.id, term: winner?.term, commitIndex: winner?.commitIndex, expected: roles.M });
+  ctx.note('majority-leader', {
+    leader: winner?.id,
+    term: winner?.term,
+    commitIndex: winner?.commitIndex,
+    expected: roles.M,
+  });
   if (winner !== undefined && winner.lastTerm !== winner.term) await primeReads(ctx, winner.id);
   await ctx.heal(clientLinks(others));
   await Promise.all([ctx.restart(L), ctx.restart(F1)]);
   await ctx.heal([...linksBetween([L, F1], others), ...clientLinks([L, F1])]);
   await ctx.releaseClientRequests();
-  const suffix = winner === undefined ? '; no leader among the others after the kill' : `; then ${winner.id} led term ${winner.term}`;
+  const suffix =
+    winner === undefined
+      ? '; no leader among the others after the kill'
+      : `; then ${winner.id} led term ${winner.term}`;
   return { reached: outcome.reached, detail: `${outcome.detail}${suffix}` };
 }

@@ -47,7 +47,9 @@ function measure(name: string, opsPerRound: number, round: () => void): void {
   }
   const opsPerSecond = (rounds * opsPerRound) / (elapsed / 1000);
   const usPerRound = (elapsed * 1000) / rounds;
-  console.log(`${name.padEnd(48)} ${Math.round(opsPerSecond).toLocaleString('en-US').padStart(12)} ops/s   ${usPerRound.toFixed(1).padStart(8)} us/round`);
+  console.log(
+    `${name.padEnd(48)} ${Math.round(opsPerSecond).toLocaleString('en-US').padStart(12)} ops/s   ${usPerRound.toFixed(1).padStart(8)} us/round`,
+  );
 }
 
 function proposeRound(batch: number): () => void {
@@ -90,4 +92,6 @@ while (performance.now() - simStart < budgetMs) {
   events += runSimulation({ seed: seeds, nodes: seeds % 2 === 0 ? 5 : 3, steps: 1500 }).events;
 }
 const simSeconds = (performance.now() - simStart) / 1000;
-console.log(`${'simulator, 1500 steps per seed (3 and 5 nodes)'.padEnd(48)} ${(seeds / simSeconds).toFixed(0).padStart(12)} seeds/s  ${Math.round(events / simSeconds).toLocaleString('en-US')} events/s`);
+console.log(
+  `${'simulator, 1500 steps per seed (3 and 5 nodes)'.padEnd(48)} ${(seeds / simSeconds).toFixed(0).padStart(12)} seeds/s  ${Math.round(events / simSeconds).toLocaleString('en-US')} events/s`,
+);

@@ -24,7 +24,11 @@ describe('election (§5.2)', () => {
   });
 
   it('draws the election timeout from [electionTicks, 2*electionTicks) using the injected random source', () => {
-    for (const [random, expectedTicks] of [[0, 10], [0.5, 15], [0.999, 19]] as const) {
+    for (const [random, expectedTicks] of [
+      [0, 10],
+      [0.5, 15],
+      [0.999, 19],
+    ] as const) {
       const node = makeNode('n1', THREE, { electionTicks: 10, random: () => random, preVote: false });
       let ticks = 0;
       while (node.status().role === 'follower' && ticks < 100) {
@@ -59,7 +63,16 @@ describe('term rules (§5.1)', () => {
 
   it('a request from a stale term is answered with the current term and changes nothing', () => {
     const node = makeNode('n1', THREE, {}, { term: 5, terms: [1, 1] });
-    node.step({ type: 'append-request', from: 'n2', to: 'n1', term: 3, prevLogIndex: 2, prevLogTerm: 1, entries: [{ index: 3, term: 3, kind: 'normal', data: 'x' }], commit: 3 });
+    node.step({
+      type: 'append-request',
+      from: 'n2',
+      to: 'n1',
+      term: 3,
+      prevLogIndex: 2,
+      prevLogTerm: 1,
+      entries: [{ index: 3, term: 3, kind: 'normal', data: 'x' }],
+      commit: 3,
+    });
     const ready = drain(node);
     const [reply] = readyMessages(ready, 'append-response');
     assert.equal(reply?.term, 5, 'the stale leader learns the newer term');
@@ -120,7 +133,14 @@ describe('election restriction (§5.4.1)', () => {
     node.step(voteRequest({ from: 'n3', to: 'n1', term: 1 }));
     node.step(voteRequest({ from: 'n2', to: 'n1', term: 1 })); // a retry from the same candidate
     const replies = readyMessages(drain(node), 'vote-response');
-    assert.deepEqual(replies.map((r) => [r.to, r.granted]), [['n2', true], ['n3', false], ['n2', true]]);
+    assert.deepEqual(
+      replies.map((r) => [r.to, r.granted]),
+      [
+        ['n2', true],
+        ['n3', false],
+        ['n2', true],
+      ],
+    );
   });
 });
 
@@ -142,7 +162,12 @@ describe('vote persistence (Figure 2, persistent state)', () => {
     const ready = node.ready();
     assert.deepEqual(ready.hardState, { term: 1, vote: 'n1', commit: 0 });
     assert.equal(ready.eagerMessages.length, 0);
-    assert.deepEqual(readyMessages(ready, 'vote-request').map((m) => m.to).sort(), ['n2', 'n3']);
+    assert.deepEqual(
+      readyMessages(ready, 'vote-request')
+        .map((m) => m.to)
+        .sort(),
+      ['n2', 'n3'],
+    );
     node.advance(ready);
   });
 
@@ -220,7 +245,9 @@ describe('CheckQuorum (thesis §6.2)', () => {
     const follower = net.ids.find((id) => id !== leader)!;
     const other = net.ids.find((id) => id !== leader && id !== follower)!;
     const term = net.node(follower).status().term;
-    net.node(follower).step(voteRequest({ from: other, to: follower, term: term + 1, lastLogIndex: 100, lastLogTerm: term }));
+    net
+      .node(follower)
+      .step(voteRequest({ from: other, to: follower, term: term + 1, lastLogIndex: 100, lastLogTerm: term }));
     assert.equal(net.node(follower).status().term, term);
     assert.equal(net.node(follower).status().leader, leader);
     assert.equal(readyMessages(drain(net.node(follower)), 'vote-response').length, 0);

@@ -192,20 +192,38 @@ export class RawNode {
       if (!isPreVoteTraffic) {
         // §5.1: a higher term makes this node a follower in that term.
         const fromLeader =
-          message.type === 'append-request' || message.type === 'heartbeat-request' || message.type === 'snapshot-request';
+          message.type === 'append-request' ||
+          message.type === 'heartbeat-request' ||
+          message.type === 'snapshot-request';
         this.becomeFollower(message.term, fromLeader ? message.from : null);
       }
     } else if (message.term < this.term) {
       // §5.1: a stale request is rejected. A stale leader is told our term so
       // it steps down; with PreVote/CheckQuorum this also frees a leader whose
       // term fell behind a node that cannot win (thesis §9.6).
-      if ((message.type === 'append-request' || message.type === 'heartbeat-request') && (this.checkQuorum || this.preVote)) {
+      if (
+        (message.type === 'append-request' || message.type === 'heartbeat-request') &&
+        (this.checkQuorum || this.preVote)
+      ) {
         this.send({
-          type: 'append-response', from: this.id, to: message.from, term: this.term,
-          success: false, matchIndex: 0, conflictIndex: 0, conflictTerm: 0,
+          type: 'append-response',
+          from: this.id,
+          to: message.from,
+          term: this.term,
+          success: false,
+          matchIndex: 0,
+          conflictIndex: 0,
+          conflictTerm: 0,
         });
       } else if (message.type === 'vote-request' && message.preVote) {
-        this.send({ type: 'vote-response', from: this.id, to: message.from, term: this.term, preVote: true, granted: false });
+        this.send({
+          type: 'vote-response',
+          from: this.id,
+          to: message.from,
+          term: this.term,
+          preVote: true,
+          granted: false,
+        });
       }
       return;
     }
@@ -266,7 +284,9 @@ export class RawNode {
     if (index > this.applied) throw new RangeError(`cannot compact at ${index}: only ${this.applied} is applied`);
     const termAtIndex = this.log.termAt(index);
     if (termAtIndex !== term) {
-      throw new RangeError(`snapshot term ${term} at index ${index} does not match the log's term ${String(termAtIndex)}`);
+      throw new RangeError(
+        `snapshot term ${term} at index ${index} does not match the log's term ${String(termAtIndex)}`,
+      );
     }
     this.log.compactTo(index, term);
     this.snapshot = snapshot;
@@ -298,7 +318,9 @@ export class RawNode {
     this.flushPending();
     const softState = this.softStateChanged() ? { role: this.role, leader: this.leader } : null;
     if (softState !== null) this.lastSoftState = softState;
-    const hardState = this.hardStateChanged() ? { term: this.term, vote: this.vote, commit: this.durableCommit() } : null;
+    const hardState = this.hardStateChanged()
+      ? { term: this.term, vote: this.vote, commit: this.durableCommit() }
+      : null;
     if (hardState !== null) this.lastHardState = hardState;
     const entries = this.log.slice(this.unstableFromIndex, this.log.lastIndex() + 1);
     this.unstableFromIndex = this.log.lastIndex() + 1;
@@ -514,8 +536,13 @@ export class RawNode {
     if (this.tallyVotes()) return;
     for (const peer of this.otherPeers) {
       this.send({
-        type: 'vote-request', from: this.id, to: peer, term: voteTerm, preVote,
-        lastLogIndex: this.log.lastIndex(), lastLogTerm: this.log.lastTerm(),
+        type: 'vote-request',
+        from: this.id,
+        to: peer,
+        term: voteTerm,
+        preVote,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
       });
     }
   }
@@ -553,9 +580,7 @@ export class RawNode {
   private handleVoteRequest(m: VoteRequest): void {
     // §5.2: at most one vote per term, first come first served; a pre-vote for a later term binds nothing.
     const canVote =
-      this.vote === m.from ||
-      (this.vote === null && this.leader === null) ||
-      (m.preVote && m.term > this.term);
+      this.vote === m.from || (this.vote === null && this.leader === null) || (m.preVote && m.term > this.term);
     if (canVote && this.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
       if (!m.preVote) {
         this.vote = m.from;
@@ -564,7 +589,14 @@ export class RawNode {
       // The response goes out in Ready.messages, after the vote is durable (Figure 2, "Persistent state").
       this.send({ type: 'vote-response', from: this.id, to: m.from, term: m.term, preVote: m.preVote, granted: true });
     } else {
-      this.send({ type: 'vote-response', from: this.id, to: m.from, term: this.term, preVote: m.preVote, granted: false });
+      this.send({
+        type: 'vote-response',
+        from: this.id,
+        to: m.from,
+        term: this.term,
+        preVote: m.preVote,
+        granted: false,
+      });
     }
   }
 
@@ -734,9 +766,22 @@ export class RawNode {
     this.replyAppend(m.from, true, index, 0, 0);
   }
 
-  private replyAppend(to: NodeId, success: boolean, matchIndex: number, conflictIndex: number, conflictTerm: number): void {
+  private replyAppend(
+    to: NodeId,
+    success: boolean,
+    matchIndex: number,
+    conflictIndex: number,
+    conflictTerm: number,
+  ): void {
     const reply: AppendResponse = {
-      type: 'append-response', from: this.id, to, term: this.term, success, matchIndex, conflictIndex, conflictTerm,
+      type: 'append-response',
+      from: this.id,
+      to,
+      term: this.term,
+      success,
+      matchIndex,
+      conflictIndex,
+      conflictTerm,
     };
     this.send(reply);
   }
@@ -827,7 +872,8 @@ export class RawNode {
     // heartbeats)"). Sending a request that carries only the commit index
     // would double the peer traffic of a lone client's write for nothing the
     // leader's clients wait on: they are answered when the leader applies.
-    if (!sent && pr.state !== 'replicate' && pr.sentCommit < this.commit && !pr.isPaused()) sent = this.sendAppend(to, pr, true);
+    if (!sent && pr.state !== 'replicate' && pr.sentCommit < this.commit && !pr.isPaused())
+      sent = this.sendAppend(to, pr, true);
     return sent;
   }
 
@@ -847,8 +893,14 @@ export class RawNode {
     const anchorTerm = anchorIndex === prevLogIndex ? prevLogTerm : this.log.termAt(anchorIndex);
     if (anchorTerm === undefined) return this.sendSnapshot(to, pr);
     this.send({
-      type: 'append-request', from: this.id, to, term: this.term,
-      prevLogIndex: anchorIndex, prevLogTerm: anchorTerm, entries, commit: this.commit,
+      type: 'append-request',
+      from: this.id,
+      to,
+      term: this.term,
+      prevLogIndex: anchorIndex,
+      prevLogTerm: anchorTerm,
+      entries,
+      commit: this.commit,
     });
     pr.sentCommit = this.commit;
     const last = entries[entries.length - 1];

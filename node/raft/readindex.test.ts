@@ -39,7 +39,10 @@ describe('ReadIndex (thesis §6.4)', () => {
     net.settle();
     const rounds = net.sent.slice(sentBefore).filter((m): m is HeartbeatRequest => m.type === 'heartbeat-request');
     assert.equal(rounds.length, 2, 'one heartbeat per follower for all 100 reads');
-    assert.deepEqual(net.readStates.get(leader)!.map((r) => r.context), Array.from({ length: 100 }, (_, i) => `r${i}`));
+    assert.deepEqual(
+      net.readStates.get(leader)!.map((r) => r.context),
+      Array.from({ length: 100 }, (_, i) => `r${i}`),
+    );
   });
 
   it('a new leader queues reads until an entry of its own term is committed', () => {
@@ -49,9 +52,22 @@ describe('ReadIndex (thesis §6.4)', () => {
     assert.equal(node.status().commitIndex, 0, 'setup: its empty entry is not committed yet');
     node.readIndex('early');
     const waiting = drain(node);
-    assert.equal(readyMessages(waiting, 'heartbeat-request').filter((m) => m.context !== null).length, 0, 'no round yet');
+    assert.equal(
+      readyMessages(waiting, 'heartbeat-request').filter((m) => m.context !== null).length,
+      0,
+      'no round yet',
+    );
     assert.equal(waiting.readStates.length, 0);
-    node.step({ type: 'append-response', from: 'n2', to: 'n1', term, success: true, matchIndex: 1, conflictIndex: 0, conflictTerm: 0 });
+    node.step({
+      type: 'append-response',
+      from: 'n2',
+      to: 'n1',
+      term,
+      success: true,
+      matchIndex: 1,
+      conflictIndex: 0,
+      conflictTerm: 0,
+    });
     assert.equal(node.status().commitIndex, 1);
     const round = readyMessages(drain(node), 'heartbeat-request').filter((m) => m.context !== null);
     assert.equal(round.length, 2, 'the round starts once the term has a committed entry');

@@ -1,11 +1,19 @@
 // Log replication and commitment: Raft §5.3, §5.4.2 (Figures 7 and 8), pipelining and batching.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RawNode } from './raw-node.ts';
+import type { RawNode } from './raw-node.ts';
 import { TestNetwork, drain, electByHand, makeNode, readyMessages } from './testing/network.ts';
 import type { AppendResponse, Entry, Message, NodeId, PlantedBug } from './types.ts';
 
-function appendRequest(from: NodeId, to: NodeId, term: number, prevLogIndex: number, prevLogTerm: number, entries: Entry[], commit = 0): Message {
+function appendRequest(
+  from: NodeId,
+  to: NodeId,
+  term: number,
+  prevLogIndex: number,
+  prevLogTerm: number,
+  entries: Entry[],
+  commit = 0,
+): Message {
   return { type: 'append-request', from, to, term, prevLogIndex, prevLogTerm, entries, commit };
 }
 
@@ -23,7 +31,12 @@ describe('log matching (§5.3)', () => {
     node.step(appendRequest('n2', 'n1', 3, 4, 3, [entry(5, 3)]));
     const [reply] = readyMessages(drain(node), 'append-response');
     assert.deepEqual(
-      { success: reply?.success, matchIndex: reply?.matchIndex, conflictTerm: reply?.conflictTerm, conflictIndex: reply?.conflictIndex },
+      {
+        success: reply?.success,
+        matchIndex: reply?.matchIndex,
+        conflictTerm: reply?.conflictTerm,
+        conflictIndex: reply?.conflictIndex,
+      },
       { success: false, matchIndex: 4, conflictTerm: 2, conflictIndex: 3 },
     );
     assert.equal(node.status().lastIndex, 5, 'nothing appended or removed');
@@ -42,8 +55,15 @@ describe('log matching (§5.3)', () => {
     const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 3, terms: [1, 1, 2, 2] });
     node.step(appendRequest('n2', 'n1', 3, 2, 1, [entry(3, 3)]));
     const ready = drain(node);
-    assert.deepEqual(ready.entries.map((e) => [e.index, e.term]), [[3, 3]], 'the caller overwrites from index 3');
-    assert.deepEqual(node.logEntries(1, 10).map((e) => e.term), [1, 1, 3]);
+    assert.deepEqual(
+      ready.entries.map((e) => [e.index, e.term]),
+      [[3, 3]],
+      'the caller overwrites from index 3',
+    );
+    assert.deepEqual(
+      node.logEntries(1, 10).map((e) => e.term),
+      [1, 1, 3],
+    );
     assert.equal(readyMessages(ready, 'append-response')[0]?.matchIndex, 3);
   });
 
@@ -95,7 +115,11 @@ describe('log matching (§5.3)', () => {
     const expected = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 8];
     for (const id of ids) {
       assert.deepEqual(net.logTerms(id), expected, `${id}'s log`);
-      assert.deepEqual(net.storage.get(id)!.entries.map((e) => e.term), expected, `${id}'s durable log`);
+      assert.deepEqual(
+        net.storage.get(id)!.entries.map((e) => e.term),
+        expected,
+        `${id}'s durable log`,
+      );
       assert.equal(net.node(id).status().commitIndex, 11);
     }
     // Fast backtracking (§5.3): f skips whole terms, 3 then 2, instead of one entry per round trip.
@@ -120,7 +144,12 @@ describe('log matching (§5.3)', () => {
 describe('commitment (§5.3, §5.4.2)', () => {
   function figure8Leader(bugs: readonly PlantedBug[] = []): RawNode {
     // Figure 8 (c): s1 leads term 4 with [1, 2]; the term-2 entry at index 2 is old.
-    const s1 = makeNode('s1', ['s1', 's2', 's3', 's4', 's5'], { preVote: false, plantedBugs: bugs }, { term: 3, terms: [1, 2] });
+    const s1 = makeNode(
+      's1',
+      ['s1', 's2', 's3', 's4', 's5'],
+      { preVote: false, plantedBugs: bugs },
+      { term: 3, terms: [1, 2] },
+    );
     electByHand(s1, ['s2', 's3']);
     assert.equal(s1.status().term, 4);
     return s1;
@@ -128,9 +157,20 @@ describe('commitment (§5.3, §5.4.2)', () => {
 
   it('a new leader appends its empty start-of-term entry (§8); the commit-old-term variant appends none', () => {
     const correct = figure8Leader();
-    assert.deepEqual(correct.logEntries(1, 10).map((e) => [e.term, e.kind]), [[1, 'normal'], [2, 'normal'], [4, 'empty']]);
+    assert.deepEqual(
+      correct.logEntries(1, 10).map((e) => [e.term, e.kind]),
+      [
+        [1, 'normal'],
+        [2, 'normal'],
+        [4, 'empty'],
+      ],
+    );
     const buggy = figure8Leader(['commit-old-term']);
-    assert.deepEqual(buggy.logEntries(1, 10).map((e) => e.term), [1, 2], 'no term-4 entry until a client proposes');
+    assert.deepEqual(
+      buggy.logEntries(1, 10).map((e) => e.term),
+      [1, 2],
+      'no term-4 entry until a client proposes',
+    );
     assert.equal(buggy.status().lastTerm, 2);
   });
 
@@ -177,7 +217,11 @@ describe('commitment (§5.3, §5.4.2)', () => {
     const ready = n1.ready(); // the leader's write of index 2 is in progress
     // n3 has not answered its probe yet, so only n2 is sent index 2.
     const carrying2 = readyMessages(ready, 'append-request').filter((m) => m.entries.some((e) => e.index === 2));
-    assert.deepEqual(carrying2.map((m) => m.to), ['n2'], 'replication starts in parallel with the write');
+    assert.deepEqual(
+      carrying2.map((m) => m.to),
+      ['n2'],
+      'replication starts in parallel with the write',
+    );
     n1.step(ack('n2', 'n1', 1, 2));
     assert.equal(n1.status().commitIndex, 1, 'n2 alone is not a majority while the leader has not persisted');
     n1.advance(ready);
@@ -194,7 +238,11 @@ describe('commitment (§5.3, §5.4.2)', () => {
     for (const id of net.ids) {
       assert.deepEqual(net.appliedData(id), expected, id);
       const indexes = net.applied.get(id)!.map((e) => e.index);
-      assert.deepEqual(indexes, indexes.map((_, k) => k + 1), `${id} applied contiguous indexes`);
+      assert.deepEqual(
+        indexes,
+        indexes.map((_, k) => k + 1),
+        `${id} applied contiguous indexes`,
+      );
     }
   });
 
@@ -204,7 +252,9 @@ describe('commitment (§5.3, §5.4.2)', () => {
     const result = net.node(leader).propose('now');
     assert.ok(result.ok);
     const ready = net.node(leader).ready();
-    const appends = ready.eagerMessages.filter((m) => m.type === 'append-request' && m.entries.some((e) => e.data === 'now'));
+    const appends = ready.eagerMessages.filter(
+      (m) => m.type === 'append-request' && m.entries.some((e) => e.data === 'now'),
+    );
     assert.equal(appends.length, 2);
     net.node(leader).advance(ready);
   });
@@ -245,7 +295,9 @@ describe('batching and pipelining', () => {
       net.node(leader).propose(`p${i}`);
       net.settle();
     }
-    const appendsToSlow = net.sent.slice(sentBefore).filter((m) => m.type === 'append-request' && m.to === slow && m.entries.length > 0);
+    const appendsToSlow = net.sent
+      .slice(sentBefore)
+      .filter((m) => m.type === 'append-request' && m.to === slow && m.entries.length > 0);
     assert.equal(appendsToSlow.length, 4);
     net.heal();
     net.tickAll(10);
@@ -330,7 +382,10 @@ describe('snapshots (§7)', () => {
     const restarted = net.start(follower);
     assert.equal(restarted.status().appliedIndex, snapIndex, 'the state machine restarts from the snapshot');
     const ready = drain(restarted);
-    assert.deepEqual(ready.committedEntries.filter((e) => e.kind === 'normal').map((e) => e.data), ['v5', 'v6', 'v7']);
+    assert.deepEqual(
+      ready.committedEntries.filter((e) => e.kind === 'normal').map((e) => e.data),
+      ['v5', 'v6', 'v7'],
+    );
   });
 });
 
@@ -341,7 +396,10 @@ describe('recovery after a torn write', () => {
     node.step(appendRequest('n2', 'n1', 9, 1, 1, [entry(2, 9), entry(3, 9)], 3));
     assert.equal(node.status().commitIndex, 3);
     const first = drain(node);
-    assert.deepEqual(first.entries.map((e) => e.term), [9, 9]);
+    assert.deepEqual(
+      first.entries.map((e) => e.term),
+      [9, 9],
+    );
     // If the write tore after the hard state, commit 3 must not point at the old term-8 entries.
     assert.equal(first.hardState?.commit, 1);
     assert.equal(drain(node).hardState?.commit, 3, 'persisted once the entries are durable');

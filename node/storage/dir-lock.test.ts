@@ -35,7 +35,10 @@ describe('data directory lock', () => {
       assert.throws(
         () => lockDataDir(dir),
         (err: unknown) =>
-          err instanceof DataDirInUseError && err.ownerPid === process.pid && err.message.includes(join(dir, LOCK_FILE)) && err.message.includes('--data-dir'),
+          err instanceof DataDirInUseError &&
+          err.ownerPid === process.pid &&
+          err.message.includes(join(dir, LOCK_FILE)) &&
+          err.message.includes('--data-dir'),
       );
       // The failed claim left the holder's lock alone.
       assert.equal(readFileSync(join(dir, LOCK_FILE), 'utf8').trim(), String(process.pid));
@@ -86,7 +89,19 @@ describe('a node process and its data directory', () => {
       });
       void child.then((r) => reject(new Error(`node exited early: ${String(r.stderr)}`)));
     });
-  const nodeArgs = (dir: string): string[] => ['--import', 'tsx', mainTs, '--id', 'n1', '--listen', '127.0.0.1:0', '--peers', 'n1=http://127.0.0.1:1', '--data-dir', dir];
+  const nodeArgs = (dir: string): string[] => [
+    '--import',
+    'tsx',
+    mainTs,
+    '--id',
+    'n1',
+    '--listen',
+    '127.0.0.1:0',
+    '--peers',
+    'n1=http://127.0.0.1:1',
+    '--data-dir',
+    dir,
+  ];
 
   test('a second node on the same --data-dir refuses to start and the first keeps its lock', async () => {
     const dir = join(root, 'process');

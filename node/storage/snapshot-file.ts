@@ -4,7 +4,17 @@
  * fsync it, rename it into place, fsync the directory; only then are older
  * snapshots removed, so a crash at any point leaves one complete snapshot.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, writeSync, renameSync, mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+  renameSync,
+  mkdirSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Snapshot } from '../raft/types.ts';
 import { frameRecords, readRecordAt } from './records.ts';
@@ -38,7 +48,9 @@ export class SnapshotStore {
     const name = `${String(snapshot.meta.index).padStart(16, '0')}${SUFFIX}`;
     const path = join(this.dir, name);
     const tmp = path + TMP_SUFFIX;
-    const payload = Buffer.from(JSON.stringify({ index: snapshot.meta.index, term: snapshot.meta.term, data: snapshot.data }));
+    const payload = Buffer.from(
+      JSON.stringify({ index: snapshot.meta.index, term: snapshot.meta.term, data: snapshot.data }),
+    );
     const buf = frameRecords([payload]);
     const fd = openSync(tmp, 'w');
     try {
@@ -51,7 +63,8 @@ export class SnapshotStore {
     renameSync(tmp, path);
     syncDirectory(this.dir);
     for (const other of readdirSync(this.dir)) {
-      if (other !== name && (other.endsWith(SUFFIX) || other.endsWith(TMP_SUFFIX))) rmSync(join(this.dir, other), { force: true });
+      if (other !== name && (other.endsWith(SUFFIX) || other.endsWith(TMP_SUFFIX)))
+        rmSync(join(this.dir, other), { force: true });
     }
     return path;
   }
@@ -78,9 +91,15 @@ export class SnapshotStore {
       throw new SnapshotCorruptionError(path, 'payload is not JSON');
     }
     const o = raw as Record<string, unknown> | null;
-    if (o === null || typeof o !== 'object' || typeof o['index'] !== 'number' || typeof o['term'] !== 'number' || typeof o['data'] !== 'string') {
+    if (
+      o === null ||
+      typeof o !== 'object' ||
+      typeof o.index !== 'number' ||
+      typeof o.term !== 'number' ||
+      typeof o.data !== 'string'
+    ) {
       throw new SnapshotCorruptionError(path, 'payload lacks index, term or data');
     }
-    return { meta: { index: o['index'], term: o['term'] }, data: o['data'] };
+    return { meta: { index: o.index, term: o.term }, data: o.data };
   }
 }

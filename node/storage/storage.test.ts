@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
@@ -22,7 +32,8 @@ afterEach(() => {
 
 function entries(from: number, to: number, term: number): Entry[] {
   const out: Entry[] = [];
-  for (let i = from; i <= to; i++) out.push({ index: i, term, kind: 'normal', data: `{"op":"put","key":"k${i}","value":${i}}` });
+  for (let i = from; i <= to; i++)
+    out.push({ index: i, term, kind: 'normal', data: `{"op":"put","key":"k${i}","value":${i}}` });
   return out;
 }
 
@@ -131,11 +142,17 @@ describe('write-ahead log', () => {
     const { end } = tearEndOfRecords(seg, 5);
     const lastRecord = recordOffsets(readFileSync(seg)).end;
     const { recovered, truncations } = NodeStorage.open(dir);
-    assert.deepEqual(truncations, [{ file: seg, offset: lastRecord, droppedBytes: end - 5 - lastRecord, reason: 'checksum mismatch' }]);
+    assert.deepEqual(truncations, [
+      { file: seg, offset: lastRecord, droppedBytes: end - 5 - lastRecord, reason: 'checksum mismatch' },
+    ]);
     assert.deepEqual(recovered.entries, entries(1, 3, 1));
     const after = readFileSync(seg);
     assert.equal(after.length, DEFAULT_SEGMENT_BYTES, 'the segment is preallocated again');
-    assert.equal(after.subarray(lastRecord).some((b) => b !== 0), false, 'the torn bytes were zeroed');
+    assert.equal(
+      after.subarray(lastRecord).some((b) => b !== 0),
+      false,
+      'the torn bytes were zeroed',
+    );
     // A second open finds a clean log.
     assert.deepEqual(NodeStorage.open(dir).truncations, []);
   });
@@ -146,7 +163,9 @@ describe('write-ahead log', () => {
     const walDir = join(dir, 'wal');
     mkdirSync(walDir, { recursive: true });
     const seg = join(walDir, '0000000000000001.wal');
-    const records = entries(1, 4, 1).map((e) => Buffer.from(JSON.stringify({ t: 'e', i: e.index, m: e.term, k: 'n', d: e.data })));
+    const records = entries(1, 4, 1).map((e) =>
+      Buffer.from(JSON.stringify({ t: 'e', i: e.index, m: e.term, k: 'n', d: e.data })),
+    );
     const whole = frameRecords(records);
     writeFileSync(seg, whole.subarray(0, whole.length - 5));
     const first = NodeStorage.open(dir, {}, SMALL);
@@ -213,7 +232,13 @@ describe('write-ahead log', () => {
     assert.match(truncations[0]?.reason ?? '', /zero-filled sector/);
     // Records before it: the hard state, then entries 1, 2, ...
     assert.deepEqual(recovered.entries, entries(1, offsets.filter((o) => o < firstHit).length - 1, 1));
-    assert.equal(readFileSync(seg).subarray(firstHit).some((b) => b !== 0), false, 'everything from the torn record on was zeroed');
+    assert.equal(
+      readFileSync(seg)
+        .subarray(firstHit)
+        .some((b) => b !== 0),
+      false,
+      'everything from the torn record on was zeroed',
+    );
     assert.deepEqual(NodeStorage.open(dir).truncations, []);
   });
 
@@ -235,7 +260,12 @@ describe('write-ahead log', () => {
     writeFileSync(seg, buf);
     assert.throws(
       () => NodeStorage.open(dir),
-      (err: unknown) => err instanceof WalCorruptionError && err.file === seg && err.offset === offset && err.message.includes(seg) && err.message.includes(`offset ${offset}`),
+      (err: unknown) =>
+        err instanceof WalCorruptionError &&
+        err.file === seg &&
+        err.offset === offset &&
+        err.message.includes(seg) &&
+        err.message.includes(`offset ${offset}`),
     );
     // Nothing was truncated: the evidence is kept.
     assert.equal(statSync(seg).size, buf.length);
@@ -243,14 +273,24 @@ describe('write-ahead log', () => {
 
   test('a later record for an index replaces it and every entry after it (§5.3)', () => {
     const { entries: log } = replay(
-      [...entries(1, 5, 1).map((entry) => ({ type: 'entry' as const, entry })), ...entries(3, 3, 2).map((entry) => ({ type: 'entry' as const, entry }))],
+      [
+        ...entries(1, 5, 1).map((entry) => ({ type: 'entry' as const, entry })),
+        ...entries(3, 3, 2).map((entry) => ({ type: 'entry' as const, entry })),
+      ],
       null,
     );
     assert.deepEqual(log, [...entries(1, 2, 1), ...entries(3, 3, 2)]);
   });
 
   test('a gap in the log is refused', () => {
-    assert.throws(() => replay([...entries(1, 2, 1), ...entries(5, 5, 1)].map((entry) => ({ type: 'entry' as const, entry })), null), LogGapError);
+    assert.throws(
+      () =>
+        replay(
+          [...entries(1, 2, 1), ...entries(5, 5, 1)].map((entry) => ({ type: 'entry' as const, entry })),
+          null,
+        ),
+      LogGapError,
+    );
   });
 });
 
@@ -271,19 +311,32 @@ describe('snapshots', () => {
     const buf = readFileSync(path);
     buf[buf.length - 4] = 0x00;
     writeFileSync(path, buf);
-    assert.throws(() => store.loadLatest(), (err: unknown) => err instanceof SnapshotCorruptionError && err.message.includes(path));
+    assert.throws(
+      () => store.loadLatest(),
+      (err: unknown) => err instanceof SnapshotCorruptionError && err.message.includes(path),
+    );
   });
 
   test('compaction drops full segments the snapshot covers; restart loads snapshot plus log suffix', async () => {
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir, {}, SMALL);
-    for (let i = 1; i <= 100; i += 10) await storage.persist({ snapshot: null, entries: entries(i, i + 9, 1), hardState: { term: 1, vote: 'n2', commit: i - 1 } });
+    for (let i = 1; i <= 100; i += 10)
+      await storage.persist({
+        snapshot: null,
+        entries: entries(i, i + 9, 1),
+        hardState: { term: 1, vote: 'n2', commit: i - 1 },
+      });
     const before = storage.walSegments();
     assert.ok(before.length >= 3, `100 entries fill several ${SMALL.segmentBytes}-byte segments (${before.length})`);
     await storage.saveSnapshot({ index: 100, term: 1 }, { meta: { index: 100, term: 1 }, data: 'at-100' });
     // Every full segment is covered and gone; the one being written stays.
     assert.deepEqual(storage.walSegments(), before.slice(-1));
-    for (let i = 101; i <= 200; i += 10) await storage.persist({ snapshot: null, entries: entries(i, i + 9, 1), hardState: { term: 1, vote: 'n2', commit: i - 1 } });
+    for (let i = 101; i <= 200; i += 10)
+      await storage.persist({
+        snapshot: null,
+        entries: entries(i, i + 9, 1),
+        hardState: { term: 1, vote: 'n2', commit: i - 1 },
+      });
     const middle = storage.walSegments();
     await storage.saveSnapshot({ index: 150, term: 1 }, { meta: { index: 150, term: 1 }, data: 'at-150' });
     // Segments holding entries above 150 are kept.
@@ -299,7 +352,11 @@ describe('snapshots', () => {
   test('a received snapshot that conflicts with the log discards the whole log (§7)', async () => {
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir);
-    await storage.persist({ snapshot: null, entries: entries(1, 30, 1), hardState: { term: 1, vote: null, commit: 5 } });
+    await storage.persist({
+      snapshot: null,
+      entries: entries(1, 30, 1),
+      hardState: { term: 1, vote: null, commit: 5 },
+    });
     await storage.persist({
       snapshot: { meta: { index: 20, term: 3 }, data: 'leader-state' },
       entries: entries(21, 22, 3),
@@ -349,10 +406,12 @@ describe('preallocated WAL segments', () => {
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir, {}, SMALL);
     await storage.persist({ snapshot: null, entries: [], hardState: { term: 3, vote: 'n3', commit: 0 } });
-    for (let i = 1; i <= 150; i += 5) await storage.persist({ snapshot: null, entries: entries(i, i + 4, 3), hardState: null });
+    for (let i = 1; i <= 150; i += 5)
+      await storage.persist({ snapshot: null, entries: entries(i, i + 4, 3), hardState: null });
     const segments = storage.walSegments();
     assert.ok(segments.length >= 3, `${segments.length} segments`);
-    for (const seg of segments) assert.ok(statSync(seg).size <= SMALL.segmentBytes, `${seg} stayed within its preallocated size`);
+    for (const seg of segments)
+      assert.ok(statSync(seg).size <= SMALL.segmentBytes, `${seg} stayed within its preallocated size`);
     storage.close();
     const { recovered, truncations } = NodeStorage.open(dir, {}, SMALL);
     assert.deepEqual(truncations, []);
@@ -412,7 +471,8 @@ describe('preallocated WAL segments', () => {
     // A segment is synced before the next one starts, so only the newest can hold a torn write.
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir, {}, SMALL);
-    for (let i = 1; i <= 100; i += 5) await storage.persist({ snapshot: null, entries: entries(i, i + 4, 1), hardState: null });
+    for (let i = 1; i <= 100; i += 5)
+      await storage.persist({ snapshot: null, entries: entries(i, i + 4, 1), hardState: null });
     const [first] = storage.walSegments();
     storage.close();
     const buf = readFileSync(first as string);
@@ -430,7 +490,10 @@ describe('preallocated WAL segments', () => {
     const dir = tempDir();
     const { storage } = NodeStorage.open(dir, {}, SMALL);
     const before = storage.stats().walSyncs;
-    await storage.persist({ snapshot: null, entries: entries(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } }, { syncOnThisThread: true });
+    await storage.persist(
+      { snapshot: null, entries: entries(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } },
+      { syncOnThisThread: true },
+    );
     assert.equal(storage.stats().walSyncs, before + 1);
     assert.deepEqual(NodeStorage.open(dir, {}, SMALL).recovered.entries, entries(1, 2, 1));
   });
@@ -443,7 +506,15 @@ describe('storage against a model (fast-check, fixed seed)', () => {
     | { readonly kind: 'reopen' }
     | { readonly kind: 'crash' };
   const step: fc.Arbitrary<Step> = fc.oneof(
-    { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), back: fc.nat(3), count: fc.integer({ min: 1, max: 30 }), newTerm: fc.boolean() }) },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        kind: fc.constant('append' as const),
+        back: fc.nat(3),
+        count: fc.integer({ min: 1, max: 30 }),
+        newTerm: fc.boolean(),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('snapshot' as const), back: fc.nat(20) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('reopen' as const) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const) }) },
@@ -464,14 +535,18 @@ describe('storage against a model (fast-check, fixed seed)', () => {
         const check = (recovered: ReturnType<typeof NodeStorage.open>['recovered']): void => {
           assert.deepEqual(recovered.entries, log);
           assert.deepEqual(recovered.snapshot?.meta ?? null, snapshot);
-          assert.deepEqual(recovered.hardState, { ...hardState, commit: Math.min(Math.max(hardState.commit, snapshot?.index ?? 0), lastIndex()) });
+          assert.deepEqual(recovered.hardState, {
+            ...hardState,
+            commit: Math.min(Math.max(hardState.commit, snapshot?.index ?? 0), lastIndex()),
+          });
         };
         for (const s of steps) {
           switch (s.kind) {
             case 'append': {
               // Replace up to `back` entries at the end (a conflicting suffix, §5.3), never below the snapshot.
               const from = Math.max(firstIndex(), lastIndex() + 1 - s.back);
-              if (s.newTerm || hardState.term === 0) hardState = { term: hardState.term + 1, vote: `n${hardState.term % 3}`, commit: hardState.commit };
+              if (s.newTerm || hardState.term === 0)
+                hardState = { term: hardState.term + 1, vote: `n${hardState.term % 3}`, commit: hardState.commit };
               const added = entries(from, from + s.count - 1, hardState.term);
               log = [...log.slice(0, from - firstIndex()), ...added];
               hardState = { ...hardState, commit: Math.max(hardState.commit, Math.max(firstIndex() - 1, from - 1)) };

@@ -18,7 +18,9 @@ import { WriteAheadLog, type WalOptions, type WalRecord, type WalTruncation } fr
 export class LogGapError extends Error {
   readonly code = 'LOG_GAP';
   constructor(message: string) {
-    super(`${message}; refusing to start. Restore the data directory from a replica or remove it to rejoin as a new empty member.`);
+    super(
+      `${message}; refusing to start. Restore the data directory from a replica or remove it to rejoin as a new empty member.`,
+    );
   }
 }
 
@@ -67,7 +69,11 @@ export class NodeStorage {
     const snapshot = snapshots.loadLatest();
     const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'), walOptions);
     const { hardState, entries } = replay(records, snapshot?.meta ?? null);
-    return { storage: new NodeStorage(wal, snapshots, hardState, planted), recovered: { hardState, snapshot, entries }, truncations };
+    return {
+      storage: new NodeStorage(wal, snapshots, hardState, planted),
+      recovered: { hardState, snapshot, entries },
+      truncations,
+    };
   }
 
   /** The hard state as written to disk; the planted `vote-twice` bug leaves the vote out (Figure 2 says it must be there). */
@@ -119,7 +125,11 @@ export class NodeStorage {
    * next rotation; non-zero only if the disk is too slow or full).
    */
   stats(): { walSyncs: number; walBytesWritten: number; walSegmentsNotPreallocated: number } {
-    return { walSyncs: this.wal.stats.syncs, walBytesWritten: this.wal.stats.bytesWritten, walSegmentsNotPreallocated: this.wal.stats.unpreparedSegments };
+    return {
+      walSyncs: this.wal.stats.syncs,
+      walBytesWritten: this.wal.stats.bytesWritten,
+      walSegmentsNotPreallocated: this.wal.stats.unpreparedSegments,
+    };
   }
 
   /** Paths of the live WAL segments, oldest first. */
@@ -141,7 +151,10 @@ export class NodeStorage {
  * when it installs a snapshot (§7): if the log holds the snapshot's last
  * entry, the suffix after it is kept, otherwise the whole log is discarded.
  */
-export function replay(records: readonly WalRecord[], snapshot: SnapshotMeta | null): { hardState: HardState; entries: Entry[] } {
+export function replay(
+  records: readonly WalRecord[],
+  snapshot: SnapshotMeta | null,
+): { hardState: HardState; entries: Entry[] } {
   let hardState = EMPTY_HARD_STATE;
   let log: Entry[] = [];
   const resetTo = (meta: SnapshotMeta): void => {
@@ -162,7 +175,8 @@ export function replay(records: readonly WalRecord[], snapshot: SnapshotMeta | n
           log = [e];
         } else {
           const lastIndex = first.index + log.length - 1;
-          if (e.index > lastIndex + 1) throw new LogGapError(`write-ahead log jumps from index ${lastIndex} to ${e.index}`);
+          if (e.index > lastIndex + 1)
+            throw new LogGapError(`write-ahead log jumps from index ${lastIndex} to ${e.index}`);
           log.length = e.index - first.index;
           log.push(e);
         }

@@ -36,7 +36,22 @@
  * `open` throws a `WalCorruptionError` naming the file and byte offset,
  * because continuing could silently drop acknowledged writes.
  */
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, write, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  write,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types.ts';
@@ -109,17 +124,20 @@ function decodeRecord(payload: Buffer): WalRecord | null {
   }
   if (typeof raw !== 'object' || raw === null) return null;
   const r = raw as Record<string, unknown>;
-  switch (r['t']) {
+  switch (r.t) {
     case 'e':
-      if (typeof r['i'] !== 'number' || typeof r['m'] !== 'number' || typeof r['d'] !== 'string') return null;
-      return { type: 'entry', entry: { index: r['i'], term: r['m'], kind: r['k'] === 'e' ? 'empty' : 'normal', data: r['d'] } };
+      if (typeof r.i !== 'number' || typeof r.m !== 'number' || typeof r.d !== 'string') return null;
+      return {
+        type: 'entry',
+        entry: { index: r.i, term: r.m, kind: r.k === 'e' ? 'empty' : 'normal', data: r.d },
+      };
     case 'h':
-      if (typeof r['term'] !== 'number' || typeof r['commit'] !== 'number') return null;
-      if (r['vote'] !== null && typeof r['vote'] !== 'string') return null;
-      return { type: 'hard-state', hardState: { term: r['term'], vote: r['vote'], commit: r['commit'] } };
+      if (typeof r.term !== 'number' || typeof r.commit !== 'number') return null;
+      if (r.vote !== null && typeof r.vote !== 'string') return null;
+      return { type: 'hard-state', hardState: { term: r.term, vote: r.vote, commit: r.commit } };
     case 's':
-      if (typeof r['i'] !== 'number' || typeof r['m'] !== 'number') return null;
-      return { type: 'snapshot-marker', meta: { index: r['i'], term: r['m'] } };
+      if (typeof r.i !== 'number' || typeof r.m !== 'number') return null;
+      return { type: 'snapshot-marker', meta: { index: r.i, term: r.m } };
     default:
       return null;
   }
@@ -180,7 +198,10 @@ export class WriteAheadLog {
    * tail, and returns the records in order. Throws `WalCorruptionError` on
    * corruption before the tail.
    */
-  static open(dir: string, options: WalOptions = {}): { wal: WriteAheadLog; records: WalRecord[]; truncations: WalTruncation[] } {
+  static open(
+    dir: string,
+    options: WalOptions = {},
+  ): { wal: WriteAheadLog; records: WalRecord[]; truncations: WalTruncation[] } {
     const segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     mkdirSync(dir, { recursive: true });
     // A spare left by the previous run may be half filled: start it again.
@@ -205,7 +226,8 @@ export class WriteAheadLog {
         const r = readRecordAt(buf, offset);
         if (r.type === 'record') {
           const rec = decodeRecord(r.payload);
-          if (rec === null) throw new WalCorruptionError(path, offset, 'checksum matches but the record does not decode');
+          if (rec === null)
+            throw new WalCorruptionError(path, offset, 'checksum matches but the record does not decode');
           if (rec.type === 'entry') segment.maxEntryIndex = Math.max(segment.maxEntryIndex, rec.entry.index);
           records.push(rec);
           offset = r.nextOffset;
@@ -223,7 +245,10 @@ export class WriteAheadLog {
           file: path,
           offset,
           droppedBytes: dataEnd - offset,
-          reason: nextValid === null ? reason : `${reason}; a zero-filled sector inside it shows a torn write of an unsynced batch`,
+          reason:
+            nextValid === null
+              ? reason
+              : `${reason}; a zero-filled sector inside it shows a torn write of an unsynced batch`,
         });
         break;
       }
@@ -331,7 +356,8 @@ export class WriteAheadLog {
     this.pending = [];
     if (this.writeOffset > 0 && this.writeOffset + buf.length > this.segmentBytes) this.startNextSegment();
     let written = 0;
-    while (written < buf.length) written += writeSync(this.fd, buf, written, buf.length - written, this.writeOffset + written);
+    while (written < buf.length)
+      written += writeSync(this.fd, buf, written, buf.length - written, this.writeOffset + written);
     this.writeOffset += buf.length;
     this.stats.bytesWritten += buf.length;
     const current = this.segments[this.segments.length - 1] as Segment;
@@ -461,7 +487,8 @@ async function zeroFill(path: string, bytes: number): Promise<void> {
   const fd = openSync(path, 'w');
   try {
     const zeros = Buffer.alloc(Math.min(bytes, ZERO_FILL_CHUNK_BYTES));
-    for (let offset = 0; offset < bytes; ) offset += (await writeAsync(fd, zeros, 0, Math.min(zeros.length, bytes - offset), offset)).bytesWritten;
+    for (let offset = 0; offset < bytes; )
+      offset += (await writeAsync(fd, zeros, 0, Math.min(zeros.length, bytes - offset), offset)).bytesWritten;
     await fdatasyncAsync(fd);
   } finally {
     closeSync(fd);

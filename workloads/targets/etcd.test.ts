@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { connectEtcd, decodeEtcdPut, decodeEtcdRange, encodeEtcdPut, encodeEtcdRange } from './etcd.ts';
 
 type Exchange = { name: string; path: string; request: Record<string, unknown>; status: number; response: unknown };
-const fixture = JSON.parse(readFileSync(new URL('./testdata/etcd-gateway.json', import.meta.url), 'utf8')) as { exchanges: Exchange[] };
+const fixture = JSON.parse(readFileSync(new URL('./testdata/etcd-gateway.json', import.meta.url), 'utf8')) as {
+  exchanges: Exchange[];
+};
 
 function exchange(name: string): Exchange {
   const e = fixture.exchanges.find((x) => x.name === name);
@@ -81,7 +83,10 @@ test('the adapter speaks the recorded protocol end to end over HTTP', async () =
     assert.deepEqual(await client.get('bench/absent', 'linearizable'), { type: 'ok', value: null });
     assert.deepEqual(await client.get('ключ/ü', 'linearizable'), { type: 'ok', value: 'värde ✓' });
     assert.equal(seen.length, 5);
-    assert.ok(seen.every((s) => s.startsWith('POST /v3/kv/')), seen.join('\n'));
+    assert.ok(
+      seen.every((s) => s.startsWith('POST /v3/kv/')),
+      seen.join('\n'),
+    );
     const unrecorded = await client.put('other', 'value');
     assert.equal(unrecorded.type, 'error');
   } finally {

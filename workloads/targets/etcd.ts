@@ -85,7 +85,6 @@ export function decodeEtcdRange(status: number, body: unknown, key: string): Get
   return { type: 'ok', value: typeof kv.value === 'string' ? fromBase64(kv.value) : '' };
 }
 
-
 /** Connects to an etcd cluster given its members' client URLs. */
 export function connectEtcd(memberUrls: readonly string[], options: TargetOptions = {}): KvTarget {
   const pools = new MemberPools(memberUrls, options);
@@ -97,11 +96,21 @@ export function connectEtcd(memberUrls: readonly string[], options: TargetOption
       return {
         memberIndex,
         async put(key: string, value: string): Promise<PutOutcome> {
-          const r = await pools.request(memberIndex, 'POST', `${ETCD_GATEWAY_PREFIX}/kv/put`, encodeEtcdPut(key, value));
+          const r = await pools.request(
+            memberIndex,
+            'POST',
+            `${ETCD_GATEWAY_PREFIX}/kv/put`,
+            encodeEtcdPut(key, value),
+          );
           return isErrorOutcome(r) ? r : decodeEtcdPut(r.status, r.body);
         },
         async get(key: string, consistency: ReadConsistency): Promise<GetOutcome> {
-          const r = await pools.request(memberIndex, 'POST', `${ETCD_GATEWAY_PREFIX}/kv/range`, encodeEtcdRange(key, consistency));
+          const r = await pools.request(
+            memberIndex,
+            'POST',
+            `${ETCD_GATEWAY_PREFIX}/kv/range`,
+            encodeEtcdRange(key, consistency),
+          );
           return isErrorOutcome(r) ? r : decodeEtcdRange(r.status, r.body, key);
         },
       };

@@ -18,9 +18,18 @@ const argv = yargs(hideBin(process.argv))
   .option('seed', { type: 'number', describe: 'replay exactly this seed (overrides --seeds/--start)' })
   .option('seeds', { type: 'number', default: 1000, describe: 'how many seeds to run' })
   .option('start', { type: 'number', default: 1, describe: 'first seed' })
-  .option('nodes', { type: 'string', default: '3,5', describe: 'cluster size(s), comma-separated; seeds alternate between them' })
+  .option('nodes', {
+    type: 'string',
+    default: '3,5',
+    describe: 'cluster size(s), comma-separated; seeds alternate between them',
+  })
   .option('steps', { type: 'number', default: 3000, describe: 'events per seed before healing' })
-  .option('bug', { type: 'array', string: true, choices: PLANTED_BUGS, describe: 'plant a core bug (to see the simulator catch it)' })
+  .option('bug', {
+    type: 'array',
+    string: true,
+    choices: PLANTED_BUGS,
+    describe: 'plant a core bug (to see the simulator catch it)',
+  })
   .option('storage-bug', { type: 'string', choices: STORAGE_BUGS, describe: 'plant a storage bug' })
   .option('trace', { type: 'boolean', default: false, describe: 'keep an event trace and print its tail on failure' })
   .option('keep-going', { type: 'boolean', default: false, describe: 'do not stop at the first failing seed' })

@@ -51,10 +51,31 @@ describe('deterministic simulator', () => {
     assert.deepEqual(a, b);
   });
 
-  const plantedCases: Array<{ name: string; bug?: PlantedBug; storageBug?: SimStorageBug; invariant: RegExp; maxSeeds: number }> = [
-    { name: 'commit-old-term (Figure 8)', bug: 'commit-old-term', invariant: /leader completeness|state machine safety|log matching/, maxSeeds: 3000 },
-    { name: 'read-without-quorum (stale reads)', bug: 'read-without-quorum', invariant: /read index safety/, maxSeeds: 200 },
-    { name: 'forget-vote (vote not persisted)', storageBug: 'forget-vote', invariant: /election safety|log matching|state machine safety|leader completeness/, maxSeeds: 3000 },
+  const plantedCases: Array<{
+    name: string;
+    bug?: PlantedBug;
+    storageBug?: SimStorageBug;
+    invariant: RegExp;
+    maxSeeds: number;
+  }> = [
+    {
+      name: 'commit-old-term (Figure 8)',
+      bug: 'commit-old-term',
+      invariant: /leader completeness|state machine safety|log matching/,
+      maxSeeds: 3000,
+    },
+    {
+      name: 'read-without-quorum (stale reads)',
+      bug: 'read-without-quorum',
+      invariant: /read index safety/,
+      maxSeeds: 200,
+    },
+    {
+      name: 'forget-vote (vote not persisted)',
+      storageBug: 'forget-vote',
+      invariant: /election safety|log matching|state machine safety|leader completeness/,
+      maxSeeds: 3000,
+    },
   ];
   for (const c of plantedCases) {
     it(`catches the planted bug ${c.name} within ${c.maxSeeds} seeds and prints how to reproduce it`, () => {
@@ -64,7 +85,10 @@ describe('deterministic simulator', () => {
       );
       assert.ok(failure !== null, `no seed in 1..${c.maxSeeds} exposed ${c.name}`);
       assert.match(failure.invariant, c.invariant);
-      assert.match(failure.message, new RegExp(`reproduce: tsx node/raft/sim/run.ts --seed ${failure.seed} --nodes 3 --steps 3000`));
+      assert.match(
+        failure.message,
+        new RegExp(`reproduce: tsx node/raft/sim/run.ts --seed ${failure.seed} --nodes 3 --steps 3000`),
+      );
     });
   }
 });

@@ -128,7 +128,10 @@ class Simulation {
   /** Longest pause between nemesis actions, and before a crashed node restarts (time units). */
   private readonly nemesisGapMax: number;
   private readonly restartDelayMax: number;
-  private readonly configBase: Pick<RaftConfig, 'preVote' | 'checkQuorum' | 'maxInflightAppends' | 'maxEntriesPerAppend'>;
+  private readonly configBase: Pick<
+    RaftConfig,
+    'preVote' | 'checkQuorum' | 'maxInflightAppends' | 'maxEntriesPerAppend'
+  >;
   /** Partition group of each node; nodes talk only within a group. */
   private group: number[];
 
@@ -182,8 +185,16 @@ class Simulation {
     };
     for (let i = 0; i < options.nodes; i++) {
       const node: SimNode = {
-        id: this.ids[i]!, index: i, raft: null, incarnation: 0, storage: new MemoryStorage(), pending: null,
-        appliedIndex: 0, appliedHash: 0, commitSeen: 0, appliedMarker: false,
+        id: this.ids[i]!,
+        index: i,
+        raft: null,
+        incarnation: 0,
+        storage: new MemoryStorage(),
+        pending: null,
+        appliedIndex: 0,
+        appliedHash: 0,
+        commitSeen: 0,
+        appliedMarker: false,
       };
       this.nodes.push(node);
       this.nodeIndex.set(node.id, i);
@@ -207,13 +218,19 @@ class Simulation {
     // Bounded in events too, so a runaway (a message storm from a broken core) ends in a failure, not a hang.
     const maxEvents = this.events + Math.max(100_000, 20 * this.options.steps);
     while (!this.nodes.every((n) => n.appliedMarker)) {
-      if (this.events > maxEvents) this.fail('liveness', `no progress after ${maxEvents} events (runaway message traffic?)`);
+      if (this.events > maxEvents)
+        this.fail('liveness', `no progress after ${maxEvents} events (runaway message traffic?)`);
       if ((this.queue.peekTime() ?? Infinity) > boundTime) {
         const state = this.nodes.map((n) => {
           const st = n.raft?.status();
-          return st === undefined ? `${n.id}:down` : `${n.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${n.appliedIndex}`;
+          return st === undefined
+            ? `${n.id}:down`
+            : `${n.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${n.appliedIndex}`;
         });
-        this.fail('liveness', `no leader committed a new entry on every node within ${this.options.healElectionTimeouts ?? 30} election timeouts (+${Math.round(catchUpUnits / TICK_UNITS)} ticks to ship a backlog of ${backlogEntries} entries) after healing (${state.join(' ')})`);
+        this.fail(
+          'liveness',
+          `no leader committed a new entry on every node within ${this.options.healElectionTimeouts ?? 30} election timeouts (+${Math.round(catchUpUnits / TICK_UNITS)} ticks to ship a backlog of ${backlogEntries} entries) after healing (${state.join(' ')})`,
+        );
       }
       this.processNext();
     }
@@ -453,7 +470,8 @@ class Simulation {
     } else if (roll < 2) {
       // Isolate one node (often the leader: the interesting case for PreVote/CheckQuorum).
       const leaders = this.nodes.filter((n) => n.raft?.status().role === 'leader');
-      const victim = leaders.length > 0 && this.rng.chance(0.6) ? this.rng.pick(leaders).index : this.rng.int(this.nodes.length);
+      const victim =
+        leaders.length > 0 && this.rng.chance(0.6) ? this.rng.pick(leaders).index : this.rng.int(this.nodes.length);
       this.group = this.nodes.map((n) => (n.index === victim ? 1 : 0));
     } else if (roll < 4) {
       this.group = this.nodes.map(() => 0);
@@ -488,7 +506,12 @@ class Simulation {
   // ----------------------------------------------------------- invariants
 
   private fail(invariant: string, detail: string): never {
-    throw new SimFailure(invariant, `${detail} (event ${this.events}, time ${this.now})`, this.options, this.trace.slice(-(this.options.traceTail ?? 40)));
+    throw new SimFailure(
+      invariant,
+      `${detail} (event ${this.events}, time ${this.now})`,
+      this.options,
+      this.trace.slice(-(this.options.traceTail ?? 40)),
+    );
   }
 
   private note(line: string): void {
@@ -514,7 +537,10 @@ class Simulation {
         }
       }
       if (!(st.appliedIndex <= st.commitIndex && st.commitIndex <= st.lastIndex)) {
-        this.fail('index order', `${node.id}: snapshot ${st.snapshotIndex} applied ${st.appliedIndex} commit ${st.commitIndex} last ${st.lastIndex}`);
+        this.fail(
+          'index order',
+          `${node.id}: snapshot ${st.snapshotIndex} applied ${st.appliedIndex} commit ${st.commitIndex} last ${st.lastIndex}`,
+        );
       }
       if (st.commitIndex > node.commitSeen) this.recordCommits(node, st.commitIndex);
     }
@@ -539,13 +565,19 @@ class Simulation {
           const st = other.raft?.status();
           if (st === undefined || st.role !== 'leader' || st.term <= observerTerm) continue;
           if (i > st.snapshotIndex && other.raft!.logTerm(i) !== term) {
-            this.fail('leader completeness', `${other.id} leads term ${st.term} but lacks committed entry ${i} (term ${term})`);
+            this.fail(
+              'leader completeness',
+              `${other.id} leads term ${st.term} but lacks committed entry ${i} (term ${term})`,
+            );
           }
         }
       } else if (known === term) {
         if (observerTerm < (this.commitTermAt[i] ?? Infinity)) this.commitTermAt[i] = observerTerm;
       } else {
-        this.fail('state machine safety', `index ${i} committed with term ${known} and, on ${node.id}, with term ${term}`);
+        this.fail(
+          'state machine safety',
+          `index ${i} committed with term ${known} and, on ${node.id}, with term ${term}`,
+        );
       }
     }
   }
@@ -558,7 +590,10 @@ class Simulation {
       const term = this.committedTerm[i];
       if (term === undefined || (this.commitTermAt[i] ?? Infinity) >= st.term) continue;
       if (raft.logTerm(i) !== term) {
-        this.fail('leader completeness', `${node.id} leads term ${st.term} without committed entry ${i} (term ${term}); its term there is ${String(raft.logTerm(i))}`);
+        this.fail(
+          'leader completeness',
+          `${node.id} leads term ${st.term} without committed entry ${i} (term ${term}); its term there is ${String(raft.logTerm(i))}`,
+        );
       }
     }
   }
@@ -573,10 +608,16 @@ class Simulation {
       return;
     }
     if (known.data !== entry.data || known.kind !== entry.kind) {
-      this.fail('log matching', `two different entries at index ${entry.index} term ${entry.term} (${known.data} vs ${entry.data} on ${node.id})`);
+      this.fail(
+        'log matching',
+        `two different entries at index ${entry.index} term ${entry.term} (${known.data} vs ${entry.data} on ${node.id})`,
+      );
     }
     if (known.prevTerm !== undefined && prevTerm !== undefined && known.prevTerm !== prevTerm) {
-      this.fail('log matching', `entry ${key} follows term ${known.prevTerm} in one log and term ${prevTerm} on ${node.id}`);
+      this.fail(
+        'log matching',
+        `entry ${key} follows term ${known.prevTerm} in one log and term ${prevTerm} on ${node.id}`,
+      );
     }
   }
 
@@ -593,7 +634,10 @@ class Simulation {
       this.appliedKeyAt[entry.index] = key;
       this.appliedHashAt[entry.index] = node.appliedHash;
     } else if (knownKey !== key || this.appliedHashAt[entry.index] !== node.appliedHash) {
-      this.fail('state machine safety', `${node.id} applied ${key} at index ${entry.index}, another node applied ${knownKey}`);
+      this.fail(
+        'state machine safety',
+        `${node.id} applied ${key} at index ${entry.index}, another node applied ${knownKey}`,
+      );
     }
     if (entry.data === this.marker) node.appliedMarker = true;
   }
@@ -603,7 +647,10 @@ class Simulation {
     const hash = parseSnapshotHash(snapshot);
     const known = this.appliedHashAt[snapshot.meta.index];
     if (known !== undefined && known !== hash) {
-      this.fail('state machine safety', `${node.id} installed a snapshot at ${snapshot.meta.index} whose state differs from what others applied`);
+      this.fail(
+        'state machine safety',
+        `${node.id} installed a snapshot at ${snapshot.meta.index} whose state differs from what others applied`,
+      );
     }
     node.appliedIndex = snapshot.meta.index;
     node.appliedHash = hash;
@@ -625,7 +672,10 @@ class Simulation {
     this.pendingReads.delete(context);
     this.readsServed += 1;
     if (index < read.minIndex) {
-      this.fail('read index safety', `${node.id} served read ${context} at index ${index}, but ${read.minIndex} was committed before it was asked`);
+      this.fail(
+        'read index safety',
+        `${node.id} served read ${context} at index ${index}, but ${read.minIndex} was committed before it was asked`,
+      );
     }
   }
 }
@@ -653,11 +703,15 @@ function describe(event: SimEvent): string {
     case 'deliver': {
       const m = event.message;
       const extra =
-        m.type === 'append-request' ? ` prev=${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit=${m.commit}`
-        : m.type === 'append-response' ? ` ok=${m.success} match=${m.matchIndex} hint=${m.conflictIndex}/${m.conflictTerm}`
-        : m.type === 'vote-request' ? ` pre=${m.preVote} last=${m.lastLogIndex}/${m.lastLogTerm}`
-        : m.type === 'vote-response' ? ` pre=${m.preVote} granted=${m.granted}`
-        : '';
+        m.type === 'append-request'
+          ? ` prev=${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit=${m.commit}`
+          : m.type === 'append-response'
+            ? ` ok=${m.success} match=${m.matchIndex} hint=${m.conflictIndex}/${m.conflictTerm}`
+            : m.type === 'vote-request'
+              ? ` pre=${m.preVote} last=${m.lastLogIndex}/${m.lastLogTerm}`
+              : m.type === 'vote-response'
+                ? ` pre=${m.preVote} granted=${m.granted}`
+                : '';
       return `deliver ${m.type} ${m.from}->${m.to} t${m.term}${extra}`;
     }
     case 'persist':

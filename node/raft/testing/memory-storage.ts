@@ -57,7 +57,9 @@ export class MemoryStorage {
     const offset = this.snapshotIndex();
     const keep = first.index - offset - 1;
     if (keep < 0 || keep > this.entries.length) {
-      throw new Error(`storage: entry ${first.index} does not follow the stored log (snapshot ${offset}, ${this.entries.length} entries)`);
+      throw new Error(
+        `storage: entry ${first.index} does not follow the stored log (snapshot ${offset}, ${this.entries.length} entries)`,
+      );
     }
     this.entries.length = keep;
     for (const entry of entries) this.entries.push(entry);

@@ -189,7 +189,10 @@ export class TestNetwork {
 
   /** Cuts a node off from everyone. */
   isolate(id: NodeId): void {
-    this.partition(id, this.ids.filter((x) => x !== id));
+    this.partition(
+      id,
+      this.ids.filter((x) => x !== id),
+    );
   }
 
   heal(): void {
@@ -213,7 +216,10 @@ export class TestNetwork {
   }
 
   appliedData(id: NodeId): string[] {
-    return this.applied.get(id)!.filter((e) => e.kind === 'normal').map((e) => e.data);
+    return this.applied
+      .get(id)!
+      .filter((e) => e.kind === 'normal')
+      .map((e) => e.data);
   }
 }
 
@@ -222,10 +228,21 @@ export function makeNode(
   id: NodeId,
   peers: readonly NodeId[],
   overrides: Partial<RaftConfig> = {},
-  recovered: { term?: number; vote?: NodeId | null; commit?: number; terms?: readonly number[]; snapshot?: Snapshot | null } = {},
+  recovered: {
+    term?: number;
+    vote?: NodeId | null;
+    commit?: number;
+    terms?: readonly number[];
+    snapshot?: Snapshot | null;
+  } = {},
 ): RawNode {
   const config: RaftConfig = {
-    id, peers, electionTicks: 10, heartbeatTicks: 1, random: () => 0, ...overrides,
+    id,
+    peers,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    random: () => 0,
+    ...overrides,
   };
   return new RawNode(config, {
     hardState: { term: recovered.term ?? 0, vote: recovered.vote ?? null, commit: recovered.commit ?? 0 },
@@ -250,10 +267,12 @@ export function readyMessages<T extends Message['type']>(ready: Ready, type?: T)
 /** Makes a lone node (configured without PreVote) leader by feeding it the votes it asks for. */
 export function electByHand(node: RawNode, voters: readonly NodeId[]): void {
   for (let t = 0; t < 100 && node.status().role !== 'candidate'; t++) node.tick();
-  if (node.status().role !== 'candidate') throw new Error('electByHand: the node did not become a candidate (is preVote off?)');
+  if (node.status().role !== 'candidate')
+    throw new Error('electByHand: the node did not become a candidate (is preVote off?)');
   const term = node.status().term;
   drain(node);
-  for (const v of voters) node.step({ type: 'vote-response', from: v, to: node.status().id, term, preVote: false, granted: true });
+  for (const v of voters)
+    node.step({ type: 'vote-response', from: v, to: node.status().id, term, preVote: false, granted: true });
   if (node.status().role !== 'leader') throw new Error('electByHand: not enough votes');
   drain(node);
 }
