@@ -23,7 +23,12 @@ module.exports = {
       from: { pathNot: notTest },
       to: { circular: true, viaOnly: { pathNot: notTest } },
     },
-    onlyImports('lib-is-a-leaf', '^lib/', ['^lib/'], 'lib/ is the leaf every layer may use; it imports nothing of ours.'),
+    onlyImports(
+      'lib-is-a-leaf',
+      '^lib/',
+      ['^lib/'],
+      'lib/ is the leaf every layer may use; it imports nothing of ours.',
+    ),
     onlyImports(
       'checker-stands-alone',
       '^checker/',

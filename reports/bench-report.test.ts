@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkInBrowser } from '../harness/browser-check.ts';
+import { checkInBrowser } from '../lib/browser-check.ts';
 import { renderBenchReport, writeBenchReport } from './bench-report.ts';
 import { sampleBenchRun } from './bench-sample.ts';
 

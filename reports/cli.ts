@@ -9,7 +9,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { join } from 'node:path';
 import { writeBenchReport } from './bench-report.ts';
-import { writeChaosReport } from './render.ts';
+import { writeChaosReport } from './write-chaos-report.ts';
 import { writeStoreIndex } from './store-index.ts';
 
 const argv = await yargs(hideBin(process.argv))

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { completedOps, faultRecovery, faultWindows, leaderTimeline, opTypeStats, percentile } from './analysis.ts';
-import { writeChaosReport } from './render.ts';
+import { writeChaosReport } from './write-chaos-report.ts';
 import { readRunFiles, type RunEvent, type StatusSample } from './run-files.ts';
 import { listRuns, writeStoreIndex } from './store-index.ts';
 

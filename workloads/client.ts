@@ -10,7 +10,7 @@
  * (Jepsen does the same): dropping it from the history loses nothing and the
  * process need not be retired.
  */
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, request, errors as undiciErrors } from 'undici';
 import type { Completion, Op } from './types.ts';
 
 /** Runs one op against one node; must never throw (errors become fail/info). */
@@ -183,5 +183,40 @@ export class StaleReadClient implements ClientAdapter {
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/** A member's answer to `GET /status` (raftlab's node; other systems map their status onto it). */
+export interface MemberStatus {
+  id: string;
+  role: string;
+  term: number;
+  leader: string | null;
+  commitIndex: number;
+  appliedIndex: number;
+  snapshotIndex?: number;
+  logEntries?: number;
+  /** Last log entry's index and term, and the vote in the current term. */
+  lastIndex?: number;
+  lastTerm?: number;
+  vote?: string | null;
+}
+
+/** `GET /status` of one member with a short timeout; undefined when it does not answer. */
+export async function fetchStatus(baseUrl: string, timeoutMs = 500): Promise<MemberStatus | undefined> {
+  try {
+    const response = await request(`${baseUrl}/status`, {
+      method: 'GET',
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      return undefined;
+    }
+    return (await response.body.json()) as MemberStatus;
+  } catch {
+    return undefined;
   }
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OpGenerator } from './generator.ts';
-import { Random } from './random.ts';
+import { Random } from '../lib/random.ts';
 
 test('the same seed gives the same random stream, a different seed a different one', () => {
   const a = new Random(42);

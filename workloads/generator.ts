@@ -6,7 +6,7 @@
  * Every written value is unique per key (1, 2, 3, ... per key), so the checker
  * can tell which write a read saw, which keeps its search small.
  */
-import type { Random } from './random.ts';
+import type { Random } from '../lib/random.ts';
 import type { Completion, Op, OpName, Value } from './types.ts';
 
 /** The workloads a run can use. */

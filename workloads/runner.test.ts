@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ClientAdapter } from './client.ts';
 import { classifyHttpError } from './client.ts';
 import { OpGenerator } from './generator.ts';
-import { Random } from './random.ts';
+import { Random } from '../lib/random.ts';
 import { runWorkload } from './runner.ts';
 import type { Completion, HistoryEvent, Op } from './types.ts';
 

@@ -8,7 +8,7 @@
  */
 import type { ClientAdapter } from './client.ts';
 import type { OpGenerator } from './generator.ts';
-import type { Random } from './random.ts';
+import type { Random } from '../lib/random.ts';
 import type { Completion, HistoryEvent, Op } from './types.ts';
 
 /** Records one event, stamping its time; returns the stamped event. */

@@ -1,5 +1,5 @@
 // The etcd adapter against answers recorded from a real etcd 3.4.23 gateway
-// (testdata/etcd-gateway.json, made by harness/bench-record-etcd.ts).
+// (testdata/etcd-gateway.json, made by harness/bench/record-etcd-fixture.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

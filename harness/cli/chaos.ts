@@ -1,0 +1,265 @@
+/**
+ * `npm run chaos`: one chaos run with a verdict and a report (see
+ * harness/README.md). Exit codes: 0 linearizable, 1 illegal, 2 unknown,
+ * 3 the run broke, 4 linearizable but no recovery after the heal.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { check } from '../../checker/index.ts';
+import { randomSeed } from '../../lib/random.ts';
+import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
+import { runChaos, type ChaosProgress } from '../run/chaos.ts';
+import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
+import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from '../nemesis/plan.ts';
+
+// --bug picks the nemesis and workload that can expose the bug (harness/run/bug-presets.ts,
+// harness/PROVE.md); flags given explicitly still win, so these defaults are
+// applied after parsing instead of by yargs.
+const DEFAULTS = {
+  nodes: 3,
+  time: 30,
+  nemesis: 'kill,pause,partition,latency',
+  interval: 5,
+  workload: 'cas-register',
+  keys: 8,
+  concurrency: 10,
+  timeoutMs: 1000,
+  retry: 0,
+} as const;
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('npm run chaos --')
+  .usage(
+    '$0 [options]\n\nStarts a Raft KV cluster as real processes with Toxiproxy between every pair, runs concurrent clients while a seeded nemesis injects faults, checks the history for linearizability and writes store/<name>/<stamp>/report.html.\n\nExit codes: 0 linearizable, 1 not linearizable, 2 checker undecided, 3 the run broke, 4 linearizable but the cluster did not recover after the final heal.',
+  )
+  .option('nodes', { type: 'number', describe: 'cluster size (3, 5 or 7)' + ' [default: 3; with --bug: its preset]' })
+  .option('time', {
+    type: 'number',
+    describe:
+      'seconds of workload (faults included); the heal, final reads and check come after' +
+      ' [default: 30; with --bug: its preset]',
+  })
+  .option('nemesis', {
+    type: 'string',
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; with --bug: its preset]`,
+  })
+  .option('interval', {
+    type: 'number',
+    describe:
+      'seconds between faults and how long each lasts (quiet, fault, quiet, fault, ...)' +
+      ' [default: 5; with --bug: its preset]',
+  })
+  .option('workload', {
+    type: 'string',
+    choices: workloadNames,
+    describe:
+      'register (one key), multi-register (read/write on --keys keys), cas-register (read/write/cas on --keys keys) [default: cas-register; with --bug: its preset]',
+  })
+  .option('keys', {
+    type: 'number',
+    describe: 'number of keys (multi-register, cas-register)' + ' [default: 8; with --bug: its preset]',
+  })
+  .option('concurrency', {
+    type: 'number',
+    describe: 'logical client processes, each with one op in flight' + ' [default: 10; with --bug: its preset]',
+  })
+  .option('rate', {
+    type: 'number',
+    describe: 'target ops/s across all clients (open loop); default: closed loop, as fast as answers come',
+  })
+  .option('seed', {
+    type: 'number',
+    describe:
+      'seed of every random choice (fault schedule, targets, ops); printed at start; reuse it to replay the same schedule',
+  })
+  .option('toxiproxy', {
+    type: 'string',
+    describe:
+      'URL of a running Toxiproxy (e.g. http://127.0.0.1:8474 from docker-compose.toxiproxy.yml); default: start the embedded one',
+  })
+  .option('store', {
+    type: 'string',
+    default: 'store',
+    describe: 'directory of run folders; store/latest points to the newest run',
+  })
+  .option('timeout-ms', {
+    type: 'number',
+    describe:
+      'per-request client timeout; a timed-out write is recorded as info (unknown)' +
+      ' [default: 1000; with --bug: its preset]',
+  })
+  .option('name', { type: 'string', describe: 'run name (folder under --store); default <workload>-<nemesis>' })
+  .option('recovery-ms', {
+    type: 'number',
+    default: 30_000,
+    describe: 'after the final heal, how long the cluster may take to serve a read of every key',
+  })
+  .option('retry', {
+    type: 'number',
+    describe:
+      'retry a write whose outcome is unknown up to N times with the same session seq (the retrying client) before recording it as info' +
+      ' [default: 0; with --bug: its preset]',
+  })
+  .option('read-mode', {
+    type: 'string',
+    choices: ['index', 'lease'],
+    describe: "nodes' read mode (--read-mode of node/main.ts); default: the node's default (ReadIndex)",
+  })
+  .option('bug', {
+    type: 'string',
+    describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
+  })
+  .option('check-budget-ms', {
+    type: 'number',
+    default: 60_000,
+    describe: 'checker time budget per key; exceeding it gives "unknown" (exit 2), never a false pass',
+  })
+  .check((a) => {
+    // Fewer than 3 nodes leave no majority to survive a fault.
+    if (a.bug !== undefined && !isBugName(a.bug))
+      throw new Error(`--bug ${JSON.stringify(a.bug)} is not a known bug; valid bugs: ${bugNames.join(', ')}`);
+    if (a.nodes !== undefined && !(Number.isInteger(a.nodes) && a.nodes >= 3 && a.nodes <= 9)) {
+      throw new Error('--nodes must be an integer from 3 to 9 (usually 3, 5 or 7)');
+    }
+    if (a.time !== undefined && !(a.time > 0)) throw new Error('--time must be > 0 seconds');
+    if (a.interval !== undefined && !(a.interval > 0)) throw new Error('--interval must be > 0 seconds');
+    if (a.keys !== undefined && !(Number.isInteger(a.keys) && a.keys >= 1))
+      throw new Error('--keys must be a positive integer');
+    if (a.concurrency !== undefined && !(Number.isInteger(a.concurrency) && a.concurrency >= 1))
+      throw new Error('--concurrency must be a positive integer');
+    if (a.rate !== undefined && !(a.rate > 0)) throw new Error('--rate must be > 0 ops/s');
+    if (a['timeout-ms'] !== undefined && !(a['timeout-ms'] > 0)) throw new Error('--timeout-ms must be > 0');
+    if (a.seed !== undefined && !Number.isSafeInteger(a.seed)) throw new Error('--seed must be an integer');
+    if (a.retry !== undefined && !(Number.isInteger(a.retry) && a.retry >= 0))
+      throw new Error('--retry must be an integer >= 0');
+    if (a.nemesis !== undefined) parseNemesisKinds(a.nemesis);
+    return true;
+  })
+  .strict()
+  .help()
+  .parseAsync();
+
+const seed = argv.seed ?? randomSeed();
+const bug = argv.bug !== undefined && isBugName(argv.bug) ? argv.bug : undefined;
+const preset = bug !== undefined ? BUG_PRESETS[bug] : undefined;
+const settings = {
+  nodes: argv.nodes ?? preset?.nodes ?? DEFAULTS.nodes,
+  time: argv.time ?? preset?.timeS ?? DEFAULTS.time,
+  interval: argv.interval ?? preset?.intervalS ?? DEFAULTS.interval,
+  workload: (argv.workload ?? preset?.workload ?? DEFAULTS.workload) as WorkloadName,
+  keys: argv.keys ?? preset?.keys ?? DEFAULTS.keys,
+  concurrency: argv.concurrency ?? preset?.concurrency ?? DEFAULTS.concurrency,
+  timeoutMs: argv['timeout-ms'] ?? preset?.timeoutMs ?? DEFAULTS.timeoutMs,
+  retry: argv.retry ?? preset?.retry ?? DEFAULTS.retry,
+  readMode: (argv['read-mode'] ?? preset?.readMode) as 'index' | 'lease' | undefined,
+};
+const nemesis =
+  argv.nemesis !== undefined
+    ? parseNemesisKinds(argv.nemesis)
+    : preset !== undefined
+      ? [...preset.nemesis]
+      : parseNemesisKinds(DEFAULTS.nemesis);
+const command = [
+  'npm run chaos --',
+  ...(bug !== undefined ? [`--bug ${bug}`] : []),
+  `--nodes ${settings.nodes}`,
+  `--time ${settings.time}`,
+  `--nemesis ${nemesis.join(',') || 'none'}`,
+  `--interval ${settings.interval}`,
+  `--workload ${settings.workload}`,
+  `--keys ${settings.keys}`,
+  `--concurrency ${settings.concurrency}`,
+  ...(argv.rate !== undefined ? [`--rate ${argv.rate}`] : []),
+  `--timeout-ms ${settings.timeoutMs}`,
+  ...(settings.retry > 0 ? [`--retry ${settings.retry}`] : []),
+  ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
+  `--seed ${seed}`,
+].join(' ');
+
+const tty = process.stdout.isTTY === true;
+let progressShown = false;
+const clearProgress = (): void => {
+  if (tty && progressShown) process.stdout.write('\r\x1b[2K');
+  progressShown = false;
+};
+const show = (progress: ChaosProgress): void => {
+  switch (progress.phase) {
+    case 'workload': {
+      if (!tty) return;
+      const line = `${progress.elapsedS.toFixed(0).padStart(4)}/${progress.totalS}s  ok ${progress.ok}  fail ${progress.fail}  info ${progress.info}  leader ${progress.leader ?? '?'}  ${progress.fault !== undefined ? `fault: ${progress.fault}` : 'no fault'}`;
+      process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 120) - 1)}`);
+      progressShown = true;
+      return;
+    }
+    case 'setup':
+    case 'heal':
+    case 'check':
+    case 'report':
+      clearProgress();
+      console.log(`[${progress.phase}] ${progress.message}`);
+      return;
+    default: {
+      const unreachable: never = progress;
+      throw new Error(`unknown progress ${JSON.stringify(unreachable)}`);
+    }
+  }
+};
+
+if (bug !== undefined)
+  console.log(`PLANTED BUG ${bug}: every node is deliberately broken (harness/PROVE.md); a working suite exits 1`);
+console.log(`seed ${seed} (replay: ${command})`);
+const abort = new AbortController();
+// First Ctrl-C: stop the workload and every process, still write what we have (verdict broken, exit 3).
+// A second Ctrl-C exits at once; the cluster's reaper still takes every child down.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (abort.signal.aborted) process.exit(130);
+    clearProgress();
+    console.log(`${signal}: stopping the workload and the cluster, then writing the run directory (again to quit now)`);
+    abort.abort();
+  });
+}
+const outcome = await runChaos(
+  {
+    nodes: settings.nodes,
+    timeS: settings.time,
+    nemesis,
+    intervalS: settings.interval,
+    workload: settings.workload,
+    keys: settings.keys,
+    concurrency: settings.concurrency,
+    ...(argv.rate !== undefined ? { rate: argv.rate } : {}),
+    seed,
+    ...(argv.toxiproxy !== undefined ? { toxiproxy: argv.toxiproxy } : {}),
+    store: argv.store,
+    timeoutMs: settings.timeoutMs,
+    ...(argv.name !== undefined ? { name: argv.name } : {}),
+    recoveryBoundMs: argv['recovery-ms'],
+    checkBudgetMs: argv['check-budget-ms'],
+    retry: settings.retry,
+    ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
+    ...(bug !== undefined ? { bug } : {}),
+    command,
+  },
+  check,
+  show,
+  abort.signal,
+);
+clearProgress();
+const counts = outcome.counts;
+console.log(`verdict: ${outcome.verdict}${outcome.error !== undefined ? ` (${outcome.error})` : ''}`);
+if (counts !== undefined) {
+  console.log(
+    `ops: ${counts.invoked} invoked, ${counts.ok} ok, ${counts.fail} fail, ${counts.info} info; ${counts.processes} process ids`,
+  );
+}
+if (outcome.availabilityOk !== undefined) {
+  console.log(
+    `availability: ${outcome.availabilityOk ? 'every final read succeeded after the heal' : 'FAILED: not every key could be read after the heal'}`,
+  );
+}
+if (outcome.checkTimeMs !== undefined) console.log(`checker: ${outcome.checkTimeMs.toFixed(0)} ms`);
+console.log(`run dir: ${outcome.runDir}`);
+if (outcome.reportPath !== undefined) console.log(`report: ${outcome.reportPath}`);
+if (outcome.exitCode !== 0) console.log(`reproduce with: ${command}`);
+process.exit(outcome.exitCode);

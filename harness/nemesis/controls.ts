@@ -1,0 +1,47 @@
+/**
+ * What the nemesis needs from the system under test: control of its processes and of the network between its
+ * members. Every method is required: a system that cannot do something says so up front (System.supports), and the
+ * run refuses a nemesis kind it cannot apply instead of discovering a missing method mid-run.
+ */
+import type { MemberStatus } from '../../workloads/client.ts';
+import type { Link } from './plan.ts';
+
+export type { MemberStatus };
+
+/** Process-level control of the members. */
+export interface ProcessControl {
+  readonly ids: readonly string[];
+  /** The member that leads right now, if the system can tell. */
+  leader(): Promise<string | undefined>;
+  /** SIGKILL; the member stays down until `restart`. */
+  kill(id: string): Promise<void>;
+  /** Starts a member again on its data; resolves once it serves (or after the system's ready timeout). */
+  restart(id: string): Promise<void>;
+  /** SIGSTOP. */
+  pause(id: string): void;
+  /** SIGCONT. */
+  resume(id: string): void;
+  isRunning(id: string): boolean;
+  isPaused(id: string): boolean;
+  /** A member's status straight from the member; undefined when it does not answer. */
+  status(id: string): Promise<MemberStatus | undefined>;
+}
+
+/** Per-link network control (over Toxiproxy proxies in front of every directed link and every client link). */
+export interface NetworkControl {
+  /** Stops all traffic of these directed links (requests and their replies). */
+  cut(links: readonly Link[]): Promise<void>;
+  /** Undoes `cut` for these links only. */
+  heal(links: readonly Link[]): Promise<void>;
+  latency(links: readonly Link[], delayMs: number, jitterMs: number): Promise<void>;
+  removeLatency(links: readonly Link[]): Promise<void>;
+  /** Data stops flowing but connections stay open (timeout toxic with timeout 0). */
+  blackhole(links: readonly Link[]): Promise<void>;
+  removeBlackhole(links: readonly Link[]): Promise<void>;
+  bandwidth(links: readonly Link[], rateKBps: number): Promise<void>;
+  /** Client->member request bytes are dropped at the client links of `ids` (default: every member). */
+  holdClientRequests(ids?: readonly string[]): Promise<void>;
+  releaseClientRequests(ids?: readonly string[]): Promise<void>;
+  /** Removes every toxic and re-enables every link. */
+  healAll(): Promise<void>;
+}

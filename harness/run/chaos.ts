@@ -1,0 +1,514 @@
+/**
+ * One chaos run, end to end: the system under test with Toxiproxy between its members, concurrent clients, a seeded
+ * nemesis, a recorded history, a final heal with reads of every key, the checker's verdict, and an HTML report, all
+ * in a fresh run directory (docs/architecture.md "Run directory"):
+ *
+ *   store/<name>/<yyyymmddThhmmss>/ test.json history.jsonl status.jsonl
+ *                                   results.json report.html nodes/
+ *
+ * `runChaos` is a short list of named phases; each phase reads and extends one {@link RunState}.
+ *
+ * Exit codes: 0 linearizable, 1 illegal, 2 unknown, 3 the run broke; 4 = linearizable but the cluster did not
+ * recover after the heal (an availability failure, kept apart from linearizability).
+ */
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { CheckOptions, CheckResult, HistoryEvent } from '../../checker/index.ts';
+import { Random } from '../../lib/random.ts';
+import { sleep } from '../../lib/time.ts';
+import { writeChaosReport } from '../../reports/write-chaos-report.ts';
+import { writeStoreIndex } from '../../reports/store-index.ts';
+import type { ClientAdapter } from '../../workloads/client.ts';
+import { OpGenerator, type WorkloadName } from '../../workloads/generator.ts';
+import { runWorkload, type RunnerStats } from '../../workloads/runner.ts';
+import type { Completion } from '../../workloads/types.ts';
+import { Nemesis } from '../nemesis/execute.ts';
+import { describeFault, planSchedule, type NemesisKind, type PlannedFault } from '../nemesis/plan.ts';
+import { RaftlabSystem } from '../systems/raftlab.ts';
+import { assertSupported, type System } from '../systems/system.ts';
+import { Recorder } from './recorder.ts';
+import { createRunDir, updateLatest, versions } from './run-dir.ts';
+import { StatusPoller } from './status-poller.ts';
+
+export { createRunDir, updateLatest } from './run-dir.ts';
+
+/** The checker entry point (checker/index.ts `check`), injected so tests and the CLI share one path. */
+export type CheckFn = (events: readonly HistoryEvent[], options: CheckOptions) => CheckResult | Promise<CheckResult>;
+
+/** Everything a chaos run is configured with (the CLI's flags). */
+export interface ChaosOptions {
+  nodes: number;
+  timeS: number;
+  nemesis: NemesisKind[];
+  intervalS: number;
+  workload: WorkloadName;
+  keys: number;
+  concurrency: number;
+  /** Target ops/s (open loop); undefined = closed loop. */
+  rate?: number;
+  seed: number;
+  /** A running Toxiproxy to use instead of the embedded one. */
+  toxiproxy?: string;
+  store: string;
+  timeoutMs: number;
+  /** Run name (the folder under the store); default `<workload>-<nemesis>`. */
+  name?: string;
+  /** Max ms after the heal for a leader and every final read; default 30000. */
+  recoveryBoundMs?: number;
+  /** Checker budget per key in ms; default 60000. */
+  checkBudgetMs?: number;
+  electionTimeoutMs?: number;
+  heartbeatMs?: number;
+  /** `direct` = no proxies (only kill/pause possible). Default proxied. */
+  mode?: 'proxied' | 'direct';
+  /** TEST ONLY: node entry point (e.g. a test double). */
+  nodeMain?: string;
+  /** TEST ONLY: `stale` wraps the client so some reads return stale values. */
+  adapter?: 'raftlab' | 'stale';
+  /** Command line that reproduces the run (stored in test.json). */
+  command?: string;
+  /** Planted bug the nodes run with (`--bug NAME`, issue 7); undefined = the correct node. */
+  bug?: string;
+  /** Nodes' read mode (`--read-mode`); undefined = the node's default. */
+  readMode?: 'index' | 'lease';
+  /** The retrying client: resend a write of unknown outcome up to N times (same session seq). Default 0. */
+  retry?: number;
+  /** Extra flags for every node. */
+  nodeArgs?: readonly string[];
+}
+
+/** Progress of a run, for the CLI's progress line. */
+export type ChaosProgress =
+  | { phase: 'setup'; message: string }
+  | {
+      phase: 'workload';
+      elapsedS: number;
+      totalS: number;
+      ok: number;
+      fail: number;
+      info: number;
+      fault?: string;
+      leader?: string;
+    }
+  | { phase: 'heal'; message: string }
+  | { phase: 'check'; message: string }
+  | { phase: 'report'; message: string };
+
+/** What a finished run returns. */
+export interface ChaosOutcome {
+  runDir: string;
+  exitCode: number;
+  verdict: 'linearizable' | 'illegal' | 'unknown' | 'broken';
+  reportPath?: string;
+  counts?: RunnerStats;
+  availabilityOk?: boolean;
+  checkTimeMs?: number;
+  error?: string;
+}
+
+/** What the final phase found: whether every key could be read after the heal. */
+interface Availability {
+  ok: boolean;
+  boundMs: number;
+  recoveredAfterHealMs?: number;
+  finalReads: FinalRead[];
+}
+
+interface FinalRead {
+  key: string;
+  ok: boolean;
+  value?: unknown;
+  attempts: number;
+  error?: string;
+  time?: number;
+}
+
+/** test.json: what was asked for, how the system was started, and the planned schedule. */
+interface TestFile {
+  name: string;
+  seed: number;
+  startedAt: string;
+  command: string;
+  options: Record<string, unknown>;
+  versions: Record<string, string>;
+  system: { name: string; peerRouting: string };
+  cluster?: unknown;
+  /** Scripted scenarios that ran (nemesis figure8, double-vote): whether each built its dangerous state. */
+  scenarios?: { fault: number; name: string; reached: boolean; detail: string }[];
+  schedule: (PlannedFault & { description: string })[];
+}
+
+/** Everything the phases of one run share. */
+interface RunState {
+  readonly options: ChaosOptions;
+  readonly store: string;
+  readonly runDir: string;
+  readonly schedule: PlannedFault[];
+  readonly test: TestFile;
+  readonly system: System;
+  readonly recorder: Recorder;
+  readonly poller: StatusPoller;
+  readonly generator: OpGenerator;
+  readonly onProgress: (progress: ChaosProgress) => void;
+  readonly signal: AbortSignal | undefined;
+  adapter?: ClientAdapter;
+  pollerStarted: boolean;
+  counts?: RunnerStats;
+  availability?: Availability;
+  checkResult?: CheckResult;
+  checkTimeMs?: number;
+  verdict: ChaosOutcome['verdict'];
+  error?: string;
+}
+
+/** The node's default `--request-timeout-ms` (node/config.ts); a longer client timeout is passed on to the nodes. */
+const NODE_REQUEST_TIMEOUT_MS = 5000;
+
+/** Runs one chaos test; never throws for a broken run (verdict `broken`, exit 3). */
+export async function runChaos(
+  options: ChaosOptions,
+  check: CheckFn,
+  onProgress: (progress: ChaosProgress) => void = () => {},
+  signal?: AbortSignal,
+): Promise<ChaosOutcome> {
+  const state = prepareRun(options, onProgress, signal);
+  try {
+    await startSystem(state);
+    await runWorkloadWithNemesis(state);
+    if (signal?.aborted === true) throw new Error('interrupted');
+    await healAndReadEveryKey(state);
+  } catch (error) {
+    state.error = error instanceof Error ? error.message : String(error);
+  } finally {
+    await stopEverything(state);
+  }
+  if (state.error === undefined) await checkHistory(state, check);
+  const exitCode = exitCodeOf(state);
+  writeResults(state, exitCode);
+  // Data directories are evidence only when something went wrong.
+  if (exitCode === 0)
+    for (const id of state.system.ids) rmSync(state.system.dataDir(id), { recursive: true, force: true });
+  const reportPath = writeReport(state);
+  return {
+    runDir: state.runDir,
+    exitCode,
+    verdict: state.verdict,
+    ...(reportPath !== undefined && existsSync(reportPath) ? { reportPath } : {}),
+    ...(state.counts !== undefined ? { counts: state.counts } : {}),
+    ...(state.availability !== undefined ? { availabilityOk: state.availability.ok } : {}),
+    ...(state.checkTimeMs !== undefined ? { checkTimeMs: state.checkTimeMs } : {}),
+    ...(state.error !== undefined ? { error: state.error } : {}),
+  };
+}
+
+/** The run's name: `[bug-<name>-]<workload>-<nemesis kinds>`. */
+function runName(options: ChaosOptions): string {
+  const bug = options.bug !== undefined ? `bug-${options.bug}-` : '';
+  return `${bug}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
+}
+
+/** Phase 1: the run directory, the system object (not started), the schedule and test.json. */
+function prepareRun(
+  options: ChaosOptions,
+  onProgress: (progress: ChaosProgress) => void,
+  signal: AbortSignal | undefined,
+): RunState {
+  const store = resolve(options.store);
+  const name = options.name ?? runName(options);
+  const system = createSystem(options, '');
+  // Refused before anything is created: a kind the system cannot apply is a usage error, not a broken run.
+  assertSupported(system, options.nemesis);
+  const runDir = createRunDir(store, name);
+  const runSystem = createSystem(options, runDir);
+  const schedule = planSchedule({
+    kinds: options.nemesis,
+    nodes: runSystem.ids,
+    intervalMs: options.intervalS * 1000,
+    durationMs: options.timeS * 1000,
+    seed: options.seed,
+  });
+  const test: TestFile = {
+    name,
+    seed: options.seed,
+    startedAt: new Date().toISOString(),
+    command: options.command ?? `npm run chaos -- --seed ${options.seed}`,
+    options: testOptions(options),
+    versions: versions(),
+    system: { name: runSystem.name, peerRouting: runSystem.peerRouting },
+    schedule: schedule.map((p) => ({ ...p, description: describeFault(p.fault) })),
+  };
+  const recorder = new Recorder(join(runDir, 'history.jsonl'));
+  const state: RunState = {
+    options,
+    store,
+    runDir,
+    schedule,
+    test,
+    system: runSystem,
+    recorder,
+    // Time 0 of the history is set when the workload starts (after the cluster is up).
+    poller: new StatusPoller(runSystem, join(runDir, 'status.jsonl'), () => recorder.now()),
+    generator: new OpGenerator({ workload: options.workload, keys: options.keys }),
+    onProgress,
+    signal,
+    pollerStarted: false,
+    verdict: 'broken',
+  };
+  writeTest(state);
+  return state;
+}
+
+/** The flags that shaped the run, as test.json shows them. */
+function testOptions(options: ChaosOptions): Record<string, unknown> {
+  return {
+    nodes: options.nodes,
+    time: options.timeS,
+    nemesis: options.nemesis,
+    interval: options.intervalS,
+    workload: options.workload,
+    keys: options.keys,
+    concurrency: options.concurrency,
+    ...(options.rate !== undefined ? { rate: options.rate } : {}),
+    'timeout-ms': options.timeoutMs,
+    ...(options.adapter === 'stale' ? { adapter: 'stale (test only)' } : {}),
+    ...(options.bug !== undefined ? { bug: options.bug } : {}),
+    ...(options.readMode !== undefined ? { 'read-mode': options.readMode } : {}),
+    ...(options.retry !== undefined && options.retry > 0 ? { retry: options.retry } : {}),
+  };
+}
+
+/** The system under test the options ask for (raftlab's node, proxied unless `mode: 'direct'`). */
+export function createSystem(options: ChaosOptions, runDir: string): RaftlabSystem {
+  return new RaftlabSystem({
+    nodes: options.nodes,
+    runDir,
+    mode: options.mode ?? 'proxied',
+    ...(options.toxiproxy !== undefined ? { toxiproxyUrl: options.toxiproxy } : {}),
+    proxySeed: options.seed,
+    ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
+    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
+    ...(options.adapter !== undefined ? { clientKind: options.adapter } : {}),
+    nodeArgs: [
+      ...(options.bug !== undefined ? ['--bug', options.bug] : []),
+      // A node gives up on a client request after --request-timeout-ms (5 s by default); with a longer client
+      // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
+      ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
+      ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
+      ...(options.nodeArgs ?? []),
+    ],
+  });
+}
+
+function writeTest(state: RunState): void {
+  writeFileSync(join(state.runDir, 'test.json'), `${JSON.stringify(state.test, null, 2)}\n`);
+}
+
+/** Phase 2: start the members (and proxies), record how, wait for a leader. */
+async function startSystem(state: RunState): Promise<void> {
+  const { options, system } = state;
+  const where = system.peerRouting === 'per-link' ? `, ${options.toxiproxy ?? 'embedded toxiproxy'}` : '';
+  state.onProgress({
+    phase: 'setup',
+    message: `starting ${options.nodes} ${system.name} nodes (${options.mode ?? 'proxied'}${where}) in ${state.runDir}`,
+  });
+  await system.start();
+  const description = system.describe();
+  state.test.system = { name: description.name, peerRouting: description.peerRouting };
+  state.test.versions[description.name] = description.version;
+  state.test.cluster = {
+    nodes: [...system.ids],
+    mode: options.mode ?? 'proxied',
+    command: description.command,
+    clientUrls: system.clientUrls(),
+    directUrls: Object.fromEntries(description.members.map((m) => [m.id, m.directUrl])),
+    proxies: description.proxies ?? [],
+    ...(description.toxiproxy !== undefined ? { toxiproxy: description.toxiproxy } : {}),
+  };
+  writeTest(state);
+  const leader = await system.waitForLeader(30_000);
+  state.onProgress({
+    phase: 'setup',
+    message: `leader ${leader}; running ${options.workload} for ${options.timeS}s, nemesis ${options.nemesis.join(',') || 'none'}, seed ${options.seed}`,
+  });
+}
+
+/** Phase 3: the clients and the nemesis, side by side, with a progress line every second. */
+async function runWorkloadWithNemesis(state: RunState): Promise<void> {
+  const { options, system, recorder, poller, signal } = state;
+  state.recorder.restartClock();
+  poller.start();
+  state.pollerStarted = true;
+  const adapter = system.createClient({ timeoutMs: options.timeoutMs, retry: options.retry ?? 0 });
+  state.adapter = adapter;
+  const nemesis = new Nemesis({
+    processes: system,
+    ...(system.network !== undefined ? { network: system.network } : {}),
+    record: (e) => recorder.record(e),
+    now: () => recorder.now(),
+    seed: options.seed,
+  });
+  const live = { ok: 0, fail: 0, info: 0 };
+  const workloadAbort = new AbortController();
+  // The nemesis ends with the workload: a fault that would start after the clients stopped tests nothing (the
+  // final heal follows). The active fault is still stopped properly (Nemesis.run).
+  const nemesisAbort = new AbortController();
+  const onAbort = (): void => workloadAbort.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const startedAtMs = performance.now();
+  const ticker = setInterval(() => {
+    state.onProgress({
+      phase: 'workload',
+      elapsedS: (performance.now() - startedAtMs) / 1000,
+      totalS: options.timeS,
+      ...live,
+      ...(nemesis.current !== undefined ? { fault: nemesis.current.description } : {}),
+      ...(poller.lastLeader !== undefined ? { leader: poller.lastLeader } : {}),
+    });
+  }, 1000);
+  try {
+    const [stats] = await Promise.all([
+      runWorkload({
+        generator: state.generator,
+        adapter,
+        nodes: system.ids,
+        concurrency: options.concurrency,
+        durationMs: options.timeS * 1000,
+        ...(options.rate !== undefined ? { ratePerSec: options.rate } : {}),
+        random: new Random(options.seed).fork(),
+        record: (e) => recorder.record(e),
+        clientPrefix: `r${options.seed}-${Date.now().toString(36)}`,
+        onCompletion: (completion: Completion) => void live[completion.type]++,
+        signal: workloadAbort.signal,
+      }).finally(() => nemesisAbort.abort()),
+      nemesis.run(state.schedule, startedAtMs, nemesisAbort.signal),
+    ]);
+    state.counts = stats;
+  } finally {
+    clearInterval(ticker);
+    signal?.removeEventListener('abort', onAbort);
+    recordScenarioOutcomes(state, nemesis);
+  }
+  state.onProgress({ phase: 'heal', message: 'healing every fault, then reading every key' });
+  await nemesis.healAll();
+}
+
+/** Keeps in test.json whether each scripted scenario built its dangerous state. */
+function recordScenarioOutcomes(state: RunState, nemesis: Nemesis): void {
+  const ran = nemesis.applied.flatMap((a) =>
+    a.planned.fault.kind === 'scenario' && a.outcome !== undefined
+      ? [{ fault: a.planned.index, name: a.planned.fault.name, reached: a.outcome.reached, detail: a.outcome.detail }]
+      : [],
+  );
+  if (ran.length === 0) return;
+  state.test.scenarios = ran;
+  writeTest(state);
+}
+
+/** Phase 4 (Jepsen's final reads): after the heal, read every key within the recovery bound. */
+async function healAndReadEveryKey(state: RunState): Promise<void> {
+  const { system, recorder, signal } = state;
+  const adapter = state.adapter;
+  if (adapter === undefined || state.counts === undefined) throw new Error('the workload did not run');
+  const boundMs = state.options.recoveryBoundMs ?? 30_000;
+  const healedAtMs = performance.now();
+  const deadlineMs = healedAtMs + boundMs;
+  const finalReads: FinalRead[] = [];
+  let nextProcess = state.counts.processes;
+  for (const key of state.generator.keys) {
+    const process = nextProcess++;
+    const read: FinalRead = { key, ok: false, attempts: 0 };
+    let lastError = 'no attempt';
+    while (performance.now() < deadlineMs && signal?.aborted !== true) {
+      read.attempts++;
+      const node = system.ids[(read.attempts - 1) % system.ids.length] as string;
+      recorder.record({ process, type: 'invoke', f: 'read', key, value: null, node });
+      const session = { client: `final-${process}`, seq: read.attempts };
+      const completion = await adapter.invoke({ f: 'read', key, value: null }, node, session);
+      if (completion.type === 'ok') {
+        const event = recorder.record({ process, type: 'ok', f: 'read', key, value: completion.value, node });
+        Object.assign(read, { ok: true, value: completion.value, time: event.time });
+        break;
+      }
+      lastError = completion.error;
+      recorder.record({ process, type: 'fail', f: 'read', key, value: null, node, error: completion.error });
+      await sleep(100);
+    }
+    if (!read.ok) read.error = lastError;
+    finalReads.push(read);
+  }
+  const ok = finalReads.every((r) => r.ok);
+  state.availability = {
+    ok,
+    boundMs,
+    ...(ok ? { recoveredAfterHealMs: performance.now() - healedAtMs } : {}),
+    finalReads,
+  };
+}
+
+/** Stops the poller, the clients and every process; runs on every path. */
+async function stopEverything(state: RunState): Promise<void> {
+  if (state.pollerStarted) await state.poller.stop();
+  await state.adapter?.close();
+  await state.system.stop();
+  await state.recorder.close();
+}
+
+/** Phase 5: the checker's verdict on the recorded history. */
+async function checkHistory(state: RunState, check: CheckFn): Promise<void> {
+  try {
+    state.onProgress({ phase: 'check', message: `checking ${state.recorder.events.length} events` });
+    const startedMs = performance.now();
+    state.checkResult = await check(state.recorder.events, {
+      model: 'raftlab-kv',
+      budgetMs: state.options.checkBudgetMs ?? 60_000,
+    });
+    state.checkTimeMs = performance.now() - startedMs;
+    state.verdict = state.checkResult.verdict;
+  } catch (error) {
+    state.error = `checker failed: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+function exitCodeOf(state: RunState): number {
+  switch (state.verdict) {
+    case 'broken':
+      return 3;
+    case 'illegal':
+      return 1;
+    case 'unknown':
+      return 2;
+    default:
+      return state.availability?.ok === false ? 4 : 0;
+  }
+}
+
+/** Phase 6: results.json. */
+function writeResults(state: RunState, exitCode: number): void {
+  const results = {
+    verdict: state.verdict,
+    exitCode,
+    system: state.test.system,
+    ...(state.error !== undefined ? { error: state.error } : {}),
+    ...(state.availability !== undefined ? { availability: state.availability } : {}),
+    ...(state.counts !== undefined ? { counts: state.counts } : {}),
+    ...(state.checkResult !== undefined ? { check: state.checkResult } : {}),
+    ...(state.checkTimeMs !== undefined ? { checkTimeMs: state.checkTimeMs } : {}),
+    durationMs: state.options.timeS * 1000,
+  };
+  writeFileSync(join(state.runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** Phase 7: report.html, the `latest` link and the store index. A failure here is noted, not thrown. */
+function writeReport(state: RunState): string | undefined {
+  try {
+    state.onProgress({ phase: 'report', message: 'writing report.html' });
+    const reportPath = writeChaosReport(state.runDir);
+    updateLatest(state.store, state.runDir);
+    writeStoreIndex(state.store);
+    return reportPath;
+  } catch (error) {
+    state.error ??= `report failed: ${(error as Error).message}`;
+    return undefined;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Polls every node's /status (directly, not through the proxies) on a fixed
+ * period and appends one line per poll to status.jsonl, on the history's
+ * clock. The report derives leader changes and recovery from it; the checker
+ * never sees it.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { ProcessControl } from '../nemesis/controls.ts';
+
+/** Polls until `stop()`; each poll is bounded by `timeoutMs`, so stop waits at most one poll. */
+export class StatusPoller {
+  private readonly stream: WriteStream;
+  private running = true;
+  private loop: Promise<void> | undefined;
+  /** Leader of the highest term seen in the last poll (for the progress line). */
+  lastLeader: string | undefined;
+
+  constructor(
+    private readonly system: Pick<ProcessControl, 'ids' | 'status'>,
+    path: string,
+    private readonly now: () => number,
+    private readonly periodMs = 250,
+  ) {
+    this.stream = createWriteStream(path, { flags: 'a' });
+  }
+
+  start(): void {
+    this.loop = (async () => {
+      while (this.running) {
+        const startedMs = performance.now();
+        const time = this.now();
+        const statuses = await Promise.all(this.system.ids.map((id) => this.system.status(id)));
+        const nodes: Record<string, unknown> = {};
+        let best: { id: string; term: number } | undefined;
+        for (const [i, id] of this.system.ids.entries()) {
+          const s = statuses[i];
+          nodes[id] =
+            s === undefined ? null : { role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex };
+          if (s?.role === 'leader' && (best === undefined || s.term > best.term)) best = { id, term: s.term };
+        }
+        this.lastLeader = best?.id;
+        if (this.running) this.stream.write(`${JSON.stringify({ time, nodes })}\n`);
+        const waitMs = this.periodMs - (performance.now() - startedMs);
+        if (waitMs > 0 && this.running) await new Promise((r) => setTimeout(r, waitMs));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await new Promise<void>((resolve) => this.stream.end(resolve));
+  }
+}

@@ -1,0 +1,50 @@
+/** Free loopback TCP ports for the servers and proxies a run starts. */
+import { createServer } from 'node:net';
+
+/** Binds `port` (0: any) on 127.0.0.1 and releases it; the bound port, or undefined if it was taken. */
+function tryBind(port: number): Promise<number | undefined> {
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolvePort(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      const bound = typeof address === 'object' && address !== null ? address.port : undefined;
+      server.close(() => resolvePort(bound));
+    });
+  });
+}
+
+/** Ports handed out by this process, so two picks in a row never collide. */
+const portsHandedOut = new Set<number>();
+
+/**
+ * Picks a currently free loopback TCP port. By default it is below Linux's ephemeral range (32768-60999): a node's
+ * or proxy's port is free while the node is killed or the proxy is cut, and a port from the ephemeral range could
+ * meanwhile become the local port of some outgoing connection, so the restart could not bind it again.
+ * `ephemeral: true` asks the kernel (port 0).
+ */
+export async function freePort(options: { ephemeral?: boolean } = {}): Promise<number> {
+  if (options.ephemeral !== true) {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+      if (portsHandedOut.has(candidate)) continue;
+      const bound = await tryBind(candidate);
+      if (bound !== undefined) {
+        portsHandedOut.add(bound);
+        return bound;
+      }
+    }
+  }
+  const bound = await tryBind(0);
+  if (bound === undefined) throw new Error('cannot bind any loopback port');
+  return bound;
+}
+
+/** `count` distinct free loopback ports. */
+export async function freePorts(count: number, options: { ephemeral?: boolean } = {}): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let attempt = 0; ports.size < count && attempt < count * 10; attempt++) ports.add(await freePort(options));
+  if (ports.size < count) throw new Error(`could not find ${count} free loopback ports`);
+  return [...ports];
+}
