@@ -5,8 +5,9 @@
 //   npm test                 every test file
 //   npm test -- checker raft only files whose path contains one of the words
 //   RAFTLAB_TEST_CONCURRENCY=1 npm test   run files one at a time
+//   npm run test:unit        only files that start no process and no browser (the inner loop)
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,12 +29,20 @@ function* walk(dir) {
   }
 }
 
-const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const passThrough = process.argv.slice(2).filter((a) => a.startsWith('-'));
+// A test file that mentions one of these starts real processes, servers in child processes or a browser: it belongs
+// to the full suite only. Judged from the source so that a new file is classified without a list to maintain.
+const REAL_PROCESS_MARKERS =
+  /\b(execa|spawn|spawnSync|startServer|startChild|checkInBrowser|runChaos|RaftlabSystem|LocalCluster|startLocalCluster|startToxiproxyProcess|startEtcdCluster)\b/;
+
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filters = args.filter((a) => !a.startsWith('-'));
+const passThrough = args.filter((a) => a.startsWith('-') && a !== '--unit');
 const files = roots
   .flatMap((r) => [...walk(join(root, r))])
   .map((f) => relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
+  .filter((f) => !unitOnly || !REAL_PROCESS_MARKERS.test(readFileSync(join(root, f), 'utf8')))
   .sort();
 
 if (files.length === 0) {

@@ -1,7 +1,7 @@
 /**
- * The history format (architecture.md "Clients and the history") and the
- * operations a workload produces.
+ * The history format (docs/architecture.md "Clients and the history") and the operations a workload produces.
  */
+import type { HistoryEvent as CheckedEvent } from '../checker/index.ts';
 
 /** Register operation names. */
 export type OpName = 'read' | 'write' | 'cas';
@@ -21,8 +21,11 @@ export type Completion =
   | { type: 'fail'; error: string }
   | { type: 'info'; error: string };
 
-/** One line of history.jsonl. `time` is ns since the run's start on one monotonic clock. */
-export interface HistoryEvent {
+/**
+ * One line of history.jsonl as the harness records it: the checker's event with the fields a recorder always sets,
+ * plus fields only the report reads. `time` is ns since the run's start on one monotonic clock.
+ */
+export interface HistoryEvent extends CheckedEvent {
   process: number | 'nemesis';
   type: 'invoke' | 'ok' | 'fail' | 'info';
   f: string;

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { exitBrokenOnCrash } from '../../lib/cli.ts';
 import { BENCH_OPS, type BenchOp, type MicroResult } from '../../reports/bench-schema.ts';
 import { TARGET_KINDS, type TargetKind } from '../../workloads/targets/index.ts';
 import { DEFAULT_WORKLOAD } from '../bench/load.ts';
@@ -45,6 +46,7 @@ async function delegate(
   return r.exitCode ?? 1;
 }
 
+exitBrokenOnCrash('npm run bench');
 const log = new ProgressLine(process.stderr);
 
 async function main(): Promise<number> {

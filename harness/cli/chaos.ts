@@ -5,6 +5,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { EXIT_BROKEN, exitBrokenOnCrash, failUsage } from '../../lib/cli.ts';
 import { check } from '../../checker/index.ts';
 import { randomSeed } from '../../lib/random.ts';
 import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
@@ -15,6 +16,8 @@ import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from '../nemesi
 // --bug picks the nemesis and workload that can expose the bug (harness/run/bug-presets.ts,
 // harness/PROVE.md); flags given explicitly still win, so these defaults are
 // applied after parsing instead of by yargs.
+
+exitBrokenOnCrash('npm run chaos');
 const DEFAULTS = {
   nodes: 3,
   time: 30,
@@ -136,6 +139,7 @@ const argv = await yargs(hideBin(process.argv))
     return true;
   })
   .strict()
+  .fail(failUsage('npm run chaos'))
   .help()
   .parseAsync();
 
@@ -219,6 +223,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     abort.abort();
   });
 }
+// A request the system cannot honour, or a store that cannot be written, ends here with exit 3 before any run.
 const outcome = await runChaos(
   {
     nodes: settings.nodes,
@@ -244,7 +249,10 @@ const outcome = await runChaos(
   check,
   show,
   abort.signal,
-);
+).catch((error: unknown) => {
+  console.error(`npm run chaos: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(EXIT_BROKEN);
+});
 clearProgress();
 const counts = outcome.counts;
 console.log(`verdict: ${outcome.verdict}${outcome.error !== undefined ? ` (${outcome.error})` : ''}`);

@@ -7,6 +7,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { exitBrokenOnCrash, failUsage } from '../../lib/cli.ts';
 import { check } from '../../checker/index.ts';
 import { proveTableLines } from '../../reports/prove-report.ts';
 import { bugNames, parseBugList } from '../run/bug-presets.ts';
@@ -22,6 +23,7 @@ export function parseSeeds(seeds: string | undefined, count: number): number[] {
   });
 }
 
+exitBrokenOnCrash('npm run prove');
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run prove --')
   .usage(
@@ -49,6 +51,7 @@ const argv = await yargs(hideBin(process.argv))
     return true;
   })
   .strict()
+  .fail(failUsage('npm run prove'))
   .help()
   .parseAsync();
 
