@@ -48,3 +48,18 @@ export async function freePorts(count: number, options: { ephemeral?: boolean } 
   if (ports.size < count) throw new Error(`could not find ${count} free loopback ports`);
   return [...ports];
 }
+
+/** The first of `count` consecutive free loopback ports (below the ephemeral range, like {@link freePort}). */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - count));
+    let free = true;
+    for (let port = base; port < base + count && free; port++) {
+      free = !portsHandedOut.has(port) && (await tryBind(port)) !== undefined;
+    }
+    if (!free) continue;
+    for (let port = base; port < base + count; port++) portsHandedOut.add(port);
+    return base;
+  }
+  throw new Error(`cannot find ${count} consecutive free loopback ports`);
+}

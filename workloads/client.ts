@@ -10,8 +10,11 @@
  * (Jepsen does the same): dropping it from the history loses nothing and the
  * process need not be retired.
  */
-import { Pool, request, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors } from 'undici';
+import { decodeRead, requestFor } from './raftlab-api.ts';
 import type { Completion, Op } from './types.ts';
+
+export { fetchStatus, type MemberStatus } from './raftlab-api.ts';
 
 /** Runs one op against one node; must never throw (errors become fail/info). */
 export interface ClientAdapter {
@@ -76,28 +79,8 @@ export class RaftlabClient implements ClientAdapter {
   async invoke(op: Op, node: string, session: { client: string; seq: number }): Promise<Completion> {
     const pool = this.pools.get(node);
     if (pool === undefined) return { type: 'fail', error: `unknown node ${node}` };
-    const path = `/kv/${encodeURIComponent(op.key)}`;
-    let method: 'GET' | 'PUT' | 'POST';
-    let requestPath = path;
-    let body: string | undefined;
-    switch (op.f) {
-      case 'read':
-        method = 'GET';
-        break;
-      case 'write':
-        method = 'PUT';
-        body = JSON.stringify({ value: op.value, client: session.client, seq: session.seq });
-        break;
-      case 'cas':
-        method = 'POST';
-        requestPath = `${path}/cas`;
-        body = JSON.stringify({ expected: op.value[0], value: op.value[1], client: session.client, seq: session.seq });
-        break;
-      default: {
-        const unreachable: never = op;
-        return { type: 'fail', error: `unknown op ${JSON.stringify(unreachable)}` };
-      }
-    }
+    const { method, path: requestPath, body: json } = requestFor(op, session);
+    const body = json === undefined ? undefined : JSON.stringify(json);
     const timeoutMs = this.options.timeoutMs;
     let completion: Completion;
     try {
@@ -119,12 +102,9 @@ export class RaftlabClient implements ClientAdapter {
       }
       if (response.statusCode === 200) {
         if (op.f === 'read') {
-          const read = parsed as { found?: unknown; value?: unknown } | undefined;
-          if (read === undefined || typeof read.found !== 'boolean') {
-            completion = { type: 'info', error: 'bad-read-body' };
-          } else {
-            completion = { type: 'ok', value: read.found ? (read.value ?? null) : null };
-          }
+          const read = decodeRead(parsed);
+          completion =
+            read === undefined ? { type: 'info', error: 'bad-read-body' } : { type: 'ok', value: read.value };
         } else {
           completion = { type: 'ok', value: op.value };
         }
@@ -183,40 +163,5 @@ export class StaleReadClient implements ClientAdapter {
 
   close(): Promise<void> {
     return this.inner.close();
-  }
-}
-
-/** A member's answer to `GET /status` (raftlab's node; other systems map their status onto it). */
-export interface MemberStatus {
-  id: string;
-  role: string;
-  term: number;
-  leader: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  snapshotIndex?: number;
-  logEntries?: number;
-  /** Last log entry's index and term, and the vote in the current term. */
-  lastIndex?: number;
-  lastTerm?: number;
-  vote?: string | null;
-}
-
-/** `GET /status` of one member with a short timeout; undefined when it does not answer. */
-export async function fetchStatus(baseUrl: string, timeoutMs = 500): Promise<MemberStatus | undefined> {
-  try {
-    const response = await request(`${baseUrl}/status`, {
-      method: 'GET',
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (response.statusCode !== 200) {
-      await response.body.dump();
-      return undefined;
-    }
-    return (await response.body.json()) as MemberStatus;
-  } catch {
-    return undefined;
   }
 }

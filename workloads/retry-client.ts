@@ -18,6 +18,7 @@
  */
 import type { ClientAdapter } from './client.ts';
 import type { Completion, Op } from './types.ts';
+import { sleep } from '../lib/time.ts';
 
 /** Options of the retrying client. */
 export interface RetryClientOptions {
@@ -28,8 +29,6 @@ export interface RetryClientOptions {
   /** Pause before each retry, so the cluster has a moment to elect a leader; default 300 ms. */
   retryDelayMs?: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Wraps a client adapter and retries unknown writes and CAS ops with the same session id and seq. */
 export class RetryClient implements ClientAdapter {

@@ -10,6 +10,7 @@ import type { ClientAdapter } from './client.ts';
 import type { OpGenerator } from './generator.ts';
 import type { Random } from '../lib/random.ts';
 import type { Completion, HistoryEvent, Op } from './types.ts';
+import { sleep } from '../lib/time.ts';
 
 /** Records one event, stamping its time; returns the stamped event. */
 export type RecordFn = (event: Omit<HistoryEvent, 'time'>) => HistoryEvent;
@@ -50,8 +51,6 @@ export interface RunnerStats {
   /** Process ids used, including retired ones. */
   processes: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs the workload until `durationMs` passed (or `signal` aborts) and every in-flight op completed. */
 export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> {

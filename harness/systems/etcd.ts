@@ -10,7 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { freePort } from '../../lib/ports.ts';
+import { freePorts } from '../../lib/ports.ts';
 
 /** Where Debian's `etcd-server` package puts the binary. */
 export const DEFAULT_ETCD_BINARY = '/usr/bin/etcd';
@@ -52,14 +52,6 @@ export async function etcdVersion(binary = DEFAULT_ETCD_BINARY): Promise<string 
   } catch {
     return undefined;
   }
-}
-
-/** Distinct free loopback ports (each bound once by the OS, then released). */
-async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  for (let attempt = 0; ports.size < count && attempt < count * 10; attempt++) ports.add(await freePort());
-  if (ports.size < count) throw new Error(`could not find ${count} free loopback ports`);
-  return [...ports];
 }
 
 // The guard: start etcd in the background, wait for stdin to close (our

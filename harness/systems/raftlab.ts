@@ -59,6 +59,10 @@ export interface RaftlabSystemOptions {
   nodeArgs?: readonly string[];
   /** Node entry point; defaults to `<repo>/node/main.ts` (tests use a double). */
   nodeMain?: string;
+  /** Node i listens on `basePort + i - 1` (hands-on clusters with stable URLs); default: free ports. */
+  basePort?: number;
+  /** Called when a member's process exits (killed by us or on its own). */
+  onMemberExit?: (id: string, exit: { code: number | null; signal: string | null }) => void;
   /** TEST ONLY: `stale` wraps the client so some reads return stale values (the checker must catch it). */
   clientKind?: 'raftlab' | 'stale';
 }
@@ -187,12 +191,12 @@ export class RaftlabSystem implements System {
     this.reaper = new Reaper();
     const nodesDir = join(this.options.runDir, 'nodes');
     mkdirSync(nodesDir, { recursive: true });
-    for (const id of this.ids) {
+    for (const [i, id] of this.ids.entries()) {
       const dataDir = join(nodesDir, id);
       mkdirSync(dataDir, { recursive: true });
       this.members.set(id, {
         id,
-        port: await freePort(),
+        port: this.options.basePort !== undefined ? this.options.basePort + i : await freePort(),
         dataDir,
         logPath: join(nodesDir, `${id}.log`),
         child: undefined,
@@ -318,6 +322,7 @@ export class RaftlabSystem implements System {
       this.reaper?.remove(started.pid);
       log.write(`# ${new Date().toISOString()} exit ${id}: ${exit.signal ?? `code ${exit.code}`}\n`);
       if (member.child === child) member.child = undefined;
+      this.options.onMemberExit?.(id, exit);
     });
     return started.ready.then(
       () => {},

@@ -1,25 +1,24 @@
 /**
- * Target adapter for raftlab's own client API (architecture.md, "Client API"):
- * `PUT /kv/{key}` with `{"value": V}`, `GET /kv/{key}[?stale=true]`.
+ * Bench target adapter for raftlab's own client API (routes and bodies: ../raftlab-api.ts).
  */
+import { decodeRead, keyPath } from '../raftlab-api.ts';
 import { MemberPools, httpError, isErrorOutcome } from './http.ts';
 import type { GetOutcome, KvClient, KvTarget, PutOutcome, ReadConsistency, TargetOptions } from './target.ts';
 
 /** The request path of a key (keys are URL-encoded). */
 export function raftlabKeyPath(key: string, consistency?: ReadConsistency): string {
-  const path = `/kv/${encodeURIComponent(key)}`;
-  return consistency === 'stale' ? `${path}?stale=true` : path;
+  return keyPath(key, consistency === 'stale');
 }
 
 /** Reads a `GET /kv/{key}` answer body: `{"found": bool, "value": V or null}`. */
 export function decodeRaftlabGet(body: unknown): GetOutcome {
-  const b = body as { found?: unknown; value?: unknown } | undefined;
-  if (b === undefined || typeof b.found !== 'boolean') {
+  const read = decodeRead(body);
+  if (read === undefined) {
     return { type: 'error', code: 'bad-response', message: `unexpected get answer: ${JSON.stringify(body)}` };
   }
-  if (!b.found || b.value === null || b.value === undefined) return { type: 'ok', value: null };
+  if (read.value === null) return { type: 'ok', value: null };
   // Values are any JSON; the bench writes strings, anything else is shown as JSON.
-  return { type: 'ok', value: typeof b.value === 'string' ? b.value : JSON.stringify(b.value) };
+  return { type: 'ok', value: typeof read.value === 'string' ? read.value : JSON.stringify(read.value) };
 }
 
 /** Connects to a raftlab cluster given its members' client URLs. */
