@@ -31,6 +31,11 @@ export interface ChildOptions<Ready> {
   readyTimeoutMs?: number;
   /** What the child is called in error messages. */
   name: string;
+  /**
+   * Start the child in a process group of its own, so that {@link signalChild} reaches everything it starts (a user's
+   * node command may be a shell or `npm run` wrapping the real server).
+   */
+  processGroup?: boolean;
 }
 
 /** A started child. */
@@ -58,6 +63,7 @@ export function startChild<Ready>(options: ChildOptions<Ready>): StartedChild<Re
     buffer: false,
     reject: false,
     cleanup: true,
+    detached: options.processGroup === true,
   });
   child.stdin?.on('error', () => {});
   if (options.log !== undefined) {
@@ -108,25 +114,43 @@ export function startChild<Ready>(options: ChildOptions<Ready>): StartedChild<Re
   return { process: child, pid: child.pid, ready, exited };
 }
 
-/** Stops a child: SIGCONT (a paused child cannot die of TERM), SIGTERM, and SIGKILL after `graceMs`. */
-export async function stopChild(child: ResultPromise, graceMs = 2_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGCONT');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await child.catch(() => undefined);
-  clearTimeout(timer);
+/** Sends a signal to a child, or to its whole process group when it was started with `processGroup`. */
+export function signalChild(child: ResultPromise, signal: NodeJS.Signals, processGroup = false): void {
+  if (!processGroup || child.pid === undefined) {
+    child.kill(signal);
+    return;
+  }
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is gone already.
+  }
 }
 
-// Reads pids (one per line, `-pid` to forget one) from stdin; on EOF (our process died or closed the pipe) it
-// SIGCONTs and SIGKILLs every one that is still alive.
+/** Stops a child: SIGCONT (a paused child cannot die of TERM), SIGTERM, and SIGKILL after `graceMs`. */
+export async function stopChild(child: ResultPromise, graceMs = 2_000, processGroup = false): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    // The group leader is gone, but what it started may not be.
+    if (processGroup) signalChild(child, 'SIGKILL', true);
+    return;
+  }
+  signalChild(child, 'SIGCONT', processGroup);
+  signalChild(child, 'SIGTERM', processGroup);
+  const timer = setTimeout(() => signalChild(child, 'SIGKILL', processGroup), graceMs);
+  await child.catch(() => undefined);
+  clearTimeout(timer);
+  if (processGroup) signalChild(child, 'SIGKILL', true);
+}
+
+// Reads lines `add N` / `del N` from stdin, N a pid or a negative process group id; on EOF (our process died or
+// closed the pipe) it SIGCONTs and SIGKILLs every one that is still registered.
 const REAPER_SOURCE = `
 const pids = new Set(); let buf = '';
 process.on('SIGINT', () => {}); process.on('SIGTERM', () => {});
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) {
-  const line = buf.slice(0, i).trim(); buf = buf.slice(i + 1);
-  if (line.startsWith('-')) pids.delete(Number(line.slice(1))); else if (line) pids.add(Number(line)); } });
+  const [verb, n] = buf.slice(0, i).trim().split(' '); buf = buf.slice(i + 1);
+  if (verb === 'del') pids.delete(Number(n)); else if (verb === 'add') pids.add(Number(n)); } });
 process.stdin.on('end', () => { for (const p of pids) { try { process.kill(p, 'SIGCONT'); } catch {} try { process.kill(p, 'SIGKILL'); } catch {} } process.exit(0); });
 `;
 
@@ -148,12 +172,13 @@ export class Reaper {
     return this.child.pid;
   }
 
-  add(pid: number | undefined): void {
-    if (pid !== undefined) this.child.stdin?.write(`${pid}\n`);
+  /** Registers a pid; `processGroup` registers the whole group led by `pid`. */
+  add(pid: number | undefined, processGroup = false): void {
+    if (pid !== undefined) this.child.stdin?.write(`add ${processGroup ? -pid : pid}\n`);
   }
 
-  remove(pid: number | undefined): void {
-    if (pid !== undefined) this.child.stdin?.write(`-${pid}\n`);
+  remove(pid: number | undefined, processGroup = false): void {
+    if (pid !== undefined) this.child.stdin?.write(`del ${processGroup ? -pid : pid}\n`);
   }
 
   /** Closes the pipe (the reaper kills what is still registered) and waits for it to exit. */

@@ -112,7 +112,7 @@ test('a cluster that cannot start is a broken run: exit 3, results and report st
   );
   assert.equal(outcome.verdict, 'broken');
   assert.equal(outcome.exitCode, 3);
-  assert.match(outcome.error ?? '', /every node exited before electing a leader/);
+  assert.match(outcome.error ?? '', /every member exited before electing a leader/);
   const results = JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as ResultsFile;
   assert.equal(results.verdict, 'broken');
   assert.ok(outcome.reportPath !== undefined);

@@ -24,8 +24,10 @@ import { runWorkload, type RunnerStats } from '../../workloads/runner.ts';
 import type { Completion } from '../../workloads/types.ts';
 import { Nemesis } from '../nemesis/execute.ts';
 import { describeFault, planSchedule, type NemesisKind, type PlannedFault } from '../nemesis/plan.ts';
+import { EtcdSystem } from '../systems/etcd.ts';
+import { ExecSystem } from '../systems/exec.ts';
 import { RaftlabSystem } from '../systems/raftlab.ts';
-import { assertSupported, type System } from '../systems/system.ts';
+import { assertSupported, SYSTEM_NAMES, UnsupportedError, type System, type SystemName } from '../systems/system.ts';
 import { Recorder } from './recorder.ts';
 import { createRunDir, updateLatest, versions } from './run-dir.ts';
 import { StatusPoller } from './status-poller.ts';
@@ -37,6 +39,14 @@ export type CheckFn = (events: readonly HistoryEvent[], options: CheckOptions) =
 
 /** Everything a chaos run is configured with (the CLI's flags). */
 export interface ChaosOptions {
+  /** The system under test; default raftlab. */
+  system?: SystemName;
+  /** `exec`: the command template each member is started from (harness/systems/exec.ts). */
+  nodeCmd?: string;
+  /** `etcd`: the etcd binary (default /usr/bin/etcd). */
+  etcdBinary?: string;
+  /** `etcd`: how the client reads; `serializable` reads may be stale (etcd's documented local read). */
+  etcdReadMode?: 'linearizable' | 'serializable';
   nodes: number;
   timeS: number;
   nemesis: NemesisKind[];
@@ -131,7 +141,7 @@ interface TestFile {
   command: string;
   options: Record<string, unknown>;
   versions: Record<string, string>;
-  system: { name: string; peerRouting: string };
+  system: { name: string; peerRouting: string; version?: string; command?: string };
   cluster?: unknown;
   /** Scripted scenarios that ran (nemesis figure8, double-vote): whether each built its dangerous state. */
   scenarios?: { fault: number; name: string; reached: boolean; detail: string }[];
@@ -204,7 +214,8 @@ export async function runChaos(
 /** The run's name: `[bug-<name>-]<workload>-<nemesis kinds>`. */
 function runName(options: ChaosOptions): string {
   const bug = options.bug !== undefined ? `bug-${options.bug}-` : '';
-  return `${bug}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
+  const system = options.system !== undefined && options.system !== 'raftlab' ? `${options.system}-` : '';
+  return `${system}${bug}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
 }
 
 /** Phase 1: the run directory, the system object (not started), the schedule and test.json. */
@@ -215,9 +226,8 @@ function prepareRun(
 ): RunState {
   const store = resolve(options.store);
   const name = options.name ?? runName(options);
-  const system = createSystem(options, '');
   // Refused before anything is created: a kind the system cannot apply is a usage error, not a broken run.
-  assertSupported(system, options.nemesis);
+  assertSupported(createSystem(options, ''), options.nemesis);
   const runDir = createRunDir(store, name);
   const runSystem = createSystem(options, runDir);
   const schedule = planSchedule({
@@ -261,6 +271,9 @@ function prepareRun(
 /** The flags that shaped the run, as test.json shows them. */
 function testOptions(options: ChaosOptions): Record<string, unknown> {
   return {
+    system: options.system ?? 'raftlab',
+    ...(options.nodeCmd !== undefined ? { 'node-cmd': options.nodeCmd } : {}),
+    ...(options.etcdReadMode !== undefined ? { 'read-mode': options.etcdReadMode } : {}),
     nodes: options.nodes,
     time: options.timeS,
     nemesis: options.nemesis,
@@ -277,27 +290,47 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
   };
 }
 
-/** The system under test the options ask for (raftlab's node, proxied unless `mode: 'direct'`). */
-export function createSystem(options: ChaosOptions, runDir: string): RaftlabSystem {
-  return new RaftlabSystem({
+/** The system under test the options ask for (proxied unless `mode: 'direct'`, which etcd always is). */
+export function createSystem(options: ChaosOptions, runDir: string): System {
+  const common = {
     nodes: options.nodes,
     runDir,
-    mode: options.mode ?? 'proxied',
     ...(options.toxiproxy !== undefined ? { toxiproxyUrl: options.toxiproxy } : {}),
     proxySeed: options.seed,
-    ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
-    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-    ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
-    ...(options.adapter !== undefined ? { clientKind: options.adapter } : {}),
-    nodeArgs: [
-      ...(options.bug !== undefined ? ['--bug', options.bug] : []),
-      // A node gives up on a client request after --request-timeout-ms (5 s by default); with a longer client
-      // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
-      ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
-      ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
-      ...(options.nodeArgs ?? []),
-    ],
-  });
+  };
+  const mode = options.mode ?? 'proxied';
+  switch (options.system ?? 'raftlab') {
+    case 'raftlab':
+      return new RaftlabSystem({
+        ...common,
+        mode,
+        ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+        ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
+        ...(options.adapter !== undefined ? { clientKind: options.adapter } : {}),
+        nodeArgs: [
+          ...(options.bug !== undefined ? ['--bug', options.bug] : []),
+          // A node gives up on a client request after --request-timeout-ms (5 s by default); with a longer client
+          // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
+          ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
+          ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
+          ...(options.nodeArgs ?? []),
+        ],
+      });
+    case 'exec':
+      if (options.nodeCmd === undefined) throw new UnsupportedError('--system exec needs --node-cmd TEMPLATE');
+      return new ExecSystem({ ...common, mode, nodeCmd: options.nodeCmd });
+    case 'etcd':
+      return new EtcdSystem({
+        ...common,
+        ...(options.etcdBinary !== undefined ? { binary: options.etcdBinary } : {}),
+        ...(options.etcdReadMode !== undefined ? { readMode: options.etcdReadMode } : {}),
+      });
+    default: {
+      const unknown: never = options.system as never;
+      throw new UnsupportedError(`unknown system ${String(unknown)}; use ${SYSTEM_NAMES.join(', ')}`);
+    }
+  }
 }
 
 function writeTest(state: RunState): void {
@@ -314,7 +347,12 @@ async function startSystem(state: RunState): Promise<void> {
   });
   await system.start();
   const description = system.describe();
-  state.test.system = { name: description.name, peerRouting: description.peerRouting };
+  state.test.system = {
+    name: description.name,
+    peerRouting: description.peerRouting,
+    version: description.version,
+    command: description.command,
+  };
   state.test.versions[description.name] = description.version;
   state.test.cluster = {
     nodes: [...system.ids],
