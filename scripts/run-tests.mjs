@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
-const roots = ['node', 'checker', 'workloads', 'harness', 'toxiproxy', 'reports', 'scripts'];
+const roots = ['node', 'checker', 'workloads', 'harness', 'toxiproxy', 'reports', 'scripts', 'lib'];
 
 function* walk(dir) {
   let entries;
