@@ -1,5 +1,5 @@
 // The eight Toxiproxy toxic types: their attribute schema (what the API stores and echoes) and their behaviour on
-// one link (a `Stage` in the link's chain). Behaviour follows toxiproxy-compat.md §6-§7 (Toxiproxy v2.12.0).
+// one link (a `Stage` in the link's chain). Behaviour follows docs/toxiproxy-compat.md §6-§7 (Toxiproxy v2.12.0).
 import type { Random } from './rng.ts';
 
 /** Every toxic type the real server registers (compat §4, creation step 4). */
