@@ -8,8 +8,25 @@
 //
 // A leaf module: it imports nothing from the repository.
 
-/** The attributes of each toxic type the real server registers; the API reads omitted ones as 0. */
-export const TOXIC_ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+/** Every toxic type the real Toxiproxy 2.12.0 registers. */
+export const TOXIC_TYPES = [
+  'latency',
+  'bandwidth',
+  'slow_close',
+  'timeout',
+  'reset_peer',
+  'slicer',
+  'limit_data',
+  'noop',
+] as const;
+export type ToxicType = (typeof TOXIC_TYPES)[number];
+
+export function isToxicType(value: string): value is ToxicType {
+  return (TOXIC_TYPES as readonly string[]).includes(value);
+}
+
+/** The attributes of each toxic type; the API echoes every one of them and reads omitted ones as 0. */
+export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, readonly string[]>> = {
   latency: ['latency', 'jitter'],
   bandwidth: ['rate'],
   slow_close: ['delay'],
@@ -61,10 +78,8 @@ export class InvalidToxicError extends Error {
  */
 export function toxicProblems(toxic: ToxicSpec): string[] {
   const { type } = toxic;
+  if (!isToxicType(type)) return [`unknown toxic type ${JSON.stringify(type)} (known: ${TOXIC_TYPES.join(', ')})`];
   const names = TOXIC_ATTRIBUTES[type];
-  if (names === undefined || !Object.hasOwn(TOXIC_ATTRIBUTES, type)) {
-    return [`unknown toxic type ${JSON.stringify(type)} (known: ${Object.keys(TOXIC_ATTRIBUTES).join(', ')})`];
-  }
   const problems: string[] = [];
   const attributes = toxic.attributes ?? {};
   if (typeof attributes !== 'object' || attributes === null || Array.isArray(attributes)) {
