@@ -313,10 +313,10 @@ export interface ServerUnderTest {
 }
 
 /**
- * Sets up the server for the test file that calls it (at module level): registers a `before` hook that spawns
- * the embedded server with `seed` or checks TOXIPROXY_URL (`ready()`), an `afterEach` that counts the tests that ran, and
- * an `after` that deletes the proxies this run left behind, stops a spawned server and, against an external
- * server, prints its URL and how many of the file's tests ran against it.
+ * Sets up the server for the test file that calls it (at module level). It registers a `before` hook that spawns
+ * the embedded server with `seed` or checks TOXIPROXY_URL (`ready()`), an `afterEach` that counts the tests that
+ * ran, and an `after` that deletes the proxies this run left behind, stops a spawned server and, against an
+ * external server, prints its URL and how many of the file's tests ran against it.
  */
 export function useServerUnderTest(file: string, seed: number): ServerUnderTest {
   const prefix = `rl${process.pid.toString(36)}${randomBytes(3).toString('hex')}_`;
