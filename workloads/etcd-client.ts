@@ -6,6 +6,7 @@
  */
 import { Pool } from 'undici';
 import type { ClientAdapter } from './client.ts';
+import { sendJson } from './http-json.ts';
 import { encodeEtcdPut, encodeEtcdRange, ETCD_GATEWAY_PREFIX, fromBase64, toBase64 } from './targets/etcd.ts';
 import type { Completion, Op } from './types.ts';
 
@@ -87,30 +88,14 @@ export class EtcdClient implements ClientAdapter {
     const pool = this.pools.get(node);
     if (pool === undefined) return { type: 'fail', error: `unknown node ${node}` };
     const { path, body } = etcdRequestFor(op, this.options.readMode);
-    const timeoutMs = this.options.timeoutMs;
     let completion: Completion;
     try {
-      const response = await pool.request({
-        path,
-        method: 'POST',
-        body: JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await response.body.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
+      const answer = await sendJson(pool, { method: 'POST', path, body, timeoutMs: this.options.timeoutMs });
       // A 4xx is a request etcd refused before proposing it; any 5xx (unavailable, timeout, leader lost) may still
       // be applied.
-      if (response.statusCode === 200) completion = etcdCompletion(op, parsed);
-      else if (response.statusCode < 500) completion = { type: 'fail', error: `http-${response.statusCode}` };
-      else completion = { type: 'info', error: `http-${response.statusCode}` };
+      if (answer.statusCode === 200) completion = etcdCompletion(op, answer.body);
+      else if (answer.statusCode < 500) completion = { type: 'fail', error: `http-${answer.statusCode}` };
+      else completion = { type: 'info', error: `http-${answer.statusCode}` };
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       completion =

@@ -17,6 +17,7 @@ import type { CheckOptions, CheckResult, HistoryEvent } from '../../checker/inde
 import { Random } from '../../lib/random.ts';
 import { sleep } from '../../lib/time.ts';
 import { writeChaosReport } from '../../reports/write-chaos-report.ts';
+import type { FinalRead, ResultsFile } from '../../reports/run-files.ts';
 import { writeStoreIndex } from '../../reports/store-index.ts';
 import type { ClientAdapter } from '../../workloads/client.ts';
 import { OpGenerator, type WorkloadName } from '../../workloads/generator.ts';
@@ -116,22 +117,8 @@ export interface ChaosOutcome {
   error?: string;
 }
 
-/** What the final phase found: whether every key could be read after the heal. */
-interface Availability {
-  ok: boolean;
-  boundMs: number;
-  recoveredAfterHealMs?: number;
-  finalReads: FinalRead[];
-}
-
-interface FinalRead {
-  key: string;
-  ok: boolean;
-  value?: unknown;
-  attempts: number;
-  error?: string;
-  time?: number;
-}
+/** What the final phase found: whether every key could be read after the heal (results.json's `availability`). */
+type Availability = NonNullable<ResultsFile['availability']>;
 
 /** test.json: what was asked for, how the system was started, and the planned schedule. */
 interface TestFile {

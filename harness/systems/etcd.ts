@@ -13,6 +13,7 @@ import { request } from 'undici';
 import { freePorts } from '../../lib/ports.ts';
 import type { ClientAdapter, MemberStatus } from '../../workloads/client.ts';
 import { EtcdClient } from '../../workloads/etcd-client.ts';
+import { sendJson } from '../../workloads/http-json.ts';
 import {
   ProcessCluster,
   type MemberLaunch,
@@ -298,18 +299,9 @@ export class EtcdSystem extends ProcessCluster {
   /** etcd's `POST /v3/maintenance/status`, mapped onto the harness's member status. */
   protected override async probeStatus(id: string, url: string, timeoutMs: number): Promise<MemberStatus | undefined> {
     try {
-      const r = await request(`${url}/v3/maintenance/status`, {
-        method: 'POST',
-        body: '{}',
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      if (r.statusCode !== 200) {
-        await r.body.dump();
-        return undefined;
-      }
-      const body = (await r.body.json()) as {
+      const answer = await sendJson(url, { method: 'POST', path: '/v3/maintenance/status', body: {}, timeoutMs });
+      if (answer.statusCode !== 200 || answer.body === undefined) return undefined;
+      const body = answer.body as {
         header?: { member_id?: string; raft_term?: string };
         leader?: string;
         raftIndex?: string;
