@@ -6,15 +6,7 @@
  * simply has no `kvs` array.
  */
 import { isErrorOutcome, pooledTarget } from './http.ts';
-import type {
-  ErrorOutcome,
-  GetOutcome,
-  KvClient,
-  KvTarget,
-  PutOutcome,
-  ReadConsistency,
-  TargetOptions,
-} from './target.ts';
+import type { ErrorOutcome, GetOutcome, KvTarget, PutOutcome, ReadConsistency, TargetOptions } from './target.ts';
 
 /** Gateway prefix for etcd >= 3.4. */
 export const ETCD_GATEWAY_PREFIX = '/v3';
