@@ -92,10 +92,12 @@ function verdictBlock(files: RunFiles): string {
   const counts = results?.counts;
   const check = results?.check;
   const options = files.test.options;
+  const system = files.test.system;
   return `
-<h1>raftlab chaos: ${escapeHtml(files.test.name)} <span class="badge ${badgeClass}" id="verdict">${escapeHtml(verdict)}</span></h1>
+<h1>${escapeHtml(system?.name ?? 'raftlab')} chaos: ${escapeHtml(files.test.name)} <span class="badge ${badgeClass}" id="verdict">${escapeHtml(verdict)}</span></h1>
 <div class="kv">
   ${options.bug !== undefined ? `<div>PLANTED BUG</div><div><span class="badge bad" id="bug">${escapeHtml(options.bug)}</span> every node ran with this deliberate bug (harness/PROVE.md)</div>` : ''}
+  <div>system</div><div id="system">${escapeHtml(system?.name ?? 'raftlab')}${system?.version !== undefined ? ` ${escapeHtml(system.version)}` : ''}${system?.command !== undefined ? ` — started as <code>${escapeHtml(system.command)}</code>` : ''}</div>
   <div>seed</div><div><code id="seed">${escapeHtml(files.test.seed)}</code> — reproduce with <code>${escapeHtml(files.test.command ?? `npm run chaos -- --seed ${files.test.seed}`)}</code></div>
   <div>exit code</div><div>${escapeHtml(results?.exitCode ?? '—')}</div>
   ${results?.error !== undefined ? `<div>error</div><div><code>${escapeHtml(results.error)}</code></div>` : ''}

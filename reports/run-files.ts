@@ -35,6 +35,8 @@ export interface TestFile {
   options: Record<string, unknown>;
   command?: string;
   versions?: Record<string, string>;
+  /** The system under test (older runs have none: they were raftlab). */
+  system?: { name: string; peerRouting: string; version?: string; command?: string };
   cluster?: {
     nodes: string[];
     mode: string;
