@@ -26,6 +26,11 @@ export class Random {
     return this.nextUint32() / 2 ** 32;
   }
 
+  /** Uniform integer in [0, bound) for bound >= 1 (0 for smaller bounds). */
+  below(bound: number): number {
+    return Math.floor(this.next() * Math.max(1, bound));
+  }
+
   /** Uniform integer in [min, max] (inclusive). */
   int(min: number, max: number): number {
     return min + Math.floor(this.next() * (max - min + 1));

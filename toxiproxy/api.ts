@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { PopulateError, ProxyCollection } from './collection.ts';
 import { parseBody } from './decode.ts';
 import { ApiError, toxicJson } from './proxy.ts';
-import { createRandom } from './rng.ts';
+import { Random } from '../lib/random.ts';
 
 /** The version the server claims; clients and docs compare against the real 2.12.0 (compat §0). */
 export const TOXIPROXY_VERSION = '2.12.0';
@@ -258,7 +258,7 @@ async function handle(
 
 /** Starts the API on host:port (port 0 picks a free port) with an empty set of proxies. */
 export async function startToxiproxyServer(options: ToxiproxyServerOptions): Promise<ToxiproxyServer> {
-  const proxies = new ProxyCollection(createRandom(options.seed));
+  const proxies = new ProxyCollection(new Random(options.seed));
   const routes = buildRoutes(proxies);
   const idPrefix = randomBytes(4).toString('hex');
   let requestCount = 0;

@@ -2,7 +2,7 @@
 // time (a promise queue), as the Go server serialises them with locks, so two concurrent creates of one name
 // cannot both bind.
 import { ApiError, Proxy, toxicJson } from './proxy.ts';
-import type { Random } from './rng.ts';
+import type { Random } from '../lib/random.ts';
 import {
   asArray,
   asObject,

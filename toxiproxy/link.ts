@@ -2,7 +2,7 @@
 // chain `source socket -> [toxic stages] -> destination socket` (compat §6.1).
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Random } from './rng.ts';
+import type { Random } from '../lib/random.ts';
 import {
   createStage,
   type Chunk,

@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import net from 'node:net';
 import { Connection, closeSocket } from './link.ts';
-import type { Random } from './rng.ts';
+import type { Random } from '../lib/random.ts';
 import type { Direction, ToxicSpec } from './toxics.ts';
 
 /** An error the API turns into `{"error": message, "status": status}` (compat §2 error catalogue). */

@@ -3,7 +3,7 @@
 // clock advanced by Node's mock timers, so nothing here depends on the machine's speed.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
-import { createRandom } from './rng.ts';
+import { Random } from '../lib/random.ts';
 import { createStage, type Chunk, type Receiver, type StageContext, type ToxicSpec, type ToxicType } from './toxics.ts';
 
 let nowMs = 0;
@@ -38,7 +38,7 @@ class Recorder implements Receiver {
 }
 
 function context(seed = 1): StageContext {
-  return { random: createRandom(seed), nowMs: () => nowMs, onRelease: () => {} };
+  return { random: new Random(seed), nowMs: () => nowMs, onRelease: () => {} };
 }
 
 function spec(type: ToxicType, attributes: Record<string, number>, toxicity = 1): ToxicSpec {

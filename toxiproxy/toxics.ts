@@ -1,7 +1,7 @@
 // The eight Toxiproxy toxic types: their attribute schema (what the API stores and echoes) and their behaviour on
 // one link (a `Stage` in the link's chain). Behaviour follows docs/toxiproxy-compat.md §6-§7 (Toxiproxy v2.12.0).
 import type { ToxicType } from '../lib/toxics.ts';
-import type { Random } from './rng.ts';
+import type { Random } from '../lib/random.ts';
 
 // The type names and attribute schema are the real server's (compat §4, creation step 4, and §3: the API echoes
 // every attribute, 0 when not supplied). They live in the leaf lib/, so that this server and the check that
@@ -394,7 +394,7 @@ class SlicerStage extends ScheduledStage {
     let from = start;
     while (end - from - averageBytes > variationBytes && end - from > 1) {
       let mid = from + Math.floor((end - from) / 2);
-      if (variationBytes > 0) mid += this.ctx.random.nextInt(variationBytes * 2) - variationBytes;
+      if (variationBytes > 0) mid += this.ctx.random.below(variationBytes * 2) - variationBytes;
       mid = Math.min(end - 1, Math.max(from + 1, mid));
       this.split(from, mid, averageBytes, variationBytes, cuts);
       from = mid;
