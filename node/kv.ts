@@ -8,6 +8,9 @@
  * remembers, per client, the highest seq applied and its result; a command
  * whose seq was already applied returns the recorded result without applying
  * again, so a client that retries after a timeout gets exactly-once writes.
+ * Sessions are evicted least recently written first; the ids of evicted
+ * sessions are remembered (bounded) so that a retry from one is answered
+ * "session expired" instead of being executed a second time (thesis §6.3).
  */
 
 /** Any JSON value. */
@@ -26,17 +29,21 @@ export type Command =
   | ({
       readonly op: 'cas';
       readonly key: string;
+      /** null means "the key is absent" unless `present` is true (then the key must hold JSON null). */
       readonly expected: JsonValue;
+      readonly present?: boolean;
       readonly value: JsonValue;
     } & SessionTag);
 
 /** The outcome of applying one command. */
 export type CommandResult =
   | { readonly type: 'ok' }
-  /** cas did not apply: the key held `current` (null = absent). */
-  | { readonly type: 'cas-mismatch'; readonly current: JsonValue }
+  /** cas did not apply: the key held `current` (`found: false`: it was absent, `current` is null). */
+  | { readonly type: 'cas-mismatch'; readonly current: JsonValue; readonly found?: boolean }
   /** The seq is older than the session's latest: its own outcome is no longer known. */
-  | { readonly type: 'stale-seq'; readonly lastSeq: number };
+  | { readonly type: 'stale-seq'; readonly lastSeq: number }
+  /** The client's session was evicted: nothing applied, and the fate of its earlier commands is unknown. */
+  | { readonly type: 'session-expired' };
 
 /** The result of a read. */
 export interface ReadResult {
@@ -52,28 +59,52 @@ interface Session {
 /** Sessions beyond this count are evicted oldest-first (deterministically, on every replica alike). */
 export const SESSIONS_MAX = 100_000;
 
-/** Structural equality of two JSON values (object key order does not matter). */
+/** Ids of evicted sessions remembered beyond the live ones (oldest forgotten first). */
+export const EXPIRED_SESSIONS_MAX = 100_000;
+
+/**
+ * Structural equality of two JSON values (object key order does not matter).
+ * Iterative: a value nested deeper than the call stack allows (entries
+ * written before the API bounded nesting) must not crash apply on every
+ * replica, again on every restart.
+ */
 export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((x, i) => jsonEqual(x, b[i] as JsonValue));
+  const stack: [JsonValue, JsonValue][] = [[a, b]];
+  for (let pair = stack.pop(); pair !== undefined; pair = stack.pop()) {
+    const [x, y] = pair;
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+    if (Array.isArray(x) || Array.isArray(y)) {
+      if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+      for (let i = 0; i < x.length; i++) stack.push([x[i] as JsonValue, y[i] as JsonValue]);
+      continue;
+    }
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    for (const k of keys) {
+      if (!Object.hasOwn(y, k)) return false;
+      stack.push([x[k] as JsonValue, y[k] as JsonValue]);
+    }
   }
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k] as JsonValue, b[k] as JsonValue));
+  return true;
 }
 
 /** The KV state machine of one replica. */
 export class KvStateMachine {
   private data = new Map<string, JsonValue>();
   private sessions = new Map<string, Session>();
+  /** Evicted session ids, oldest first (a Map for its insertion order). */
+  private expired = new Map<string, true>();
   /** PLANTED BUG `no-dedup` (node/bugs.ts): sessions are ignored, so a retried command applies again. */
   private readonly ignoreSessions: boolean;
+  private readonly sessionsMax: number;
+  private readonly expiredMax: number;
 
-  constructor(options: { ignoreSessions?: boolean } = {}) {
+  /** `sessionsMax` / `expiredMax` are for tests; every replica must use the same values (apply is deterministic). */
+  constructor(options: { ignoreSessions?: boolean; sessionsMax?: number; expiredMax?: number } = {}) {
     this.ignoreSessions = options.ignoreSessions === true;
+    this.sessionsMax = options.sessionsMax ?? SESSIONS_MAX;
+    this.expiredMax = options.expiredMax ?? EXPIRED_SESSIONS_MAX;
   }
 
   /** Applies one command (exactly once per session seq). */
@@ -85,14 +116,25 @@ export class KvStateMachine {
       if (session !== undefined) {
         if (seq === session.seq) return session.result;
         if (seq < session.seq) return { type: 'stale-seq', lastSeq: session.seq };
+      } else if (this.expired.has(client)) {
+        // Thesis §6.3: the session's record is gone, so a retry cannot be
+        // told from a new command; executing it could apply it twice.
+        return { type: 'session-expired' };
       }
       const result = this.execute(cmd);
       // Re-insert so Map order is "least recently written first" for eviction.
       this.sessions.delete(client);
       this.sessions.set(client, { seq, result });
-      if (this.sessions.size > SESSIONS_MAX) {
+      if (this.sessions.size > this.sessionsMax) {
         const oldest = this.sessions.keys().next();
-        if (oldest.done !== true) this.sessions.delete(oldest.value);
+        if (oldest.done !== true) {
+          this.sessions.delete(oldest.value);
+          this.expired.set(oldest.value, true);
+          if (this.expired.size > this.expiredMax) {
+            const forgotten = this.expired.keys().next();
+            if (forgotten.done !== true) this.expired.delete(forgotten.value);
+          }
+        }
       }
       return result;
     }
@@ -115,6 +157,7 @@ export class KvStateMachine {
       version: 1,
       data: [...this.data],
       sessions: [...this.sessions].map(([client, s]) => [client, s.seq, s.result]),
+      expired: [...this.expired.keys()],
     });
   }
 
@@ -122,18 +165,23 @@ export class KvStateMachine {
   restore(snapshotData: string): void {
     const data = new Map<string, JsonValue>();
     const sessions = new Map<string, Session>();
+    const expired = new Map<string, true>();
     if (snapshotData !== '') {
       const parsed = JSON.parse(snapshotData) as {
         version: number;
         data: [string, JsonValue][];
         sessions: [string, number, CommandResult][];
+        /** Absent in snapshots taken before expired sessions were remembered. */
+        expired?: string[];
       };
       if (parsed.version !== 1) throw new Error(`unsupported KV snapshot version ${String(parsed.version)}`);
       for (const [k, v] of parsed.data) data.set(k, v);
       for (const [client, seq, result] of parsed.sessions) sessions.set(client, { seq, result });
+      for (const client of parsed.expired ?? []) expired.set(client, true);
     }
     this.data = data;
     this.sessions = sessions;
+    this.expired = expired;
   }
 
   private execute(cmd: Command): CommandResult {
@@ -146,10 +194,12 @@ export class KvStateMachine {
         return { type: 'ok' };
       case 'cas': {
         const current = this.data.get(cmd.key);
-        // `expected: null` means "the key is absent".
-        const matches =
-          cmd.expected === null ? current === undefined : current !== undefined && jsonEqual(current, cmd.expected);
-        if (!matches) return { type: 'cas-mismatch', current: current ?? null };
+        // `expected: null` means "the key is absent", unless `present` says the key must hold JSON null.
+        const expectAbsent = cmd.expected === null && cmd.present !== true;
+        const matches = expectAbsent
+          ? current === undefined
+          : current !== undefined && jsonEqual(current, cmd.expected);
+        if (!matches) return { type: 'cas-mismatch', current: current ?? null, found: current !== undefined };
         this.data.set(cmd.key, cmd.value);
         return { type: 'ok' };
       }

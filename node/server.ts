@@ -1,5 +1,5 @@
 /**
- * The node's one HTTP port: the client API (architecture.md's table plus
+ * The node's one HTTP port: the client API (node/README.md, plus
  * `GET /status`) and peer RPC under `/raft/`.
  *
  * Error semantics, which the chaos checker relies on:
@@ -52,6 +52,7 @@ interface ErrorBody {
   readonly message: string;
   readonly leader?: NodeId;
   readonly current?: unknown;
+  readonly found?: boolean;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -363,6 +364,16 @@ export function createNodeServer(options: ServerOptions): Server {
               error: 'cas-mismatch',
               message: 'the current value differs from "expected"; nothing was written',
               current: r.current,
+              // `current` is null both for an absent key and for a key holding JSON null.
+              found: r.found ?? r.current !== null,
+            });
+          case 'session-expired':
+            // Thesis §6.3: this command did not apply, but the session's
+            // record is gone, so whether an earlier attempt applied is unknown.
+            return sendError(res, 503, {
+              error: 'session-expired',
+              message:
+                'this client session was evicted (too many newer clients); nothing was applied now, the outcome of earlier attempts is unknown; use a new client id',
             });
           case 'stale-seq':
             // This request did not apply, but its seq was superseded, so the
