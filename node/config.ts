@@ -11,6 +11,24 @@ export const NODE_DEFAULTS = {
   requestTimeoutMs: 5000,
 } as const;
 
+/**
+ * The core's clock for a timeout and heartbeat: one tick is half a
+ * heartbeat, the heartbeat is two ticks and the election timeout a whole
+ * number of ticks (at least 3); the core draws each timeout from
+ * [base, 2*base) (§5.2).
+ */
+export function tickConfig(
+  electionTimeoutMs: number,
+  heartbeatMs: number,
+): { tickMs: number; electionTicks: number; heartbeatTicks: number } {
+  const tickMs = Math.max(1, Math.floor(heartbeatMs / 2));
+  return {
+    tickMs,
+    electionTicks: Math.max(3, Math.round(electionTimeoutMs / tickMs)),
+    heartbeatTicks: Math.max(1, Math.round(heartbeatMs / tickMs)),
+  };
+}
+
 /** Parses `n1=http://127.0.0.1:7001,n2=...` (own id may be included or not). */
 export function parsePeers(spec: string, selfId: string, selfUrl: string): Map<string, string> {
   const peers = new Map<string, string>();

@@ -97,6 +97,7 @@ describe('log matching (§5.3)', () => {
     const ids = ['leader', 'a', 'b', 'c', 'd', 'e', 'f'];
     const net = new TestNetwork(ids, {
       seed: 2,
+      quietAtStart: false,
       logs: {
         leader: { term: 7, terms: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6] },
         a: { term: 6, terms: [1, 1, 1, 4, 4, 5, 5, 6, 6] },
@@ -131,6 +132,7 @@ describe('log matching (§5.3)', () => {
     const long = (term: number) => [1, 1, 1, 1, 1, ...Array.from({ length: 100 }, () => term)];
     const net = new TestNetwork(['n1', 'n2', 'n3'], {
       seed: 4,
+      quietAtStart: false,
       logs: { n1: { term: 3, terms: long(3) }, n2: { term: 3, terms: long(3) }, n3: { term: 2, terms: long(2) } },
     });
     net.campaign('n1');
@@ -406,7 +408,7 @@ describe('recovery after a torn write', () => {
   });
 
   it('entries that survived without their hard state raise the term and clear the vote', () => {
-    const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 3, vote: 'n2', terms: [1, 3, 5] });
+    const node = makeNode('n1', ['n1', 'n2', 'n3'], { quietAtStart: false }, { term: 3, vote: 'n2', terms: [1, 3, 5] });
     assert.equal(node.status().term, 5);
     node.step({ type: 'vote-request', from: 'n3', to: 'n1', term: 5, preVote: false, lastLogIndex: 3, lastLogTerm: 5 });
     const [reply] = readyMessages(drain(node), 'vote-response');
