@@ -78,6 +78,9 @@ export class SnapshotStore {
     for (const n of readdirSync(this.dir)) if (n.endsWith(TMP_SUFFIX)) rmSync(join(this.dir, n), { force: true });
     const newest = names[names.length - 1];
     if (newest === undefined) return null;
+    // A crash between the rename and the directory sync leaves the new name
+    // only in the page cache: make it durable before the WAL relies on it.
+    syncDirectory(this.dir);
     const path = join(this.dir, newest);
     const buf = readFileSync(path);
     const r = readRecordAt(buf, 0);
