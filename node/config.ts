@@ -9,6 +9,7 @@ export const NODE_DEFAULTS = {
   snapshotEvery: 10_000,
   clusterId: 'raftlab',
   requestTimeoutMs: 5000,
+  bodyTimeoutMs: 10_000,
 } as const;
 
 /**
