@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { decodeCommand, encodeCommand, type JsonValue, jsonEqual, KvStateMachine } from './kv.ts';
+import fc from 'fast-check';
+import { decodeCommand, encodeCommand, type JsonValue, jsonEqual, KvStateMachine, snapshotBytesBound } from './kv.ts';
+import { PEER_BODY_BYTES_MAX } from './server.ts';
+import { RECORD_PAYLOAD_BYTES_MAX } from './storage/records.ts';
 
 function nestedValue(depth: number): JsonValue {
   let v: JsonValue = 1;
@@ -84,11 +87,11 @@ describe('KV state machine', () => {
   });
 
   test('a cas on a value nested far deeper than the API allows applies without overflowing the stack', () => {
-    // Entries written before the API bounded nesting may hold such values; apply must never throw.
+    // Entries written before the API bounded nesting may hold such values
+    // (up to what JSON.stringify could encode into the log); apply must never throw.
     const kv = new KvStateMachine();
-    const deep = nestedValue(20_000);
-    kv.apply({ op: 'put', key: 'd', value: deep });
-    assert.deepEqual(kv.apply({ op: 'cas', key: 'd', expected: nestedValue(20_000), value: 1 }), { type: 'ok' });
+    kv.apply({ op: 'put', key: 'd', value: nestedValue(3000) });
+    assert.deepEqual(kv.apply({ op: 'cas', key: 'd', expected: nestedValue(3000), value: 1 }), { type: 'ok' });
     assert.equal(jsonEqual(nestedValue(20_000), nestedValue(20_001)), false);
     assert.equal(jsonEqual(nestedValue(3000), nestedValue(3000)), true);
   });
@@ -145,5 +148,63 @@ describe('KV state machine', () => {
     const copy = new KvStateMachine();
     copy.restore(kv.snapshot());
     assert.equal(jsonEqual(copy.get('d').value, nestedValue(3000)), true);
+  });
+
+  test('a put or cas that would outgrow what a snapshot can hold is refused (state-full); deletes make room', () => {
+    const limits = { stateCharsMax: 4000, sessionsMax: 5, expiredMax: 5 };
+    const kv = new KvStateMachine(limits);
+    const big = 'x'.repeat(300);
+    let refusedAt = -1;
+    for (let i = 0; i < 50 && refusedAt === -1; i++) {
+      const r = kv.apply({ op: 'put', key: `k${i}`, value: big, client: `c${i}`, seq: i });
+      if (r.type === 'state-full') refusedAt = i;
+      else assert.deepEqual(r, { type: 'ok' });
+    }
+    assert.ok(refusedAt > 5, `refused at ${refusedAt}`);
+    assert.equal(kv.get(`k${refusedAt}`).found, false, 'nothing written');
+    assert.ok(kv.snapshot().length <= limits.stateCharsMax + 5 * 256 + 5 * 131 + 64);
+    // Deleting frees room for the next write.
+    kv.apply({ op: 'delete', key: 'k0' });
+    assert.deepEqual(kv.apply({ op: 'put', key: 'again', value: big }), { type: 'ok' });
+    // The full state snapshots and restores.
+    const copy = new KvStateMachine(limits);
+    copy.restore(kv.snapshot());
+    assert.deepEqual(copy.get('again'), { found: true, value: big });
+  });
+
+  test('property: any accepted state snapshots within snapshotBytesBound, and the real bound fits the file and frame caps', () => {
+    // The real limits: a full state's snapshot is always writable as one
+    // record and readable back, and fits one peer frame (InstallSnapshot).
+    assert.ok(snapshotBytesBound() <= RECORD_PAYLOAD_BYTES_MAX, `${snapshotBytesBound()} > record cap`);
+    assert.ok(snapshotBytesBound() <= PEER_BODY_BYTES_MAX);
+    const limits = { stateCharsMax: 3000, sessionsMax: 4, expiredMax: 3 };
+    const text = fc.string({ unit: 'binary', maxLength: 200 });
+    const value = fc.oneof(text, fc.array(text, { maxLength: 3 }), fc.constant(null), fc.integer());
+    const command = fc.record({
+      op: fc.constantFrom('put', 'delete', 'cas'),
+      key: fc.string({ unit: 'binary', maxLength: 20 }),
+      value,
+      expected: value,
+      client: fc.option(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'), { nil: undefined }),
+      seq: fc.nat(5),
+    });
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 80 }), (cmds) => {
+        const kv = new KvStateMachine(limits);
+        for (const c of cmds) {
+          const session = c.client === undefined ? {} : { client: c.client, seq: c.seq };
+          if (c.op === 'put') kv.apply({ op: 'put', key: c.key, value: c.value, ...session });
+          else if (c.op === 'delete') kv.apply({ op: 'delete', key: c.key, ...session });
+          else kv.apply({ op: 'cas', key: c.key, expected: c.expected, value: c.value, ...session });
+          const snap = kv.snapshot();
+          const embedded = Buffer.byteLength(JSON.stringify({ index: 1, term: 1, data: snap }));
+          if (embedded > snapshotBytesBound(limits)) return false;
+        }
+        const copy = new KvStateMachine(limits);
+        copy.restore(kv.snapshot());
+        return copy.snapshot() === kv.snapshot();
+      }),
+      { seed: 7, numRuns: 300 },
+    );
   });
 });

@@ -176,6 +176,7 @@ export class NodeRuntime {
       // rather than fail forever; a dead peer costs only queued messages.
       messageTimeoutMs: Math.max(2000, 2 * options.electionTimeoutMs),
       onSendError: (peer, reason) => this.logSendError(peer, reason),
+      onSnapshotProgress: (peer) => this.raw.reportSnapshotProgress(peer),
     });
   }
 

@@ -395,6 +395,12 @@ export function createNodeServer(options: ServerOptions): Server {
               // `current` is null both for an absent key and for a key holding JSON null.
               found: r.found ?? r.current !== null,
             });
+          case 'state-full':
+            return sendError(res, 507, {
+              error: 'state-full',
+              message:
+                'the store is full: this write would make its snapshot larger than the node can write and read back; nothing was written (delete keys to make room)',
+            });
           case 'session-expired':
             // Thesis §6.3: this command did not apply, but the session's
             // record is gone, so whether an earlier attempt applied is unknown.

@@ -3,7 +3,7 @@
  * request bodies. Bad input becomes a `WireError` (answered 4xx), never an
  * exception inside the core or the state machine.
  */
-import type { JsonValue } from './kv.ts';
+import { CLIENT_ID_PATTERN, type JsonValue } from './kv.ts';
 import type { Entry, Message, NodeId } from './raft/types.ts';
 
 /** A request the node refuses; `status` is 4xx, `code` goes into the JSON body. */
@@ -121,8 +121,12 @@ function parseSession(o: Obj): SessionFields {
   // Strings only: accepting numbers too would either make 1 and "1" one
   // session (a retry of one answered with the other's result) or need a
   // typed session key in every log entry and snapshot.
-  if (!(typeof client === 'string' && client.length > 0))
-    throw new WireError(400, 'bad-request', '"client" must be a non-empty string');
+  if (!(typeof client === 'string' && CLIENT_ID_PATTERN.test(client)))
+    throw new WireError(
+      400,
+      'bad-request',
+      '"client" must be a string of 1-128 printable ASCII characters without spaces, quotes or backslashes',
+    );
   if (!isIndex(seq)) throw new WireError(400, 'bad-request', '"seq" must be a non-negative integer');
   return { client, seq };
 }

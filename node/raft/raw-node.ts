@@ -244,6 +244,18 @@ export class RawNode {
     this.stepRole(message);
   }
 
+  /**
+   * Leader: bytes of an InstallSnapshot to `peer` left this node (the
+   * caller's transport saw progress). A large snapshot on a slow link takes
+   * longer than an election timeout to arrive; resending it then would
+   * start the transfer over and never finish. So the resend timer counts
+   * from the last progress, not from the send (§7).
+   */
+  reportSnapshotProgress(peer: NodeId): void {
+    const pr = this.progress.get(peer);
+    if (pr?.state === 'snapshot') pr.snapshotElapsedTicks = 0;
+  }
+
   /** Appends a client command (leader only, §5.3). Replication starts when the next Ready is built. */
   propose(data: string): ProposeResult {
     return this.proposeBatch([data]);
@@ -514,7 +526,8 @@ export class RawNode {
     for (const pr of this.progress.values()) {
       if (pr.state !== 'snapshot') continue;
       pr.snapshotElapsedTicks += 1;
-      // The snapshot or its reply was lost: probe again (which re-sends it if still needed).
+      // No transfer progress for an election timeout: the snapshot or its
+      // reply was lost; probe again (which re-sends it if still needed).
       if (pr.snapshotElapsedTicks >= this.electionTicks) pr.becomeProbe();
     }
     if (this.heartbeatElapsedTicks >= this.heartbeatTicks) {

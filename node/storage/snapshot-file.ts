@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Snapshot } from '../raft/types.ts';
-import { frameRecords, readRecordAt } from './records.ts';
+import { frameRecords, RECORD_PAYLOAD_BYTES_MAX, readRecordAt } from './records.ts';
 import { syncDirectory } from './wal.ts';
 
 const SUFFIX = '.snap';
@@ -51,6 +51,12 @@ export class SnapshotStore {
     const payload = Buffer.from(
       JSON.stringify({ index: snapshot.meta.index, term: snapshot.meta.term, data: snapshot.data }),
     );
+    // The state machine keeps its snapshots under this (kv.ts snapshotBytesBound); refusing
+    // here, before anything is replaced, keeps the last good snapshot and says why.
+    if (payload.length > RECORD_PAYLOAD_BYTES_MAX)
+      throw new Error(
+        `snapshot at index ${snapshot.meta.index} is ${payload.length} bytes, over the ${RECORD_PAYLOAD_BYTES_MAX}-byte record limit; it could not be read back, so it is not written`,
+      );
     const buf = frameRecords([payload]);
     const fd = openSync(tmp, 'w');
     try {
