@@ -7,9 +7,10 @@
  * leader (followers notice after [E, 2E), §5.2) and how long a stall of the
  * leader or the network may last before a needless election: 120 ms, in the
  * paper's 150-300 ms range scaled to loopback (§9.3), gave failover of about
- * 0.3 s and no elections in a minute of C=128 puts on a loaded 2-core machine
- * (node/README.md, "Election timing"). Heartbeats at a sixth of it leave room
- * for several to be late or lost.
+ * 0.3 s and no elections in a minute of C=128 puts on a loaded 2-core machine,
+ * at the cost of an occasional election when a leader stalls for longer
+ * (node/README.md, "Election timing"). Heartbeats at a sixth of it leave
+ * room for several to be late or lost.
  */
 export const NODE_DEFAULTS = {
   electionTimeoutMs: 120,
