@@ -233,7 +233,9 @@ async function send(cluster: LocalCluster, r: FuzzRequest): Promise<Answer> {
     case 'truncated': {
       // Announces one byte more than it sends, then closes its side.
       const body = Buffer.from(r.sent);
-      const head = `POST ${r.path} HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length + 1}\r\nx-raftlab-cluster: raftlab\r\n\r\n`;
+      const head =
+        `POST ${r.path} HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length + 1}\r\n` +
+        'x-raftlab-cluster: raftlab\r\n\r\n';
       return rawRequest(port, head, [body], true);
     }
     case 'http': {
@@ -270,7 +272,7 @@ describe('HTTP fuzzing of a 3-node cluster', () => {
     await cluster?.stop();
   });
 
-  test(`${RUNS} batches of generated requests (seed ${SEED}): nodes survive, acknowledged writes read back`, async () => {
+  test(`${RUNS} batches of generated requests (seed ${SEED}): nodes survive, acked writes read back`, async () => {
     const seen = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(fc.array(fuzzRequest, { minLength: 20, maxLength: 40 }), async (batch) => {

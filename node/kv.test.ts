@@ -172,7 +172,7 @@ describe('KV state machine', () => {
     assert.deepEqual(copy.get('again'), { found: true, value: big });
   });
 
-  test('property: any accepted state snapshots within snapshotBytesBound, and the real bound fits the file and frame caps', () => {
+  test('property: any accepted state snapshots within snapshotBytesBound; the real bound fits the caps', () => {
     // The real limits: a full state's snapshot is always writable as one
     // record and readable back, and fits one peer frame (InstallSnapshot).
     assert.ok(snapshotBytesBound() <= RECORD_PAYLOAD_BYTES_MAX, `${snapshotBytesBound()} > record cap`);

@@ -399,7 +399,8 @@ export function createNodeServer(options: ServerOptions): Server {
             return sendError(res, 507, {
               error: 'state-full',
               message:
-                'the store is full: this write would make its snapshot larger than the node can write and read back; nothing was written (delete keys to make room)',
+                'the store is full: this write would make its snapshot larger than the node can write and read ' +
+                'back; nothing was written (delete keys to make room)',
             });
           case 'session-expired':
             // Thesis §6.3: this command did not apply, but the session's
@@ -407,7 +408,8 @@ export function createNodeServer(options: ServerOptions): Server {
             return sendError(res, 503, {
               error: 'session-expired',
               message:
-                'this client session was evicted (too many newer clients); nothing was applied now, the outcome of earlier attempts is unknown; use a new client id',
+                'this client session was evicted (too many newer clients); nothing was applied now, the ' +
+                'outcome of earlier attempts is unknown; use a new client id',
             });
           case 'stale-seq':
             // This request did not apply, but its seq was superseded, so the

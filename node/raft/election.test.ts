@@ -253,7 +253,7 @@ describe('CheckQuorum (thesis §6.2)', () => {
     assert.equal(readyMessages(drain(net.node(follower)), 'vote-response').length, 0);
   });
 
-  it('a restarted node ignores vote requests for one election timeout: it may have acknowledged a leader just before', () => {
+  it('a restarted node ignores vote requests for one election timeout (it may have just acknowledged a leader)', () => {
     // The leader's lease (thesis §6.4.1) counts on every follower that
     // acknowledged it ignoring votes for an election timeout; a crash must not
     // shorten that. Recovered term 3, no vote, no leader known.

@@ -55,7 +55,8 @@ export class SnapshotStore {
     // here, before anything is replaced, keeps the last good snapshot and says why.
     if (payload.length > RECORD_PAYLOAD_BYTES_MAX)
       throw new Error(
-        `snapshot at index ${snapshot.meta.index} is ${payload.length} bytes, over the ${RECORD_PAYLOAD_BYTES_MAX}-byte record limit; it could not be read back, so it is not written`,
+        `snapshot at index ${snapshot.meta.index} is ${payload.length} bytes, over the ` +
+          `${RECORD_PAYLOAD_BYTES_MAX}-byte record limit; it could not be read back, so it is not written`,
       );
     const buf = frameRecords([payload]);
     const fd = openSync(tmp, 'w');

@@ -116,7 +116,7 @@ describe('write-ahead log', () => {
     assert.deepEqual(NodeStorage.open(dir).recovered.hardState, { term: 4, vote: 'n3', commit: 0 });
   });
 
-  test('records a killed process left only in the page cache are synced on open, before anything relies on them', async () => {
+  test('records a killed process left only in the page cache are synced on open, before use', async () => {
     // A kill -9 after the write but before the fdatasync leaves the records
     // readable (page cache) but not durable. The restarted node treats them
     // as its own durable state (e.g. answers a retried vote request again

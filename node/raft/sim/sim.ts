@@ -46,7 +46,7 @@ export interface SimOptions {
   readonly trace?: boolean;
   /** How many trace lines a failure message includes. Default 40. */
   readonly traceTail?: number;
-  /** Planted lease bug: a lease of five election timeouts and no wait after election (proves the lease invariant bites). */
+  /** Planted lease bug: leases of five election timeouts and no wait after election (must be caught). */
   readonly leaseTooLong?: boolean;
 }
 
@@ -747,7 +747,8 @@ class Simulation {
     if (st.commitIndex < this.maxCommitted) {
       this.fail(
         'lease read safety',
-        `${node.id} (term ${st.term}) served a lease read at index ${st.commitIndex}, but ${this.maxCommitted} was committed before it began`,
+        `${node.id} (term ${st.term}) served a lease read at index ${st.commitIndex}, ` +
+          `but ${this.maxCommitted} was committed before it began`,
       );
     }
     return true;
