@@ -1,10 +1,17 @@
 /**
  * The leader lease for `--read-mode lease` (thesis §6.4.1): a leader that a
  * majority acknowledged at time t may serve reads from its own state until
- * t + electionTimeout / clockDriftBound without a heartbeat round, because
- * every node that acknowledged it ignores votes (CheckQuorum's "in lease"
- * rule, thesis §4.2.3 / §6.2) for at least an election timeout after
- * hearing from it, so no other leader can exist before then.
+ * t + G / clockDriftBound without a heartbeat round, where G is how long
+ * every node that acknowledged it surely ignores votes (CheckQuorum's "in
+ * lease" rule, thesis §4.2.3 / §6.2), so no other leader can exist before
+ * then. A follower counts that time in ticks: it ignores votes until
+ * electionTicks ticks have fired after it heard from the leader, and the
+ * first of them may fire just after, so G = (electionTicks - 1) ticks, less
+ * 1 ms because the event loop's timer clock is in whole milliseconds. That
+ * is shorter than the election timeout (500 ms with 100 ms heartbeats is
+ * 450 ms less 1), so the lease is derived from G, never from the timeout.
+ * A restarted node ignores votes for one election timeout after start, so a
+ * crash does not cut G short either.
  *
  * t is when the confirming ReadIndex round STARTED (not when its acks came
  * back): the acks only prove the followers heard from us after that time.
@@ -26,8 +33,10 @@ export type LeaseClock = 'wall' | 'ticks';
 export interface LeaseOptions {
   readonly clock: LeaseClock;
   readonly electionTimeoutMs: number;
-  /** Ticks per election timeout (the `ticks` clock). */
+  /** Ticks per election timeout. */
   readonly electionTicks: number;
+  /** Length of one tick of the followers' ticker (config.ts `tickConfig`). */
+  readonly tickMs: number;
   /**
    * Largest ratio between two nodes' clock rates (thesis §6.4.1: "bounded
    * clock drift"); the lease is shortened by it. 1.1 = 10% drift.
@@ -35,10 +44,17 @@ export interface LeaseOptions {
   readonly clockDriftBound?: number;
 }
 
+/** How long a follower surely ignores votes after hearing from the leader (G above), in ms; may be <= 0. */
+export function voteSuppressionMs(electionTicks: number, tickMs: number): number {
+  return (electionTicks - 1) * tickMs - 1;
+}
+
 /** The lease of a leader: extended by confirmed ReadIndex rounds, dropped on any role change. */
 export class LeaderLease {
   private readonly options: LeaseOptions;
   private readonly driftBound: number;
+  /** Length of a lease from the start of the round that confirmed it (wall clock). */
+  private readonly leaseMs: number;
   private ticks = 0;
   private leaderSinceMs = Number.POSITIVE_INFINITY;
   private validUntilMs = Number.NEGATIVE_INFINITY;
@@ -50,6 +66,7 @@ export class LeaderLease {
     this.options = options;
     this.driftBound = options.clockDriftBound ?? 1.1;
     if (!(this.driftBound >= 1)) throw new Error('lease: clockDriftBound must be >= 1');
+    this.leaseMs = Math.max(0, voteSuppressionMs(options.electionTicks, options.tickMs)) / this.driftBound;
   }
 
   /** One tick of the node's ticker (only the `ticks` clock uses it). */
@@ -73,10 +90,7 @@ export class LeaderLease {
   confirmed(roundStartMs: number): void {
     switch (this.options.clock) {
       case 'wall':
-        this.validUntilMs = Math.max(
-          this.validUntilMs,
-          roundStartMs + this.options.electionTimeoutMs / this.driftBound,
-        );
+        this.validUntilMs = Math.max(this.validUntilMs, roundStartMs + this.leaseMs);
         return;
       case 'ticks':
         // The planted bug: counted from now (when the acks arrived), in ticks.

@@ -72,6 +72,11 @@ async function main(): Promise<void> {
       default: NODE_DEFAULTS.requestTimeoutMs,
       describe: 'longest a client request waits before an "unknown" 504',
     })
+    .option('body-timeout-ms', {
+      type: 'number',
+      default: NODE_DEFAULTS.bodyTimeoutMs,
+      describe: 'longest wait for a client request body; a slower one gets 408 and its connection closed',
+    })
     .option('read-mode', {
       type: 'string',
       choices: ['index', 'lease'],
@@ -94,7 +99,10 @@ async function main(): Promise<void> {
         throw new Error('--election-timeout-ms must be at least twice --heartbeat-ms');
       if (!(Number.isInteger(a['snapshot-every']) && a['snapshot-every'] > 0))
         throw new Error('--snapshot-every must be a positive integer');
-      if (!(a['request-timeout-ms'] > 0)) throw new Error('--request-timeout-ms must be > 0');
+      if (!(a['request-timeout-ms'] > 0 && a['request-timeout-ms'] <= 3_600_000))
+        throw new Error('--request-timeout-ms must be > 0 and at most 3600000 (one hour)');
+      if (!(a['body-timeout-ms'] > 0 && a['body-timeout-ms'] <= 3_600_000))
+        throw new Error('--body-timeout-ms must be > 0 and at most 3600000 (one hour)');
       if (a.id.length === 0 || /[,=\s]/.test(a.id))
         throw new Error('--id must be non-empty without commas, "=" or spaces');
       return true;
@@ -173,6 +181,7 @@ async function main(): Promise<void> {
     clusterId: argv['cluster-id'],
     // The leader answers `unknown` at its own request timeout; wait a little longer to relay that answer.
     forwardTimeoutMs: argv['request-timeout-ms'] + 1000,
+    bodyTimeoutMs: argv['body-timeout-ms'],
     staleReads: bug === 'stale-read',
     log,
   });

@@ -31,6 +31,7 @@ import {
   type ReadResult,
 } from './kv.ts';
 import { NodeStorage } from './storage/storage.ts';
+import { tickConfig } from './config.ts';
 import type { BugName } from './bugs.ts';
 import { LeaderLease } from './lease.ts';
 import type { Logger } from './log.ts';
@@ -155,6 +156,7 @@ export class NodeRuntime {
             clock: options.bug === 'lease-without-clock-bound' ? 'ticks' : 'wall',
             electionTimeoutMs: options.electionTimeoutMs,
             electionTicks,
+            tickMs,
           })
         : null;
     this.options = options;
@@ -174,6 +176,7 @@ export class NodeRuntime {
       // rather than fail forever; a dead peer costs only queued messages.
       messageTimeoutMs: Math.max(2000, 2 * options.electionTimeoutMs),
       onSendError: (peer, reason) => this.logSendError(peer, reason),
+      onSnapshotProgress: (peer) => this.raw.reportSnapshotProgress(peer),
     });
   }
 
@@ -200,14 +203,12 @@ export class NodeRuntime {
       entries: recovered.entries.length,
       lastIndex: (recovered.snapshot?.meta.index ?? 0) + recovered.entries.length,
     });
-    // Ticks: the heartbeat is two ticks, the election timeout a whole number
-    // of them; the core draws each timeout from [base, 2*base) (§5.2).
-    const tickMs = Math.max(1, Math.floor(options.heartbeatMs / 2));
+    const { tickMs, electionTicks, heartbeatTicks } = tickConfig(options.electionTimeoutMs, options.heartbeatMs);
     const config: RaftConfig = {
       id: options.id,
       peers: [...options.peerUrls.keys()].sort(),
-      electionTicks: Math.max(3, Math.round(options.electionTimeoutMs / tickMs)),
-      heartbeatTicks: Math.max(1, Math.round(options.heartbeatMs / tickMs)),
+      electionTicks,
+      heartbeatTicks,
       random: options.random ?? Math.random,
       preVote: true,
       checkQuorum: true,

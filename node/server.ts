@@ -1,5 +1,5 @@
 /**
- * The node's one HTTP port: the client API (architecture.md's table plus
+ * The node's one HTTP port: the client API (node/README.md, plus
  * `GET /status`) and peer RPC under `/raft/`.
  *
  * Error semantics, which the chaos checker relies on:
@@ -10,6 +10,7 @@
  * answered `not-leader` rather than forwarded again, so nothing loops.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { NODE_DEFAULTS } from './config.ts';
 import type { Command } from './kv.ts';
 import type { Logger } from './log.ts';
 import type { NodeId } from './raft/types.ts';
@@ -30,6 +31,8 @@ import {
 export const CLIENT_BODY_BYTES_MAX = 1024 * 1024;
 /** Largest peer request body accepted (an InstallSnapshot carries the whole state). */
 export const PEER_BODY_BYTES_MAX = 512 * 1024 * 1024;
+/** Longest wait for a `POST /raft/messages` body (it may carry a snapshot). */
+export const PEER_BODY_TIMEOUT_MS = 60_000;
 
 /** What the HTTP layer needs. */
 export interface ServerOptions {
@@ -38,6 +41,8 @@ export interface ServerOptions {
   readonly clusterId: string;
   /** How long a follower waits for the leader's answer to a forwarded request. */
   readonly forwardTimeoutMs: number;
+  /** Longest wait for a client request's body; default NODE_DEFAULTS.bodyTimeoutMs. */
+  readonly bodyTimeoutMs?: number;
   /**
    * PLANTED BUG `stale-read` (node/bugs.ts): every read is answered from the
    * local state machine of the node asked, as if `?stale=true`, instead of
@@ -52,6 +57,7 @@ interface ErrorBody {
   readonly message: string;
   readonly leader?: NodeId;
   readonly current?: unknown;
+  readonly found?: boolean;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
@@ -64,7 +70,12 @@ function sendError(res: ServerResponse, status: number, body: ErrorBody): void {
   send(res, status, body);
 }
 
-function readBody(req: IncomingMessage, bytesMax: number): Promise<string> {
+/**
+ * Reads a whole request body of at most `bytesMax` bytes within `timeoutMs`
+ * (a client that announces a body and sends it slowly, or never, must not
+ * hold the request and its memory forever): 413 / 408 otherwise.
+ */
+function readBody(req: IncomingMessage, bytesMax: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > bytesMax) {
@@ -79,20 +90,32 @@ function readBody(req: IncomingMessage, bytesMax: number): Promise<string> {
     }
     const chunks: Buffer[] = [];
     let total = 0;
+    const giveUp = (err: WireError): void => {
+      clearTimeout(timer);
+      req.removeAllListeners('data');
+      req.resume();
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => giveUp(new WireError(408, 'request-timeout', `request body not received within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     req.on('data', (chunk: Buffer) => {
       total += chunk.length;
       if (total > bytesMax) {
-        reject(new WireError(413, 'body-too-large', `request body exceeds the limit of ${bytesMax} bytes`));
-        req.removeAllListeners('data');
-        req.resume();
+        giveUp(new WireError(413, 'body-too-large', `request body exceeds the limit of ${bytesMax} bytes`));
         return;
       }
       chunks.push(chunk);
     });
-    req.on('end', () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')),
-    );
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
   });
 }
 
@@ -145,6 +168,10 @@ function routeKv(method: string, rest: string, query: URLSearchParams): KvRoute 
 /** Creates (does not start) the node's HTTP server. */
 export function createNodeServer(options: ServerOptions): Server {
   const { runtime, log } = options;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? NODE_DEFAULTS.bodyTimeoutMs;
+  // No server-wide request timeout: a peer's message stream is one request
+  // that lives as long as the peer. Bodies of every other request have their
+  // own deadline (readBody), headers have headersTimeout below.
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) {
@@ -152,7 +179,8 @@ export function createNodeServer(options: ServerOptions): Server {
         return;
       }
       if (err instanceof WireError) {
-        if (err.status === 413) res.setHeader('connection', 'close');
+        // The rest of the body is unread: the connection cannot carry another request.
+        if (err.status === 413 || err.status === 408 || err.status === 403) res.setHeader('connection', 'close');
         sendError(res, err.status, { error: err.code, message: err.message });
         return;
       }
@@ -186,14 +214,15 @@ export function createNodeServer(options: ServerOptions): Server {
     if (method !== 'POST') throw new WireError(405, 'method-not-allowed', `use POST ${MESSAGES_PATH}`);
     const cluster = req.headers[CLUSTER_HEADER];
     if (cluster !== options.clusterId) {
-      await readBody(req, PEER_BODY_BYTES_MAX).catch(() => '');
+      // Refused from the headers alone: buffering up to 512 MiB of a foreign
+      // body first would let anyone make the node hold that much memory.
       throw new WireError(
         403,
         'wrong-cluster',
         `this node belongs to cluster ${JSON.stringify(options.clusterId)}, the message to ${JSON.stringify(cluster ?? null)}`,
       );
     }
-    const text = await readBody(req, PEER_BODY_BYTES_MAX);
+    const text = await readBody(req, PEER_BODY_BYTES_MAX, PEER_BODY_TIMEOUT_MS);
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -266,7 +295,7 @@ export function createNodeServer(options: ServerOptions): Server {
     url: string,
     method: string,
   ): Promise<void> {
-    const text = await readBody(req, CLIENT_BODY_BYTES_MAX);
+    const text = await readBody(req, CLIENT_BODY_BYTES_MAX, bodyTimeoutMs);
     let command: Command | null = null;
     switch (route.op) {
       case 'get':
@@ -363,6 +392,24 @@ export function createNodeServer(options: ServerOptions): Server {
               error: 'cas-mismatch',
               message: 'the current value differs from "expected"; nothing was written',
               current: r.current,
+              // `current` is null both for an absent key and for a key holding JSON null.
+              found: r.found ?? r.current !== null,
+            });
+          case 'state-full':
+            return sendError(res, 507, {
+              error: 'state-full',
+              message:
+                'the store is full: this write would make its snapshot larger than the node can write and read ' +
+                'back; nothing was written (delete keys to make room)',
+            });
+          case 'session-expired':
+            // Thesis §6.3: this command did not apply, but the session's
+            // record is gone, so whether an earlier attempt applied is unknown.
+            return sendError(res, 503, {
+              error: 'session-expired',
+              message:
+                'this client session was evicted (too many newer clients); nothing was applied now, the ' +
+                'outcome of earlier attempts is unknown; use a new client id',
             });
           case 'stale-seq':
             // This request did not apply, but its seq was superseded, so the

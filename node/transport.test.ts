@@ -360,7 +360,7 @@ describe('wire validation', () => {
 
   test('client bodies: value required, client and seq together, any JSON value', () => {
     assert.deepEqual(parsePutBody('{"value":{"a":[1,null]}}'), { value: { a: [1, null] } });
-    assert.deepEqual(parsePutBody('{"value":null,"client":7,"seq":2}'), { value: null, client: '7', seq: 2 });
+    assert.deepEqual(parsePutBody('{"value":null,"client":"7","seq":2}'), { value: null, client: '7', seq: 2 });
     assert.deepEqual(parseCasBody('{"expected":null,"value":1}'), { expected: null, value: 1 });
     assert.deepEqual(parseDeleteBody(''), {});
     for (const [parse, text] of [
@@ -369,6 +369,8 @@ describe('wire validation', () => {
       [parsePutBody, '{"value":1,"seq":1}'],
       [parsePutBody, '{"value":1,"client":"a","seq":-1}'],
       [parsePutBody, '{"value":1,"client":"","seq":1}'],
+      [parsePutBody, '{"value":1,"client":7,"seq":1}'],
+      [parsePutBody, '{"value":1,"client":"a b","seq":1}'],
       [parseCasBody, '{"value":1}'],
       [parseCasBody, '{"expected":1}'],
       [parseDeleteBody, '[]'],

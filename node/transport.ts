@@ -51,7 +51,12 @@ export interface TransportOptions {
   readonly messageTimeoutMs?: number;
   /** Called with a short reason when a message stream fails (for logs; rate-limit there). */
   readonly onSendError?: (peer: NodeId, reason: string) => void;
+  /** Called each time another slice of a frame carrying a snapshot has left for `peer` (see flush). */
+  readonly onSnapshotProgress?: (peer: NodeId) => void;
 }
+
+/** A frame carrying a snapshot is written in slices of this size, each reported as transfer progress. */
+const SNAPSHOT_SLICE_BYTES = 1024 * 1024;
 
 /** The outcome of forwarding a client request to the leader. */
 export type ForwardResult =
@@ -147,7 +152,10 @@ export class PeerTransport {
     link.queue = [];
     this.stats.framesSent++;
     this.stats.messagesSent += batch.length;
-    const accepted = stream.write(encodeFrame(batch));
+    const frame = encodeFrame(batch);
+    const accepted = batch.some((m) => m.type === 'snapshot-request')
+      ? this.writeInSlices(link, stream, Buffer.from(frame))
+      : stream.write(frame);
     // node:http corks the socket until the next tick to gather the chunk
     // framing into one write; uncork now so the frame leaves before the
     // caller's next step (the leader's own WAL write, §10.2.1 in parallel).
@@ -158,6 +166,25 @@ export class PeerTransport {
       link.blocked = true;
       this.armStallTimer(link, stream, 'accepted no bytes');
     }
+  }
+
+  /**
+   * Writes a frame that carries a snapshot slice by slice; as each slice
+   * leaves for the kernel, the transfer is reported as progressing (so the
+   * core does not resend a snapshot that is still on its way, §7) and the
+   * stall timer starts over. Returns whether the stream accepted it all.
+   */
+  private writeInSlices(link: PeerLink, stream: ClientRequest, frame: Buffer): boolean {
+    let accepted = true;
+    for (let offset = 0; offset < frame.length; offset += SNAPSHOT_SLICE_BYTES) {
+      accepted = stream.write(frame.subarray(offset, offset + SNAPSHOT_SLICE_BYTES), (err) => {
+        if (err !== undefined && err !== null) return;
+        if (link.stream !== stream) return;
+        if (link.blocked) this.armStallTimer(link, stream, 'accepted no bytes');
+        this.options.onSnapshotProgress?.(link.id);
+      });
+    }
+    return accepted;
   }
 
   private openStream(link: PeerLink): void {

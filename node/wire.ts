@@ -3,7 +3,7 @@
  * request bodies. Bad input becomes a `WireError` (answered 4xx), never an
  * exception inside the core or the state machine.
  */
-import type { JsonValue } from './kv.ts';
+import { CLIENT_ID_PATTERN, type JsonValue } from './kv.ts';
 import type { Entry, Message, NodeId } from './raft/types.ts';
 
 /** A request the node refuses; `status` is 4xx, `code` goes into the JSON body. */
@@ -118,11 +118,49 @@ function parseSession(o: Obj): SessionFields {
   if (client === undefined && seq === undefined) return {};
   if (client === undefined || seq === undefined)
     throw new WireError(400, 'bad-request', '"client" and "seq" must be given together');
-  if (!(typeof client === 'string' && client.length > 0) && !(typeof client === 'number' && Number.isFinite(client))) {
-    throw new WireError(400, 'bad-request', '"client" must be a non-empty string or a number');
-  }
+  // Strings only: accepting numbers too would either make 1 and "1" one
+  // session (a retry of one answered with the other's result) or need a
+  // typed session key in every log entry and snapshot.
+  if (!(typeof client === 'string' && CLIENT_ID_PATTERN.test(client)))
+    throw new WireError(
+      400,
+      'bad-request',
+      '"client" must be a string of 1-128 printable ASCII characters without spaces, quotes or backslashes',
+    );
   if (!isIndex(seq)) throw new WireError(400, 'bad-request', '"seq" must be a non-negative integer');
-  return { client: String(client), seq };
+  return { client, seq };
+}
+
+/**
+ * Deepest nesting of arrays and objects accepted in a client value. Values
+ * are copied, compared and serialized on every replica (and in snapshots);
+ * a bound far below what the call stack and JSON.stringify survive keeps
+ * every one of those steps safe.
+ */
+export const JSON_DEPTH_MAX = 100;
+
+/**
+ * Checks a client value before it can enter the log: nesting at most
+ * JSON_DEPTH_MAX deep and every number finite (JSON.parse turns 1e400 into
+ * Infinity, which JSON.stringify would write back as null). Iterative, so
+ * a hostile body cannot overflow the stack here either.
+ */
+function checkValue(value: unknown, field: string): JsonValue {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v === 'number' && !Number.isFinite(v))
+      throw new WireError(400, 'bad-request', `"${field}" holds a number out of the double range (e.g. 1e400)`);
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= JSON_DEPTH_MAX)
+      throw new WireError(
+        400,
+        'bad-request',
+        `"${field}" is nested more than ${JSON_DEPTH_MAX} levels deep (arrays and objects)`,
+      );
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return value as JsonValue;
 }
 
 /** Parses a JSON body that must be an object. */
@@ -141,16 +179,31 @@ export function parseJsonObject(text: string): Obj {
 export function parsePutBody(text: string): { value: JsonValue } & SessionFields {
   const o = parseJsonObject(text);
   if (!('value' in o)) throw new WireError(400, 'bad-request', 'body needs a "value" field (any JSON value)');
-  return { value: o.value as JsonValue, ...parseSession(o) };
+  return { value: checkValue(o.value, 'value'), ...parseSession(o) };
 }
 
-/** `POST /kv/{key}/cas` body: `{"expected": V|null, "value": V, "client"?, "seq"?}`. */
-export function parseCasBody(text: string): { expected: JsonValue; value: JsonValue } & SessionFields {
+/**
+ * `POST /kv/{key}/cas` body: `{"expected": V|null, "present"?: boolean, "value": V, "client"?, "seq"?}`.
+ * `"expected": null` means "the key is absent"; with `"present": true` it
+ * means "the key holds JSON null" instead.
+ */
+export function parseCasBody(text: string): { expected: JsonValue; present?: true; value: JsonValue } & SessionFields {
   const o = parseJsonObject(text);
   if (!('expected' in o))
     throw new WireError(400, 'bad-request', 'body needs an "expected" field (null means the key is absent)');
   if (!('value' in o)) throw new WireError(400, 'bad-request', 'body needs a "value" field (any JSON value)');
-  return { expected: o.expected as JsonValue, value: o.value as JsonValue, ...parseSession(o) };
+  const expected = checkValue(o.expected, 'expected');
+  const present = o.present;
+  if (present !== undefined && typeof present !== 'boolean')
+    throw new WireError(400, 'bad-request', '"present" must be true or false');
+  if (present === false && expected !== null)
+    throw new WireError(400, 'bad-request', '"present": false expects the key absent, so "expected" must be null');
+  return {
+    expected,
+    ...(present === true && expected === null ? { present: true as const } : {}),
+    value: checkValue(o.value, 'value'),
+    ...parseSession(o),
+  };
 }
 
 /** `DELETE /kv/{key}` body: empty, or `{"client"?, "seq"?}`. */

@@ -252,4 +252,47 @@ describe('CheckQuorum (thesis §6.2)', () => {
     assert.equal(net.node(follower).status().leader, leader);
     assert.equal(readyMessages(drain(net.node(follower)), 'vote-response').length, 0);
   });
+
+  it('a restarted node ignores vote requests for one election timeout (it may have just acknowledged a leader)', () => {
+    // The leader's lease (thesis §6.4.1) counts on every follower that
+    // acknowledged it ignoring votes for an election timeout; a crash must not
+    // shorten that. Recovered term 3, no vote, no leader known.
+    const node = makeNode('n1', THREE, { preVote: false, electionTicks: 10, random: () => 0.99 }, { term: 3 });
+    const ask = (term: number): number => {
+      node.step(voteRequest({ from: 'n2', to: 'n1', term, lastLogIndex: 100, lastLogTerm: 3 }));
+      return readyMessages(drain(node), 'vote-response').filter((m) => m.granted).length;
+    };
+    assert.equal(ask(4), 0, 'just after start');
+    assert.equal(node.status().term, 3, 'and the term did not move');
+    for (let t = 0; t < 9; t++) node.tick();
+    assert.equal(ask(4), 0, 'one tick before the election timeout');
+    node.tick();
+    assert.equal(ask(4), 1, 'after one election timeout the vote is granted');
+  });
+
+  it('a higher-term message that is not a vote does not cut short the time a follower ignores votes', () => {
+    const net = new TestNetwork(THREE, { seed: 5, preVote: false });
+    const leader = net.electLeader();
+    const follower = net.ids.find((id) => id !== leader)!;
+    const other = net.ids.find((id) => id !== leader && id !== follower)!;
+    const node = net.node(follower);
+    const term = node.status().term;
+    // A stray higher-term reply moves the follower to term + 1 with no leader known ...
+    node.step({
+      type: 'append-response',
+      from: other,
+      to: follower,
+      term: term + 1,
+      success: false,
+      matchIndex: 0,
+      conflictIndex: 0,
+      conflictTerm: 0,
+    });
+    assert.equal(node.status().term, term + 1);
+    drain(node);
+    // ... but it heard from the leader of `term` a moment ago, so it must not help elect another one yet.
+    node.step(voteRequest({ from: other, to: follower, term: term + 1, lastLogIndex: 100, lastLogTerm: term }));
+    node.step(voteRequest({ from: other, to: follower, term: term + 2, lastLogIndex: 100, lastLogTerm: term }));
+    assert.equal(readyMessages(drain(node), 'vote-response').filter((m) => m.granted).length, 0);
+  });
 });

@@ -22,7 +22,7 @@ export class Progress {
   state: ProgressState = 'probe';
   /** probe: an AppendRequest was sent and no answer arrived since. */
   probeSent = false;
-  /** snapshot: index of the snapshot sent, and leader ticks since it was sent. */
+  /** snapshot: index of the snapshot sent, and leader ticks since it was sent or its transfer last progressed. */
   pendingSnapshotIndex = 0;
   snapshotElapsedTicks = 0;
   /** Heard from this follower since the last CheckQuorum round (thesis §6.2). */

@@ -86,6 +86,13 @@ export class RawNode {
   private stepRole: StepFn;
   private tickRole: TickFn;
   private electionElapsedTicks = 0;
+  /**
+   * Ticks since this node last heard from a leader (or started: it may have
+   * acknowledged one just before a crash). Only leader contact resets it,
+   * no role or term change, so the time a follower ignores votes after
+   * acknowledging a leader (thesis §6.2 / §6.4.1) cannot be cut short.
+   */
+  private ticksSinceLeaderContact = 0;
   private heartbeatElapsedTicks = 0;
   private randomizedElectionTimeoutTicks = 0;
   /** Votes received in the current (pre-)campaign, by voter. */
@@ -141,6 +148,7 @@ export class RawNode {
     this.maxInflightAppends = Math.max(1, config.maxInflightAppends ?? DEFAULT_MAX_INFLIGHT_APPENDS);
     this.maxEntriesPerAppend = Math.max(1, config.maxEntriesPerAppend ?? DEFAULT_MAX_ENTRIES_PER_APPEND);
     this.bugs = new Set(config.plantedBugs ?? []);
+    if (config.quietAtStart === false) this.ticksSinceLeaderContact = this.electionTicks;
 
     const snap = recovered.snapshot;
     this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, recovered.entries);
@@ -172,20 +180,22 @@ export class RawNode {
 
   /** One logical clock tick (§5.2 election timeout, heartbeats, CheckQuorum). */
   tick(): void {
+    if (this.ticksSinceLeaderContact < this.electionTicks) this.ticksSinceLeaderContact += 1;
     this.tickRole();
   }
 
   /** Handles a message from a peer. Applies the term rules of §5.1 once, then the role's step function. */
   step(message: Message): void {
     if (message.to !== this.id || message.from === this.id || !this.peerSet.has(message.from)) return;
+    if (message.type === 'vote-request' && message.term >= this.term && this.inLease(message.from)) {
+      // Thesis §6.2/§9.6: a node that heard from a leader within the minimum
+      // election timeout ignores vote requests, so a node that was cut off
+      // cannot depose a healthy leader by bumping terms, and a leader's lease
+      // (thesis §6.4.1) holds. Also in its own term: a higher-term message
+      // that is not a vote may have moved this node on without a leader.
+      return;
+    }
     if (message.term > this.term) {
-      if (message.type === 'vote-request') {
-        // Thesis §6.2/§9.6: a node that heard from a leader within the minimum
-        // election timeout ignores vote requests, so a node that was cut off
-        // cannot depose a healthy leader by bumping terms.
-        const inLease = this.checkQuorum && this.leader !== null && this.electionElapsedTicks < this.electionTicks;
-        if (inLease) return;
-      }
       const isPreVoteTraffic =
         (message.type === 'vote-request' && message.preVote) ||
         (message.type === 'vote-response' && message.preVote && message.granted);
@@ -232,6 +242,18 @@ export class RawNode {
       return;
     }
     this.stepRole(message);
+  }
+
+  /**
+   * Leader: bytes of an InstallSnapshot to `peer` left this node (the
+   * caller's transport saw progress). A large snapshot on a slow link takes
+   * longer than an election timeout to arrive; resending it then would
+   * start the transfer over and never finish. So the resend timer counts
+   * from the last progress, not from the send (§7).
+   */
+  reportSnapshotProgress(peer: NodeId): void {
+    const pr = this.progress.get(peer);
+    if (pr?.state === 'snapshot') pr.snapshotElapsedTicks = 0;
   }
 
   /** Appends a client command (leader only, §5.3). Replication starts when the next Ready is built. */
@@ -504,7 +526,8 @@ export class RawNode {
     for (const pr of this.progress.values()) {
       if (pr.state !== 'snapshot') continue;
       pr.snapshotElapsedTicks += 1;
-      // The snapshot or its reply was lost: probe again (which re-sends it if still needed).
+      // No transfer progress for an election timeout: the snapshot or its
+      // reply was lost; probe again (which re-sends it if still needed).
       if (pr.snapshotElapsedTicks >= this.electionTicks) pr.becomeProbe();
     }
     if (this.heartbeatElapsedTicks >= this.heartbeatTicks) {
@@ -676,7 +699,21 @@ export class RawNode {
 
   private heardFromLeader(leader: NodeId): void {
     this.electionElapsedTicks = 0;
+    this.ticksSinceLeaderContact = 0;
     this.leader = leader;
+  }
+
+  /**
+   * Whether a vote request from `candidate` is ignored: with CheckQuorum, a
+   * leader always; anyone else until an election timeout has passed since it
+   * last heard from a leader or started. A candidate this node already voted
+   * for in this term is answered again (the answer may have been lost).
+   */
+  private inLease(candidate: NodeId): boolean {
+    if (!this.checkQuorum) return false;
+    if (this.role === 'leader') return true;
+    if (this.vote === candidate) return false;
+    return this.ticksSinceLeaderContact < this.electionTicks;
   }
 
   // ------------------------------------------------------ follower handlers

@@ -97,6 +97,7 @@ describe('log matching (§5.3)', () => {
     const ids = ['leader', 'a', 'b', 'c', 'd', 'e', 'f'];
     const net = new TestNetwork(ids, {
       seed: 2,
+      quietAtStart: false,
       logs: {
         leader: { term: 7, terms: [1, 1, 1, 4, 4, 5, 5, 6, 6, 6] },
         a: { term: 6, terms: [1, 1, 1, 4, 4, 5, 5, 6, 6] },
@@ -131,6 +132,7 @@ describe('log matching (§5.3)', () => {
     const long = (term: number) => [1, 1, 1, 1, 1, ...Array.from({ length: 100 }, () => term)];
     const net = new TestNetwork(['n1', 'n2', 'n3'], {
       seed: 4,
+      quietAtStart: false,
       logs: { n1: { term: 3, terms: long(3) }, n2: { term: 3, terms: long(3) }, n3: { term: 2, terms: long(2) } },
     });
     net.campaign('n1');
@@ -360,6 +362,46 @@ describe('snapshots (§7)', () => {
     assert.equal(net.sent.filter((m) => m.type === 'snapshot-request' && m.to === behind).length >= 1, true);
   });
 
+  it('a snapshot is re-sent only after an election timeout without transfer progress (§7)', () => {
+    const net = new TestNetwork(['n1', 'n2', 'n3'], { seed: 13 });
+    const leader = net.electLeader();
+    const behind = net.ids.find((id) => id !== leader)!;
+    net.isolate(behind);
+    for (let i = 0; i < 30; i++) net.node(leader).propose(`v${i}`);
+    net.settle();
+    net.tickAll(1);
+    net.compact(leader, 'big-state');
+    net.heal();
+    const sentSnapshots = (): number => net.sent.filter((m) => m.type === 'snapshot-request' && m.to === behind).length;
+    // The transfer is slow: the snapshot is still on its way (never delivered
+    // here) while heartbeats keep flowing both ways.
+    const tickWithoutSnapshots = (): void => {
+      for (const id of net.ids) net.node(id).tick();
+      for (let round = 0; round < 100; round++) {
+        for (const id of net.ids) net.processReady(id);
+        const batch = net.queue.filter((m) => m.type !== 'snapshot-request');
+        net.queue = [];
+        for (const m of batch) net.node(m.to).step(m);
+        if (batch.length === 0) return;
+      }
+    };
+    for (let t = 0; t < 30 && sentSnapshots() === 0; t++) {
+      tickWithoutSnapshots();
+    }
+    assert.equal(sentSnapshots(), 1);
+    // The transport reports bytes leaving for the follower now and then: no second copy meanwhile.
+    for (let t = 0; t < 5 * 10; t++) {
+      if (t % 9 === 0) net.node(leader).reportSnapshotProgress(behind);
+      tickWithoutSnapshots();
+    }
+    assert.equal(sentSnapshots(), 1, 'no resend while the transfer progresses');
+    // No progress for an election timeout: the snapshot or its reply was lost, send it again.
+    for (let t = 0; t < 2 * 10 + 2; t++) {
+      tickWithoutSnapshots();
+    }
+    assert.ok(sentSnapshots() >= 2, 'resent after an election timeout without progress');
+  });
+
   it('compact refuses to drop entries that are not applied yet', () => {
     const net = new TestNetwork(['n1']);
     const leader = net.electLeader();
@@ -406,7 +448,7 @@ describe('recovery after a torn write', () => {
   });
 
   it('entries that survived without their hard state raise the term and clear the vote', () => {
-    const node = makeNode('n1', ['n1', 'n2', 'n3'], {}, { term: 3, vote: 'n2', terms: [1, 3, 5] });
+    const node = makeNode('n1', ['n1', 'n2', 'n3'], { quietAtStart: false }, { term: 3, vote: 'n2', terms: [1, 3, 5] });
     assert.equal(node.status().term, 5);
     node.step({ type: 'vote-request', from: 'n3', to: 'n1', term: 5, preVote: false, lastLogIndex: 3, lastLogTerm: 5 });
     const [reply] = readyMessages(drain(node), 'vote-response');

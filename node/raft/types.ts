@@ -197,13 +197,21 @@ export interface RaftConfig {
   readonly preVote?: boolean;
   /** Thesis §6.2: a leader that has not heard from a majority within an election timeout steps down. Default true. */
   readonly checkQuorum?: boolean;
+  /**
+   * With checkQuorum: ignore vote requests for one election timeout after
+   * start, as if a leader had just been heard from; the node may have
+   * acknowledged one just before it stopped, and that leader's lease
+   * (thesis §6.4.1) counts on it. Default true; scenario tests that build a
+   * cluster in the middle of its history switch it off.
+   */
+  readonly quietAtStart?: boolean;
   /** Bound on AppendRequests in flight per follower while replicating (pipelining). */
   readonly maxInflightAppends?: number;
   /** Bound on entries per AppendRequest (batching). */
   readonly maxEntriesPerAppend?: number;
   /**
    * Deliberate bugs, for proving that the simulator and the chaos suite catch
-   * them (issue 7). Never set in production; empty by default.
+   * them. Never set in production; empty by default.
    */
   readonly plantedBugs?: readonly PlantedBug[];
 }

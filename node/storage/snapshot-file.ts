@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Snapshot } from '../raft/types.ts';
-import { frameRecords, readRecordAt } from './records.ts';
+import { frameRecords, RECORD_PAYLOAD_BYTES_MAX, readRecordAt } from './records.ts';
 import { syncDirectory } from './wal.ts';
 
 const SUFFIX = '.snap';
@@ -51,6 +51,13 @@ export class SnapshotStore {
     const payload = Buffer.from(
       JSON.stringify({ index: snapshot.meta.index, term: snapshot.meta.term, data: snapshot.data }),
     );
+    // The state machine keeps its snapshots under this (kv.ts snapshotBytesBound); refusing
+    // here, before anything is replaced, keeps the last good snapshot and says why.
+    if (payload.length > RECORD_PAYLOAD_BYTES_MAX)
+      throw new Error(
+        `snapshot at index ${snapshot.meta.index} is ${payload.length} bytes, over the ` +
+          `${RECORD_PAYLOAD_BYTES_MAX}-byte record limit; it could not be read back, so it is not written`,
+      );
     const buf = frameRecords([payload]);
     const fd = openSync(tmp, 'w');
     try {
@@ -78,6 +85,9 @@ export class SnapshotStore {
     for (const n of readdirSync(this.dir)) if (n.endsWith(TMP_SUFFIX)) rmSync(join(this.dir, n), { force: true });
     const newest = names[names.length - 1];
     if (newest === undefined) return null;
+    // A crash between the rename and the directory sync leaves the new name
+    // only in the page cache: make it durable before the WAL relies on it.
+    syncDirectory(this.dir);
     const path = join(this.dir, newest);
     const buf = readFileSync(path);
     const r = readRecordAt(buf, 0);

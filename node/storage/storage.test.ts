@@ -116,6 +116,23 @@ describe('write-ahead log', () => {
     assert.deepEqual(NodeStorage.open(dir).recovered.hardState, { term: 4, vote: 'n3', commit: 0 });
   });
 
+  test('records a killed process left only in the page cache are synced on open, before use', async () => {
+    // A kill -9 after the write but before the fdatasync leaves the records
+    // readable (page cache) but not durable. The restarted node treats them
+    // as its own durable state (e.g. answers a retried vote request again
+    // without writing anything), so open must make them durable first.
+    const dir = tempDir();
+    const { wal } = WriteAheadLog.open(join(dir, 'wal'));
+    wal.appendHardState({ term: 3, vote: 'n2', commit: 0 });
+    wal.appendEntries(entries(1, 5, 3));
+    await wal.flush(false); // written, never synced; the process "dies" here (no close)
+    const reopened = WriteAheadLog.open(join(dir, 'wal'));
+    assert.equal(reopened.records.filter((r) => r.type === 'entry').length, 5);
+    assert.equal(reopened.wal.stats.syncs, 1, 'the recovered tail was fdatasynced on open');
+    const { storage } = NodeStorage.open(join(dir, 'copy'));
+    assert.equal(storage.stats().walSyncs, 1, 'an empty new log is synced on open too');
+  });
+
   test('group commit: many buffered appends are made durable by one fdatasync', async () => {
     const dir = tempDir();
     const { wal } = WriteAheadLog.open(join(dir, 'wal'));

@@ -268,7 +268,16 @@ export class WriteAheadLog {
     // A cleanly closed segment was trimmed to its records: preallocate it again.
     const size = fstatSync(fd).size;
     if (size < segmentBytes) zeroFillFd(fd, size, segmentBytes);
-    return { wal: new WriteAheadLog(dir, segmentBytes, segments, fd, endOfRecords), records, truncations };
+    const wal = new WriteAheadLog(dir, segmentBytes, segments, fd, endOfRecords);
+    // The records just read may exist only in the page cache: a process
+    // killed between its write and its fdatasync leaves them readable but
+    // not durable. The node is about to act on them as durable (a vote it
+    // answers again, entries it acknowledges), so sync them and the
+    // directory now. Older segments were synced before the next one began.
+    wal.stats.syncs++;
+    fdatasyncSync(fd);
+    syncDirectory(dir);
+    return { wal, records, truncations };
   }
 
   /** Buffers entries; durable after the next `flush(true)`. */

@@ -31,6 +31,11 @@ const argv = yargs(hideBin(process.argv))
     describe: 'plant a core bug (to see the simulator catch it)',
   })
   .option('storage-bug', { type: 'string', choices: STORAGE_BUGS, describe: 'plant a storage bug' })
+  .option('lease-too-long', {
+    type: 'boolean',
+    default: false,
+    describe: 'plant a lease bug: leases of five election timeouts, no wait after election',
+  })
   .option('trace', { type: 'boolean', default: false, describe: 'keep an event trace and print its tail on failure' })
   .option('keep-going', { type: 'boolean', default: false, describe: 'do not stop at the first failing seed' })
   .example('$0 --seeds 20000 --nodes 5 --steps 5000', 'a long soak')
@@ -69,7 +74,15 @@ for (let k = 0; k < seeds.length; k++) {
   const { seed, nodes } = seeds[k]!;
   let stats: SimStats;
   try {
-    stats = runSimulation({ seed, nodes, steps: argv.steps, plantedBugs, storageBug, trace: argv.trace });
+    stats = runSimulation({
+      seed,
+      nodes,
+      steps: argv.steps,
+      plantedBugs,
+      storageBug,
+      trace: argv.trace,
+      leaseTooLong: argv['lease-too-long'],
+    });
   } catch (error: unknown) {
     if (!(error instanceof SimFailure)) throw error;
     failures += 1;

@@ -28,6 +28,8 @@ describe('deterministic simulator', () => {
     let crashes = 0;
     let reads = 0;
     let snapshots = 0;
+    let leaseReads = 0;
+    let earlyApplied = 0;
     for (let seed = 1; seed <= SEEDS; seed++) {
       // A failure throws SimFailure, whose message ends with the reproduce command.
       const stats = runSimulation({ seed, nodes: seed % 2 === 0 ? 5 : 3, steps: STEPS });
@@ -36,6 +38,8 @@ describe('deterministic simulator', () => {
       crashes += stats.crashes;
       reads += stats.readsServed;
       snapshots += stats.snapshotsInstalled;
+      leaseReads += stats.leaseReads;
+      earlyApplied += stats.earlyApplied;
     }
     // The runs must actually exercise the protocol, or passing means little.
     assert.ok(leaders > SEEDS, `leaders elected: ${leaders}`);
@@ -43,6 +47,11 @@ describe('deterministic simulator', () => {
     assert.ok(crashes > SEEDS / 4, `crashes: ${crashes}`);
     assert.ok(reads > SEEDS * 5, `reads served: ${reads}`);
     assert.ok(snapshots > SEEDS / 10, `snapshots installed: ${snapshots}`);
+    assert.ok(leaseReads > SEEDS / 2, `lease reads: ${leaseReads}`);
+    assert.ok(
+      earlyApplied > SEEDS * 5,
+      `entries applied by a leader before its own write was durable: ${earlyApplied}`,
+    );
   });
 
   it('is deterministic: a seed replays to the same result', () => {
@@ -55,6 +64,7 @@ describe('deterministic simulator', () => {
     name: string;
     bug?: PlantedBug;
     storageBug?: SimStorageBug;
+    leaseTooLong?: boolean;
     invariant: RegExp;
     maxSeeds: number;
   }> = [
@@ -76,11 +86,23 @@ describe('deterministic simulator', () => {
       invariant: /election safety|log matching|state machine safety|leader completeness/,
       maxSeeds: 3000,
     },
+    {
+      name: "lease-too-long (a lease that outlives the followers' vote suppression)",
+      leaseTooLong: true,
+      invariant: /lease read safety/,
+      maxSeeds: 300,
+    },
   ];
   for (const c of plantedCases) {
     it(`catches the planted bug ${c.name} within ${c.maxSeeds} seeds and prints how to reproduce it`, () => {
       const failure = firstFailure(
-        { nodes: 3, steps: 3000, plantedBugs: c.bug === undefined ? [] : [c.bug], storageBug: c.storageBug ?? null },
+        {
+          nodes: 3,
+          steps: 3000,
+          plantedBugs: c.bug === undefined ? [] : [c.bug],
+          storageBug: c.storageBug ?? null,
+          leaseTooLong: c.leaseTooLong === true,
+        },
         c.maxSeeds,
       );
       assert.ok(failure !== null, `no seed in 1..${c.maxSeeds} exposed ${c.name}`);

@@ -12,6 +12,19 @@ import { Prng } from './prng.ts';
  * compaction). Safety invariants are checked after every event; then the
  * faults heal and the cluster must elect a leader and commit a new entry on
  * every node within a bound (liveness).
+ *
+ * Per seed it also switches on what the node runtime does beyond the core:
+ *  - early apply: a Ready's committed entries are applied when the Ready is
+ *    taken, before its own write is durable, and a leader applies what its
+ *    followers' acknowledgements commit while its write is pending
+ *    (node/runtime.ts `applyCommittedEarly`);
+ *  - leader leases (thesis §6.4.1): every node's clock runs at its own rate
+ *    within a drift bound D; a leader whose ReadIndex round started at local
+ *    time s holds a lease until s + G / D, G being the true time a follower
+ *    surely ignores votes after hearing from it ((electionTicks - 1) of the
+ *    shortest tick), and answers reads at its commit index while it holds.
+ *    Invariant: a lease read is never older than an entry committed before
+ *    it began.
  */
 
 /** A storage-level bug the simulator can plant, to prove it catches one. */
@@ -33,6 +46,8 @@ export interface SimOptions {
   readonly trace?: boolean;
   /** How many trace lines a failure message includes. Default 40. */
   readonly traceTail?: number;
+  /** Planted lease bug: leases of five election timeouts and no wait after election (must be caught). */
+  readonly leaseTooLong?: boolean;
 }
 
 export interface SimStats {
@@ -45,6 +60,9 @@ export interface SimStats {
   readonly readsServed: number;
   readonly snapshotsInstalled: number;
   readonly messagesDelivered: number;
+  /** Reads answered from a leader lease, and entries a leader applied before its own write was durable. */
+  readonly leaseReads: number;
+  readonly earlyApplied: number;
   /** Simulated ticks from healing until every node applied the heal marker. */
   readonly healTicks: number;
 }
@@ -56,6 +74,7 @@ export class SimFailure extends Error {
   constructor(invariant: string, detail: string, options: SimOptions, trace: readonly string[]) {
     const flags = [`--seed ${options.seed}`, `--nodes ${options.nodes}`, `--steps ${options.steps}`];
     for (const bug of options.plantedBugs ?? []) flags.push(`--bug ${bug}`);
+    if (options.leaseTooLong === true) flags.push('--lease-too-long');
     if (options.storageBug) flags.push(`--storage-bug ${options.storageBug}`);
     const tail = trace.length > 0 ? `\nlast events:\n${trace.join('\n')}` : '';
     super(`${invariant}: ${detail}\nreproduce: tsx node/raft/sim/run.ts ${flags.join(' ')}${tail}`);
@@ -69,6 +88,17 @@ export class SimFailure extends Error {
 const TICK_UNITS = 10;
 const ELECTION_TICKS = 10;
 const HEARTBEAT_TICKS = 2;
+/** Ticks fire TICK_UNITS +- this apart on a node's own clock (timer jitter). */
+const TICK_JITTER = 2;
+/** Largest ratio of two nodes' clock rates when leases are on (10%, as the node's default). */
+const DRIFT_BOUND = 1.1;
+/**
+ * True time a follower surely ignores votes after hearing from a leader:
+ * the first of its electionTicks ticks may fire right after, each later one
+ * at least TICK_UNITS - TICK_JITTER apart on a clock that is never faster
+ * than true time (rates are in [1, DRIFT_BOUND]).
+ */
+const VOTE_SUPPRESSION_UNITS = (ELECTION_TICKS - 1) * (TICK_UNITS - TICK_JITTER);
 
 type SimEvent =
   | { readonly kind: 'tick'; readonly node: number; readonly incarnation: number }
@@ -92,12 +122,20 @@ interface SimNode {
   /** Highest commit index already recorded as committed from this node. */
   commitSeen: number;
   appliedMarker: boolean;
+  /** True time per local time unit: in [1, DRIFT_BOUND] with leases on, else 1. */
+  readonly clockRate: number;
+  /** Lease state (volatile): the term it belongs to, when this node started leading, and until when it holds. */
+  leaseTerm: number;
+  leaderSinceLocal: number;
+  leaseUntilLocal: number;
 }
 
 interface PendingRead {
   readonly node: number;
   /** Highest index known committed anywhere when the read was asked. */
   readonly minIndex: number;
+  /** Local time of the asking node when the round started (the lease it may confirm starts there). */
+  readonly startLocal: number;
 }
 
 export function runSimulation(options: SimOptions): SimStats {
@@ -128,6 +166,8 @@ class Simulation {
   /** Longest pause between nemesis actions, and before a crashed node restarts (time units). */
   private readonly nemesisGapMax: number;
   private readonly restartDelayMax: number;
+  private readonly earlyApply: boolean;
+  private readonly leases: boolean;
   private readonly configBase: Pick<
     RaftConfig,
     'preVote' | 'checkQuorum' | 'maxInflightAppends' | 'maxEntriesPerAppend'
@@ -162,6 +202,8 @@ class Simulation {
   private readsServed = 0;
   private snapshotsInstalled = 0;
   private messagesDelivered = 0;
+  private leaseReads = 0;
+  private earlyApplied = 0;
 
   constructor(options: SimOptions) {
     this.options = options;
@@ -183,6 +225,11 @@ class Simulation {
       maxInflightAppends: this.rng.pick([1, 2, 4, 64]),
       maxEntriesPerAppend: this.rng.pick([2, 3, 16, 512]),
     };
+    // Drawn from their own stream, so seeds keep the rest of their history.
+    const extras = new Prng(options.seed * 7919 + 17);
+    this.earlyApply = extras.chance(0.5);
+    // Leases rest on CheckQuorum's rule that followers ignore votes (thesis §6.4.1); the node always runs with it.
+    this.leases = this.configBase.checkQuorum === true && (options.leaseTooLong === true || extras.chance(0.5));
     for (let i = 0; i < options.nodes; i++) {
       const node: SimNode = {
         id: this.ids[i]!,
@@ -195,6 +242,10 @@ class Simulation {
         appliedHash: 0,
         commitSeen: 0,
         appliedMarker: false,
+        clockRate: this.leases ? 1 + extras.next() * (DRIFT_BOUND - 1) : 1,
+        leaseTerm: -1,
+        leaderSinceLocal: 0,
+        leaseUntilLocal: Number.NEGATIVE_INFINITY,
       };
       this.nodes.push(node);
       this.nodeIndex.set(node.id, i);
@@ -244,6 +295,8 @@ class Simulation {
       readsServed: this.readsServed,
       snapshotsInstalled: this.snapshotsInstalled,
       messagesDelivered: this.messagesDelivered,
+      leaseReads: this.leaseReads,
+      earlyApplied: this.earlyApplied,
       healTicks: Math.round((this.now - this.healStartTime) / TICK_UNITS),
     };
   }
@@ -266,7 +319,8 @@ class Simulation {
         const node = this.nodes[event.node]!;
         if (node.raft === null || node.incarnation !== event.incarnation) break;
         node.raft.tick();
-        this.schedule(this.rng.between(TICK_UNITS - 2, TICK_UNITS + 2), event);
+        const localUnits = this.rng.between(TICK_UNITS - TICK_JITTER, TICK_UNITS + TICK_JITTER);
+        this.schedule(Math.ceil(localUnits * node.clockRate), event);
         break;
       }
       case 'deliver':
@@ -304,7 +358,13 @@ class Simulation {
       }
     }
     for (const node of this.nodes) this.pump(node);
+    if (this.earlyApply) for (const node of this.nodes) this.applyCommittedEarly(node);
     this.checkAfterEvent();
+  }
+
+  /** This node's own clock (local units). */
+  private localNow(node: SimNode): number {
+    return this.now / node.clockRate;
   }
 
   // ---------------------------------------------------------------- nodes
@@ -331,6 +391,8 @@ class Simulation {
     node.appliedIndex = snap?.meta.index ?? 0;
     node.appliedHash = snap === null ? 0 : parseSnapshotHash(snap);
     node.commitSeen = node.appliedIndex;
+    node.leaseTerm = -1;
+    node.leaseUntilLocal = Number.NEGATIVE_INFINITY;
     this.schedule(this.rng.between(1, TICK_UNITS), { kind: 'tick', node: node.index, incarnation: node.incarnation });
   }
 
@@ -364,6 +426,10 @@ class Simulation {
     const ready = raft.ready();
     node.pending = ready;
     for (const m of ready.eagerMessages) this.send(m);
+    // Early apply: committed entries are durable on a majority already, so
+    // the runtime applies them before this Ready's own write (not a snapshot:
+    // that replaces the state machine only once durable).
+    if (this.earlyApply && ready.snapshot === null) this.applyEntries(node, ready.committedEntries);
     // Disk latency: sometimes immediate, sometimes slower than a network hop.
     const delay = this.rng.chance(0.3) ? 0 : this.rng.between(1, this.diskDelayMax);
     this.schedule(delay, { kind: 'persist', node: node.index, incarnation: node.incarnation });
@@ -378,7 +444,7 @@ class Simulation {
     this.persist(node, ready);
     for (const m of ready.messages) this.send(m);
     if (ready.snapshot !== null) this.installSnapshot(node, ready.snapshot);
-    for (const entry of ready.committedEntries) this.apply(node, entry);
+    this.applyEntries(node, ready.committedEntries);
     for (const rs of ready.readStates) this.serveRead(node, rs.context, rs.index);
     for (const ctx of ready.droppedReads) this.pendingReads.delete(ctx);
     raft.advance(ready);
@@ -435,9 +501,11 @@ class Simulation {
       const datas = Array.from({ length: count }, () => `v${this.nextValue++}`);
       raft.proposeBatch(datas);
     } else if (roll < 0.9) {
+      if (this.leases && this.rng.chance(0.5) && this.leaseRead(target)) return;
       const context = `r${this.nextRead++}`;
+      const startLocal = this.localNow(target);
       const result = raft.readIndex(context);
-      if (result.ok) this.pendingReads.set(context, { node: target.index, minIndex: this.maxCommitted });
+      if (result.ok) this.pendingReads.set(context, { node: target.index, minIndex: this.maxCommitted, startLocal });
     } else {
       this.maybeCompact(this.rng.pick(alive));
     }
@@ -449,6 +517,8 @@ class Simulation {
     if (raft === null) return;
     const st = raft.status();
     if (node.appliedIndex - st.snapshotIndex < 3) return;
+    // As the runtime: entries applied early are snapshotted once the core has seen them applied.
+    if (node.appliedIndex > st.appliedIndex) return;
     const index = node.appliedIndex;
     const term = raft.logTerm(index);
     if (term === undefined) throw new Error(`internal: applied index ${index} not in ${node.id}'s log`);
@@ -524,6 +594,7 @@ class Simulation {
       const raft = node.raft;
       if (raft === null) continue;
       const st = raft.status();
+      if (this.leases) this.trackLeadership(node, st.role, st.term);
       if (st.role === 'leader') {
         // Election Safety (Figure 3): at most one leader per term, ever.
         const known = this.leaderOfTerm.get(st.term);
@@ -621,6 +692,68 @@ class Simulation {
     }
   }
 
+  /** Applies entries in order, skipping those already applied early. */
+  private applyEntries(node: SimNode, entries: readonly Entry[]): void {
+    for (const entry of entries) if (entry.index > node.appliedIndex) this.apply(node, entry);
+  }
+
+  /**
+   * A leader whose own write is pending applies what its followers'
+   * acknowledgements alone committed (§5.3: a majority holds it), as the
+   * runtime does; these entries must be exactly what every node applies.
+   */
+  private applyCommittedEarly(node: SimNode): void {
+    const raft = node.raft;
+    if (raft === null || node.pending === null) return;
+    const st = raft.status();
+    if (st.role !== 'leader' || st.commitIndex <= node.appliedIndex || node.appliedIndex < st.snapshotIndex) return;
+    const entries = raft.logEntries(node.appliedIndex + 1, st.commitIndex + 1);
+    this.earlyApplied += entries.length;
+    this.applyEntries(node, entries);
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  /** Lease length on the leader's own clock: G / D (the planted bug: five election timeouts). */
+  private leaseLocalUnits(): number {
+    return this.options.leaseTooLong === true ? 5 * ELECTION_TICKS * TICK_UNITS : VOTE_SUPPRESSION_UNITS / DRIFT_BOUND;
+  }
+
+  /** Tracks leadership for leases: a new term of leading starts without a lease. */
+  private trackLeadership(node: SimNode, role: string, term: number): void {
+    if (role !== 'leader') {
+      node.leaseTerm = -1;
+      node.leaseUntilLocal = Number.NEGATIVE_INFINITY;
+    } else if (node.leaseTerm !== term) {
+      node.leaseTerm = term;
+      node.leaderSinceLocal = this.localNow(node);
+      node.leaseUntilLocal = Number.NEGATIVE_INFINITY;
+    }
+  }
+
+  /** Serves a read from the lease if it holds; returns whether it did. */
+  private leaseRead(node: SimNode): boolean {
+    const raft = node.raft;
+    if (raft === null) return false;
+    const st = raft.status();
+    this.trackLeadership(node, st.role, st.term);
+    const local = this.localNow(node);
+    // As the runtime: a new leader waits one election timeout before its first lease read.
+    const waitUnits = this.options.leaseTooLong === true ? 0 : ELECTION_TICKS * TICK_UNITS;
+    if (st.role !== 'leader' || local < node.leaderSinceLocal + waitUnits || local >= node.leaseUntilLocal)
+      return false;
+    this.leaseReads += 1;
+    // No other leader can exist while the lease holds, so our commit index covers every committed entry.
+    if (st.commitIndex < this.maxCommitted) {
+      this.fail(
+        'lease read safety',
+        `${node.id} (term ${st.term}) served a lease read at index ${st.commitIndex}, ` +
+          `but ${this.maxCommitted} was committed before it began`,
+      );
+    }
+    return true;
+  }
+
   /** State Machine Safety (§5.4.3): every node applies the same entry at each index, in order. */
   private apply(node: SimNode, entry: Entry): void {
     if (entry.index !== node.appliedIndex + 1) {
@@ -671,6 +804,12 @@ class Simulation {
     if (read === undefined) return;
     this.pendingReads.delete(context);
     this.readsServed += 1;
+    const st = node.raft?.status();
+    if (this.leases && st !== undefined && st.role === 'leader') {
+      // A majority acknowledged us after the round started: the lease runs from its start (thesis §6.4.1).
+      this.trackLeadership(node, st.role, st.term);
+      node.leaseUntilLocal = Math.max(node.leaseUntilLocal, read.startLocal + this.leaseLocalUnits());
+    }
     if (index < read.minIndex) {
       this.fail(
         'read index safety',

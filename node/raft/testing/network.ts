@@ -17,6 +17,8 @@ export interface TestNetworkOptions {
    * Durable state to start each listed node from: its current term and the
    * terms of its log entries (index 1, 2, ...). Entry data is `i<index>t<term>`.
    */
+  /** RaftConfig.quietAtStart (default true). */
+  readonly quietAtStart?: boolean;
   readonly logs?: Readonly<Record<NodeId, { readonly term: number; readonly terms: readonly number[] }>>;
 }
 
@@ -75,6 +77,7 @@ export class TestNetwork {
       maxInflightAppends: this.options.maxInflightAppends ?? 64,
       maxEntriesPerAppend: this.options.maxEntriesPerAppend ?? 512,
       plantedBugs: this.options.plantedBugs ?? [],
+      quietAtStart: this.options.quietAtStart ?? true,
     };
   }
 
