@@ -23,8 +23,8 @@ export interface ChildOptions<Ready> {
   args: readonly string[];
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Where stdout and stderr go (appended; the stream is not ended); default: discarded. */
-  log?: Writable;
+  /** Where stdout and stderr go (appended; the streams are not ended), one sink or one each; default: discarded. */
+  log?: Writable | { stdout: Writable; stderr: Writable };
   /** Recognises the line on stdout that says the child serves; returns what the caller needs from it. */
   readyLine: (line: string) => Ready | undefined;
   /** Give up waiting for the ready line after this long (the child keeps running; default: wait for ever). */
@@ -67,8 +67,9 @@ export function startChild<Ready>(options: ChildOptions<Ready>): StartedChild<Re
   });
   child.stdin?.on('error', () => {});
   if (options.log !== undefined) {
-    child.stdout?.pipe(options.log, { end: false });
-    child.stderr?.pipe(options.log, { end: false });
+    const sinks = 'stdout' in options.log ? options.log : { stdout: options.log, stderr: options.log };
+    child.stdout?.pipe(sinks.stdout, { end: false });
+    child.stderr?.pipe(sinks.stderr, { end: false });
   } else {
     child.stderr?.resume();
   }
@@ -101,12 +102,12 @@ export function startChild<Ready>(options: ChildOptions<Ready>): StartedChild<Re
     if (options.log === undefined) child.stdout?.resume();
     if (options.readyTimeoutMs !== undefined) {
       timer = setTimeout(
-        () => finish(new Error(`${options.name} did not say it serves within ${options.readyTimeoutMs} ms`)),
+        () => finish(new Error(`${options.name} did not listen within ${options.readyTimeoutMs} ms`)),
         options.readyTimeoutMs,
       );
     }
     void exited.then((exit) =>
-      finish(new Error(`${options.name} exited before serving (${exit.signal ?? `code ${exit.code}`})`)),
+      finish(new Error(`${options.name} exited before listening (${exit.signal ?? `code ${exit.code}`})`)),
     );
   });
   // A caller that only awaits `exited` must not see an unhandled rejection.

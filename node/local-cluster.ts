@@ -4,13 +4,15 @@
  * Every node runs with `--exit-with-parent`, so even if this process is
  * SIGKILLed its nodes see end-of-file on stdin and exit: no orphans.
  */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { freePorts as freeKernelPorts } from '../lib/ports.ts';
+import { signalChild, startChild, stopChild } from '../lib/process.ts';
+import { tsxImport } from '../lib/repo.ts';
 
 const nodeMain = fileURLToPath(new URL('./main.ts', import.meta.url));
-const tsxImport = import.meta.resolve('tsx');
 
 /** Options of a local cluster. */
 export interface LocalClusterOptions {
@@ -41,23 +43,25 @@ interface LocalNode {
   exit: Promise<{ exitCode: number | undefined; signal: string | undefined }> | undefined;
 }
 
-/** Picks `count` distinct free loopback ports (bind to 0, read, close). */
-export async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  const servers = [];
-  for (let i = 0; i < count; i++) {
-    const server = createServer();
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const address = server.address();
-    if (typeof address !== 'object' || address === null) throw new Error('could not pick a free port');
-    ports.push(address.port);
-    servers.push(server);
-  }
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
+/** Picks `count` distinct free loopback ports (the kernel's choice). */
+export function freePorts(count: number): Promise<number[]> {
+  return freeKernelPorts(count, { ephemeral: true });
+}
+
+/** Collects a stream's text line by line into a node's output, and hands every line to `onLine`. */
+function lineSink(node: LocalNode, onLine: ((line: string) => void) | undefined): Writable {
+  let partial = '';
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        node.output += `${line}\n`;
+        onLine?.(line);
+      }
+      done();
+    },
+  });
 }
 
 /** n node processes and their URLs. */
@@ -158,58 +162,27 @@ export class LocalCluster {
       ...(o.snapshotEvery !== undefined ? ['--snapshot-every', String(o.snapshotEvery)] : []),
       ...(o.requestTimeoutMs !== undefined ? ['--request-timeout-ms', String(o.requestTimeoutMs)] : []),
     ];
-    const child = execa(process.execPath, args, {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      cleanup: true,
+    const onLine = o.onLine === undefined ? undefined : (line: string) => o.onLine?.(id, line);
+    const started = startChild({
+      command: process.execPath,
+      args,
+      log: { stdout: lineSink(node, onLine), stderr: lineSink(node, onLine) },
+      name: `node ${id}`,
+      readyLine: (line) => (line.includes('"event":"listening"') ? true : undefined),
+      readyTimeoutMs: timeoutMs,
     });
+    const child = started.process;
     node.child = child;
-    child.stdin?.on('error', () => {});
-    let listening!: () => void;
-    const listened = new Promise<void>((resolve) => (listening = resolve));
-    const onData = (stream: 'out' | 'err') => {
-      let partial = '';
-      return (chunk: Buffer) => {
-        const text = partial + chunk.toString('utf8');
-        const lines = text.split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          node.output += `${line}\n`;
-          if (stream === 'out' && line.includes('"event":"listening"')) listening();
-          o.onLine?.(id, line);
-        }
-      };
-    };
-    child.stdout?.on('data', onData('out'));
-    child.stderr?.on('data', onData('err'));
-    node.exit = child.then((r) => {
+    node.exit = started.exited.then((exit) => {
       if (node.child === child) node.child = undefined;
-      return { exitCode: r.exitCode, signal: r.signal };
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const exited = node.exit.then((r) => {
-      throw new Error(
-        `node ${id} exited before listening (${r.signal ?? `code ${r.exitCode}`}):\n${node.output.slice(-2000)}`,
-      );
-    });
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`node ${id} did not listen within ${timeoutMs} ms:\n${node.output.slice(-2000)}`)),
-        timeoutMs,
-      );
+      return { exitCode: exit.code ?? undefined, signal: exit.signal ?? undefined };
     });
     try {
-      await Promise.race([listened, exited, timedOut]);
+      await started.ready;
     } catch (err) {
-      child.kill('SIGKILL');
+      signalChild(child, 'SIGKILL');
       await node.exit;
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      exited.catch(() => {});
+      throw new Error(`${(err as Error).message}:\n${node.output.slice(-2000)}`);
     }
   }
 
@@ -238,20 +211,16 @@ export class LocalCluster {
   async kill(id: string): Promise<void> {
     const node = this.node(id);
     if (node.child === undefined) return;
-    node.child.kill('SIGKILL');
+    signalChild(node.child, 'SIGKILL');
     await node.exit;
   }
 
-  /** SIGTERMs node `id` (clean stop); SIGKILLs after `graceMs`. */
+  /** SIGTERMs node `id` (clean stop; a paused node is resumed first); SIGKILLs after `graceMs`. */
   async stopNode(id: string, graceMs = 5000): Promise<void> {
     const node = this.node(id);
-    const child = node.child;
-    if (child === undefined) return;
-    child.kill('SIGCONT'); // a paused node could not act on SIGTERM
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    if (node.child === undefined) return;
+    await stopChild(node.child, graceMs);
     await node.exit;
-    clearTimeout(timer);
   }
 
   /** Stops every node. */
