@@ -166,7 +166,7 @@ export class KvStateMachine {
   private expired = new Map<string, true>();
   /** Characters of the snapshot text as `snapshot()` would write it, at most (kept up to date on every change). */
   private chars = SNAPSHOT_FRAME_CHARS;
-  /** PLANTED BUG `no-dedup` (node/bugs.ts): sessions are ignored, so a retried command applies again. */
+  /** PLANTED BUG `no-dedup` (node/planted-bugs.ts): sessions are ignored, so a retried command applies again. */
   private readonly ignoreSessions: boolean;
   private readonly limits: KvLimits;
 

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from './local-cluster.ts';
-import { jsonLogger } from './log.ts';
+import { jsonLogger } from './logger.ts';
 import type { Message } from './raft/types.ts';
 import { NodeRuntime } from './runtime.ts';
 import { createNodeServer } from './server.ts';
 import { CLUSTER_HEADER, STREAM_PATH } from './transport.ts';
-import { encodeFrame } from './wire.ts';
+import { encodeFrame } from './validation.ts';
 
 /** Opens a message stream to `url` and returns it with a promise of the server's answer (status and body). */
 function openStream(

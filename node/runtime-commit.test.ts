@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePorts } from './local-cluster.ts';
-import { jsonLogger } from './log.ts';
+import { jsonLogger } from './logger.ts';
 import { NodeRuntime, type Outcome } from './runtime.ts';
 import { createNodeServer } from './server.ts';
 import type { PersistBatch } from './storage/storage.ts';

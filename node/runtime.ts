@@ -32,9 +32,9 @@ import {
 } from './kv.ts';
 import { NodeStorage } from './storage/storage.ts';
 import { tickConfig } from './config.ts';
-import type { BugName } from './bugs.ts';
+import type { BugName } from './planted-bugs.ts';
 import { LeaderLease } from './lease.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from './logger.ts';
 import { trace, traceOn } from './trace.ts';
 import { PeerTransport } from './transport.ts';
 
@@ -66,7 +66,7 @@ export interface RuntimeOptions {
   readonly random?: () => number;
   /** Linearizable reads through ReadIndex (default) or, while the leader lease holds, locally (thesis §6.4.1). */
   readonly readMode?: 'index' | 'lease';
-  /** A planted bug (node/bugs.ts, `--bug`); null or absent = the correct node. */
+  /** A planted bug (node/planted-bugs.ts, `--bug`); null or absent = the correct node. */
   readonly bug?: BugName | null;
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePorts } from './local-cluster.ts';
-import { jsonLogger } from './log.ts';
+import { jsonLogger } from './logger.ts';
 import { NodeRuntime } from './runtime.ts';
 import { createNodeServer } from './server.ts';
 import { CLUSTER_HEADER, MESSAGES_PATH } from './transport.ts';

@@ -12,7 +12,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { NODE_DEFAULTS } from './config.ts';
 import type { Command } from './kv.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from './logger.ts';
 import type { NodeId } from './raft/types.ts';
 import type { NodeRuntime, Outcome } from './runtime.ts';
 import { trace, traceOn } from './trace.ts';
@@ -25,7 +25,7 @@ import {
   parsePeerMessages,
   parsePutBody,
   WireError,
-} from './wire.ts';
+} from './validation.ts';
 
 /** Largest client request body accepted (bigger: 413). */
 export const CLIENT_BODY_BYTES_MAX = 1024 * 1024;
@@ -44,7 +44,7 @@ export interface ServerOptions {
   /** Longest wait for a client request's body; default NODE_DEFAULTS.bodyTimeoutMs. */
   readonly bodyTimeoutMs?: number;
   /**
-   * PLANTED BUG `stale-read` (node/bugs.ts): every read is answered from the
+   * PLANTED BUG `stale-read` (node/planted-bugs.ts): every read is answered from the
    * local state machine of the node asked, as if `?stale=true`, instead of
    * forwarding to the leader and confirming with ReadIndex (thesis §6.4).
    */

@@ -3,7 +3,7 @@
  * put the leader answered, the time from the leader reading the request to
  * each later step on any node, then percentiles over all puts.
  *
- *   RAFTLAB_TRACE=/tmp/t npx tsx node/bench.ts --concurrency 1 --ops put --time 5
+ *   RAFTLAB_TRACE=/tmp/t npm run bench -- --target raftlab --concurrency 1 --ops put --time 5 --rate off
  *   npx tsx node/trace-summary.ts /tmp/t
  *
  * Meant for C=1, where one put's steps do not interleave with another's.

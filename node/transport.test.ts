@@ -13,7 +13,7 @@ import {
   parsePeerMessages,
   parsePutBody,
   WireError,
-} from './wire.ts';
+} from './validation.ts';
 
 function heartbeat(term: number, to = 'n2'): Message {
   return { type: 'heartbeat-request', from: 'n1', to, term, commit: 0, context: null };

@@ -3,7 +3,7 @@
  *
  * Raft messages are one-way and travel on ONE long-lived request per peer:
  * `POST /raft/stream` with a chunked body of newline-delimited frames, each
- * frame a JSON array of messages (wire.ts `FrameDecoder`). The peer answers
+ * frame a JSON array of messages (validation.ts `FrameDecoder`). The peer answers
  * only when the stream ends (204) or when it refuses it (4xx, e.g. another
  * cluster id or a garbage frame), so a message costs one socket write and no
  * reply; replies travel as the peer's own stream back to us. A proxy on the
@@ -25,7 +25,7 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Message, NodeId } from './raft/types.ts';
-import { encodeFrame } from './wire.ts';
+import { encodeFrame } from './validation.ts';
 
 /** Header carrying the cluster id on peer requests; a mismatch is refused. */
 export const CLUSTER_HEADER = 'x-raftlab-cluster';

@@ -64,7 +64,7 @@ function parseBenchArgs() {
       'micro-benchmarks: WAL append + fdatasync, Raft core stepping proposals, then the checker and proxy benches',
     )
     .command('checker', 'the checker micro-benchmark over the corpus (checker/bench.ts); extra args pass through')
-    .command('toxiproxy', 'the proxy-hop micro-benchmark (toxiproxy/bench.ts); extra args pass through')
+    .command('toxiproxy', 'the proxy-hop micro-benchmark (toxiproxy/proxy-hop-bench.ts); extra args pass through')
     .option('target', {
       type: 'string',
       default: 'raftlab,etcd',
@@ -158,7 +158,7 @@ async function runMicroCommand(argv: BenchArgv, storeDir: string): Promise<numbe
   else process.stdout.write(`${microText(micro)}\nreport: ${outcome.reportPath}\n`);
   // The checker and proxy benches print their own figures.
   const a = await delegate('checker', 'checker/bench.ts', [], argv.json);
-  const b = await delegate('toxiproxy', 'toxiproxy/bench.ts', [], argv.json);
+  const b = await delegate('toxiproxy', 'toxiproxy/proxy-hop-bench.ts', [], argv.json);
   return a === 0 && b === 0 ? 0 : 1;
 }
 
@@ -201,7 +201,7 @@ async function main(): Promise<number> {
     case 'checker':
       return delegate('checker', 'checker/bench.ts', passThrough);
     case 'toxiproxy':
-      return delegate('toxiproxy', 'toxiproxy/bench.ts', passThrough);
+      return delegate('toxiproxy', 'toxiproxy/proxy-hop-bench.ts', passThrough);
     case 'micro':
       return runMicroCommand(argv, storeDir);
     case '':

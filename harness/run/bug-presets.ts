@@ -1,10 +1,10 @@
 /**
- * Per planted bug (node/bugs.ts), the chaos settings that can expose it:
+ * Per planted bug (node/planted-bugs.ts), the chaos settings that can expose it:
  * `npm run chaos -- --bug NAME` starts from these and the user's explicit
  * flags win; `npm run prove` runs them as they are. harness/PROVE.md
  * explains each choice.
  */
-import { bugNames, isBugName, type BugName } from '../../node/bugs.ts';
+import { bugNames, isBugName, type BugName } from '../../node/planted-bugs.ts';
 import type { WorkloadName } from '../../workloads/generator.ts';
 import type { NemesisKind } from '../nemesis/plan.ts';
 

@@ -31,7 +31,7 @@ export interface PersistBatch {
   readonly hardState: HardState | null;
 }
 
-/** Planted storage bugs (node/bugs.ts); all off for the correct node. */
+/** Planted storage bugs (node/planted-bugs.ts); all off for the correct node. */
 export interface PlantedStorageBugs {
   /** `no-fsync`: persist returns before anything is written or synced. */
   readonly noFsync?: boolean;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bugNames, bugWarning, resolveBug } from './bugs.ts';
+import { bugNames, bugWarning, resolveBug } from './planted-bugs.ts';
 
 describe('planted bug selection', () => {
   it('is the correct node unless a bug is named explicitly', () => {

@@ -2,7 +2,7 @@
  * Micro-benchmark of the pure core: a 3-node cluster in memory (no disk, no
  * network), so the figures are the core's own CPU cost per operation.
  *
- *   tsx node/raft/bench.ts [--seconds 2]
+ *   tsx node/raft/core-bench.ts [--seconds 2]
  *
  * Prints ops/s for single proposals, batched proposals and batched ReadIndex,
  * the core-only round trip of one proposal (propose -> committed on the
@@ -14,7 +14,7 @@ import { runSimulation } from './sim/sim.ts';
 import { TestNetwork } from './testing/network.ts';
 
 const argv = yargs(hideBin(process.argv))
-  .scriptName('tsx node/raft/bench.ts')
+  .scriptName('tsx node/raft/core-bench.ts')
   .usage('$0 [--seconds N]\n\nMeasures the pure Raft core in memory (3 nodes) and the simulator speed.')
   .option('seconds', { type: 'number', default: 2, describe: 'time per measurement' })
   .strict()

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { JSON_DEPTH_MAX, parseCasBody, parseDeleteBody, parsePutBody, WireError } from './wire.ts';
+import { JSON_DEPTH_MAX, parseCasBody, parseDeleteBody, parsePutBody, WireError } from './validation.ts';
 
 function nested(depth: number): string {
   return `${'['.repeat(depth)}1${']'.repeat(depth)}`;

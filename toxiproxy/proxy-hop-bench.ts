@@ -1,6 +1,6 @@
 // Benchmark of the embedded server's data path (not a test): added latency per hop for small request/response
 // exchanges (p50/p99, against a direct connection in the same run) and bulk throughput through one proxy with no
-// toxic and with a 100 ms latency toxic. Run: `tsx toxiproxy/bench.ts` (`--help` for sizes).
+// toxic and with a 100 ms latency toxic. Run: `tsx toxiproxy/proxy-hop-bench.ts` (`--help` for sizes).
 import { spawn } from 'node:child_process';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
