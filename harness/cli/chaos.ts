@@ -39,6 +39,8 @@ function checkSystemFlags(a: {
   'etcd-bin'?: string;
   'read-mode'?: string;
   retry?: number;
+  'election-timeout-ms'?: number;
+  'heartbeat-ms'?: number;
 }): void {
   const system = a.system ?? 'raftlab';
   const refuse = (flag: string, why: string): never => {
@@ -151,6 +153,14 @@ const argv = await yargs(hideBin(process.argv))
     describe:
       "raftlab: the nodes' read mode, index (ReadIndex, the default) or lease; etcd: linearizable (the default) or serializable (etcd's local, possibly stale read)",
   })
+  .option('election-timeout-ms', {
+    type: 'number',
+    describe: "raftlab: the nodes' base election timeout [default: the node's own; with --bug: its preset's]",
+  })
+  .option('heartbeat-ms', {
+    type: 'number',
+    describe: "raftlab: the nodes' heartbeat [default: the node's own; with --bug: its preset's]",
+  })
   .option('bug', {
     type: 'string',
     describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
@@ -199,6 +209,8 @@ const settings = {
   concurrency: argv.concurrency ?? preset?.concurrency ?? DEFAULTS.concurrency,
   timeoutMs: argv['timeout-ms'] ?? preset?.timeoutMs ?? DEFAULTS.timeoutMs,
   retry: argv.retry ?? preset?.retry ?? DEFAULTS.retry,
+  electionTimeoutMs: argv['election-timeout-ms'] ?? preset?.electionTimeoutMs,
+  heartbeatMs: argv['heartbeat-ms'] ?? preset?.heartbeatMs,
   readMode: (argv.system === 'raftlab' ? (argv['read-mode'] ?? preset?.readMode) : undefined) as
     | 'index'
     | 'lease'
@@ -228,6 +240,8 @@ const command = [
   `--timeout-ms ${settings.timeoutMs}`,
   ...(settings.retry > 0 ? [`--retry ${settings.retry}`] : []),
   ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
+  ...(settings.electionTimeoutMs !== undefined ? [`--election-timeout-ms ${settings.electionTimeoutMs}`] : []),
+  ...(settings.heartbeatMs !== undefined ? [`--heartbeat-ms ${settings.heartbeatMs}`] : []),
   `--seed ${seed}`,
 ].join(' ');
 
@@ -294,6 +308,8 @@ const outcome = await runChaos(
     checkBudgetMs: argv['check-budget-ms'],
     retry: settings.retry,
     ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
+    ...(settings.electionTimeoutMs !== undefined ? { electionTimeoutMs: settings.electionTimeoutMs } : {}),
+    ...(settings.heartbeatMs !== undefined ? { heartbeatMs: settings.heartbeatMs } : {}),
     system: argv.system as SystemName,
     ...(argv['node-cmd'] !== undefined ? { nodeCmd: argv['node-cmd'] } : {}),
     ...(argv['etcd-bin'] !== undefined ? { etcdBinary: argv['etcd-bin'] } : {}),

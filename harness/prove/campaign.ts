@@ -53,12 +53,15 @@ export function cellOptions(bug: BugName, planted: boolean, seed: number, store:
     checkBudgetMs: 30_000,
     retry: p.retry,
     readMode: p.readMode,
+    electionTimeoutMs: p.electionTimeoutMs,
+    heartbeatMs: p.heartbeatMs,
     ...(planted ? { bug } : {}),
     command: [
       'npm run chaos --',
       ...(planted ? [`--bug ${bug}`] : []),
       `--nodes ${p.nodes} --time ${time} --nemesis ${p.nemesis.join(',')} --interval ${p.intervalS}`,
       `--workload ${p.workload} --keys ${p.keys} --concurrency ${p.concurrency} --timeout-ms ${p.timeoutMs} --retry ${p.retry} --read-mode ${p.readMode}`,
+      `--election-timeout-ms ${p.electionTimeoutMs} --heartbeat-ms ${p.heartbeatMs}`,
       `--seed ${seed}`,
     ].join(' '),
   };

@@ -27,6 +27,13 @@ export interface BugPreset {
   /** Read mode of the nodes. */
   readonly readMode: 'index' | 'lease';
   readonly nodes: number;
+  /**
+   * The nodes' election timeout and heartbeat. Pinned: the scenarios and pause lengths of the presets were tuned and
+   * their detection rates measured with these (docs/results/2026-11-28-prove-detection.md), and the node's own
+   * defaults may change for other reasons (failover speed).
+   */
+  readonly electionTimeoutMs: number;
+  readonly heartbeatMs: number;
   /** Why these settings expose the bug (shown by --help and PROVE.md). */
   readonly why: string;
 }
@@ -40,6 +47,8 @@ const BASE = {
   retry: 0,
   readMode: 'index',
   nodes: 3,
+  electionTimeoutMs: 1000,
+  heartbeatMs: 100,
 } as const;
 
 /** The settings of each bug; the correct node is run with the same ones by `npm run prove`. */

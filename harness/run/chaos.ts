@@ -274,6 +274,8 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
     ...(options.bug !== undefined ? { bug: options.bug } : {}),
     ...(options.readMode !== undefined ? { 'read-mode': options.readMode } : {}),
     ...(options.retry !== undefined && options.retry > 0 ? { retry: options.retry } : {}),
+    ...(options.electionTimeoutMs !== undefined ? { 'election-timeout-ms': options.electionTimeoutMs } : {}),
+    ...(options.heartbeatMs !== undefined ? { 'heartbeat-ms': options.heartbeatMs } : {}),
   };
 }
 
