@@ -5,7 +5,9 @@
  * Against a SIGKILL of the harness itself there are two layers. Programs of ours take `--exit-with-parent` and exit
  * when their stdin pipe reaches EOF. A {@link Reaper} (a tiny plain-node process whose stdin is piped from us)
  * SIGKILLs every pid registered with it when our end of its pipe closes: the only way to also take down a child that
- * is SIGSTOPped at that moment, since a stopped process never sees its stdin EOF.
+ * is SIGSTOPped at that moment, since a stopped process never sees its stdin EOF. The reaper also runs the cleanup
+ * commands registered with it (e.g. deleting a run's network namespaces), so state that is not a process is undone
+ * too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
@@ -118,16 +120,26 @@ export async function stopChild(child: ResultPromise, graceMs = 2_000): Promise<
   clearTimeout(timer);
 }
 
-// Reads pids (one per line, `-pid` to forget one) from stdin; on EOF (our process died or closed the pipe) it
-// SIGCONTs and SIGKILLs every one that is still alive.
+// Reads pids (one per line, `-pid` to forget one) and cleanup commands (`+KEY JSON` with a list of argv arrays,
+// `~KEY` to forget them) from stdin; on EOF (our process died or closed the pipe) it SIGCONTs and SIGKILLs every pid
+// that is still alive, then runs every cleanup command still registered, in order, ignoring failures.
 const REAPER_SOURCE = `
-const pids = new Set(); let buf = '';
+const pids = new Set(); const cleanups = new Map(); let buf = '';
 process.on('SIGINT', () => {}); process.on('SIGTERM', () => {});
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) {
   const line = buf.slice(0, i).trim(); buf = buf.slice(i + 1);
-  if (line.startsWith('-')) pids.delete(Number(line.slice(1))); else if (line) pids.add(Number(line)); } });
-process.stdin.on('end', () => { for (const p of pids) { try { process.kill(p, 'SIGCONT'); } catch {} try { process.kill(p, 'SIGKILL'); } catch {} } process.exit(0); });
+  if (line.startsWith('+')) {
+    const sp = line.indexOf(' '); cleanups.set(line.slice(1, sp), JSON.parse(line.slice(sp + 1)));
+  } else if (line.startsWith('~')) cleanups.delete(line.slice(1));
+  else if (line.startsWith('-')) pids.delete(Number(line.slice(1))); else if (line) pids.add(Number(line)); } });
+process.stdin.on('end', () => {
+  for (const p of pids) { try { process.kill(p, 'SIGCONT'); } catch {} try { process.kill(p, 'SIGKILL'); } catch {} }
+  const { spawnSync } = require('node:child_process');
+  for (const commands of cleanups.values()) for (const argv of commands) {
+    spawnSync(argv[0], argv.slice(1), { stdio: 'ignore', timeout: 10000 });
+  }
+  process.exit(0); });
 `;
 
 /** SIGKILLs every registered pid when the harness dies, however it dies. */
@@ -154,6 +166,21 @@ export class Reaper {
 
   remove(pid: number | undefined): void {
     if (pid !== undefined) this.child.stdin?.write(`-${pid}\n`);
+  }
+
+  /**
+   * Registers commands (argv arrays, run in order without a shell) that the reaper runs after killing the pids when
+   * the harness dies without removing them first: how state outside any process (network namespaces, nftables
+   * tables) is undone after a SIGKILL. `key` (no whitespace) names the set; registering it again replaces it.
+   */
+  addCleanup(key: string, commands: readonly (readonly string[])[]): void {
+    if (/\s/.test(key) || key === '') throw new Error(`reaper cleanup key must be a non-empty word, got "${key}"`);
+    this.child.stdin?.write(`+${key} ${JSON.stringify(commands)}\n`);
+  }
+
+  /** Forgets the cleanup commands registered under `key` (the harness undid the state itself). */
+  removeCleanup(key: string): void {
+    this.child.stdin?.write(`~${key}\n`);
   }
 
   /** Closes the pipe (the reaper kills what is still registered) and waits for it to exit. */
