@@ -190,6 +190,8 @@ export class Reaper {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
+    // Waiting for an unref'd child would let the event loop end before it exits.
+    child.ref();
     child.stdin?.end();
     await exited;
   }
