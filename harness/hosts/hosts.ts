@@ -9,8 +9,10 @@
  *     veth `rlab-R-n2` <-> `eth0` in namespace `rlab-R-n2` with 10.213.K.3, ...
  *   nftables table `ip rlab_R` in the root namespace: nothing reaches the subnet's addresses except over the bridge
  *   or loopback, and nothing is forwarded between the subnet and any other interface.
- *   nftables table `ip rlab_R` in each member's namespace: a set `cut` (the kernel partitions) and a map `proxied`
- *   (the dnat redirections towards per-link proxies).
+ *   nftables table `ip rlab_R` in each member's namespace: a set `cut` (the kernel partitions), a map `proxied`
+ *   (the dnat redirections towards per-link proxies) and a set `loopback_ports` (ports of a program that listens on
+ *   127.0.0.1 only, served on the member's address by a dnat to loopback; `route_localnet` is set on the namespace's
+ *   eth0 for that).
  *
  * Why the bridge is in the root namespace: the harness must connect to every member and Toxiproxy must listen where
  * members can reach it; with the bridge elsewhere the root namespace would need an address on the subnet anyway.
@@ -360,6 +362,14 @@ export class Hosts {
     ]);
   }
 
+  /**
+   * Serves `port` of a program that listens on 127.0.0.1 only inside `id`'s namespace on the member's own address
+   * (a dnat to loopback for connections arriving at that address), so peers, proxies and the harness reach it.
+   */
+  async exposeLoopback(id: string, port: number): Promise<void> {
+    await this.nftIn(id, ['add', 'element', 'ip', this.names.table, 'loopback_ports', `{ ${port} }`]);
+  }
+
   /** Removes a {@link redirect} (new connections go straight to the peer again). */
   async unredirect(from: string, to: string, port: number): Promise<void> {
     await this.nftIn(from, [
@@ -418,14 +428,19 @@ export class Hosts {
       await run(['ip', '-n', ns, 'addr', 'add', `${this.address(id)}${prefixLength}`, 'dev', 'eth0']);
       await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
       await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+      // Lets packets that arrive on eth0 be routed to 127.0.0.1 (exposeLoopback); this namespace's own setting.
+      await run([...this.exec(id), 'sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
       await run(
         [...this.exec(id), 'nft', '-f', '-'],
         `table ip ${table} {
   set cut { type ipv4_addr; }
   map proxied { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+  set loopback_ports { type inet_service; }
   chain output { type filter hook output priority 0; ct original ip daddr @cut drop; }
   chain input { type filter hook input priority 0; ct original ip daddr @cut drop; }
   chain nat_output { type nat hook output priority -100; dnat to ip daddr . tcp dport map @proxied; }
+  chain nat_prerouting { type nat hook prerouting priority -100;
+    ip daddr ${this.address(id)} tcp dport @loopback_ports dnat to 127.0.0.1; }
 }
 `,
       );

@@ -22,6 +22,7 @@ import type { ClientAdapter } from '../../workloads/client.ts';
 import { OpGenerator, type WorkloadName } from '../../workloads/generator.ts';
 import { runWorkload, type RunnerStats } from '../../workloads/runner.ts';
 import type { Completion } from '../../workloads/types.ts';
+import { networkFaultOf } from '../nemesis/controls.ts';
 import { Nemesis } from '../nemesis/execute.ts';
 import { describeFault, planSchedule, type NemesisKind, type PlannedFault } from '../nemesis/plan.ts';
 import { RaftlabSystem } from '../systems/raftlab.ts';
@@ -61,6 +62,8 @@ export interface ChaosOptions {
   heartbeatMs?: number;
   /** `direct` = no proxies (only kill/pause possible). Default proxied. */
   mode?: 'proxied' | 'direct';
+  /** `proxy` (default): members on 127.0.0.1; `hosts`: each member in its own network namespace (Linux, root). */
+  net?: 'proxy' | 'hosts';
   /** TEST ONLY: node entry point (e.g. a test double). */
   nodeMain?: string;
   /** TEST ONLY: `stale` wraps the client so some reads return stale values. */
@@ -135,7 +138,7 @@ interface TestFile {
   cluster?: unknown;
   /** Scripted scenarios that ran (nemesis figure8, double-vote): whether each built its dangerous state. */
   scenarios?: { fault: number; name: string; reached: boolean; detail: string }[];
-  schedule: (PlannedFault & { description: string })[];
+  schedule: (PlannedFault & { description: string; layer?: 'kernel' | 'proxy' })[];
 }
 
 /** Everything the phases of one run share. */
@@ -235,7 +238,11 @@ function prepareRun(
     options: testOptions(options),
     versions: versions(),
     system: { name: runSystem.name, peerRouting: runSystem.peerRouting },
-    schedule: schedule.map((p) => ({ ...p, description: describeFault(p.fault) })),
+    schedule: schedule.map((p) => {
+      const mechanism = networkFaultOf(p.fault);
+      const layer = mechanism !== undefined ? runSystem.faultLayer(mechanism) : undefined;
+      return { ...p, description: describeFault(p.fault), ...(layer !== undefined ? { layer } : {}) };
+    }),
   };
   const recorder = new Recorder(join(runDir, 'history.jsonl'));
   const state: RunState = {
@@ -270,6 +277,7 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
     concurrency: options.concurrency,
     ...(options.rate !== undefined ? { rate: options.rate } : {}),
     'timeout-ms': options.timeoutMs,
+    ...(options.net === 'hosts' ? { net: 'hosts' } : {}),
     ...(options.adapter === 'stale' ? { adapter: 'stale (test only)' } : {}),
     ...(options.bug !== undefined ? { bug: options.bug } : {}),
     ...(options.readMode !== undefined ? { 'read-mode': options.readMode } : {}),
@@ -277,12 +285,19 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
   };
 }
 
+/** Nemesis kinds that put a Toxiproxy toxic on a peer link. */
+const PEER_TOXIC_KINDS: ReadonlySet<NemesisKind> = new Set(['latency', 'blackhole', 'bandwidth']);
+
 /** The system under test the options ask for (raftlab's node, proxied unless `mode: 'direct'`). */
 export function createSystem(options: ChaosOptions, runDir: string): RaftlabSystem {
   return new RaftlabSystem({
     nodes: options.nodes,
     runDir,
     mode: options.mode ?? 'proxied',
+    ...(options.net !== undefined ? { net: options.net } : {}),
+    // Hosts mode routes peers through per-link proxies only when a fault needs a toxic on a peer link; otherwise
+    // they talk directly and partitions are kernel cuts alone.
+    peerProxies: options.nemesis.some((kind) => PEER_TOXIC_KINDS.has(kind)),
     ...(options.toxiproxy !== undefined ? { toxiproxyUrl: options.toxiproxy } : {}),
     proxySeed: options.seed,
     ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
@@ -310,7 +325,7 @@ async function startSystem(state: RunState): Promise<void> {
   const where = system.peerRouting === 'per-link' ? `, ${options.toxiproxy ?? 'embedded toxiproxy'}` : '';
   state.onProgress({
     phase: 'setup',
-    message: `starting ${options.nodes} ${system.name} nodes (${options.mode ?? 'proxied'}${where}) in ${state.runDir}`,
+    message: `starting ${options.nodes} ${system.name} nodes (${options.mode ?? 'proxied'}${where}${options.net === 'hosts' ? ', hosts: a network namespace each' : ''}) in ${state.runDir}`,
   });
   await system.start();
   const description = system.describe();
@@ -324,6 +339,7 @@ async function startSystem(state: RunState): Promise<void> {
     directUrls: Object.fromEntries(description.members.map((m) => [m.id, m.directUrl])),
     proxies: description.proxies ?? [],
     ...(description.toxiproxy !== undefined ? { toxiproxy: description.toxiproxy } : {}),
+    ...(description.hosts !== undefined ? { hosts: description.hosts } : {}),
   };
   writeTest(state);
   const leader = await system.waitForLeader(30_000);
@@ -347,6 +363,7 @@ async function runWorkloadWithNemesis(state: RunState): Promise<void> {
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
     seed: options.seed,
+    layer: (fault) => system.faultLayer(fault),
   });
   const live = { ok: 0, fail: 0, info: 0 };
   const workloadAbort = new AbortController();

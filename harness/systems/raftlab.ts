@@ -6,6 +6,11 @@
  * `--peers` names every peer's URL, so each directed link gets its own proxy), and clients reach member j through
  * `client->nj`; in `direct` mode there are no proxies and only process faults apply.
  *
+ * With `net: 'hosts'` every member runs in a network namespace of its own (harness/hosts/) and is served on its
+ * own address there (the node listens on loopback only, so its namespace forwards that address's port to it); peers dial each other's real addresses, cuts are nftables rules in the kernel, and (with
+ * `peerProxies`) a dnat rule per link sends each member's peer traffic through that link's proxy, so latency,
+ * blackhole and bandwidth still apply per link. Clients still go through the client proxies on 127.0.0.1.
+ *
  * No orphans: members run with `--exit-with-parent` (they exit when their stdin pipe reaches EOF) and are registered
  * with a {@link Reaper}, which also takes down a member that is SIGSTOPped when the harness dies.
  *
@@ -23,6 +28,7 @@ import { freePort } from '../../lib/ports.ts';
 import { Reaper, startChild, stopChild } from '../../lib/process.ts';
 import { repoRoot, tsxImport } from '../../lib/repo.ts';
 import { sleep } from '../../lib/time.ts';
+import { Hosts } from '../hosts/hosts.ts';
 import {
   fetchStatus,
   RaftlabClient,
@@ -31,7 +37,8 @@ import {
   type MemberStatus,
 } from '../../workloads/client.ts';
 import { RetryClient } from '../../workloads/retry-client.ts';
-import type { NetworkControl } from '../nemesis/controls.ts';
+import type { FaultLayer, NetworkControl, NetworkFault } from '../nemesis/controls.ts';
+import { HostsNetwork, hostsFaultLayer } from './hosts-network.ts';
 import { proxyLayerStarter, type ProxyLayer, type ProxyLayerStarter, type ProxySpec } from './proxies.ts';
 import type { ClientOptions, PeerRouting, System, SystemDescription } from './system.ts';
 
@@ -45,6 +52,13 @@ export interface RaftlabSystemOptions {
   runDir: string;
   /** `proxied`: peers and clients through per-link proxies; `direct`: none. */
   mode: 'proxied' | 'direct';
+  /** `proxy` (default): every member on 127.0.0.1; `hosts`: every member in a network namespace of its own. */
+  net?: 'proxy' | 'hosts';
+  /**
+   * Hosts mode: route peer traffic through per-link proxies (dnat), so latency, blackhole and bandwidth apply;
+   * default true. Without it peers talk directly and only kernel cuts and client holds are available.
+   */
+  peerProxies?: boolean;
   /** A running Toxiproxy to create the proxies on; default: start the embedded server. */
   toxiproxyUrl?: string;
   /** Seed of the embedded Toxiproxy's random draws. */
@@ -69,6 +83,8 @@ export interface RaftlabSystemOptions {
 
 interface Member {
   id: string;
+  /** The address it listens on: 127.0.0.1, or its namespace's address in hosts mode. */
+  host: string;
   port: number;
   dataDir: string;
   logPath: string;
@@ -78,6 +94,8 @@ interface Member {
 
 /** How often the proxies are created again with new ports after a bind race. */
 const PROXY_START_ATTEMPTS = 4;
+/** In hosts mode every member has a namespace (and port space) of its own, so all listen on the same port. */
+const HOSTS_PORT = 7000;
 
 /** raftlab's Raft KV node, run as real processes. */
 export class RaftlabSystem implements System {
@@ -89,6 +107,7 @@ export class RaftlabSystem implements System {
   private proxySpecs: ProxySpec[] = [];
   private proxyLayer: ProxyLayer | undefined;
   private reaper: Reaper | undefined;
+  private hosts: Hosts | undefined;
   private stopping: Promise<void> | undefined;
   private started = false;
 
@@ -101,17 +120,32 @@ export class RaftlabSystem implements System {
   }
 
   get peerRouting(): PeerRouting {
-    return this.options.mode === 'proxied' ? 'per-link' : 'none';
+    return this.options.mode === 'proxied' || this.inHosts ? 'per-link' : 'none';
   }
 
   get network(): NetworkControl | undefined {
+    if (this.hosts !== undefined) return new HostsNetwork(this.hosts, this.proxyLayer?.network, this.peerProxies);
     return this.proxyLayer?.network;
+  }
+
+  faultLayer(fault: NetworkFault): FaultLayer | undefined {
+    if (this.peerRouting !== 'per-link') return undefined;
+    return this.inHosts ? hostsFaultLayer(fault) : 'proxy';
+  }
+
+  private get inHosts(): boolean {
+    return this.options.net === 'hosts';
+  }
+
+  /** Whether peer traffic goes through per-link proxies (always when proxied on loopback). */
+  private get peerProxies(): boolean {
+    return this.options.mode === 'proxied' && (!this.inHosts || this.options.peerProxies !== false);
   }
 
   /** Direct URL of each node (bypassing proxies), for status polling and the final checks. */
   get directUrls(): Record<string, string> {
     const urls: Record<string, string> = {};
-    for (const [id, member] of this.members) urls[id] = `http://127.0.0.1:${member.port}`;
+    for (const [id, member] of this.members) urls[id] = `http://${member.host}:${member.port}`;
     return urls;
   }
 
@@ -157,6 +191,15 @@ export class RaftlabSystem implements System {
         logPath: m.logPath,
       })),
       ...(this.proxyLayer !== undefined ? { toxiproxy: this.proxyLayer.url, proxies: this.proxySpecs } : {}),
+      ...(this.hosts !== undefined
+        ? {
+            hosts: {
+              subnet: this.hosts.subnet,
+              namespaces: this.hosts.names.namespaces,
+              peerProxies: this.peerProxies,
+            },
+          }
+        : {}),
     };
   }
 
@@ -189,14 +232,23 @@ export class RaftlabSystem implements System {
     if (this.started) throw new Error('system already started');
     this.started = true;
     this.reaper = new Reaper();
+    // The namespaces are undone by the reaper too (after it killed the members) if the harness dies.
+    if (this.inHosts) this.hosts = await Hosts.create({ members: this.ids, reaper: this.reaper });
     const nodesDir = join(this.options.runDir, 'nodes');
     mkdirSync(nodesDir, { recursive: true });
+    for (const id of this.ids) await this.hosts?.exposeLoopback(id, HOSTS_PORT);
     for (const [i, id] of this.ids.entries()) {
       const dataDir = join(nodesDir, id);
       mkdirSync(dataDir, { recursive: true });
       this.members.set(id, {
         id,
-        port: this.options.basePort !== undefined ? this.options.basePort + i : await freePort(),
+        host: this.hosts?.address(id) ?? '127.0.0.1',
+        port:
+          this.hosts !== undefined
+            ? HOSTS_PORT
+            : this.options.basePort !== undefined
+              ? this.options.basePort + i
+              : await freePort(),
         dataDir,
         logPath: join(nodesDir, `${id}.log`),
         child: undefined,
@@ -236,16 +288,25 @@ export class RaftlabSystem implements System {
       }
     }
     for (const pid of this.proxyLayer.pids) this.reaper?.add(pid);
+    // Hosts mode: each member dials its peers' real addresses; a dnat rule per link sends that to the link's proxy.
+    for (const spec of this.proxySpecs) {
+      if (spec.kind === 'peer' && spec.from !== undefined) {
+        await this.hosts?.redirect(spec.from, spec.to, this.member(spec.to).port, spec.listen);
+      }
+    }
   }
 
   /** One proxy per directed peer link and one per node for clients, each on a fresh free port. */
   private async planProxySpecs(): Promise<ProxySpec[]> {
     const specs: ProxySpec[] = [];
-    const upstream = (id: string): string => `127.0.0.1:${this.member(id).port}`;
-    for (const from of this.ids) {
+    const upstream = (id: string): string => `${this.member(id).host}:${this.member(id).port}`;
+    // In hosts mode peer proxies listen on the gateway (the root namespace's address on the run's bridge), where the
+    // members' namespaces can reach them.
+    const peerHost = this.hosts?.gateway ?? '127.0.0.1';
+    for (const from of this.peerProxies ? this.ids : []) {
       for (const to of this.ids) {
         if (from === to) continue;
-        const listen = `127.0.0.1:${await freePort()}`;
+        const listen = `${peerHost}:${await freePort()}`;
         specs.push({ name: `${from}->${to}`, kind: 'peer', from, to, listen, upstream: upstream(to) });
       }
     }
@@ -263,7 +324,8 @@ export class RaftlabSystem implements System {
   }
 
   private peerUrl(from: string, to: string): string {
-    if (this.options.mode === 'direct') return `http://127.0.0.1:${this.member(to).port}`;
+    // Hosts mode: the real address; the dnat rule in `from`'s namespace does the routing.
+    if (this.options.mode === 'direct' || this.inHosts) return `http://${this.member(to).host}:${this.member(to).port}`;
     const spec = this.proxySpecs.find((s) => s.kind === 'peer' && s.from === from && s.to === to);
     if (spec === undefined) throw new Error(`no proxy ${from}->${to}`);
     return `http://${spec.listen}`;
@@ -306,9 +368,11 @@ export class RaftlabSystem implements System {
     const args = this.nodeArgs(id);
     const log = this.logStream(id);
     log.write(`# ${new Date().toISOString()} start ${id}: node ${args.slice(2).join(' ')}\n`);
+    // Hosts mode: `ip netns exec NS node ...` (ip execs node, so the pid, signals and stdin pipe are the node's own).
+    const [command = process.execPath, ...prefix] = [...(this.hosts?.exec(id) ?? []), process.execPath];
     const started = startChild({
-      command: process.execPath,
-      args,
+      command,
+      args: [...prefix, ...args],
       cwd: repoRoot,
       log,
       name: `node ${id}`,
@@ -444,6 +508,7 @@ export class RaftlabSystem implements System {
     }
     await Promise.all([...this.logStreams.values()].map((s) => new Promise<void>((r) => s.end(r))));
     this.logStreams.clear();
+    await this.hosts?.teardown();
     if (this.reaper !== undefined) await Promise.race([this.reaper.close(), sleep(2_000)]);
   }
 }
