@@ -85,7 +85,9 @@ const argv = await yargs(hideBin(process.argv))
     choices: ['proxy', 'hosts'] as const,
     default: 'proxy' as const,
     describe:
-      'proxy: every member on 127.0.0.1 behind per-link Toxiproxy proxies; hosts: every member in its own network namespace, partitions as nftables rules in the kernel, latency/blackhole/bandwidth on per-link proxies reached by dnat (Linux, root)',
+      'proxy: every member on 127.0.0.1 behind per-link Toxiproxy proxies; hosts: every member in its own ' +
+      'network namespace, partitions as nftables rules in the kernel, latency/blackhole/bandwidth on per-link ' +
+      'proxies reached by dnat (Linux, root)',
   })
   .option('store', {
     type: 'string',

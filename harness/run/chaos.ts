@@ -322,10 +322,11 @@ function writeTest(state: RunState): void {
 /** Phase 2: start the members (and proxies), record how, wait for a leader. */
 async function startSystem(state: RunState): Promise<void> {
   const { options, system } = state;
-  const where = system.peerRouting === 'per-link' ? `, ${options.toxiproxy ?? 'embedded toxiproxy'}` : '';
+  const proxies = system.peerRouting === 'per-link' ? `, ${options.toxiproxy ?? 'embedded toxiproxy'}` : '';
+  const where = `${proxies}${options.net === 'hosts' ? ', hosts: a network namespace each' : ''}`;
   state.onProgress({
     phase: 'setup',
-    message: `starting ${options.nodes} ${system.name} nodes (${options.mode ?? 'proxied'}${where}${options.net === 'hosts' ? ', hosts: a network namespace each' : ''}) in ${state.runDir}`,
+    message: `starting ${options.nodes} ${system.name} nodes (${options.mode ?? 'proxied'}${where}) in ${state.runDir}`,
   });
   await system.start();
   const description = system.describe();

@@ -7,9 +7,10 @@
  * `client->nj`; in `direct` mode there are no proxies and only process faults apply.
  *
  * With `net: 'hosts'` every member runs in a network namespace of its own (harness/hosts/) and is served on its
- * own address there (the node listens on loopback only, so its namespace forwards that address's port to it); peers dial each other's real addresses, cuts are nftables rules in the kernel, and (with
- * `peerProxies`) a dnat rule per link sends each member's peer traffic through that link's proxy, so latency,
- * blackhole and bandwidth still apply per link. Clients still go through the client proxies on 127.0.0.1.
+ * own address there (the node listens on loopback only, so its namespace forwards that address's port to it); peers
+ * dial each other's real addresses, cuts are nftables rules in the kernel, and (with `peerProxies`) a dnat rule per
+ * link sends each member's peer traffic through that link's proxy, so latency, blackhole and bandwidth still apply
+ * per link. Clients still go through the client proxies on 127.0.0.1.
  *
  * No orphans: members run with `--exit-with-parent` (they exit when their stdin pipe reaches EOF) and are registered
  * with a {@link Reaper}, which also takes down a member that is SIGSTOPped when the harness dies.
