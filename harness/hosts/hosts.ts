@@ -226,7 +226,7 @@ function safeReaddir(dir: string): string[] {
 
 /** Options of {@link Hosts.create}. */
 export interface HostsOptions {
-  /** Member ids, e.g. `['n1', 'n2', 'n3']` (at most 9 characters each: interface names are limited to 15). */
+  /** Member ids, e.g. `['n1', 'n2', 'n3']` (at most 3 characters each: interface names are limited to 15). */
   members: readonly string[];
   /**
    * Registers the teardown with this reaper; default: a reaper of its own (closed by `teardown`). `null`: none (a
@@ -270,7 +270,8 @@ export class Hosts {
       throw new Error(`hosts mode needs 1 to 250 members, got ${options.members.length}`);
     }
     for (const id of options.members) {
-      if (!/^[a-z0-9]{1,9}$/.test(id)) throw new Error(`member id "${id}" must be 1-9 lowercase letters or digits`);
+      // The root-side veth is named like the namespace, `rlab-R-<id>`, and Linux allows 15 characters per interface.
+      if (!/^[a-z0-9]{1,3}$/.test(id)) throw new Error(`member id "${id}" must be 1-3 lowercase letters or digits`);
     }
     const runId = options.runId ?? randomBytes(3).toString('hex');
     if (!RUN_ID.test(runId)) throw new Error(`run id must be 6 hex digits, got "${runId}"`);
