@@ -1,5 +1,5 @@
 /** Free loopback TCP ports for the servers and proxies a run starts. */
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** Binds `port` (0: any) on 127.0.0.1 and releases it; the bound port, or undefined if it was taken. */
 function tryBind(port: number): Promise<number | undefined> {
@@ -62,4 +62,19 @@ export async function freePortRange(count: number): Promise<number> {
     return base;
   }
   throw new Error(`cannot find ${count} consecutive free loopback ports`);
+}
+
+/** Whether a TCP connection to 127.0.0.1:`port` is accepted within `timeoutMs`. */
+export function acceptsConnections(port: number, timeoutMs = 500, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolveAccepted) => {
+    const socket = connect({ host, port });
+    const done = (accepted: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolveAccepted(accepted);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }

@@ -33,6 +33,11 @@ export interface ChildOptions<Ready> {
   readyTimeoutMs?: number;
   /** What the child is called in error messages. */
   name: string;
+  /**
+   * Start the child in a process group of its own, so that {@link signalChild} reaches everything it starts (a user's
+   * node command may be a shell or `npm run` wrapping the real server).
+   */
+  processGroup?: boolean;
 }
 
 /** A started child. */
@@ -60,6 +65,7 @@ export function startChild<Ready>(options: ChildOptions<Ready>): StartedChild<Re
     buffer: false,
     reject: false,
     cleanup: true,
+    detached: options.processGroup === true,
   });
   child.stdin?.on('error', () => {});
   if (options.log !== undefined) {
@@ -110,29 +116,48 @@ export function startChild<Ready>(options: ChildOptions<Ready>): StartedChild<Re
   return { process: child, pid: child.pid, ready, exited };
 }
 
-/** Stops a child: SIGCONT (a paused child cannot die of TERM), SIGTERM, and SIGKILL after `graceMs`. */
-export async function stopChild(child: ResultPromise, graceMs = 2_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGCONT');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await child.catch(() => undefined);
-  clearTimeout(timer);
+/** Sends a signal to a child, or to its whole process group when it was started with `processGroup`. */
+export function signalChild(child: ResultPromise, signal: NodeJS.Signals, processGroup = false): void {
+  if (!processGroup || child.pid === undefined) {
+    child.kill(signal);
+    return;
+  }
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // The group is gone already.
+  }
 }
 
-// Reads pids (one per line, `-pid` to forget one) and cleanup commands (`+KEY JSON` with a list of argv arrays,
-// `~KEY` to forget them) from stdin; on EOF (our process died or closed the pipe) it SIGCONTs and SIGKILLs every pid
-// that is still alive, then runs every cleanup command still registered, in order, ignoring failures.
+/** Stops a child: SIGCONT (a paused child cannot die of TERM), SIGTERM, and SIGKILL after `graceMs`. */
+export async function stopChild(child: ResultPromise, graceMs = 2_000, processGroup = false): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    // The group leader is gone, but what it started may not be.
+    if (processGroup) signalChild(child, 'SIGKILL', true);
+    return;
+  }
+  signalChild(child, 'SIGCONT', processGroup);
+  signalChild(child, 'SIGTERM', processGroup);
+  const timer = setTimeout(() => signalChild(child, 'SIGKILL', processGroup), graceMs);
+  await child.catch(() => undefined);
+  clearTimeout(timer);
+  if (processGroup) signalChild(child, 'SIGKILL', true);
+}
+
+// Reads lines `add N` / `del N` from stdin, N a pid or a negative process group id, and `cleanup KEY JSON` /
+// `uncleanup KEY` (a list of argv arrays to run); on EOF (our process died or closed the pipe) it SIGCONTs and
+// SIGKILLs every pid or group still registered, then runs every cleanup command still registered, in order, ignoring
+// failures.
 const REAPER_SOURCE = `
 const pids = new Set(); const cleanups = new Map(); let buf = '';
 process.on('SIGINT', () => {}); process.on('SIGTERM', () => {});
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) {
   const line = buf.slice(0, i).trim(); buf = buf.slice(i + 1);
-  if (line.startsWith('+')) {
-    const sp = line.indexOf(' '); cleanups.set(line.slice(1, sp), JSON.parse(line.slice(sp + 1)));
-  } else if (line.startsWith('~')) cleanups.delete(line.slice(1));
-  else if (line.startsWith('-')) pids.delete(Number(line.slice(1))); else if (line) pids.add(Number(line)); } });
+  const [verb, n] = line.split(' ');
+  if (verb === 'del') pids.delete(Number(n)); else if (verb === 'add') pids.add(Number(n));
+  else if (verb === 'cleanup') cleanups.set(n, JSON.parse(line.slice(verb.length + n.length + 2)));
+  else if (verb === 'uncleanup') cleanups.delete(n); } });
 process.stdin.on('end', () => {
   for (const p of pids) { try { process.kill(p, 'SIGCONT'); } catch {} try { process.kill(p, 'SIGKILL'); } catch {} }
   const { spawnSync } = require('node:child_process');
@@ -160,12 +185,13 @@ export class Reaper {
     return this.child.pid;
   }
 
-  add(pid: number | undefined): void {
-    if (pid !== undefined) this.child.stdin?.write(`${pid}\n`);
+  /** Registers a pid; `processGroup` registers the whole group led by `pid`. */
+  add(pid: number | undefined, processGroup = false): void {
+    if (pid !== undefined) this.child.stdin?.write(`add ${processGroup ? -pid : pid}\n`);
   }
 
-  remove(pid: number | undefined): void {
-    if (pid !== undefined) this.child.stdin?.write(`-${pid}\n`);
+  remove(pid: number | undefined, processGroup = false): void {
+    if (pid !== undefined) this.child.stdin?.write(`del ${processGroup ? -pid : pid}\n`);
   }
 
   /**
@@ -175,12 +201,12 @@ export class Reaper {
    */
   addCleanup(key: string, commands: readonly (readonly string[])[]): void {
     if (/\s/.test(key) || key === '') throw new Error(`reaper cleanup key must be a non-empty word, got "${key}"`);
-    this.child.stdin?.write(`+${key} ${JSON.stringify(commands)}\n`);
+    this.child.stdin?.write(`cleanup ${key} ${JSON.stringify(commands)}\n`);
   }
 
   /** Forgets the cleanup commands registered under `key` (the harness undid the state itself). */
   removeCleanup(key: string): void {
-    this.child.stdin?.write(`~${key}\n`);
+    this.child.stdin?.write(`uncleanup ${key}\n`);
   }
 
   /** Closes the pipe (the reaper kills what is still registered) and waits for it to exit. */

@@ -64,7 +64,15 @@ export interface ResultsFile {
   exitCode: number;
   /** Why the run broke (verdict broken). */
   error?: string;
-  availability?: { ok: boolean; boundMs: number; recoveredAfterHealMs?: number; finalReads: FinalRead[] };
+  availability?: {
+    /** Every key could be read within the bound after the final heal. */
+    ok: boolean;
+    boundMs: number;
+    recoveredAfterHealMs?: number;
+    finalReads: FinalRead[];
+  };
+  /** The system under test: name, how its peers are routed, version and the command a member runs. */
+  system?: { name: string; peerRouting: string; version?: string; command?: string };
   counts?: { invoked: number; ok: number; fail: number; info: number; processes: number };
   check?: CheckResult;
   checkTimeMs?: number;

@@ -10,6 +10,9 @@ import { createRandom } from './rng.ts';
 /** The version the server claims; clients and docs compare against the real 2.12.0 (compat §0). */
 export const TOXIPROXY_VERSION = '2.12.0';
 
+/** A response header on every answer of the embedded server, absent from the real one's (value `1`). */
+export const EMBEDDED_HEADER = 'X-Raftlab-Embedded';
+
 /** Request bodies above this are refused (a bad client must not exhaust memory). */
 const BODY_BYTES_MAX = 1 << 20;
 
@@ -198,6 +201,9 @@ async function handle(
   response: http.ServerResponse,
   nextId: () => string,
 ): Promise<void> {
+  // Not part of Toxiproxy's API: lets a client (the conformance suite run with TOXIPROXY_URL) tell this server from
+  // the real one, whose /version answers the same text. Clients that do not look for it are unaffected.
+  response.setHeader(EMBEDDED_HEADER, '1');
   const path = decodePath(request.url ?? '/');
   let params: string[] | null = null;
   let route: Route | undefined;

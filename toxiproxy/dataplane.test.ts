@@ -1,11 +1,17 @@
-// Conformance of the data plane with Toxiproxy 2.12.0: checklist items 33-48 of toxiproxy-compat.md §11.
-// Timing checks are bounds with a generous margin (RAFTLAB_TIMING_MARGIN_MS), never exact values; long Go test
-// durations are scaled down (e.g. 2 x 150 ms instead of 2 x 500 ms) to keep the suite fast.
+// Conformance of the data plane with Toxiproxy 2.12.0: checklist items 33-48 of docs/toxiproxy-compat.md §11.
+// The server runs as a child process, or is the external one of TOXIPROXY_URL. Where the real server is known to
+// behave differently ("Where the real server differs" in docs/toxiproxy-compat.md), the test of the embedded
+// server's behaviour says so in its name and is skipped against any other server. Timing checks are bounds with a
+// generous margin (RAFTLAB_TIMING_MARGIN_MS), never exact values; long Go test durations are scaled down (e.g.
+// 2 x 150 ms instead of 2 x 500 ms) to keep the suite fast.
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
 import {
+  NEEDS_OWN_SERVER,
+  REAL_SERVER_PANICS,
+  RESETS_EVERY_PROXY,
   TIMING_MARGIN_MS,
   api,
   collect,
@@ -13,30 +19,36 @@ import {
   freePort,
   startServer,
   startUpstream,
-  type ServerProcess,
+  useServerUnderTest,
   type Upstream,
 } from './testing.ts';
 
-let server: ServerProcess;
+const server = useServerUnderTest('toxiproxy/dataplane.test.ts', 11);
 let tp: Toxiproxy;
 let echo: Upstream;
-let counter = 0;
 
 before(async () => {
-  server = await startServer(11);
+  await server.ready();
   tp = new Toxiproxy(server.url);
   echo = await startUpstream();
 });
 
 after(async () => {
-  await server?.stop();
   await echo?.close();
 });
+
+/** Skip reasons of the embedded server's behaviour where the real 2.12.0 was seen to do otherwise. */
+const REAL_NOOP_CHURN =
+  'the real Toxiproxy 2.12.0 dropped or held a message when a noop toxic was added and removed on a live ' +
+  'connection (4 of 4 tries); see docs/toxiproxy-compat.md';
+const REAL_PARTIAL_RELEASE =
+  'the real Toxiproxy 2.12.0 delivered only part of 256 KiB within 5 s after two rate-0 bandwidth toxics were ' +
+  'removed; see docs/toxiproxy-compat.md';
 
 const portOf = (proxy: Proxy): number => Number(proxy.listen.slice(proxy.listen.lastIndexOf(':') + 1));
 
 async function newProxy(upstreamAddress: string = echo.address): Promise<Proxy> {
-  return tp.createProxy({ name: `d${++counter}`, listen: '127.0.0.1:0', upstream: upstreamAddress });
+  return tp.createProxy({ name: server.name('d'), listen: '127.0.0.1:0', upstream: upstreamAddress });
 }
 
 /** Adds a toxic through the client (its TS type wants every field; the server fills defaults). */
@@ -438,7 +450,8 @@ describe('Data plane', () => {
     }
   });
 
-  test('#46 toxic churn on live connections loses and reorders nothing', async () => {
+  test('#46 noop toxic churn on a live link loses nothing (embedded; real 2.12.0 dropped or held a message)', async (t) => {
+    if (server.skipUnlessEmbedded(t, REAL_NOOP_CHURN)) return;
     const proxy = await newProxy();
     const client = await connect(portOf(proxy));
     try {
@@ -452,17 +465,33 @@ describe('Data plane', () => {
       }
       const expected = Array.from({ length: 100 }, (_, i) => `msg-${i};`).join('');
       assert.equal(atClient.data().toString(), expected);
+    } finally {
+      client.destroy();
+      await proxy.remove();
+    }
+  });
+
+  test('#46 a live connection still echoes after each of two resets', { skip: RESETS_EVERY_PROXY }, async () => {
+    const proxy = await newProxy();
+    const client = await connect(portOf(proxy));
+    try {
+      const atClient = collect(client);
+      await addToxic(proxy, { type: 'latency', attributes: { latency: 1, jitter: 0 } });
       for (let round = 0; round < 2; round++) {
         await tp.reset();
         const before = atClient.data().length;
         client.write('after-reset');
         assert.equal((await atClient.waitForBytes(before + 11)).subarray(before).toString(), 'after-reset');
       }
+      assert.equal((await api(server.url, 'GET', `/proxies/${proxy.name}/toxics`)).text, '[]');
     } finally {
       client.destroy();
       await proxy.remove();
     }
-    // 65 535 sequence numbers through a latency toxic added and removed over and over.
+  });
+
+  test('#46 65 535 sequence numbers arrive complete and in order while a latency toxic churns', async () => {
+    // Added and removed over and over on the live link (Go's TestNoDataDropped).
     const pair = await openPair();
     try {
       const atServer = collect(pair.serverSide);
@@ -494,7 +523,7 @@ describe('Data plane', () => {
     }
   });
 
-  test('#47 stress: many add/connect/write/close/remove cycles; removing stalled bandwidth toxics returns', async () => {
+  test('#47 stress: many add/connect/write/close/remove cycles leave no toxic behind', async () => {
     const proxy = await newProxy();
     try {
       for (let i = 0; i < 150; i++) {
@@ -509,40 +538,77 @@ describe('Data plane', () => {
     } finally {
       await proxy.remove();
     }
+  });
+
+  /** A pair whose upstream link is stalled by two rate-0 bandwidth toxics, with 256 KiB written into it. */
+  async function stalledPair() {
     const pair = await openPair(async (p) => {
       await addToxic(p, { name: 'b1', type: 'bandwidth', stream: 'upstream', attributes: { rate: 0 } });
       await addToxic(p, { name: 'b2', type: 'bandwidth', stream: 'upstream', attributes: { rate: 0 } });
     });
+    const atServer = collect(pair.serverSide);
+    pair.client.write(Buffer.alloc(256 * 1024, 9));
+    return { ...pair, atServer };
+  }
+
+  test('#47 removing two stalled rate-0 bandwidth toxics while data is held returns', async () => {
+    const pair = await stalledPair();
     try {
-      const atServer = collect(pair.serverSide);
-      pair.client.write(Buffer.alloc(256 * 1024, 9));
       await (await pair.proxy.getToxic('b1')).remove();
       await (await pair.proxy.getToxic('b2')).remove();
-      // Removing them releases what they held.
-      await atServer.waitForBytes(256 * 1024);
+      assert.equal((await api(server.url, 'GET', `/proxies/${pair.proxy.name}/toxics`)).text, '[]');
     } finally {
       await pair.close();
     }
   });
 
-  test('#48 negative bandwidth stalls without crashing; a degenerate slicer passes data unsliced', async () => {
-    const pair = await openPair(async (p) => {
-      await addToxic(p, { name: 'neg', type: 'bandwidth', stream: 'upstream', attributes: { rate: -1 } });
-      await addToxic(p, {
+  test('#47 then all 256 KiB the bandwidth toxics held arrive (embedded; real 2.12.0: only part within 5 s)', async (t) => {
+    if (server.skipUnlessEmbedded(t, REAL_PARTIAL_RELEASE)) return;
+    const pair = await stalledPair();
+    try {
+      await (await pair.proxy.getToxic('b1')).remove();
+      await (await pair.proxy.getToxic('b2')).remove();
+      assert.deepEqual(await pair.atServer.waitForBytes(256 * 1024), Buffer.alloc(256 * 1024, 9));
+    } finally {
+      await pair.close();
+    }
+  });
+
+  // Where Go panics, the embedded server stays up. These inputs are never sent to another server: the real one
+  // would crash, taking down every proxy on it (docs/toxiproxy-compat.md, "Where the real server differs").
+  test('#48 negative bandwidth rate: the embedded server holds data until removal (real 2.12.0 panics)', async (t) => {
+    if (server.skipUnlessEmbedded(t, REAL_SERVER_PANICS)) return;
+    const pair = await openPair((p) =>
+      addToxic(p, { name: 'neg', type: 'bandwidth', stream: 'upstream', attributes: { rate: -1 } }),
+    );
+    try {
+      const atServer = collect(pair.serverSide);
+      pair.client.write('held');
+      // A bounded observation window: data let through would arrive well within it.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.equal(atServer.data().length, 0, 'held while the toxic exists');
+      await (await pair.proxy.getToxic('neg')).remove();
+      assert.equal((await atServer.waitForBytes(4)).toString(), 'held');
+      assert.equal((await api(server.url, 'GET', '/version')).status, 200);
+    } finally {
+      await pair.close();
+    }
+  });
+
+  test('#48 slicer average_size 0 + size_variation 5: embedded passes data unsliced (real 2.12.0 panics)', async (t) => {
+    if (server.skipUnlessEmbedded(t, REAL_SERVER_PANICS)) return;
+    const pair = await openPair((p) =>
+      addToxic(p, {
         name: 'deg',
         type: 'slicer',
         stream: 'downstream',
         attributes: { average_size: 0, size_variation: 5 },
-      });
-    });
+      }),
+    );
     try {
       const atClient = collect(pair.client);
       pair.serverSide.write('through the degenerate slicer');
       assert.equal((await atClient.waitForBytes(29)).toString(), 'through the degenerate slicer');
-      const atServer = collect(pair.serverSide);
-      pair.client.write('held');
-      await (await pair.proxy.getToxic('neg')).remove();
-      assert.equal((await atServer.waitForBytes(4)).toString(), 'held');
       assert.equal((await api(server.url, 'GET', '/version')).status, 200);
     } finally {
       await pair.close();
@@ -581,7 +647,7 @@ describe('Connection semantics', () => {
     }
   });
 
-  test('SIGTERM closes every proxied socket and the process exits 0', async () => {
+  test('SIGTERM closes every proxied socket and the process exits 0', { skip: NEEDS_OWN_SERVER }, async () => {
     const own = await startServer(12);
     const upstream = await startUpstream();
     try {

@@ -1,8 +1,12 @@
-// Helpers shared by the conformance tests and the benchmark: the server as a child process, tiny TCP upstreams,
-// and bounded socket reads. Everything listens on 127.0.0.1 only and every wait has a deadline.
+// Helpers shared by the conformance tests and the benchmark: the server under test (a child process, or an
+// external server named by TOXIPROXY_URL), tiny TCP upstreams, and bounded socket reads. Everything listens on
+// 127.0.0.1 only and every wait has a deadline.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { after, afterEach, before, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { EMBEDDED_HEADER } from './api.ts';
 
 /**
  * Slack for the upper bounds of timing checks. Generous by default because a 2-core machine shared with other
@@ -239,4 +243,148 @@ export async function freePort(): Promise<number> {
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * Parses TOXIPROXY_URL: the API of a server the conformance tests run against instead of spawning the embedded
+ * one. It must be on this machine's loopback: the tests' upstreams listen on 127.0.0.1 and the tests connect to
+ * the proxies' ports on 127.0.0.1, so a server elsewhere (or in a Docker bridge network) could reach neither.
+ */
+export function parseExternalUrl(value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new Error(`TOXIPROXY_URL is not a URL: ${JSON.stringify(value)} (expected e.g. http://127.0.0.1:8474)`);
+  }
+  if (url.protocol !== 'http:') throw new Error(`TOXIPROXY_URL must be an http:// URL, got ${url.protocol}//`);
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw new Error(
+      `TOXIPROXY_URL must name a server on this machine's loopback (127.0.0.1, localhost or [::1]), got ` +
+        `${url.hostname}: the tests' upstreams listen on 127.0.0.1 and the tests connect to the proxies there`,
+    );
+  }
+  if (url.port === '') throw new Error(`TOXIPROXY_URL needs an explicit port, e.g. http://127.0.0.1:8474`);
+  return url.origin;
+}
+
+/** The external server the conformance tests run against, or undefined to spawn the embedded one per file. */
+export const EXTERNAL_URL = parseExternalUrl(process.env.TOXIPROXY_URL);
+
+/** Skip reason of tests that start, signal or need a fresh server process of their own. */
+export const NEEDS_OWN_SERVER: string | undefined =
+  EXTERNAL_URL === undefined
+    ? undefined
+    : 'starts, stops or signals a server process of its own, or needs a fresh one; not possible with TOXIPROXY_URL';
+
+/** Skip reason of tests that call POST /reset, which strips the toxics of every proxy on the server. */
+export const RESETS_EVERY_PROXY: string | undefined =
+  EXTERNAL_URL === undefined
+    ? undefined
+    : 'POST /reset changes every proxy on the server, and the server of TOXIPROXY_URL is shared';
+
+/** Skip reason of the embedded server's safer behaviour on inputs that crash the real server. */
+export const REAL_SERVER_PANICS = 'the real Toxiproxy 2.12.0 panics on this input; see docs/toxiproxy-compat.md';
+
+/** The server one test file runs against. `url` and `embedded` are set once `ready()` resolved. */
+export interface ServerUnderTest {
+  /**
+   * Starts the server (or checks the external one) once; later calls return the same promise. A file's own
+   * `before` hook must await it before using `url`: Node 20 runs a file's top-level `before` hooks concurrently.
+   */
+  ready(): Promise<void>;
+  /** The API's base URL. */
+  readonly url: string;
+  /** True when the server came from TOXIPROXY_URL (shared and long-lived), false when this file spawned it. */
+  readonly external: boolean;
+  /** True when the server is raftlab's embedded one: spawned here, or external and sending EMBEDDED_HEADER. */
+  readonly embedded: boolean;
+  /**
+   * A proxy name that no other test run uses (run prefix + label + counter). Every proxy a test creates on the
+   * server under test is named by this, so the sweep at the end deletes ours and nothing else.
+   */
+  name(label: string): string;
+  /**
+   * Call first in a test of the embedded server's own behaviour where the real one differs: against any other
+   * server it marks the test skipped with `reason` and returns true (the test returns at once, sending nothing).
+   */
+  skipUnlessEmbedded(t: TestContext, reason: string): boolean;
+}
+
+/**
+ * Sets up the server for the test file that calls it (at module level). It registers a `before` hook that spawns
+ * the embedded server with `seed` or checks TOXIPROXY_URL (`ready()`), an `afterEach` that counts the tests that
+ * ran, and an `after` that deletes the proxies this run left behind, stops a spawned server and, against an
+ * external server, prints its URL and how many of the file's tests ran against it.
+ */
+export function useServerUnderTest(file: string, seed: number): ServerUnderTest {
+  const prefix = `rl${process.pid.toString(36)}${randomBytes(3).toString('hex')}_`;
+  let counter = 0;
+  let spawned: ServerProcess | undefined;
+  const ran = new Set<string>();
+  const skipped = new Set<string>();
+  let starting: Promise<void> | undefined;
+  const state = {
+    ready: (): Promise<void> => {
+      starting ??= start();
+      return starting;
+    },
+    url: EXTERNAL_URL ?? '',
+    external: EXTERNAL_URL !== undefined,
+    embedded: EXTERNAL_URL === undefined,
+    name: (label: string): string => `${prefix}${label}_${++counter}`,
+    skipUnlessEmbedded: (t: TestContext, reason: string): boolean => {
+      if (state.embedded) return false;
+      skipped.add(t.name);
+      t.skip(reason);
+      return true;
+    },
+  };
+
+  async function start(): Promise<void> {
+    if (EXTERNAL_URL === undefined) {
+      spawned = await startServer(seed);
+      state.url = spawned.url;
+      return;
+    }
+    let version: Awaited<ReturnType<typeof api>>;
+    try {
+      version = await api(EXTERNAL_URL, 'GET', '/version');
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new Error(`TOXIPROXY_URL=${EXTERNAL_URL}: no Toxiproxy API answers there (${why})`);
+    }
+    if (version.status !== 200) {
+      throw new Error(`TOXIPROXY_URL=${EXTERNAL_URL}: GET /version answered ${version.status}, not a Toxiproxy API`);
+    }
+    state.embedded = version.headers.get(EMBEDDED_HEADER) === '1';
+  }
+
+  before(() => state.ready());
+
+  afterEach((t) => {
+    ran.add(t.name);
+  });
+
+  after(async () => {
+    try {
+      if (state.url !== '') await deleteProxiesNamed(state.url, prefix);
+    } finally {
+      await spawned?.stop();
+    }
+    if (!state.external) return;
+    const count = [...ran].filter((name) => !skipped.has(name)).length;
+    const kind = state.embedded ? "raftlab's embedded server" : "not raftlab's embedded server";
+    console.log(`${file}: ${count} tests ran against the external Toxiproxy at ${state.url} (${kind})`);
+  });
+
+  return state;
+}
+
+/** Deletes every proxy whose name starts with `prefix`; proxies of anyone else on the server are left alone. */
+async function deleteProxiesNamed(url: string, prefix: string): Promise<void> {
+  const listed = await api(url, 'GET', '/proxies');
+  const names = Object.keys((listed.json ?? {}) as Record<string, unknown>).filter((n) => n.startsWith(prefix));
+  for (const name of names) await api(url, 'DELETE', `/proxies/${encodeURIComponent(name)}`);
 }

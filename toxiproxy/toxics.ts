@@ -1,35 +1,12 @@
 // The eight Toxiproxy toxic types: their attribute schema (what the API stores and echoes) and their behaviour on
-// one link (a `Stage` in the link's chain). Behaviour follows toxiproxy-compat.md §6-§7 (Toxiproxy v2.12.0).
+// one link (a `Stage` in the link's chain). Behaviour follows docs/toxiproxy-compat.md §6-§7 (Toxiproxy v2.12.0).
+import type { ToxicType } from '../lib/toxics.ts';
 import type { Random } from './rng.ts';
 
-/** Every toxic type the real server registers (compat §4, creation step 4). */
-export const TOXIC_TYPES = [
-  'latency',
-  'bandwidth',
-  'slow_close',
-  'timeout',
-  'reset_peer',
-  'slicer',
-  'limit_data',
-  'noop',
-] as const;
-export type ToxicType = (typeof TOXIC_TYPES)[number];
-
-/** The attribute names of each type; the API echoes every one of them (0 when not supplied, compat §3). */
-export const TOXIC_ATTRIBUTES: Readonly<Record<ToxicType, readonly string[]>> = {
-  latency: ['latency', 'jitter'],
-  bandwidth: ['rate'],
-  slow_close: ['delay'],
-  timeout: ['timeout'],
-  reset_peer: ['timeout'],
-  slicer: ['average_size', 'size_variation', 'delay'],
-  limit_data: ['bytes'],
-  noop: [],
-};
-
-export function isToxicType(value: string): value is ToxicType {
-  return (TOXIC_TYPES as readonly string[]).includes(value);
-}
+// The type names and attribute schema are the real server's (compat §4, creation step 4, and §3: the API echoes
+// every attribute, 0 when not supplied). They live in the leaf lib/, so that this server and the check that
+// callers run before creating a toxic (lib/toxics.ts) share one list.
+export { TOXIC_ATTRIBUTES, TOXIC_TYPES, isToxicType, type ToxicType } from '../lib/toxics.ts';
 
 /** Which direction of a connection a toxic acts on: upstream = client -> server, downstream = server -> client. */
 export type Direction = 'upstream' | 'downstream';

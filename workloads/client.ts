@@ -11,6 +11,7 @@
  * process need not be retired.
  */
 import { Pool, errors as undiciErrors } from 'undici';
+import { sendJson } from './http-json.ts';
 import { decodeRead, requestFor } from './raftlab-api.ts';
 import type { Completion, Op } from './types.ts';
 
@@ -79,37 +80,20 @@ export class RaftlabClient implements ClientAdapter {
   async invoke(op: Op, node: string, session: { client: string; seq: number }): Promise<Completion> {
     const pool = this.pools.get(node);
     if (pool === undefined) return { type: 'fail', error: `unknown node ${node}` };
-    const { method, path: requestPath, body: json } = requestFor(op, session);
-    const body = json === undefined ? undefined : JSON.stringify(json);
-    const timeoutMs = this.options.timeoutMs;
+    const { method, path, body } = requestFor(op, session);
     let completion: Completion;
     try {
-      const response = await pool.request({
-        path: requestPath,
-        method,
-        body,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await response.body.text();
-      let parsed: unknown;
-      try {
-        parsed = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
-      if (response.statusCode === 200) {
+      const answer = await sendJson(pool, { method, path, body, timeoutMs: this.options.timeoutMs });
+      if (answer.statusCode === 200) {
         if (op.f === 'read') {
-          const read = decodeRead(parsed);
+          const read = decodeRead(answer.body);
           completion =
             read === undefined ? { type: 'info', error: 'bad-read-body' } : { type: 'ok', value: read.value };
         } else {
           completion = { type: 'ok', value: op.value };
         }
       } else {
-        completion = classifyHttpError(response.statusCode, parsed as ErrorBody | undefined);
+        completion = classifyHttpError(answer.statusCode, answer.body as ErrorBody | undefined);
       }
     } catch (error) {
       completion = certainlyNotSent(error)

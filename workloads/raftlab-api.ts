@@ -4,7 +4,7 @@
  * answers (docs/architecture.md "The client API": `PUT /kv/{key}`, `GET /kv/{key}[?stale=true]`,
  * `POST /kv/{key}/cas`, `DELETE /kv/{key}`, `GET /status`).
  */
-import { request } from 'undici';
+import { sendJson } from './http-json.ts';
 import type { Op } from './types.ts';
 
 /** A client session (Raft §8): a resent write with the same (client, seq) is applied at most once. */
@@ -75,17 +75,8 @@ export interface MemberStatus {
 /** `GET /status` of one member with a short timeout; undefined when it does not answer. */
 export async function fetchStatus(baseUrl: string, timeoutMs = 500): Promise<MemberStatus | undefined> {
   try {
-    const response = await request(`${baseUrl}/status`, {
-      method: 'GET',
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (response.statusCode !== 200) {
-      await response.body.dump();
-      return undefined;
-    }
-    return (await response.body.json()) as MemberStatus;
+    const answer = await sendJson(baseUrl, { method: 'GET', path: '/status', timeoutMs });
+    return answer.statusCode === 200 ? (answer.body as MemberStatus | undefined) : undefined;
   } catch {
     return undefined;
   }

@@ -195,7 +195,6 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
   const runDir = makeRunDir(options.storeDir);
   const startedAt = new Date().toISOString();
   const machine = machineNow();
-  const etcdBinary = options.etcdBinary ?? DEFAULT_ETCD_BINARY;
   const versions: BenchRun['versions'] = { node: process.version, raftlab: await raftlabVersion() };
   const targetsInfo: BenchTargetInfo[] = [];
   const running: RunningTarget[] = [];
@@ -205,91 +204,11 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
   ui.phase(`bench run directory ${shown.startsWith('..') || shown === '' ? runDir : shown}`);
 
   try {
-    for (const kind of options.targets) {
-      if (kind === 'etcd') {
-        const version = await etcdVersion(etcdBinary);
-        if (version === undefined) {
-          ui.warn(`${ETCD_INSTALL_HINT}; running raftlab alone`);
-          targetsInfo.push({ kind, memberUrls: [], skipped: 'etcd not installed (apt-get install -y etcd-server)' });
-          continue;
-        }
-        versions.etcd = version;
-      }
-      try {
-        const started = await startTarget(kind, runDir, options, ui);
-        running.push(started);
-        targetsInfo.push({
-          kind,
-          memberUrls: [...started.target.memberUrls],
-          ...(kind === 'etcd' && versions.etcd ? { version: versions.etcd } : {}),
-        });
-      } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        ui.warn(`${kind} did not start: ${reason}`);
-        targetsInfo.push({ kind, memberUrls: [], skipped: `did not start: ${reason}` });
-      }
-    }
+    running.push(...(await startTargets(options, runDir, ui, versions, targetsInfo)));
     if (running.length === 0) throw new Error('no target could be started; see the warnings above');
-
-    if (options.ops.some((op) => op !== 'put')) {
-      for (const r of running) {
-        const errors = await prefill(r.target, options.workload);
-        const info = targetsInfo.find((t) => t.kind === r.kind);
-        if (info !== undefined) info.prefillErrors = errors;
-        ui.phase(
-          `${r.kind}: wrote ${options.workload.keys} keys for the reads${errors > 0 ? ` (${errors} failed)` : ''}`,
-        );
-      }
-    }
-
-    // Interleave the targets cell by cell, alternating which goes first: a
-    // drift of the machine's speed between minutes then hits both alike and
-    // the ratios stay meaningful.
-    let cellIndex = 0;
-    for (const op of options.ops) {
-      for (const concurrency of options.concurrency) {
-        const order = cellIndex++ % 2 === 0 ? running : [...running].reverse();
-        for (const r of order) {
-          const label = `${r.kind} ${op} C=${concurrency}`;
-          const result = await runClosedLoop(r.target, {
-            op,
-            concurrency,
-            warmupMs: options.warmupSec * 1000,
-            timeMs: options.timeSec * 1000,
-            workload: options.workload,
-            onProgress: (p) => ui.progress(label, p),
-          });
-          closedLoop.push(result);
-          ui.phase(closedLoopLine(result));
-        }
-      }
-    }
-
-    if (options.rates !== 'off') {
-      for (const r of running) {
-        const best = Math.max(
-          0,
-          ...closedLoop.filter((c) => c.target === r.kind && c.op === options.openLoopOp).map((c) => c.opsPerSec),
-        );
-        const rates = options.rates === 'auto' ? autoRates(best > 0 ? best : undefined) : options.rates;
-        const sweep = await runOpenLoopSweep(r.target, rates, {
-          op: options.openLoopOp,
-          warmupMs: options.warmupSec * 1000,
-          timeMs: options.timeSec * 1000,
-          p99BoundMs: options.p99BoundMs,
-          workload: options.workload,
-          onStep: (rate) => (p) => ui.progress(`${r.kind} open-loop ${options.openLoopOp} ${rate}/s`, p),
-          onStepDone: (s) =>
-            ui.phase(
-              `${r.kind} open-loop ${s.op} at ${s.rateTarget}/s: ${Math.round(s.achievedOpsPerSec)} ops/s, p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, ${s.errors} errors, ${s.dropped} dropped: ${s.held ? 'held' : 'not held'}`,
-            ),
-        });
-        openLoop.push(sweep);
-        ui.phase(
-          `${r.kind} open-loop ${options.openLoopOp}: highest rate held with p99 <= ${options.p99BoundMs} ms: ${sweep.maxRateHeld ?? 'none'}`,
-        );
-      }
-    }
+    if (options.ops.some((op) => op !== 'put')) await prefillTargets(running, options, ui, targetsInfo);
+    closedLoop.push(...(await runClosedLoopCells(running, options, ui)));
+    if (options.rates !== 'off') openLoop.push(...(await runOpenLoopSweeps(running, closedLoop, options, ui)));
   } finally {
     await Promise.allSettled(running.map((r) => r.target.close()));
     await Promise.allSettled(running.map((r) => r.stop()));
@@ -333,6 +252,125 @@ export async function runBench(options: BenchOptions, ui: BenchUi): Promise<Benc
   writeFileSync(join(runDir, 'bench.json'), `${JSON.stringify(run, null, 1)}\n`);
   const reportPath = writeBenchReport(runDir);
   return { run, runDir: resolve(runDir), reportPath };
+}
+
+/** Starts every requested target that can run here; records why the others were skipped. */
+async function startTargets(
+  options: BenchOptions,
+  runDir: string,
+  ui: BenchUi,
+  versions: BenchRun['versions'],
+  targetsInfo: BenchTargetInfo[],
+): Promise<RunningTarget[]> {
+  const running: RunningTarget[] = [];
+  for (const kind of options.targets) {
+    if (kind === 'etcd') {
+      const version = await etcdVersion(options.etcdBinary ?? DEFAULT_ETCD_BINARY);
+      if (version === undefined) {
+        ui.warn(`${ETCD_INSTALL_HINT}; running raftlab alone`);
+        targetsInfo.push({ kind, memberUrls: [], skipped: 'etcd not installed (apt-get install -y etcd-server)' });
+        continue;
+      }
+      versions.etcd = version;
+    }
+    try {
+      const started = await startTarget(kind, runDir, options, ui);
+      running.push(started);
+      targetsInfo.push({
+        kind,
+        memberUrls: [...started.target.memberUrls],
+        ...(kind === 'etcd' && versions.etcd ? { version: versions.etcd } : {}),
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      ui.warn(`${kind} did not start: ${reason}`);
+      targetsInfo.push({ kind, memberUrls: [], skipped: `did not start: ${reason}` });
+    }
+  }
+  return running;
+}
+
+/** Writes every key once so that reads find values. */
+async function prefillTargets(
+  running: readonly RunningTarget[],
+  options: BenchOptions,
+  ui: BenchUi,
+  targetsInfo: BenchTargetInfo[],
+): Promise<void> {
+  for (const r of running) {
+    const errors = await prefill(r.target, options.workload);
+    const info = targetsInfo.find((t) => t.kind === r.kind);
+    if (info !== undefined) info.prefillErrors = errors;
+    ui.phase(`${r.kind}: wrote ${options.workload.keys} keys for the reads${errors > 0 ? ` (${errors} failed)` : ''}`);
+  }
+}
+
+/**
+ * Every (op, concurrency) cell on every target. The targets are interleaved cell by cell, alternating which goes
+ * first: a drift of the machine's speed between minutes then hits both alike and the ratios stay meaningful.
+ */
+async function runClosedLoopCells(
+  running: readonly RunningTarget[],
+  options: BenchOptions,
+  ui: BenchUi,
+): Promise<ClosedLoopResult[]> {
+  const results: ClosedLoopResult[] = [];
+  let cellIndex = 0;
+  for (const op of options.ops) {
+    for (const concurrency of options.concurrency) {
+      const order = cellIndex++ % 2 === 0 ? running : [...running].reverse();
+      for (const r of order) {
+        const label = `${r.kind} ${op} C=${concurrency}`;
+        const result = await runClosedLoop(r.target, {
+          op,
+          concurrency,
+          warmupMs: options.warmupSec * 1000,
+          timeMs: options.timeSec * 1000,
+          workload: options.workload,
+          onProgress: (p) => ui.progress(label, p),
+        });
+        results.push(result);
+        ui.phase(closedLoopLine(result));
+      }
+    }
+  }
+  return results;
+}
+
+/** The open-loop sweep per target, its rates derived from the closed-loop throughput when asked for `auto`. */
+async function runOpenLoopSweeps(
+  running: readonly RunningTarget[],
+  closedLoop: readonly ClosedLoopResult[],
+  options: BenchOptions,
+  ui: BenchUi,
+): Promise<OpenLoopSweep[]> {
+  const sweeps: OpenLoopSweep[] = [];
+  for (const r of running) {
+    const best = Math.max(
+      0,
+      ...closedLoop.filter((c) => c.target === r.kind && c.op === options.openLoopOp).map((c) => c.opsPerSec),
+    );
+    const rates = options.rates === 'auto' ? autoRates(best > 0 ? best : undefined) : options.rates;
+    // The caller only sweeps when rates are asked for.
+    if (rates === 'off') break;
+    const sweep = await runOpenLoopSweep(r.target, rates, {
+      op: options.openLoopOp,
+      warmupMs: options.warmupSec * 1000,
+      timeMs: options.timeSec * 1000,
+      p99BoundMs: options.p99BoundMs,
+      workload: options.workload,
+      onStep: (rate) => (p) => ui.progress(`${r.kind} open-loop ${options.openLoopOp} ${rate}/s`, p),
+      onStepDone: (s) =>
+        ui.phase(
+          `${r.kind} open-loop ${s.op} at ${s.rateTarget}/s: ${Math.round(s.achievedOpsPerSec)} ops/s, p50 ${s.latency.p50Ms} ms, p99 ${s.latency.p99Ms} ms, ${s.errors} errors, ${s.dropped} dropped: ${s.held ? 'held' : 'not held'}`,
+        ),
+    });
+    sweeps.push(sweep);
+    ui.phase(
+      `${r.kind} open-loop ${options.openLoopOp}: highest rate held with p99 <= ${options.p99BoundMs} ms: ${sweep.maxRateHeld ?? 'none'}`,
+    );
+  }
+  return sweeps;
 }
 
 /** Writes a run directory holding only micro-benchmark results (the `micro`/`checker`/`toxiproxy` subcommands). */

@@ -49,8 +49,9 @@ async function delegate(
 exitBrokenOnCrash('npm run bench');
 const log = new ProgressLine(process.stderr);
 
-async function main(): Promise<number> {
-  const argv = await yargs(hideBin(process.argv))
+/** The command line, parsed and checked by yargs. */
+function parseBenchArgs() {
+  return yargs(hideBin(process.argv))
     .scriptName('npm run bench --')
     .usage(
       '$0 [options]\n$0 micro | checker | toxiproxy\n\n' +
@@ -141,43 +142,34 @@ async function main(): Promise<number> {
     })
     .help()
     .parseAsync();
+}
 
-  const command = String(argv._[0] ?? '');
-  const passThrough = process.argv.slice(process.argv.indexOf(command) + 1);
-  const storeDir = resolve(argv.store);
-  switch (command) {
-    case 'checker':
-      return delegate('checker', 'checker/bench.ts', passThrough);
-    case 'toxiproxy':
-      return delegate('toxiproxy', 'toxiproxy/bench.ts', passThrough);
-    case 'micro': {
-      const startedAt = new Date().toISOString();
-      const suites = parseWordList<MicroSuite>('suites', argv.suites, MICRO_SUITES);
-      log.line(`micro: ${suites.join(', ')} (${argv['micro-time']} ms per task)`);
-      const micro: MicroResult[] = await runMicro(suites, { timeMs: positive('micro-time', argv['micro-time']) });
-      const outcome = await writeMicroRun(storeDir, micro, startedAt);
-      if (argv.json)
-        process.stdout.write(`${JSON.stringify(jsonSummary(outcome.run, outcome.runDir, outcome.reportPath))}\n`);
-      else process.stdout.write(`${microText(micro)}\nreport: ${outcome.reportPath}\n`);
-      // The checker and proxy benches print their own figures.
-      const a = await delegate('checker', 'checker/bench.ts', [], argv.json);
-      const b = await delegate('toxiproxy', 'toxiproxy/bench.ts', [], argv.json);
-      return a === 0 && b === 0 ? 0 : 1;
-    }
-    case '':
-      break;
-    default:
-      throw new UsageError(
-        `unknown command "${command}"; use micro, checker or toxiproxy, or no command for the cluster bench`,
-      );
-  }
+type BenchArgv = Awaited<ReturnType<typeof parseBenchArgs>>;
 
+/** `npm run bench -- micro`: the in-process suites, then the checker and proxy benches. */
+async function runMicroCommand(argv: BenchArgv, storeDir: string): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const suites = parseWordList<MicroSuite>('suites', argv.suites, MICRO_SUITES);
+  log.line(`micro: ${suites.join(', ')} (${argv['micro-time']} ms per task)`);
+  const micro: MicroResult[] = await runMicro(suites, { timeMs: positive('micro-time', argv['micro-time']) });
+  const outcome = await writeMicroRun(storeDir, micro, startedAt);
+  if (argv.json)
+    process.stdout.write(`${JSON.stringify(jsonSummary(outcome.run, outcome.runDir, outcome.reportPath))}\n`);
+  else process.stdout.write(`${microText(micro)}\nreport: ${outcome.reportPath}\n`);
+  // The checker and proxy benches print their own figures.
+  const a = await delegate('checker', 'checker/bench.ts', [], argv.json);
+  const b = await delegate('toxiproxy', 'toxiproxy/bench.ts', [], argv.json);
+  return a === 0 && b === 0 ? 0 : 1;
+}
+
+/** The cluster bench's options from the flags (usage errors throw UsageError). */
+function benchOptionsFrom(argv: BenchArgv, storeDir: string): BenchOptions {
   if (argv.compare !== undefined && !existsSync(join(argv.compare, 'bench.json'))) {
     throw new UsageError(
       `--compare ${argv.compare}: no bench.json there; pass a run directory such as store/bench/<stamp>`,
     );
   }
-  const options: BenchOptions = {
+  return {
     targets: parseWordList<TargetKind>('target', argv.target, TARGET_KINDS),
     concurrency: parseNumberList('concurrency', argv.concurrency, true),
     ops: parseWordList<BenchOp>('ops', argv.ops, BENCH_OPS),
@@ -198,6 +190,29 @@ async function main(): Promise<number> {
     via: argv.via,
     keepData: argv['keep-data'],
   };
+}
+
+async function main(): Promise<number> {
+  const argv = await parseBenchArgs();
+  const command = String(argv._[0] ?? '');
+  const passThrough = process.argv.slice(process.argv.indexOf(command) + 1);
+  const storeDir = resolve(argv.store);
+  switch (command) {
+    case 'checker':
+      return delegate('checker', 'checker/bench.ts', passThrough);
+    case 'toxiproxy':
+      return delegate('toxiproxy', 'toxiproxy/bench.ts', passThrough);
+    case 'micro':
+      return runMicroCommand(argv, storeDir);
+    case '':
+      break;
+    default:
+      throw new UsageError(
+        `unknown command "${command}"; use micro, checker or toxiproxy, or no command for the cluster bench`,
+      );
+  }
+
+  const options = benchOptionsFrom(argv, storeDir);
   if (argv.micro) {
     log.line(`micro: ${MICRO_SUITES.join(', ')} (${argv['micro-time']} ms per task)`);
     options.micro = await runMicro(parseWordList<MicroSuite>('suites', argv.suites, MICRO_SUITES), {

@@ -10,6 +10,7 @@ import { check } from '../../checker/index.ts';
 import { randomSeed } from '../../lib/random.ts';
 import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
 import { runChaos, type ChaosProgress } from '../run/chaos.ts';
+import { SYSTEM_NAMES, type SystemName } from '../systems/system.ts';
 import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
 import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from '../nemesis/plan.ts';
 import { hostsUnavailableReason } from '../hosts/hosts.ts';
@@ -31,6 +32,34 @@ const DEFAULTS = {
   retry: 0,
 } as const;
 
+/** Flags that only some systems understand: the wrong combination is a usage error naming the flag and the system. */
+function checkSystemFlags(a: {
+  system?: string;
+  bug?: string;
+  'node-cmd'?: string;
+  'etcd-bin'?: string;
+  'read-mode'?: string;
+  retry?: number;
+}): void {
+  const system = a.system ?? 'raftlab';
+  const refuse = (flag: string, why: string): never => {
+    throw new Error(`${flag} is not supported by --system ${system}: ${why}`);
+  };
+  if (a.bug !== undefined && system !== 'raftlab') refuse('--bug', "planted bugs exist only in raftlab's node");
+  if (a['node-cmd'] !== undefined && system !== 'exec') refuse('--node-cmd', 'it is the command of --system exec');
+  if (system === 'exec' && a['node-cmd'] === undefined)
+    refuse('(missing --node-cmd)', 'exec starts each member from it');
+  if (a['etcd-bin'] !== undefined && system !== 'etcd') refuse('--etcd-bin', 'it is the binary of --system etcd');
+  const mode = a['read-mode'];
+  if (mode !== undefined && system === 'exec') refuse('--read-mode', 'the read mode of an exec node is its own');
+  if ((mode === 'index' || mode === 'lease') && system !== 'raftlab')
+    refuse(`--read-mode ${mode}`, 'index and lease are raftlab read modes');
+  if ((mode === 'linearizable' || mode === 'serializable') && system !== 'etcd')
+    refuse(`--read-mode ${mode}`, 'linearizable and serializable are etcd read modes');
+  if (a.retry !== undefined && a.retry > 0 && system === 'etcd')
+    refuse('--retry', 'etcd has no client sessions, so a resent put may apply twice');
+}
+
 const argv = await yargs(hideBin(process.argv))
   .scriptName('npm run chaos --')
   .usage(
@@ -45,7 +74,7 @@ const argv = await yargs(hideBin(process.argv))
   })
   .option('nemesis', {
     type: 'string',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; with --bug: its preset]`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; for a system without per-link proxies (etcd): kill,pause; with --bug: its preset]`,
   })
   .option('interval', {
     type: 'number',
@@ -112,10 +141,24 @@ const argv = await yargs(hideBin(process.argv))
       'retry a write whose outcome is unknown up to N times with the same session seq (the retrying client) before recording it as info' +
       ' [default: 0; with --bug: its preset]',
   })
+  .option('system', {
+    type: 'string',
+    choices: SYSTEM_NAMES,
+    default: 'raftlab',
+    describe:
+      "the system under test: raftlab (this repo's node), etcd (etcd 3.4 from Debian's etcd-server), or exec (any node serving docs/kv-api.md, started from --node-cmd)",
+  })
+  .option('node-cmd', {
+    type: 'string',
+    describe:
+      'exec: command template per member, run by /bin/sh; placeholders {id} {port} {peers} {data} (docs/kv-api.md), e.g. "node examples/naive-kv.mjs --port {port}"',
+  })
+  .option('etcd-bin', { type: 'string', describe: 'etcd: the etcd binary [default: /usr/bin/etcd]' })
   .option('read-mode', {
     type: 'string',
-    choices: ['index', 'lease'],
-    describe: "nodes' read mode (--read-mode of node/main.ts); default: the node's default (ReadIndex)",
+    choices: ['index', 'lease', 'linearizable', 'serializable'],
+    describe:
+      "raftlab: the nodes' read mode, index (ReadIndex, the default) or lease; etcd: linearizable (the default) or serializable (etcd's local, possibly stale read)",
   })
   .option('bug', {
     type: 'string',
@@ -145,6 +188,7 @@ const argv = await yargs(hideBin(process.argv))
     if (a.retry !== undefined && !(Number.isInteger(a.retry) && a.retry >= 0))
       throw new Error('--retry must be an integer >= 0');
     if (a.nemesis !== undefined) parseNemesisKinds(a.nemesis);
+    checkSystemFlags(a);
     return true;
   })
   .strict()
@@ -164,16 +208,23 @@ const settings = {
   concurrency: argv.concurrency ?? preset?.concurrency ?? DEFAULTS.concurrency,
   timeoutMs: argv['timeout-ms'] ?? preset?.timeoutMs ?? DEFAULTS.timeoutMs,
   retry: argv.retry ?? preset?.retry ?? DEFAULTS.retry,
-  readMode: (argv['read-mode'] ?? preset?.readMode) as 'index' | 'lease' | undefined,
+  readMode: (argv.system === 'raftlab' ? (argv['read-mode'] ?? preset?.readMode) : undefined) as
+    | 'index'
+    | 'lease'
+    | undefined,
 };
 const nemesis =
   argv.nemesis !== undefined
     ? parseNemesisKinds(argv.nemesis)
     : preset !== undefined
       ? [...preset.nemesis]
-      : parseNemesisKinds(DEFAULTS.nemesis);
+      : parseNemesisKinds(argv.system === 'etcd' ? 'kill,pause' : DEFAULTS.nemesis);
 const command = [
   'npm run chaos --',
+  ...(argv.system !== 'raftlab' ? [`--system ${argv.system}`] : []),
+  ...(argv['node-cmd'] !== undefined ? [`--node-cmd ${JSON.stringify(argv['node-cmd'])}`] : []),
+  ...(argv['etcd-bin'] !== undefined ? [`--etcd-bin ${argv['etcd-bin']}`] : []),
+  ...(argv.system === 'etcd' && argv['read-mode'] !== undefined ? [`--read-mode ${argv['read-mode']}`] : []),
   ...(bug !== undefined ? [`--bug ${bug}`] : []),
   `--nodes ${settings.nodes}`,
   `--time ${settings.time}`,
@@ -261,6 +312,12 @@ const outcome = await runChaos(
     checkBudgetMs: argv['check-budget-ms'],
     retry: settings.retry,
     ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
+    system: argv.system as SystemName,
+    ...(argv['node-cmd'] !== undefined ? { nodeCmd: argv['node-cmd'] } : {}),
+    ...(argv['etcd-bin'] !== undefined ? { etcdBinary: argv['etcd-bin'] } : {}),
+    ...(argv.system === 'etcd' && argv['read-mode'] !== undefined
+      ? { etcdReadMode: argv['read-mode'] as 'linearizable' | 'serializable' }
+      : {}),
     ...(bug !== undefined ? { bug } : {}),
     command,
   },

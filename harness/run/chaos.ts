@@ -17,6 +17,7 @@ import type { CheckOptions, CheckResult, HistoryEvent } from '../../checker/inde
 import { Random } from '../../lib/random.ts';
 import { sleep } from '../../lib/time.ts';
 import { writeChaosReport } from '../../reports/write-chaos-report.ts';
+import type { FinalRead, ResultsFile } from '../../reports/run-files.ts';
 import { writeStoreIndex } from '../../reports/store-index.ts';
 import type { ClientAdapter } from '../../workloads/client.ts';
 import { OpGenerator, type WorkloadName } from '../../workloads/generator.ts';
@@ -25,8 +26,10 @@ import type { Completion } from '../../workloads/types.ts';
 import { networkFaultOf } from '../nemesis/controls.ts';
 import { Nemesis } from '../nemesis/execute.ts';
 import { describeFault, planSchedule, type NemesisKind, type PlannedFault } from '../nemesis/plan.ts';
+import { EtcdSystem } from '../systems/etcd.ts';
+import { ExecSystem } from '../systems/exec.ts';
 import { RaftlabSystem } from '../systems/raftlab.ts';
-import { assertSupported, type System } from '../systems/system.ts';
+import { assertSupported, SYSTEM_NAMES, UnsupportedError, type System, type SystemName } from '../systems/system.ts';
 import { Recorder } from './recorder.ts';
 import { createRunDir, updateLatest, versions } from './run-dir.ts';
 import { StatusPoller } from './status-poller.ts';
@@ -38,6 +41,14 @@ export type CheckFn = (events: readonly HistoryEvent[], options: CheckOptions) =
 
 /** Everything a chaos run is configured with (the CLI's flags). */
 export interface ChaosOptions {
+  /** The system under test; default raftlab. */
+  system?: SystemName;
+  /** `exec`: the command template each member is started from (harness/systems/exec.ts). */
+  nodeCmd?: string;
+  /** `etcd`: the etcd binary (default /usr/bin/etcd). */
+  etcdBinary?: string;
+  /** `etcd`: how the client reads; `serializable` reads may be stale (etcd's documented local read). */
+  etcdReadMode?: 'linearizable' | 'serializable';
   nodes: number;
   timeS: number;
   nemesis: NemesisKind[];
@@ -109,22 +120,8 @@ export interface ChaosOutcome {
   error?: string;
 }
 
-/** What the final phase found: whether every key could be read after the heal. */
-interface Availability {
-  ok: boolean;
-  boundMs: number;
-  recoveredAfterHealMs?: number;
-  finalReads: FinalRead[];
-}
-
-interface FinalRead {
-  key: string;
-  ok: boolean;
-  value?: unknown;
-  attempts: number;
-  error?: string;
-  time?: number;
-}
+/** What the final phase found: whether every key could be read after the heal (results.json's `availability`). */
+type Availability = NonNullable<ResultsFile['availability']>;
 
 /** test.json: what was asked for, how the system was started, and the planned schedule. */
 interface TestFile {
@@ -134,7 +131,7 @@ interface TestFile {
   command: string;
   options: Record<string, unknown>;
   versions: Record<string, string>;
-  system: { name: string; peerRouting: string };
+  system: { name: string; peerRouting: string; version?: string; command?: string };
   cluster?: unknown;
   /** Scripted scenarios that ran (nemesis figure8, double-vote): whether each built its dangerous state. */
   scenarios?: { fault: number; name: string; reached: boolean; detail: string }[];
@@ -207,7 +204,8 @@ export async function runChaos(
 /** The run's name: `[bug-<name>-]<workload>-<nemesis kinds>`. */
 function runName(options: ChaosOptions): string {
   const bug = options.bug !== undefined ? `bug-${options.bug}-` : '';
-  return `${bug}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
+  const system = options.system !== undefined && options.system !== 'raftlab' ? `${options.system}-` : '';
+  return `${system}${bug}${options.workload}-${options.nemesis.length === 0 ? 'none' : options.nemesis.join('+')}`;
 }
 
 /** Phase 1: the run directory, the system object (not started), the schedule and test.json. */
@@ -218,9 +216,8 @@ function prepareRun(
 ): RunState {
   const store = resolve(options.store);
   const name = options.name ?? runName(options);
-  const system = createSystem(options, '');
   // Refused before anything is created: a kind the system cannot apply is a usage error, not a broken run.
-  assertSupported(system, options.nemesis);
+  assertSupported(createSystem(options, ''), options.nemesis);
   const runDir = createRunDir(store, name);
   const runSystem = createSystem(options, runDir);
   const schedule = planSchedule({
@@ -268,6 +265,9 @@ function prepareRun(
 /** The flags that shaped the run, as test.json shows them. */
 function testOptions(options: ChaosOptions): Record<string, unknown> {
   return {
+    system: options.system ?? 'raftlab',
+    ...(options.nodeCmd !== undefined ? { 'node-cmd': options.nodeCmd } : {}),
+    ...(options.etcdReadMode !== undefined ? { 'read-mode': options.etcdReadMode } : {}),
     nodes: options.nodes,
     time: options.timeS,
     nemesis: options.nemesis,
@@ -288,31 +288,56 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
 /** Nemesis kinds that put a Toxiproxy toxic on a peer link. */
 const PEER_TOXIC_KINDS: ReadonlySet<NemesisKind> = new Set(['latency', 'blackhole', 'bandwidth']);
 
-/** The system under test the options ask for (raftlab's node, proxied unless `mode: 'direct'`). */
-export function createSystem(options: ChaosOptions, runDir: string): RaftlabSystem {
-  return new RaftlabSystem({
+/** The system under test the options ask for (proxied unless `mode: 'direct'`, which etcd always is). */
+export function createSystem(options: ChaosOptions, runDir: string): System {
+  const common = {
     nodes: options.nodes,
     runDir,
-    mode: options.mode ?? 'proxied',
     ...(options.net !== undefined ? { net: options.net } : {}),
     // Hosts mode routes peers through per-link proxies only when a fault needs a toxic on a peer link; otherwise
     // they talk directly and partitions are kernel cuts alone.
     peerProxies: options.nemesis.some((kind) => PEER_TOXIC_KINDS.has(kind)),
     ...(options.toxiproxy !== undefined ? { toxiproxyUrl: options.toxiproxy } : {}),
     proxySeed: options.seed,
-    ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
-    ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
-    ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
-    ...(options.adapter !== undefined ? { clientKind: options.adapter } : {}),
-    nodeArgs: [
-      ...(options.bug !== undefined ? ['--bug', options.bug] : []),
-      // A node gives up on a client request after --request-timeout-ms (5 s by default); with a longer client
-      // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
-      ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
-      ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
-      ...(options.nodeArgs ?? []),
-    ],
-  });
+  };
+  const mode = options.mode ?? 'proxied';
+  if (options.net === 'hosts' && (options.system ?? 'raftlab') !== 'raftlab') {
+    // etcd listens on separate client and peer ports and exec runs a user's template: neither is placed in
+    // namespaces and measured yet.
+    throw new UnsupportedError(`--net hosts runs raftlab's node only so far, not --system ${options.system}`);
+  }
+  switch (options.system ?? 'raftlab') {
+    case 'raftlab':
+      return new RaftlabSystem({
+        ...common,
+        mode,
+        ...(options.electionTimeoutMs !== undefined ? { electionTimeoutMs: options.electionTimeoutMs } : {}),
+        ...(options.heartbeatMs !== undefined ? { heartbeatMs: options.heartbeatMs } : {}),
+        ...(options.nodeMain !== undefined ? { nodeMain: options.nodeMain } : {}),
+        ...(options.adapter !== undefined ? { clientKind: options.adapter } : {}),
+        nodeArgs: [
+          ...(options.bug !== undefined ? ['--bug', options.bug] : []),
+          // A node gives up on a client request after --request-timeout-ms (5 s by default); with a longer client
+          // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
+          ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
+          ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
+          ...(options.nodeArgs ?? []),
+        ],
+      });
+    case 'exec':
+      if (options.nodeCmd === undefined) throw new UnsupportedError('--system exec needs --node-cmd TEMPLATE');
+      return new ExecSystem({ ...common, mode, nodeCmd: options.nodeCmd });
+    case 'etcd':
+      return new EtcdSystem({
+        ...common,
+        ...(options.etcdBinary !== undefined ? { binary: options.etcdBinary } : {}),
+        ...(options.etcdReadMode !== undefined ? { readMode: options.etcdReadMode } : {}),
+      });
+    default: {
+      const unknown: never = options.system as never;
+      throw new UnsupportedError(`unknown system ${String(unknown)}; use ${SYSTEM_NAMES.join(', ')}`);
+    }
+  }
 }
 
 function writeTest(state: RunState): void {
@@ -330,7 +355,12 @@ async function startSystem(state: RunState): Promise<void> {
   });
   await system.start();
   const description = system.describe();
-  state.test.system = { name: description.name, peerRouting: description.peerRouting };
+  state.test.system = {
+    name: description.name,
+    peerRouting: description.peerRouting,
+    version: description.version,
+    command: description.command,
+  };
   state.test.versions[description.name] = description.version;
   state.test.cluster = {
     nodes: [...system.ids],

@@ -1,6 +1,6 @@
 /**
- * Starts a 3-member etcd cluster on loopback for the bench, with etcd's
- * default durability (fsync on every commit), and stops it again.
+ * etcd on loopback: a 3-member cluster for the bench (`startEtcdCluster`, etcd's default durability: fsync on every
+ * commit), and etcd as a system under chaos (`EtcdSystem`).
  *
  * Each member runs under a tiny `sh` guard that reads its stdin pipe: when
  * this process dies for any reason, even SIGKILL, the pipe closes and the
@@ -11,6 +11,16 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePorts } from '../../lib/ports.ts';
+import type { ClientAdapter, MemberStatus } from '../../workloads/client.ts';
+import { EtcdClient } from '../../workloads/etcd-client.ts';
+import { sendJson } from '../../workloads/http-json.ts';
+import {
+  ProcessCluster,
+  type MemberLaunch,
+  type MemberPlacement,
+  type ProcessClusterOptions,
+} from './process-cluster.ts';
+import type { ClientOptions, PeerRouting } from './system.ts';
 
 /** Where Debian's `etcd-server` package puts the binary. */
 export const DEFAULT_ETCD_BINARY = '/usr/bin/etcd';
@@ -215,4 +225,111 @@ async function findLeader(members: readonly EtcdMember[], timeoutMs: number): Pr
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`no etcd leader found within ${timeoutMs} ms`);
+}
+
+/** Options of etcd under chaos. */
+export interface EtcdSystemOptions extends Omit<ProcessClusterOptions, 'mode'> {
+  /** The etcd binary; default /usr/bin/etcd (Debian's etcd-server). */
+  binary?: string;
+  /** How the chaos client reads (`serializable`: local, possibly stale reads). */
+  readMode?: 'linearizable' | 'serializable';
+}
+
+/**
+ * etcd 3.4 as a system under test: every member a real process with its own data directory. Every etcd member dials
+ * a peer by the one URL that peer advertises, so per-link proxies cannot be expressed with flags: in proxy mode etcd
+ * runs without proxies and only process faults apply (per-link faults need each member on a host of its own).
+ */
+export class EtcdSystem extends ProcessCluster {
+  readonly name = 'etcd';
+  declare readonly options: ProcessClusterOptions & EtcdSystemOptions;
+  private readonly peerPorts = new Map<string, number>();
+  private readonly token = `raftlab-${process.pid}-${Date.now().toString(36)}`;
+  private versionText = 'unknown';
+  /** etcd's member ids (hex) to ours, learnt from each member's status answer. */
+  private readonly idsByMemberId = new Map<string, string>();
+
+  constructor(options: EtcdSystemOptions) {
+    super({ ...options, mode: 'direct' });
+  }
+
+  override get peerRouting(): PeerRouting {
+    return 'none';
+  }
+
+  override describeRouting(): string {
+    return 'every etcd member dials a peer by the one URL that peer advertises, so a proxy cannot sit on one directed link; per-link faults need each member on a host of its own';
+  }
+
+  /** Refuses to start without etcd, with the install command; picks every member's peer port. */
+  override async start(): Promise<void> {
+    const version = await etcdVersion(this.options.binary ?? DEFAULT_ETCD_BINARY);
+    if (version === undefined) {
+      throw new Error(
+        'etcd is not installed: run `apt-get install -y etcd-server` (Debian/Ubuntu), or pass --etcd-bin',
+      );
+    }
+    this.versionText = version;
+    const ports = await freePorts(this.ids.length);
+    for (const [i, id] of this.ids.entries()) this.peerPorts.set(id, ports[i] as number);
+    await super.start();
+  }
+
+  version(): string {
+    return this.versionText;
+  }
+
+  protected launch(placement: MemberPlacement): MemberLaunch {
+    const peerUrl = (id: string): string => `http://127.0.0.1:${this.peerPorts.get(id)}`;
+    const clientUrl = `http://127.0.0.1:${placement.port}`;
+    const initialCluster = this.ids.map((id) => `${id}=${peerUrl(id)}`).join(',');
+    return {
+      command: this.options.binary ?? DEFAULT_ETCD_BINARY,
+      args: [
+        ...['--name', placement.id, '--data-dir', placement.dataDir],
+        ...['--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl],
+        ...['--listen-peer-urls', peerUrl(placement.id), '--initial-advertise-peer-urls', peerUrl(placement.id)],
+        ...['--initial-cluster', initialCluster, '--initial-cluster-state', 'new'],
+        ...['--initial-cluster-token', this.token, '--logger', 'zap', '--log-outputs', 'stderr'],
+      ],
+      processGroup: false,
+    };
+  }
+
+  /** etcd's `POST /v3/maintenance/status`, mapped onto the harness's member status. */
+  protected override async probeStatus(id: string, url: string, timeoutMs: number): Promise<MemberStatus | undefined> {
+    try {
+      const answer = await sendJson(url, { method: 'POST', path: '/v3/maintenance/status', body: {}, timeoutMs });
+      if (answer.statusCode !== 200 || answer.body === undefined) return undefined;
+      const body = answer.body as {
+        header?: { member_id?: string; raft_term?: string };
+        leader?: string;
+        raftIndex?: string;
+        raftAppliedIndex?: string;
+      };
+      const self = body.header?.member_id;
+      if (self !== undefined) this.idsByMemberId.set(self, id);
+      const leader = body.leader === undefined ? null : (this.idsByMemberId.get(body.leader) ?? null);
+      return {
+        id,
+        role: body.leader !== undefined && body.leader === self ? 'leader' : 'follower',
+        term: Number(body.header?.raft_term ?? 0),
+        leader,
+        commitIndex: Number(body.raftIndex ?? 0),
+        appliedIndex: Number(body.raftAppliedIndex ?? 0),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  createClient(options: ClientOptions): ClientAdapter {
+    if (options.retry > 0)
+      throw new Error('--retry needs client sessions, and etcd has none: a resent put may apply twice');
+    return new EtcdClient({
+      urls: this.clientUrls(),
+      timeoutMs: options.timeoutMs,
+      readMode: this.options.readMode ?? 'linearizable',
+    });
+  }
 }

@@ -18,6 +18,7 @@
  *   requests stop reaching the nodes while answers to requests already delivered still flow back.
  */
 import { Toxiproxy, type Proxy } from 'toxiproxy-node-client';
+import { validateToxic } from '../../lib/toxics.ts';
 import type { Link } from '../nemesis/plan.ts';
 import type { NetworkControl } from '../nemesis/controls.ts';
 import { startToxiproxyProcess, type ToxiproxyProcess } from './toxiproxy-process.ts';
@@ -315,6 +316,9 @@ export class ClusterProxies implements NetworkControl {
     request: ToxicRequest,
     streams: readonly Stream[] = BOTH_STREAMS,
   ): Promise<void> {
+    // Never send a toxic the real Toxiproxy would panic on (a negative rate, a degenerate slicer): refuse it here
+    // with the attribute named, whichever server is behind the URL.
+    validateToxic({ type: request.type, attributes: request.attributes, toxicity: 1 });
     const proxy = this.proxy(name);
     const added = this.toxics.get(name) ?? new Set<string>();
     this.toxics.set(name, added);

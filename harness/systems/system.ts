@@ -10,6 +10,10 @@ import type { ClientAdapter } from '../../workloads/client.ts';
 import type { FaultLayer, NetworkControl, NetworkFault, ProcessControl } from '../nemesis/controls.ts';
 import type { NemesisKind } from '../nemesis/plan.ts';
 
+/** The systems the harness can put under test. */
+export const SYSTEM_NAMES = ['raftlab', 'exec', 'etcd'] as const;
+export type SystemName = (typeof SYSTEM_NAMES)[number];
+
 /** How a member's peer traffic can be routed, i.e. which links the proxy layer can fault. */
 export type PeerRouting =
   /** One proxy per directed pair of members (and one per member for clients): every link can be faulted alone. */
@@ -55,6 +59,8 @@ export interface ClientOptions {
 export interface System extends ProcessControl {
   readonly name: string;
   readonly peerRouting: PeerRouting;
+  /** One sentence on how peer traffic is routed and why, for error messages (e.g. why per-link faults are refused). */
+  describeRouting(): string;
   /** Per-link network control; present exactly when `peerRouting` is `per-link` and the system is started. */
   readonly network: NetworkControl | undefined;
   /** Starts every member (and the proxies in front of them). */
@@ -86,15 +92,21 @@ const NETWORK_KINDS: ReadonlySet<NemesisKind> = new Set(['partition', 'latency',
 const SCENARIO_KINDS: ReadonlySet<NemesisKind> = new Set(['figure8', 'double-vote']);
 
 /** Why `system` cannot apply `kind`, or undefined when it can. */
-export function unsupportedReason(system: Pick<System, 'name' | 'peerRouting'>, kind: NemesisKind): string | undefined {
+export function unsupportedReason(
+  system: Pick<System, 'name' | 'peerRouting' | 'describeRouting'>,
+  kind: NemesisKind,
+): string | undefined {
   if ((NETWORK_KINDS.has(kind) || SCENARIO_KINDS.has(kind)) && system.peerRouting !== 'per-link') {
-    return `the ${kind} nemesis needs per-link proxies, and system ${system.name} runs without them here (peer routing: ${system.peerRouting})`;
+    return `the ${kind} nemesis needs per-link proxies, and system ${system.name} has none here: ${system.describeRouting()}`;
   }
   return undefined;
 }
 
 /** Throws one error naming every requested kind the system cannot apply. */
-export function assertSupported(system: Pick<System, 'name' | 'peerRouting'>, kinds: readonly NemesisKind[]): void {
+export function assertSupported(
+  system: Pick<System, 'name' | 'peerRouting' | 'describeRouting'>,
+  kinds: readonly NemesisKind[],
+): void {
   const reasons = kinds.flatMap((kind) => unsupportedReason(system, kind) ?? []);
   if (reasons.length > 0) throw new UnsupportedError(reasons.join('; '));
 }

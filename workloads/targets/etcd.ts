@@ -5,7 +5,7 @@
  * both directions, int64 fields come back as strings, and an absent key
  * simply has no `kvs` array.
  */
-import { MemberPools, isErrorOutcome } from './http.ts';
+import { isErrorOutcome, pooledTarget } from './http.ts';
 import type {
   ErrorOutcome,
   GetOutcome,
@@ -87,34 +87,15 @@ export function decodeEtcdRange(status: number, body: unknown, key: string): Get
 
 /** Connects to an etcd cluster given its members' client URLs. */
 export function connectEtcd(memberUrls: readonly string[], options: TargetOptions = {}): KvTarget {
-  const pools = new MemberPools(memberUrls, options);
-  return {
-    kind: 'etcd',
-    memberUrls: pools.urls,
-    client(clientIndex: number): KvClient {
-      const memberIndex = pools.memberFor(clientIndex);
-      return {
-        memberIndex,
-        async put(key: string, value: string): Promise<PutOutcome> {
-          const r = await pools.request(
-            memberIndex,
-            'POST',
-            `${ETCD_GATEWAY_PREFIX}/kv/put`,
-            encodeEtcdPut(key, value),
-          );
-          return isErrorOutcome(r) ? r : decodeEtcdPut(r.status, r.body);
-        },
-        async get(key: string, consistency: ReadConsistency): Promise<GetOutcome> {
-          const r = await pools.request(
-            memberIndex,
-            'POST',
-            `${ETCD_GATEWAY_PREFIX}/kv/range`,
-            encodeEtcdRange(key, consistency),
-          );
-          return isErrorOutcome(r) ? r : decodeEtcdRange(r.status, r.body, key);
-        },
-      };
+  return pooledTarget('etcd', memberUrls, options, {
+    async put(pools, memberIndex, key, value): Promise<PutOutcome> {
+      const r = await pools.request(memberIndex, 'POST', `${ETCD_GATEWAY_PREFIX}/kv/put`, encodeEtcdPut(key, value));
+      return isErrorOutcome(r) ? r : decodeEtcdPut(r.status, r.body);
     },
-    close: () => pools.close(),
-  };
+    async get(pools, memberIndex, key, consistency): Promise<GetOutcome> {
+      const body = encodeEtcdRange(key, consistency);
+      const r = await pools.request(memberIndex, 'POST', `${ETCD_GATEWAY_PREFIX}/kv/range`, body);
+      return isErrorOutcome(r) ? r : decodeEtcdRange(r.status, r.body, key);
+    },
+  });
 }

@@ -3,7 +3,16 @@
  * helper shared by the target adapters.
  */
 import { Pool } from 'undici';
-import type { ErrorOutcome, TargetOptions } from './target.ts';
+import type {
+  ErrorOutcome,
+  GetOutcome,
+  KvClient,
+  KvTarget,
+  PutOutcome,
+  ReadConsistency,
+  TargetKind,
+  TargetOptions,
+} from './target.ts';
 
 /** Default per-request deadline: long enough for an fsync storm, short enough to keep a sweep bounded. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
@@ -98,4 +107,33 @@ export function httpError(response: JsonResponse): ErrorOutcome {
   const code = typeof body?.error === 'string' && body.error.length <= 64 ? body.error : `http-${response.status}`;
   const message = typeof body?.message === 'string' ? body.message : response.text.slice(0, 200);
   return { type: 'error', code, message, status: response.status };
+}
+
+/** How one system's put and get become requests on a member's pool. */
+export interface TargetRequests {
+  put(pools: MemberPools, memberIndex: number, key: string, value: string): Promise<PutOutcome>;
+  get(pools: MemberPools, memberIndex: number, key: string, consistency: ReadConsistency): Promise<GetOutcome>;
+}
+
+/** A bench target over keep-alive pools: logical client i talks to member i mod n. */
+export function pooledTarget(
+  kind: TargetKind,
+  memberUrls: readonly string[],
+  options: TargetOptions,
+  requests: TargetRequests,
+): KvTarget {
+  const pools = new MemberPools(memberUrls, options);
+  return {
+    kind,
+    memberUrls: pools.urls,
+    client(clientIndex: number): KvClient {
+      const memberIndex = pools.memberFor(clientIndex);
+      return {
+        memberIndex,
+        put: (key, value) => requests.put(pools, memberIndex, key, value),
+        get: (key, consistency) => requests.get(pools, memberIndex, key, consistency),
+      };
+    },
+    close: () => pools.close(),
+  };
 }

@@ -2,8 +2,8 @@
  * Bench target adapter for raftlab's own client API (routes and bodies: ../raftlab-api.ts).
  */
 import { decodeRead, keyPath } from '../raftlab-api.ts';
-import { MemberPools, httpError, isErrorOutcome } from './http.ts';
-import type { GetOutcome, KvClient, KvTarget, PutOutcome, ReadConsistency, TargetOptions } from './target.ts';
+import { httpError, isErrorOutcome, pooledTarget } from './http.ts';
+import type { GetOutcome, KvTarget, PutOutcome, ReadConsistency, TargetOptions } from './target.ts';
 
 /** The request path of a key (keys are URL-encoded). */
 export function raftlabKeyPath(key: string, consistency?: ReadConsistency): string {
@@ -23,26 +23,16 @@ export function decodeRaftlabGet(body: unknown): GetOutcome {
 
 /** Connects to a raftlab cluster given its members' client URLs. */
 export function connectRaftlab(memberUrls: readonly string[], options: TargetOptions = {}): KvTarget {
-  const pools = new MemberPools(memberUrls, options);
-  return {
-    kind: 'raftlab',
-    memberUrls: pools.urls,
-    client(clientIndex: number): KvClient {
-      const memberIndex = pools.memberFor(clientIndex);
-      return {
-        memberIndex,
-        async put(key: string, value: string): Promise<PutOutcome> {
-          const r = await pools.request(memberIndex, 'PUT', raftlabKeyPath(key), { value });
-          if (isErrorOutcome(r)) return r;
-          return r.status === 200 ? { type: 'ok' } : httpError(r);
-        },
-        async get(key: string, consistency: ReadConsistency): Promise<GetOutcome> {
-          const r = await pools.request(memberIndex, 'GET', raftlabKeyPath(key, consistency));
-          if (isErrorOutcome(r)) return r;
-          return r.status === 200 ? decodeRaftlabGet(r.body) : httpError(r);
-        },
-      };
+  return pooledTarget('raftlab', memberUrls, options, {
+    async put(pools, memberIndex, key, value): Promise<PutOutcome> {
+      const r = await pools.request(memberIndex, 'PUT', raftlabKeyPath(key), { value });
+      if (isErrorOutcome(r)) return r;
+      return r.status === 200 ? { type: 'ok' } : httpError(r);
     },
-    close: () => pools.close(),
-  };
+    async get(pools, memberIndex, key, consistency): Promise<GetOutcome> {
+      const r = await pools.request(memberIndex, 'GET', raftlabKeyPath(key, consistency));
+      if (isErrorOutcome(r)) return r;
+      return r.status === 200 ? decodeRaftlabGet(r.body) : httpError(r);
+    },
+  });
 }

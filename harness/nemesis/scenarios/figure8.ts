@@ -57,10 +57,33 @@ async function statusesOf(ctx: ScenarioContext, ids: readonly string[]): Promise
   return all.filter((s): s is MemberStatus => s !== undefined);
 }
 
-/** The Figure 8 script (see the file comment). */
+/** The Figure 8 script (see the file comment): three steps, each building on the state the one before left. */
 export const figure8: Scenario = async (ctx) => {
   if (ctx.ids.length !== 5) return { reached: false, detail: `needs 5 nodes, the cluster has ${ctx.ids.length}` };
+  const a = await partitionOldLeader(ctx);
+  if (a === undefined) return { reached: false, detail: 'no stable leader to start from' };
+  const b = await isolateNewLeader(ctx, a);
+  if (b === undefined) {
+    const cut = { L: a.L, F1: a.F1, others: a.others, healed: [] };
+    return await finish(ctx, cut, { reached: false, detail: 'the majority side elected no leader' });
+  }
+  const outcome = await reuniteOldLeader(ctx, a, b);
+  return await finish(ctx, { L: a.L, F1: a.F1, others: a.others, healed: [b.S3], M: b.M }, outcome);
+};
 
+/** What step a leaves: the old leader L and its follower F1 cut off from the others, with entries only they hold. */
+interface StepA {
+  L: string;
+  F1: string;
+  others: string[];
+  /** L's term when it was cut off. */
+  t: number;
+  /** The others' last index: what a majority held at the cut. */
+  majorityIndex: number;
+}
+
+/** a. {L, F1} | others; the others' clients fail fast so no request reaches their side; L collects extra entries. */
+async function partitionOldLeader(ctx: ScenarioContext): Promise<StepA | undefined> {
   // A leader every node agrees on, so the roles below are what they seem.
   const start = await ctx.waitFor(
     'a leader all nodes follow',
@@ -74,12 +97,10 @@ export const figure8: Scenario = async (ctx) => {
     },
     WAIT.stableLeader,
   );
-  if (start === undefined) return { reached: false, detail: 'no stable leader to start from' };
+  if (start === undefined) return undefined;
   const L = start.id;
   const t = start.term;
   const [F1, ...others] = ctx.random.shuffle(ctx.ids.filter((id) => id !== L)) as [string, ...string[]];
-
-  // a. {L, F1} | others; the others' clients fail fast so no request reaches their side.
   await ctx.cut([...linksBetween([L, F1], others), ...clientLinks(others)]);
   const majorityStatuses = await ctx.waitFor(
     'the others to answer after the cut',
@@ -103,23 +124,29 @@ export const figure8: Scenario = async (ctx) => {
   );
   const extra = extraOf(collected ?? (await ctx.status(L)) ?? start);
   ctx.note('collected', { leader: L, extraEntries: extra });
+  return { L, F1, others, t, majorityIndex };
+}
 
+/** What step b leaves: the new leader M, alone with one entry of its term u; S3 the voter that will let L back. */
+interface StepB {
+  M: string;
+  u: number;
+  S3: string;
+  /** M's status once its term-u entry was in its log; undefined when no client write reached it in time. */
+  withEntry: MemberStatus | undefined;
+}
+
+/** b. The others elect M; M is cut off alone, then one client write puts a term-u entry only M stores. */
+async function isolateNewLeader(ctx: ScenarioContext, a: StepA): Promise<StepB | undefined> {
   const elected = await ctx.waitFor(
-    `a leader among ${others.join(',')} in a term after ${t}`,
-    async () => (await statusesOf(ctx, others)).find((s) => s.role === 'leader' && s.term > t),
+    `a leader among ${a.others.join(',')} in a term after ${a.t}`,
+    async () => (await statusesOf(ctx, a.others)).find((s) => s.role === 'leader' && s.term > a.t),
     WAIT.newLeader,
   );
-  if (elected === undefined)
-    return await finish(
-      ctx,
-      { L, F1, others, healed: [] },
-      { reached: false, detail: 'the majority side elected no leader' },
-    );
+  if (elected === undefined) return undefined;
   const M = elected.id;
   const u = elected.term;
-  const rest = others.filter((id) => id !== M);
-
-  // b. M alone, then one client write into its log: a term-u entry only M stores.
+  const rest = a.others.filter((id) => id !== M);
   await ctx.cut(linksBetween([M], rest));
   const restStatuses = await statusesOf(ctx, rest);
   // S3 must be less up to date than L (last term below u) to vote for it; prefer one that is.
@@ -143,58 +170,60 @@ export const figure8: Scenario = async (ctx) => {
   );
   await ctx.cut(clientLinks([M]));
   ctx.note('entry-on-new-leader', { newLeader: M, lastIndex: withEntry?.lastIndex, lastTerm: withEntry?.lastTerm });
+  return { M, u, S3, withEntry };
+}
 
-  // c. No new requests anywhere (L's and F1's waiting clients still get their answers); L and S3 meet again.
-  await ctx.holdClientRequests([L, F1]);
-  await ctx.heal(linksBetween([L], [S3]));
+/**
+ * c. No new requests anywhere (L's and F1's waiting clients still get their answers); L and S3 meet again. The state
+ * is reached when L leads a later term and commits past the majority's log without an entry of that term.
+ */
+async function reuniteOldLeader(ctx: ScenarioContext, a: StepA, b: StepB): Promise<ScenarioOutcome> {
+  const { L, majorityIndex } = a;
+  await ctx.holdClientRequests([L, a.F1]);
+  await ctx.heal(linksBetween([L], [b.S3]));
   const back = await ctx.waitFor(
-    `${L} to lead again after term ${u}, or another leader`,
-    async () => {
-      const list = await statusesOf(ctx, [L, F1, S3]);
-      return list.find((s) => s.role === 'leader' && s.term > u);
-    },
+    `${L} to lead again after term ${b.u}, or another leader`,
+    async () => (await statusesOf(ctx, [L, a.F1, b.S3])).find((s) => s.role === 'leader' && s.term > b.u),
     WAIT.oldLeaderBack,
   );
-  let reached = false;
-  let detail: string;
-  if (back === undefined) {
-    detail = `${L} did not lead again`;
-  } else if (back.id !== L) {
-    detail = `${back.id} won term ${back.term} instead of ${L} (its log was more up to date)`;
-  } else {
-    // L leads term v; did it commit entries past the majority's log without any entry of term v?
-    const committed = await ctx.waitFor(
-      `${L} to commit and apply past index ${majorityIndex}`,
-      async () => {
-        const s = await ctx.status(L);
-        if (s === undefined || s.role !== 'leader') return s === undefined ? undefined : s;
-        return s.commitIndex > majorityIndex && s.appliedIndex >= s.commitIndex ? s : undefined;
-      },
-      WAIT.applied,
-    );
-    if (committed !== undefined && committed.role === 'leader' && committed.commitIndex > majorityIndex) {
-      const oldTerm = (committed.lastTerm ?? committed.term) < committed.term;
-      reached = oldTerm && withEntry !== undefined;
-      detail = oldTerm
-        ? `${L} (term ${committed.term}, last entry of term ${committed.lastTerm}) committed up to ${committed.commitIndex} past the majority's ${majorityIndex} by counting; ${M} holds term ${u}`
-        : `${L} committed up to ${committed.commitIndex} with an entry of its term ${committed.term}`;
-      ctx.note('old-leader-committed', {
-        leader: L,
-        term: committed.term,
-        lastTerm: committed.lastTerm,
-        commitIndex: committed.commitIndex,
-        majorityIndex,
-        oldTerm,
-      });
-      // The answers to the waiting clients leave as the entries apply; give them a moment on the wire.
-      await ctx.sleep(300);
-    } else {
-      detail = `${L} led term ${back.term} but committed nothing past ${majorityIndex}`;
-    }
+  const missingEntry = b.withEntry === undefined ? `; no client write reached ${b.M} in time` : '';
+  if (back === undefined) return { reached: false, detail: `${L} did not lead again${missingEntry}` };
+  if (back.id !== L) {
+    const detail = `${back.id} won term ${back.term} instead of ${L} (its log was more up to date)`;
+    return { reached: false, detail: `${detail}${missingEntry}` };
   }
-  if (withEntry === undefined) detail += `; no client write reached ${M} in time`;
-  return await finish(ctx, { L, F1, others, healed: [S3], M }, { reached, detail });
-};
+  // L leads term v; did it commit entries past the majority's log without any entry of term v?
+  const committed = await ctx.waitFor(
+    `${L} to commit and apply past index ${majorityIndex}`,
+    async () => {
+      const s = await ctx.status(L);
+      if (s === undefined || s.role !== 'leader') return s === undefined ? undefined : s;
+      return s.commitIndex > majorityIndex && s.appliedIndex >= s.commitIndex ? s : undefined;
+    },
+    WAIT.applied,
+  );
+  if (committed === undefined || committed.role !== 'leader' || committed.commitIndex <= majorityIndex) {
+    return {
+      reached: false,
+      detail: `${L} led term ${back.term} but committed nothing past ${majorityIndex}${missingEntry}`,
+    };
+  }
+  const oldTerm = (committed.lastTerm ?? committed.term) < committed.term;
+  const detail = oldTerm
+    ? `${L} (term ${committed.term}, last entry of term ${committed.lastTerm}) committed up to ${committed.commitIndex} past the majority's ${majorityIndex} by counting; ${b.M} holds term ${b.u}`
+    : `${L} committed up to ${committed.commitIndex} with an entry of its term ${committed.term}`;
+  ctx.note('old-leader-committed', {
+    leader: L,
+    term: committed.term,
+    lastTerm: committed.lastTerm,
+    commitIndex: committed.commitIndex,
+    majorityIndex,
+    oldTerm,
+  });
+  // The answers to the waiting clients leave as the entries apply; give them a moment on the wire.
+  await ctx.sleep(300);
+  return { reached: oldTerm && b.withEntry !== undefined, detail: `${detail}${missingEntry}` };
+}
 
 /**
  * A leader without an entry of its term (the variant appends no §8 no-op)
