@@ -5,7 +5,9 @@
  * Against a SIGKILL of the harness itself there are two layers. Programs of ours take `--exit-with-parent` and exit
  * when their stdin pipe reaches EOF. A {@link Reaper} (a tiny plain-node process whose stdin is piped from us)
  * SIGKILLs every pid registered with it when our end of its pipe closes: the only way to also take down a child that
- * is SIGSTOPped at that moment, since a stopped process never sees its stdin EOF.
+ * is SIGSTOPped at that moment, since a stopped process never sees its stdin EOF. The reaper also runs the cleanup
+ * commands registered with it (e.g. deleting a run's network namespaces), so state that is not a process is undone
+ * too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
@@ -143,16 +145,27 @@ export async function stopChild(child: ResultPromise, graceMs = 2_000, processGr
   if (processGroup) signalChild(child, 'SIGKILL', true);
 }
 
-// Reads lines `add N` / `del N` from stdin, N a pid or a negative process group id; on EOF (our process died or
-// closed the pipe) it SIGCONTs and SIGKILLs every one that is still registered.
+// Reads lines `add N` / `del N` from stdin, N a pid or a negative process group id, and `cleanup KEY JSON` /
+// `uncleanup KEY` (a list of argv arrays to run); on EOF (our process died or closed the pipe) it SIGCONTs and
+// SIGKILLs every pid or group still registered, then runs every cleanup command still registered, in order, ignoring
+// failures.
 const REAPER_SOURCE = `
-const pids = new Set(); let buf = '';
+const pids = new Set(); const cleanups = new Map(); let buf = '';
 process.on('SIGINT', () => {}); process.on('SIGTERM', () => {});
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) {
-  const [verb, n] = buf.slice(0, i).trim().split(' '); buf = buf.slice(i + 1);
-  if (verb === 'del') pids.delete(Number(n)); else if (verb === 'add') pids.add(Number(n)); } });
-process.stdin.on('end', () => { for (const p of pids) { try { process.kill(p, 'SIGCONT'); } catch {} try { process.kill(p, 'SIGKILL'); } catch {} } process.exit(0); });
+  const line = buf.slice(0, i).trim(); buf = buf.slice(i + 1);
+  const [verb, n] = line.split(' ');
+  if (verb === 'del') pids.delete(Number(n)); else if (verb === 'add') pids.add(Number(n));
+  else if (verb === 'cleanup') cleanups.set(n, JSON.parse(line.slice(verb.length + n.length + 2)));
+  else if (verb === 'uncleanup') cleanups.delete(n); } });
+process.stdin.on('end', () => {
+  for (const p of pids) { try { process.kill(p, 'SIGCONT'); } catch {} try { process.kill(p, 'SIGKILL'); } catch {} }
+  const { spawnSync } = require('node:child_process');
+  for (const commands of cleanups.values()) for (const argv of commands) {
+    spawnSync(argv[0], argv.slice(1), { stdio: 'ignore', timeout: 10000 });
+  }
+  process.exit(0); });
 `;
 
 /** SIGKILLs every registered pid when the harness dies, however it dies. */
@@ -182,6 +195,21 @@ export class Reaper {
     if (pid !== undefined) this.child.stdin?.write(`del ${processGroup ? -pid : pid}\n`);
   }
 
+  /**
+   * Registers commands (argv arrays, run in order without a shell) that the reaper runs after killing the pids when
+   * the harness dies without removing them first: how state outside any process (network namespaces, nftables
+   * tables) is undone after a SIGKILL. `key` (no whitespace) names the set; registering it again replaces it.
+   */
+  addCleanup(key: string, commands: readonly (readonly string[])[]): void {
+    if (/\s/.test(key) || key === '') throw new Error(`reaper cleanup key must be a non-empty word, got "${key}"`);
+    this.child.stdin?.write(`cleanup ${key} ${JSON.stringify(commands)}\n`);
+  }
+
+  /** Forgets the cleanup commands registered under `key` (the harness undid the state itself). */
+  removeCleanup(key: string): void {
+    this.child.stdin?.write(`uncleanup ${key}\n`);
+  }
+
   /** Closes the pipe (the reaper kills what is still registered) and waits for it to exit. */
   async close(): Promise<void> {
     const child = this.child;
@@ -189,6 +217,8 @@ export class Reaper {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
+    // Waiting for an unref'd child would let the event loop end before it exits.
+    child.ref();
     child.stdin?.end();
     await exited;
   }

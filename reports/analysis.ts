@@ -25,6 +25,8 @@ export interface FaultWindow {
   description: string;
   targets: unknown;
   startNs: number;
+  /** Network faults: the layer that applied it (`kernel` or `proxy`). */
+  layer?: string;
   /** Stop time; undefined when the history ends before the stop. */
   stopNs?: number;
 }
@@ -155,6 +157,7 @@ export function faultWindows(events: readonly RunEvent[]): FaultWindow[] {
         description: event.detail ?? kind,
         targets: event.value,
         startNs: event.time,
+        ...(event.layer !== undefined ? { layer: event.layer } : {}),
       };
       windows.push(window);
       open.set(id, window);

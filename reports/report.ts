@@ -132,13 +132,13 @@ function faultTable(files: RunFiles, ops: readonly CompletedOp[], endNs: number)
     .map(
       (
         r,
-      ) => `<tr><td>${r.index}</td><td class="l">${escapeHtml(r.description)}</td><td class="l mono">${escapeHtml(Array.isArray(r.targets) ? r.targets.join(' ') : showValue(r.targets))}</td>
+      ) => `<tr><td>${r.index}</td><td class="l">${escapeHtml(r.description)}</td><td class="l mono">${escapeHtml(Array.isArray(r.targets) ? r.targets.join(' ') : showValue(r.targets))}</td><td class="l">${escapeHtml(r.layer ?? '')}</td>
 <td>${fmtS(r.startNs)}</td><td>${fmtS(r.stopNs)}</td><td>${fmtMs(r.firstWriteAfterStartMs)}</td><td>${fmtMs(r.firstWriteAfterStopMs)}</td><td>${fmtMs(r.unavailableMs)}</td><td>${r.leaderChanges}</td><td>${r.infoOps}</td></tr>`,
     )
     .join('');
-  return `<table id="faults"><tr><th>#</th><th class="l">fault</th><th class="l">targets</th><th>start s</th><th>stop s</th>
+  return `<table id="faults"><tr><th>#</th><th class="l">fault</th><th class="l">targets</th><th class="l">layer</th><th>start s</th><th>stop s</th>
 <th>first ok write after start, ms</th><th>first ok write after stop, ms</th><th>longest gap without ok write, ms</th><th>leader changes</th><th>info ops</th></tr>${rows}</table>
-<p class="muted">"First ok write" = the first write or CAS invoked after the moment that succeeded, measured to its completion. Leader changes come from polling /status every 250 ms, until the next fault.</p>`;
+<p class="muted">"First ok write" = the first write or CAS invoked after the moment that succeeded, measured to its completion. Layer: what applied a network fault, <code>kernel</code> (nftables rules in the members' network namespaces) or <code>proxy</code> (Toxiproxy). Leader changes come from polling /status every 250 ms, until the next fault.</p>`;
 }
 
 function partitionTable(partitions: readonly PartitionResult[]): string {

@@ -19,6 +19,8 @@ export interface RunEvent {
   error?: string;
   fault?: number;
   detail?: string;
+  /** Nemesis start events of network faults: `kernel` (nftables, hosts mode) or `proxy` (Toxiproxy). */
+  layer?: 'kernel' | 'proxy';
 }
 
 /** One line of status.jsonl: every node's /status (null = no answer) at `time` ns. */

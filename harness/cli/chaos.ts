@@ -13,6 +13,7 @@ import { runChaos, type ChaosProgress } from '../run/chaos.ts';
 import { SYSTEM_NAMES, type SystemName } from '../systems/system.ts';
 import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
 import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from '../nemesis/plan.ts';
+import { hostsUnavailableReason } from '../hosts/hosts.ts';
 
 // --bug picks the nemesis and workload that can expose the bug (harness/run/bug-presets.ts,
 // harness/PROVE.md); flags given explicitly still win, so these defaults are
@@ -110,6 +111,14 @@ const argv = await yargs(hideBin(process.argv))
     type: 'string',
     describe:
       'URL of a running Toxiproxy (e.g. http://127.0.0.1:8474 from docker-compose.toxiproxy.yml); default: start the embedded one',
+  })
+  .option('net', {
+    choices: ['proxy', 'hosts'] as const,
+    default: 'proxy' as const,
+    describe:
+      'proxy: every member on 127.0.0.1 behind per-link Toxiproxy proxies; hosts: every member in its own ' +
+      'network namespace, partitions as nftables rules in the kernel, latency/blackhole/bandwidth on per-link ' +
+      'proxies reached by dnat (Linux, root)',
   })
   .option('store', {
     type: 'string',
@@ -238,6 +247,7 @@ const command = [
   `--concurrency ${settings.concurrency}`,
   ...(argv.rate !== undefined ? [`--rate ${argv.rate}`] : []),
   `--timeout-ms ${settings.timeoutMs}`,
+  ...(argv.net === 'hosts' ? ['--net hosts'] : []),
   ...(settings.retry > 0 ? [`--retry ${settings.retry}`] : []),
   ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
   ...(settings.electionTimeoutMs !== undefined ? [`--election-timeout-ms ${settings.electionTimeoutMs}`] : []),
@@ -274,6 +284,13 @@ const show = (progress: ChaosProgress): void => {
   }
 };
 
+if (argv.net === 'hosts') {
+  const reason = hostsUnavailableReason();
+  if (reason !== undefined) {
+    console.error(`npm run chaos: ${reason}`);
+    process.exit(EXIT_BROKEN);
+  }
+}
 if (bug !== undefined)
   console.log(`PLANTED BUG ${bug}: every node is deliberately broken (harness/PROVE.md); a working suite exits 1`);
 console.log(`seed ${seed} (replay: ${command})`);
@@ -301,6 +318,7 @@ const outcome = await runChaos(
     ...(argv.rate !== undefined ? { rate: argv.rate } : {}),
     seed,
     ...(argv.toxiproxy !== undefined ? { toxiproxy: argv.toxiproxy } : {}),
+    net: argv.net,
     store: argv.store,
     timeoutMs: settings.timeoutMs,
     ...(argv.name !== undefined ? { name: argv.name } : {}),

@@ -4,7 +4,7 @@
  * run refuses a nemesis kind it cannot apply instead of discovering a missing method mid-run.
  */
 import type { MemberStatus } from '../../workloads/client.ts';
-import type { Link } from './plan.ts';
+import type { Fault, Link } from './plan.ts';
 
 export type { MemberStatus };
 
@@ -44,4 +44,29 @@ export interface NetworkControl {
   releaseClientRequests(ids?: readonly string[]): Promise<void>;
   /** Removes every toxic and re-enables every link. */
   healAll(): Promise<void>;
+}
+
+/** Where a network fault is applied: nftables rules in the members' namespaces, or Toxiproxy toxics and states. */
+export type FaultLayer = 'kernel' | 'proxy';
+
+/** The network faults a system applies, by mechanism (a partition is a set of cuts; a client hold stops requests). */
+export type NetworkFault = 'cut' | 'latency' | 'blackhole' | 'bandwidth' | 'hold';
+
+/**
+ * The network mechanism a planned fault uses, for its layer in the history and test.json: a partition cuts links,
+ * a scripted scenario is recorded with the layer of its cuts (its client holds are proxy toxics), process faults have
+ * none.
+ */
+export function networkFaultOf(fault: Fault): NetworkFault | undefined {
+  switch (fault.kind) {
+    case 'partition':
+    case 'scenario':
+      return 'cut';
+    case 'latency':
+    case 'blackhole':
+    case 'bandwidth':
+      return fault.kind;
+    default:
+      return undefined;
+  }
 }

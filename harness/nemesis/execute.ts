@@ -1,11 +1,18 @@
 /**
  * The nemesis at run time: executes a planned schedule (plan.ts) against the system's process and network controls
  * (controls.ts), with each fault's start and stop recorded in the history (process "nemesis", type "info",
- * f "<kind>-start" / "<kind>-stop").
+ * f "<kind>-start" / "<kind>-stop"); a network fault's start also says which layer applied it (`layer`: `kernel` for
+ * nftables rules in hosts mode, `proxy` for Toxiproxy).
  */
 import type { RecordFn } from '../../workloads/runner.ts';
 import { sleep } from '../../lib/time.ts';
-import type { NetworkControl, ProcessControl } from './controls.ts';
+import {
+  networkFaultOf,
+  type FaultLayer,
+  type NetworkControl,
+  type NetworkFault,
+  type ProcessControl,
+} from './controls.ts';
 import {
   describeFault,
   linksBetween,
@@ -25,6 +32,8 @@ export interface AppliedFault {
   targets: string[];
   startNs: number;
   stopNs?: number;
+  /** Network faults: the layer that applied it. */
+  layer?: FaultLayer;
   /** Scenarios: what the script reported (whether it built its dangerous state). */
   outcome?: ScenarioOutcome;
   /** Scenarios: nodes the script left killed or paused (undone by `stop`). */
@@ -46,10 +55,12 @@ export class Nemesis {
   private readonly now: () => number;
   private readonly seed: number;
   private readonly scripts: Readonly<Record<ScenarioName, Scenario>>;
+  private readonly layerOf: (fault: NetworkFault) => FaultLayer | undefined;
 
   /**
    * `seed` seeds the scenarios' random streams (with the fault index);
-   * `scenarios` replaces the scripts (tests).
+   * `scenarios` replaces the scripts (tests); `layer` says which layer applies each network fault (the system's
+   * `faultLayer`; default: the proxies, whenever there is a network control).
    */
   constructor(options: {
     processes: ProcessControl;
@@ -58,6 +69,7 @@ export class Nemesis {
     now: () => number;
     seed?: number;
     scenarios?: Readonly<Record<ScenarioName, Scenario>>;
+    layer?: (fault: NetworkFault) => FaultLayer | undefined;
   }) {
     this.processes = options.processes;
     this.network = options.network;
@@ -65,6 +77,7 @@ export class Nemesis {
     this.now = options.now;
     this.seed = options.seed ?? 0;
     this.scripts = options.scenarios ?? scenarios;
+    this.layerOf = options.layer ?? (() => (this.network !== undefined ? 'proxy' : undefined));
   }
 
   private async resolveTarget(target: ProcessTarget): Promise<string[]> {
@@ -215,6 +228,8 @@ export class Nemesis {
       fault.kind === 'partition' && fault.mode === 'isolate-leader'
         ? `partition isolate-leader ${targets[0]?.split('->')[0] ?? ''}`
         : describeFault(fault);
+    const mechanism = networkFaultOf(fault);
+    const layer = mechanism !== undefined ? this.layerOf(mechanism) : undefined;
     // Record the start before acting: the fault may take effect at any point after this line.
     const event = this.record({
       process: 'nemesis',
@@ -223,8 +238,15 @@ export class Nemesis {
       value: targets,
       detail: description,
       fault: planned.index,
+      ...(layer !== undefined ? { layer } : {}),
     });
-    const applied: AppliedFault = { planned, description, targets, startNs: event.time };
+    const applied: AppliedFault = {
+      planned,
+      description,
+      targets,
+      startNs: event.time,
+      ...(layer !== undefined ? { layer } : {}),
+    };
     this.current = applied;
     this.applied.push(applied);
     switch (fault.kind) {

@@ -181,3 +181,54 @@ test('a proxy API call that fails once is retried instead of breaking the run', 
   await nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault });
   assert.equal(cutCalls, 2);
 });
+
+test("a network fault's start event says which layer applied it; a process fault's has none", async () => {
+  const recorder = new Recorder();
+  const noop = async (): Promise<void> => {};
+  const nemesis = new Nemesis({
+    processes: {
+      ids: ['n1', 'n2', 'n3'],
+      leader: async () => 'n1',
+      kill: noop,
+      restart: noop,
+      pause: () => {},
+      resume: () => {},
+      isRunning: () => true,
+      isPaused: () => false,
+      status: async () => undefined,
+    },
+    network: {
+      cut: noop,
+      heal: noop,
+      latency: noop,
+      removeLatency: noop,
+      blackhole: noop,
+      removeBlackhole: noop,
+      bandwidth: noop,
+      holdClientRequests: noop,
+      releaseClientRequests: noop,
+      healAll: noop,
+    },
+    record: (e) => recorder.record(e),
+    now: () => recorder.now(),
+    layer: (fault) => (fault === 'cut' ? 'kernel' : 'proxy'),
+  });
+  const links = [['n1', 'n2'] as const];
+  const faults = [
+    { kind: 'partition' as const, mode: 'one-way' as const, groups: [['n1'], ['n2', 'n3']], cut: links },
+    { kind: 'latency' as const, links, delayMs: 50, jitterMs: 0 },
+    { kind: 'kill' as const, target: { by: 'random' as const, nodes: ['n3'] } },
+  ];
+  const layers: unknown[] = [];
+  for (const [index, fault] of faults.entries()) {
+    const applied = await nemesis.start({ index, startMs: 0, stopMs: 1, fault });
+    layers.push(applied.layer);
+    await nemesis.stop(applied);
+  }
+  assert.deepEqual(layers, ['kernel', 'proxy', undefined]);
+  const starts = recorder.events.filter((e) => e.f.endsWith('-start')) as unknown as { layer?: string }[];
+  assert.deepEqual(
+    starts.map((e) => e.layer),
+    ['kernel', 'proxy', undefined],
+  );
+});

@@ -7,6 +7,12 @@
  * names every peer's URL, so each directed link gets its own proxy), and clients reach member j through `client->nj`;
  * in `direct` mode there are no proxies and only process faults apply.
  *
+ * With `net: 'hosts'` every member runs in a network namespace of its own (harness/hosts/) and is served on its own
+ * address there (a member that listens on loopback only is reached through a dnat to loopback in its namespace);
+ * peers dial each other's real addresses, cuts are nftables rules in the kernel, and (with `peerProxies`) a dnat rule
+ * per link sends each member's peer traffic through that link's proxy, so latency, blackhole and bandwidth still
+ * apply per link. Clients still go through the client proxies on 127.0.0.1.
+ *
  * No orphans: every member is registered with a {@link Reaper}, which takes it down (its whole process group when it
  * has one) when the harness dies, even while it is SIGSTOPped.
  */
@@ -16,8 +22,10 @@ import type { ResultPromise } from 'execa';
 import { acceptsConnections, freePort } from '../../lib/ports.ts';
 import { Reaper, signalChild, startChild, stopChild } from '../../lib/process.ts';
 import { sleep } from '../../lib/time.ts';
+import { Hosts } from '../hosts/hosts.ts';
 import { fetchStatus, type ClientAdapter, type MemberStatus } from '../../workloads/client.ts';
-import type { NetworkControl } from '../nemesis/controls.ts';
+import type { FaultLayer, NetworkControl, NetworkFault } from '../nemesis/controls.ts';
+import { HostsNetwork, hostsFaultLayer } from './hosts-network.ts';
 import { proxyLayerStarter, type ProxyLayer, type ProxyLayerStarter, type ProxySpec } from './proxies.ts';
 import type { ClientOptions, PeerRouting, System, SystemDescription } from './system.ts';
 
@@ -29,6 +37,13 @@ export interface ProcessClusterOptions {
   runDir: string;
   /** `proxied`: peers and clients through per-link proxies; `direct`: none. */
   mode: 'proxied' | 'direct';
+  /** `proxy` (default): every member on 127.0.0.1; `hosts`: every member in a network namespace of its own. */
+  net?: 'proxy' | 'hosts';
+  /**
+   * Hosts mode: route peer traffic through per-link proxies (dnat), so latency, blackhole and bandwidth apply;
+   * default true. Without it peers talk directly and only kernel cuts and client holds are available.
+   */
+  peerProxies?: boolean;
   /** A running Toxiproxy to create the proxies on; default: start the embedded server. */
   toxiproxyUrl?: string;
   /** Seed of the embedded Toxiproxy's random draws. */
@@ -65,6 +80,8 @@ export interface MemberLaunch {
 
 interface Member {
   id: string;
+  /** The address it is reached on: 127.0.0.1, or its namespace's address in hosts mode. */
+  host: string;
   port: number;
   dataDir: string;
   logPath: string;
@@ -75,6 +92,8 @@ interface Member {
 
 /** How often the proxies are created again with new ports after a bind race. */
 const PROXY_START_ATTEMPTS = 4;
+/** In hosts mode every member has a namespace (and port space) of its own, so all use the same port. */
+const HOSTS_PORT = 7000;
 
 /** Local processes with per-link proxies between them. */
 export abstract class ProcessCluster implements System {
@@ -86,6 +105,7 @@ export abstract class ProcessCluster implements System {
   private proxySpecs: ProxySpec[] = [];
   private proxyLayer: ProxyLayer | undefined;
   private reaper: Reaper | undefined;
+  private hosts: Hosts | undefined;
   private stopping: Promise<void> | undefined;
   private started = false;
 
@@ -104,23 +124,43 @@ export abstract class ProcessCluster implements System {
   abstract createClient(options: ClientOptions): ClientAdapter;
 
   get peerRouting(): PeerRouting {
-    return this.options.mode === 'proxied' ? 'per-link' : 'none';
+    return this.options.mode === 'proxied' || this.inHosts ? 'per-link' : 'none';
+  }
+
+  faultLayer(fault: NetworkFault): FaultLayer | undefined {
+    if (this.peerRouting !== 'per-link') return undefined;
+    return this.inHosts ? hostsFaultLayer(fault) : 'proxy';
+  }
+
+  private get inHosts(): boolean {
+    return this.options.net === 'hosts';
+  }
+
+  /** Whether peer traffic goes through per-link proxies (always when proxied on loopback). */
+  private get peerProxies(): boolean {
+    return this.options.mode === 'proxied' && (!this.inHosts || this.options.peerProxies !== false);
   }
 
   describeRouting(): string {
+    if (this.inHosts) {
+      return this.peerProxies
+        ? 'every member in a network namespace of its own; cuts in the kernel, toxics on per-link proxies (dnat)'
+        : 'every member in a network namespace of its own; cuts in the kernel, peers talk directly';
+    }
     return this.options.mode === 'proxied'
       ? 'every directed link between members goes through a proxy of its own'
       : 'the members talk to each other directly (direct mode, no proxies)';
   }
 
   get network(): NetworkControl | undefined {
+    if (this.hosts !== undefined) return new HostsNetwork(this.hosts, this.proxyLayer?.network, this.peerProxies);
     return this.proxyLayer?.network;
   }
 
   /** Direct URL of each member (bypassing proxies), for status polling and the final checks. */
   get directUrls(): Record<string, string> {
     const urls: Record<string, string> = {};
-    for (const [id, member] of this.members) urls[id] = `http://127.0.0.1:${member.port}`;
+    for (const [id, member] of this.members) urls[id] = `http://${member.host}:${member.port}`;
     return urls;
   }
 
@@ -159,6 +199,15 @@ export abstract class ProcessCluster implements System {
         logPath: m.logPath,
       })),
       ...(this.proxyLayer !== undefined ? { toxiproxy: this.proxyLayer.url, proxies: this.proxySpecs } : {}),
+      ...(this.hosts !== undefined
+        ? {
+            hosts: {
+              subnet: this.hosts.subnet,
+              namespaces: this.hosts.names.namespaces,
+              peerProxies: this.peerProxies,
+            },
+          }
+        : {}),
     };
   }
 
@@ -191,6 +240,9 @@ export abstract class ProcessCluster implements System {
     if (this.started) throw new Error('system already started');
     this.started = true;
     this.reaper = new Reaper();
+    // The namespaces are undone by the reaper too (after it killed the members) if the harness dies.
+    if (this.inHosts) this.hosts = await Hosts.create({ members: this.ids, reaper: this.reaper });
+    for (const id of this.ids) await this.hosts?.exposeLoopback(id, HOSTS_PORT);
     const nodesDir = join(this.options.runDir, 'nodes');
     mkdirSync(nodesDir, { recursive: true });
     for (const [i, id] of this.ids.entries()) {
@@ -198,7 +250,8 @@ export abstract class ProcessCluster implements System {
       mkdirSync(dataDir, { recursive: true });
       this.members.set(id, {
         id,
-        port: this.options.basePort !== undefined ? this.options.basePort + i : await freePort(),
+        host: this.hosts?.address(id) ?? '127.0.0.1',
+        port: await this.memberPort(i),
         dataDir,
         logPath: join(nodesDir, `${id}.log`),
         child: undefined,
@@ -208,6 +261,12 @@ export abstract class ProcessCluster implements System {
     }
     if (this.options.mode === 'proxied') await this.startProxies();
     for (const id of this.ids) void this.spawnMember(id);
+  }
+
+  /** Hosts mode: the same port in every namespace; otherwise `basePort + i` or a free loopback port. */
+  private async memberPort(index: number): Promise<number> {
+    if (this.hosts !== undefined) return HOSTS_PORT;
+    return this.options.basePort !== undefined ? this.options.basePort + index : await freePort();
   }
 
   /**
@@ -239,16 +298,25 @@ export abstract class ProcessCluster implements System {
       }
     }
     for (const pid of this.proxyLayer.pids) this.reaper?.add(pid);
+    // Hosts mode: each member dials its peers' real addresses; a dnat rule per link sends that to the link's proxy.
+    for (const spec of this.proxySpecs) {
+      if (spec.kind === 'peer' && spec.from !== undefined) {
+        await this.hosts?.redirect(spec.from, spec.to, this.member(spec.to).port, spec.listen);
+      }
+    }
   }
 
   /** One proxy per directed peer link and one per member for clients, each on a fresh free port. */
   private async planProxySpecs(): Promise<ProxySpec[]> {
     const specs: ProxySpec[] = [];
-    const upstream = (id: string): string => `127.0.0.1:${this.member(id).port}`;
-    for (const from of this.ids) {
+    const upstream = (id: string): string => `${this.member(id).host}:${this.member(id).port}`;
+    // In hosts mode peer proxies listen on the gateway (the root namespace's address on the run's bridge), where the
+    // members' namespaces can reach them.
+    const peerHost = this.hosts?.gateway ?? '127.0.0.1';
+    for (const from of this.peerProxies ? this.ids : []) {
       for (const to of this.ids) {
         if (from === to) continue;
-        const listen = `127.0.0.1:${await freePort()}`;
+        const listen = `${peerHost}:${await freePort()}`;
         specs.push({ name: `${from}->${to}`, kind: 'peer', from, to, listen, upstream: upstream(to) });
       }
     }
@@ -266,7 +334,8 @@ export abstract class ProcessCluster implements System {
   }
 
   private peerUrl(from: string, to: string): string {
-    if (this.options.mode === 'direct') return `http://127.0.0.1:${this.member(to).port}`;
+    // Hosts mode: the real address; the dnat rule in `from`'s namespace does the routing.
+    if (this.options.mode === 'direct' || this.inHosts) return `http://${this.member(to).host}:${this.member(to).port}`;
     const spec = this.proxySpecs.find((s) => s.kind === 'peer' && s.from === from && s.to === to);
     if (spec === undefined) throw new Error(`no proxy ${from}->${to}`);
     return `http://${spec.listen}`;
@@ -296,9 +365,11 @@ export abstract class ProcessCluster implements System {
     const log = this.logStream(id);
     log.write(`# ${new Date().toISOString()} start ${id}: ${[launch.command, ...launch.args].join(' ')}\n`);
     const readyLine = launch.readyLine;
+    // Hosts mode: `ip netns exec NS COMMAND ...` (ip execs the command: the pid, signals and stdin are its own).
+    const [command = launch.command, ...prefix] = [...(this.hosts?.exec(id) ?? []), launch.command];
     const started = startChild({
-      command: launch.command,
-      args: launch.args,
+      command,
+      args: [...prefix, ...launch.args],
       ...(launch.cwd !== undefined ? { cwd: launch.cwd } : {}),
       log,
       name: `${this.name} member ${id}`,
@@ -325,7 +396,7 @@ export abstract class ProcessCluster implements System {
     }
     const deadline = performance.now() + timeoutMs;
     while (member.child === child && performance.now() < deadline) {
-      if (await acceptsConnections(member.port, 500)) return;
+      if (await acceptsConnections(member.port, 500, member.host)) return;
       await sleep(50);
     }
   }
@@ -386,7 +457,7 @@ export abstract class ProcessCluster implements System {
   }
 
   private async everyMemberAccepts(): Promise<boolean> {
-    const accepted = await Promise.all([...this.members.values()].map((m) => acceptsConnections(m.port, 300)));
+    const accepted = await Promise.all([...this.members.values()].map((m) => acceptsConnections(m.port, 300, m.host)));
     return accepted.every(Boolean);
   }
 
@@ -445,6 +516,7 @@ export abstract class ProcessCluster implements System {
     }
     await Promise.all([...this.logStreams.values()].map((s) => new Promise<void>((r) => s.end(r))));
     this.logStreams.clear();
+    await this.hosts?.teardown();
     if (this.reaper !== undefined) await Promise.race([this.reaper.close(), sleep(2_000)]);
   }
 }

@@ -7,7 +7,7 @@
  * and scripted scenarios). Asking for a kind it cannot apply is an error before the run starts, never a silent no-op.
  */
 import type { ClientAdapter } from '../../workloads/client.ts';
-import type { NetworkControl, ProcessControl } from '../nemesis/controls.ts';
+import type { FaultLayer, NetworkControl, NetworkFault, ProcessControl } from '../nemesis/controls.ts';
 import type { NemesisKind } from '../nemesis/plan.ts';
 
 /** The systems the harness can put under test. */
@@ -43,6 +43,8 @@ export interface SystemDescription {
   /** The Toxiproxy API the proxies live on, when proxied. */
   toxiproxy?: string;
   proxies?: readonly { name: string; listen: string; upstream: string }[];
+  /** Hosts mode: the run's subnet and each member's network namespace (harness/hosts/). */
+  hosts?: { subnet: string; namespaces: Record<string, string>; peerProxies: boolean };
 }
 
 /** What the workload's client is asked for. */
@@ -76,6 +78,12 @@ export interface System extends ProcessControl {
   describe(): SystemDescription;
   /** Pids of every process the system runs right now (for orphan checks). */
   allPids(): number[];
+  /**
+   * Which layer applies a network fault in this system's configuration (known before `start`, for test.json): in
+   * proxy mode every fault is a Toxiproxy state or toxic; in hosts mode cuts are nftables rules in the kernel and the
+   * rest stays with the per-link proxies. Undefined when the system has no per-link routing.
+   */
+  faultLayer(fault: NetworkFault): FaultLayer | undefined;
 }
 
 /** Nemesis kinds that act on the network between members. */
