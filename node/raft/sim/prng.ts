@@ -20,14 +20,14 @@ export class Prng {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
 
-  /** An integer in [0, n). */
-  int(n: number): number {
+  /** An integer in [0, n) (the same convention as lib/random.ts, which the pure core cannot import). */
+  below(n: number): number {
     return Math.floor(this.next() * n);
   }
 
   /** An integer in [lo, hi] inclusive. */
-  between(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
+  int(lo: number, hi: number): number {
+    return lo + this.below(hi - lo + 1);
   }
 
   /** True with probability p. */
@@ -37,7 +37,7 @@ export class Prng {
 
   /** One element of a non-empty array. */
   pick<T>(items: readonly T[]): T {
-    const item = items[this.int(items.length)];
+    const item = items[this.below(items.length)];
     if (item === undefined) throw new Error('pick from an empty array');
     return item;
   }
@@ -51,7 +51,7 @@ export class Prng {
   shuffle<T>(items: readonly T[]): T[] {
     const out = [...items];
     for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
+      const j = this.below(i + 1);
       const tmp = out[i]!;
       out[i] = out[j]!;
       out[j] = tmp;

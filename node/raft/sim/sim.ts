@@ -217,7 +217,7 @@ class Simulation {
     this.diskDelayMax = this.rng.pick([2, 8, 40]);
     this.nemesisGapMax = this.rng.pick([100, 400]);
     this.restartDelayMax = this.rng.pick([50, 600]);
-    const features = this.rng.int(10);
+    const features = this.rng.below(10);
     this.configBase = {
       // Safety must hold with and without the optimisations.
       preVote: features !== 0,
@@ -254,8 +254,8 @@ class Simulation {
 
   run(): SimStats {
     for (const node of this.nodes) this.start(node);
-    this.schedule(this.rng.between(1, 20), { kind: 'client' });
-    this.schedule(this.rng.between(50, 300), { kind: 'nemesis' });
+    this.schedule(this.rng.int(1, 20), { kind: 'client' });
+    this.schedule(this.rng.int(50, 300), { kind: 'nemesis' });
     while (this.events < this.options.steps) this.processNext();
     this.heal();
     // Bound: election timeouts to settle leadership, plus time to ship the backlog of the
@@ -319,7 +319,7 @@ class Simulation {
         const node = this.nodes[event.node]!;
         if (node.raft === null || node.incarnation !== event.incarnation) break;
         node.raft.tick();
-        const localUnits = this.rng.between(TICK_UNITS - TICK_JITTER, TICK_UNITS + TICK_JITTER);
+        const localUnits = this.rng.int(TICK_UNITS - TICK_JITTER, TICK_UNITS + TICK_JITTER);
         this.schedule(Math.ceil(localUnits * node.clockRate), event);
         break;
       }
@@ -334,13 +334,13 @@ class Simulation {
       case 'client':
         if (!this.healing) {
           this.clientAction();
-          this.schedule(this.rng.between(1, 15), event);
+          this.schedule(this.rng.int(1, 15), event);
         }
         break;
       case 'nemesis':
         if (!this.healing) {
           this.nemesisAction();
-          this.schedule(this.rng.between(10, this.nemesisGapMax), event);
+          this.schedule(this.rng.int(10, this.nemesisGapMax), event);
         }
         break;
       case 'restart': {
@@ -393,7 +393,7 @@ class Simulation {
     node.commitSeen = node.appliedIndex;
     node.leaseTerm = -1;
     node.leaseUntilLocal = Number.NEGATIVE_INFINITY;
-    this.schedule(this.rng.between(1, TICK_UNITS), { kind: 'tick', node: node.index, incarnation: node.incarnation });
+    this.schedule(this.rng.int(1, TICK_UNITS), { kind: 'tick', node: node.index, incarnation: node.incarnation });
   }
 
   /**
@@ -404,7 +404,7 @@ class Simulation {
     if (node.raft === null) return;
     const pending = node.pending;
     if (pending !== null && this.rng.chance(0.5)) {
-      const records = this.rng.int(MemoryStorage.recordCount(pending) + 1);
+      const records = this.rng.below(MemoryStorage.recordCount(pending) + 1);
       node.storage.persistTorn(pending, records, this.rng.chance(0.5));
       for (const entry of pending.entries) {
         if (node.storage.termAt(entry.index) !== entry.term) break; // this record did not survive
@@ -416,7 +416,7 @@ class Simulation {
     node.pending = null;
     node.incarnation += 1;
     this.crashes += 1;
-    this.schedule(this.rng.between(5, this.restartDelayMax), { kind: 'restart', node: node.index });
+    this.schedule(this.rng.int(5, this.restartDelayMax), { kind: 'restart', node: node.index });
   }
 
   /** Takes a Ready if the node has one and none is in progress; eager messages leave at once. */
@@ -431,7 +431,7 @@ class Simulation {
     // that replaces the state machine only once durable).
     if (this.earlyApply && ready.snapshot === null) this.applyEntries(node, ready.committedEntries);
     // Disk latency: sometimes immediate, sometimes slower than a network hop.
-    const delay = this.rng.chance(0.3) ? 0 : this.rng.between(1, this.diskDelayMax);
+    const delay = this.rng.chance(0.3) ? 0 : this.rng.int(1, this.diskDelayMax);
     this.schedule(delay, { kind: 'persist', node: node.index, incarnation: node.incarnation });
   }
 
@@ -469,9 +469,7 @@ class Simulation {
     if (!this.healing && this.rng.chance(this.lossRate)) return;
     const copies = this.rng.chance(this.duplicateRate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
-      const delay = this.rng.chance(this.longDelayRate)
-        ? this.rng.between(TICK_UNITS, 6 * TICK_UNITS)
-        : this.rng.between(1, 4);
+      const delay = this.rng.chance(this.longDelayRate) ? this.rng.int(TICK_UNITS, 6 * TICK_UNITS) : this.rng.int(1, 4);
       this.schedule(delay, { kind: 'deliver', message: m });
     }
   }
@@ -497,7 +495,7 @@ class Simulation {
     if (roll < 0.45) {
       raft.propose(`v${this.nextValue++}`);
     } else if (roll < 0.6) {
-      const count = this.rng.between(1, 8);
+      const count = this.rng.int(1, 8);
       const datas = Array.from({ length: count }, () => `v${this.nextValue++}`);
       raft.proposeBatch(datas);
     } else if (roll < 0.9) {
@@ -534,14 +532,14 @@ class Simulation {
     if (roll < 1) {
       // Random halves.
       const shuffled = this.rng.shuffle(this.nodes.map((n) => n.index));
-      const cut = this.rng.between(1, this.nodes.length - 1);
+      const cut = this.rng.int(1, this.nodes.length - 1);
       this.group = this.nodes.map(() => 0);
       for (const i of shuffled.slice(0, cut)) this.group[i] = 1;
     } else if (roll < 2) {
       // Isolate one node (often the leader: the interesting case for PreVote/CheckQuorum).
       const leaders = this.nodes.filter((n) => n.raft?.status().role === 'leader');
       const victim =
-        leaders.length > 0 && this.rng.chance(0.6) ? this.rng.pick(leaders).index : this.rng.int(this.nodes.length);
+        leaders.length > 0 && this.rng.chance(0.6) ? this.rng.pick(leaders).index : this.rng.below(this.nodes.length);
       this.group = this.nodes.map((n) => (n.index === victim ? 1 : 0));
     } else if (roll < 4) {
       this.group = this.nodes.map(() => 0);
