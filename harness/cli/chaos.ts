@@ -76,7 +76,7 @@ const argv = await yargs(hideBin(process.argv))
   })
   .option('nemesis', {
     type: 'string',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; for a system without per-link proxies (etcd): kill,pause; with --bug: its preset]`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; for etcd: kill,pause (with --net hosts: kill,pause,partition); with --bug: its preset]`,
   })
   .option('interval', {
     type: 'number',
@@ -230,7 +230,9 @@ const nemesis =
     ? parseNemesisKinds(argv.nemesis)
     : preset !== undefined
       ? [...preset.nemesis]
-      : parseNemesisKinds(argv.system === 'etcd' ? 'kill,pause' : DEFAULTS.nemesis);
+      : parseNemesisKinds(
+          argv.system === 'etcd' ? (argv.net === 'hosts' ? 'kill,pause,partition' : 'kill,pause') : DEFAULTS.nemesis,
+        );
 const command = [
   'npm run chaos --',
   ...(argv.system !== 'raftlab' ? [`--system ${argv.system}`] : []),

@@ -5,6 +5,7 @@ import { renderNodeCommand, shellQuote, validateNodeCommand } from './exec.ts';
 
 const placement = {
   id: 'n2',
+  host: '127.0.0.1',
   port: 7002,
   dataDir: "/tmp/it's here/n2",
   peers: { n1: 'http://127.0.0.1:9001', n3: 'http://127.0.0.1:9003' },

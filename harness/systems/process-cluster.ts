@@ -27,7 +27,14 @@ import { fetchStatus, type ClientAdapter, type MemberStatus } from '../../worklo
 import type { FaultLayer, NetworkControl, NetworkFault } from '../nemesis/controls.ts';
 import { HostsNetwork, hostsFaultLayer } from './hosts-network.ts';
 import { proxyLayerStarter, type ProxyLayer, type ProxyLayerStarter, type ProxySpec } from './proxies.ts';
-import type { ClientOptions, PeerRouting, System, SystemDescription } from './system.ts';
+import type { NemesisKind } from '../nemesis/plan.ts';
+import {
+  unsupportedReason,
+  type ClientOptions,
+  type PeerRouting,
+  type System,
+  type SystemDescription,
+} from './system.ts';
 
 /** Options every process cluster shares. */
 export interface ProcessClusterOptions {
@@ -61,6 +68,8 @@ export interface ProcessClusterOptions {
 /** What a member is started with. */
 export interface MemberPlacement {
   id: string;
+  /** The address the member is reached on: 127.0.0.1, or its namespace's address in hosts mode. */
+  host: string;
   port: number;
   dataDir: string;
   /** Every other member's URL as this member must reach it (through its proxy when proxied), by id. */
@@ -127,12 +136,22 @@ export abstract class ProcessCluster implements System {
     return this.options.mode === 'proxied' || this.inHosts ? 'per-link' : 'none';
   }
 
+  unsupportedNemesis(kind: NemesisKind): string | undefined {
+    return unsupportedReason(this, kind);
+  }
+
+  /** The address member `id` is reached on (its namespace's in hosts mode); known once the system started. */
+  protected memberHost(id: string): string {
+    return this.member(id).host;
+  }
+
   faultLayer(fault: NetworkFault): FaultLayer | undefined {
     if (this.peerRouting !== 'per-link') return undefined;
     return this.inHosts ? hostsFaultLayer(fault) : 'proxy';
   }
 
-  private get inHosts(): boolean {
+  /** Whether the members run in network namespaces of their own. */
+  protected get inHosts(): boolean {
     return this.options.net === 'hosts';
   }
 
@@ -346,7 +365,7 @@ export abstract class ProcessCluster implements System {
     const member = this.member(id);
     const peers: Record<string, string> = {};
     for (const other of this.ids) if (other !== id) peers[other] = this.peerUrl(id, other);
-    return { id, port: member.port, dataDir: member.dataDir, peers };
+    return { id, host: member.host, port: member.port, dataDir: member.dataDir, peers };
   }
 
   private logStream(id: string): WriteStream {

@@ -61,6 +61,8 @@ export interface System extends ProcessControl {
   readonly peerRouting: PeerRouting;
   /** One sentence on how peer traffic is routed and why, for error messages (e.g. why per-link faults are refused). */
   describeRouting(): string;
+  /** Why this system cannot apply nemesis `kind` faithfully here, or undefined when it can. */
+  unsupportedNemesis(kind: NemesisKind): string | undefined;
   /** Per-link network control; present exactly when `peerRouting` is `per-link` and the system is started. */
   readonly network: NetworkControl | undefined;
   /** Starts every member (and the proxies in front of them). */
@@ -91,7 +93,17 @@ const NETWORK_KINDS: ReadonlySet<NemesisKind> = new Set(['partition', 'latency',
 /** Scripted scenarios: they need per-link faults and the members' status. */
 const SCENARIO_KINDS: ReadonlySet<NemesisKind> = new Set(['figure8', 'double-vote']);
 
-/** Why `system` cannot apply `kind`, or undefined when it can. */
+/** Scripted scenarios read raftlab's log positions from /status: they build their states on raftlab's node only. */
+export function isScenarioKind(kind: NemesisKind): boolean {
+  return SCENARIO_KINDS.has(kind);
+}
+
+/** Network kinds that need per-link proxies (toxics), as opposed to cuts. */
+export function isToxicKind(kind: NemesisKind): boolean {
+  return NETWORK_KINDS.has(kind) && kind !== 'partition';
+}
+
+/** The rule every system shares: network kinds and scenarios need per-link routing. */
 export function unsupportedReason(
   system: Pick<System, 'name' | 'peerRouting' | 'describeRouting'>,
   kind: NemesisKind,
@@ -103,11 +115,8 @@ export function unsupportedReason(
 }
 
 /** Throws one error naming every requested kind the system cannot apply. */
-export function assertSupported(
-  system: Pick<System, 'name' | 'peerRouting' | 'describeRouting'>,
-  kinds: readonly NemesisKind[],
-): void {
-  const reasons = kinds.flatMap((kind) => unsupportedReason(system, kind) ?? []);
+export function assertSupported(system: Pick<System, 'unsupportedNemesis'>, kinds: readonly NemesisKind[]): void {
+  const reasons = kinds.flatMap((kind) => system.unsupportedNemesis(kind) ?? []);
   if (reasons.length > 0) throw new UnsupportedError(reasons.join('; '));
 }
 
