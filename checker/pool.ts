@@ -2,12 +2,11 @@
 // partitions, balanced by op count (largest first onto the lightest worker),
 // and is terminated when done or on error.
 import { Worker } from 'node:worker_threads';
-import type { ResolvedOptions } from './check.ts';
 import { CheckerError, type CheckerErrorCode } from './errors.ts';
 import type { Operation } from './history.ts';
 import type { ModelOptions } from './models.ts';
+import type { ResolvedOptions, WorkerRequest } from './partitions.ts';
 import type { PartitionResult } from './types.ts';
-import type { WorkerRequest } from './worker.ts';
 
 type WorkerMessage =
   | { type: 'result'; result: PartitionResult }
