@@ -10,6 +10,7 @@ import { check } from './check.ts';
 import { CheckerError } from './errors.ts';
 import { MODEL_NAMES } from './models.ts';
 import { readHistoryFile } from './parse.ts';
+import { jsonText } from './values.ts';
 import type { CheckOptions, CheckResult, ModelName, NullRead, PartitionResult } from './types.ts';
 
 const WINDOW_LINES_MAX = 25;
@@ -194,7 +195,7 @@ export async function runCli(args: readonly string[], io: CliIo, seen = { exit: 
       phase?.('');
       // Recorded before printing: if stdout is gone, the verdict still counts.
       worse(EXIT[result.verdict]);
-      if (argv.json) io.out(JSON.stringify(jsonLine(file, result)));
+      if (argv.json) io.out(jsonText(jsonLine(file, result)));
       else printHuman(io.out, file, result, argv.verbose);
     } catch (error) {
       phase?.('');

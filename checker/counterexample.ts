@@ -19,7 +19,7 @@
 // All under a time cap; when it runs out the window found so far is
 // reported with `minimal: false`.
 import type { Operation } from './history.ts';
-import { searchPartition } from './search.ts';
+import { StateTable, searchPartition } from './search.ts';
 import type { Counterexample, LinearizationStep, Model, OperationInfo } from './types.ts';
 
 /** Limits of building one counterexample. */
@@ -149,6 +149,7 @@ function partialLinearizations(
   const done = new Uint8Array(n);
   const okCount = ops.filter((op) => op.ok).length;
   const seen = new Set<string>();
+  const stateIds = new StateTable(model);
   const path: { op: number; state: unknown }[] = [];
   let best: ScoredPath[] = [];
   let steps = 0;
@@ -162,7 +163,7 @@ function partialLinearizations(
   };
   const walk = (state: unknown, doneOk: number): void => {
     if (++steps > WINDOW_SEARCH_STEPS_MAX || (steps % 1024 === 0 && performance.now() > deadline)) return;
-    const key = `${String(model.hash(state))}|${done.join('')}`;
+    const key = `${stateIds.intern(state)}|${done.join('')}`;
     if (seen.has(key)) return;
     seen.add(key);
     let extended = false;

@@ -55,29 +55,49 @@ const STEPS_PER_CLOCK_CHECK = 1024;
 const TRANSITION_BYTES = 40;
 const STATE_BYTES = 80;
 
-/** Interned states and a cache of transitions, shared by all segments. */
-class StateSpace {
+/**
+ * States interned to small integers. Equal states get one id: a hash match
+ * is confirmed with `equal` (a custom model's hash may collide).
+ */
+export class StateTable {
   readonly states: unknown[] = [];
-  private readonly ids = new Map<string | number, number>();
-  private readonly transitions = new Map<number, number>();
+  /** State ids by hash; a hash maps to every id that has it. */
+  private readonly ids = new Map<string | number, number | number[]>();
 
   constructor(
     readonly model: Model<any>,
-    readonly ops: readonly Operation[],
-    private readonly account: MemoAccount,
+    private readonly account: MemoAccount = { bytes: 0 },
   ) {}
 
   intern(state: unknown): number {
     const h = this.model.hash(state);
-    let id = this.ids.get(h);
-    if (id === undefined) {
-      id = this.states.length;
-      this.states.push(state);
-      this.ids.set(h, id);
-      // Interned states count against the memory budget too (rough size).
-      this.account.bytes += STATE_BYTES + (typeof h === 'string' ? 2 * h.length : 0);
+    const known = this.ids.get(h);
+    if (typeof known === 'number') {
+      if (this.model.equal(this.states[known], state)) return known;
+    } else if (known !== undefined) {
+      for (const id of known) if (this.model.equal(this.states[id], state)) return id;
     }
+    const id = this.states.length;
+    this.states.push(state);
+    if (known === undefined) this.ids.set(h, id);
+    else if (typeof known === 'number') this.ids.set(h, [known, id]);
+    else known.push(id);
+    // Interned states count against the memory budget too (rough size).
+    this.account.bytes += STATE_BYTES + (typeof h === 'string' ? 2 * h.length : 0);
     return id;
+  }
+}
+
+/** Interned states and a cache of transitions, shared by all segments. */
+class StateSpace extends StateTable {
+  private readonly transitions = new Map<number, number>();
+
+  constructor(
+    model: Model<any>,
+    readonly ops: readonly Operation[],
+    private readonly memoAccount: MemoAccount,
+  ) {
+    super(model, memoAccount);
   }
 
   /** Next state id after op `opIndex` from `stateId`, or -1 when illegal. */
@@ -89,7 +109,7 @@ class StateSpace {
     const next = this.model.step(this.states[stateId], op.f, op.input, op.output);
     const id = next === undefined ? -1 : this.intern(next);
     this.transitions.set(key, id);
-    this.account.bytes += TRANSITION_BYTES;
+    this.memoAccount.bytes += TRANSITION_BYTES;
     return id;
   }
 }

@@ -26,7 +26,8 @@ export interface HistoryEvent {
  * operation cannot happen in `state`. `output` is `undefined` for an
  * operation whose outcome is unknown (`info`, or no completion): step then
  * says what the operation would do if it took effect.
- * `hash` must be injective (a canonical key): equal states, equal hashes.
+ * `hash` must give equal states equal hashes; different states may share a
+ * hash (the checker then tells them apart with `equal`).
  */
 export interface Model<State = unknown> {
   name: string;
@@ -36,6 +37,18 @@ export interface Model<State = unknown> {
   equal(a: State, b: State): boolean;
   /** Partition key of an event; `undefined` = the single default partition. */
   partition(event: HistoryEvent): string | undefined;
+  /**
+   * Every key an op touches, for ops that span several keys (transactions).
+   * When given, it replaces `partition`: ops that share a key, directly or
+   * through other ops, are checked together as one object.
+   */
+  partitionKeys?(f: string, input: unknown): string[];
+  /**
+   * Checks an op before the search: `undefined` when the model knows it,
+   * else a message (unknown op name, malformed value). `output` is
+   * `undefined` at the invoke and for ops whose outcome is unknown.
+   */
+  checkOperation?(f: string, input: unknown, output: unknown): string | undefined;
   /** True when the op never changes any state (an unknown one can be dropped). */
   readOnly?(f: string, input: unknown): boolean;
   /**
