@@ -6,8 +6,8 @@ import { availableParallelism } from 'node:os';
 import { CheckerError } from './errors.ts';
 import { type Operation, prepareHistory } from './history.ts';
 import { createModel } from './models.ts';
-import { checkPartitions, combineVerdicts, resolveOptions } from './partitions.ts';
-import type { CheckOptions, CheckResult, HistoryEvent, Model, PartitionResult } from './types.ts';
+import { checkPartitions, combineVerdicts, type PartitionsOutcome, resolveOptions } from './partitions.ts';
+import type { CheckOptions, CheckResult, HistoryEvent, Model } from './types.ts';
 import { valueKey } from './values.ts';
 
 // Worker threads pay off only when there is a lot to search: starting one
@@ -43,7 +43,7 @@ function partitionList(prepared: {
   return [...prepared.partitions].map(([key, ops]) => ({ key, ops }));
 }
 
-function sortPartitions(partitions: PartitionResult[]): PartitionResult[] {
+function sortPartitions<P extends { key?: string }>(partitions: P[]): P[] {
   return partitions.sort((a, b) => {
     const x = a.key ?? '';
     const y = b.key ?? '';
@@ -59,23 +59,30 @@ export function checkSync(events: readonly HistoryEvent[], options: CheckOptions
   const started = performance.now();
   const model = resolveModel(options);
   const prepared = prepareHistory(events, model);
-  const partitions = checkPartitions(partitionList(prepared), model, resolveOptions(options));
-  return finish(started, model, prepared.clientOps, partitions, 0);
+  const outcome = checkPartitions(partitionList(prepared), model, resolveOptions(options));
+  return finish(started, model, prepared.clientOps, outcome, 0);
 }
 
 function finish(
   started: number,
   model: Model<any>,
   ops: number,
-  partitions: PartitionResult[],
+  outcome: PartitionsOutcome,
   workers: number,
 ): CheckResult {
+  const timeMs = performance.now() - started;
+  let shrinkTimeMs = 0;
+  for (const p of outcome.results) shrinkTimeMs += p.shrinkTimeMs ?? 0;
   return {
-    verdict: combineVerdicts(partitions),
+    verdict: combineVerdicts(outcome.results),
     model: model.name,
     ops,
-    partitions: sortPartitions(partitions),
-    timeMs: performance.now() - started,
+    partitions: sortPartitions(outcome.results),
+    unsearched: sortPartitions(outcome.unsearched),
+    timeMs,
+    // Shrinking runs after each illegal verdict, so the rest is the verdict's.
+    verdictTimeMs: Math.max(0, timeMs - shrinkTimeMs),
+    shrinkTimeMs,
     workers,
   };
 }
@@ -106,17 +113,17 @@ export async function check(events: readonly HistoryEvent[], options: CheckOptio
   const resolved = resolveOptions(options);
   const prepared = prepareHistory(events, model);
   const workers = workerCount(options, prepared.partitions);
-  let partitions: PartitionResult[];
+  let outcome: PartitionsOutcome;
   if (workers === 0) {
-    partitions = checkPartitions(partitionList(prepared), model, resolved);
+    outcome = checkPartitions(partitionList(prepared), model, resolved);
   } else {
     const { checkOnWorkers } = await import('./pool.ts');
-    partitions = await checkOnWorkers(
+    outcome = await checkOnWorkers(
       partitionList(prepared),
       { model: model.name, init: options.init, nullRead: options.nullRead },
       resolved,
       workers,
     );
   }
-  return finish(started, model, prepared.clientOps, partitions, workers);
+  return finish(started, model, prepared.clientOps, outcome, workers);
 }

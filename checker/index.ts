@@ -17,6 +17,7 @@ export type {
   OperationInfo,
   PartitionResult,
   UnknownReason,
+  UnsearchedPartition,
   ValueFlow,
   Verdict,
 } from './types.ts';

@@ -5,12 +5,12 @@ import { explainIllegal } from './counterexample.ts';
 import { CheckerError } from './errors.ts';
 import type { Operation } from './history.ts';
 import type { ModelOptions } from './models.ts';
-import { searchPartition } from './search.ts';
-import type { CheckOptions, Model, PartitionResult, Verdict } from './types.ts';
+import { type SearchLimits, searchPartition } from './search.ts';
+import type { CheckOptions, Model, PartitionResult, UnsearchedPartition, Verdict } from './types.ts';
 
 const DEFAULT_BUDGET_MS = 30_000;
 const DEFAULT_MEMO_BYTES_MAX = 512 * 1024 * 1024;
-const DEFAULT_SHRINK_MS = 2_000;
+const DEFAULT_SHRINK_MS = 500;
 const DEFAULT_AFTER_ILLEGAL_MS = 2_000;
 const MIN_PARTITION_BUDGET_MS = 5;
 /** Options with every default filled in (also what a worker receives). */
@@ -21,6 +21,7 @@ export interface ResolvedOptions {
   shrinkBudgetMs: number;
   budgetAfterIllegalMs: number;
   totalBudgetMs: number;
+  allPartitions: boolean;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -44,20 +45,28 @@ export function resolveOptions(options: CheckOptions): ResolvedOptions {
       positive('budgetAfterIllegalMs', options.budgetAfterIllegalMs, DEFAULT_AFTER_ILLEGAL_MS),
     ),
     totalBudgetMs: positive('totalBudgetMs', options.totalBudgetMs, Infinity),
+    allPartitions: options.allPartitions ?? false,
   };
 }
 
-/** Searches one partition and, when illegal, explains it. */
+/**
+ * Searches one partition and, when illegal, explains it. `timeMs` is the
+ * search's time; building the counterexample is `shrinkTimeMs`, on its own
+ * budget (options.shrinkBudgetMs).
+ */
 export function checkPartition(
   key: string | undefined,
   ops: readonly Operation[],
   model: Model<any>,
   options: ResolvedOptions,
   budgetMs: number = options.budgetMs,
-): PartitionResult {
+  cancel?: Int32Array,
+): PartitionResult & { cancelled?: true } {
   const started = performance.now();
-  const outcome = searchPartition(ops, model, { deadline: started + budgetMs, memoBytesMax: options.memoBytesMax });
-  const result: PartitionResult = {
+  const limits: SearchLimits = { deadline: started + budgetMs, memoBytesMax: options.memoBytesMax };
+  if (cancel !== undefined) limits.cancel = cancel;
+  const outcome = searchPartition(ops, model, limits);
+  const result: PartitionResult & { cancelled?: true } = {
     verdict: outcome.verdict,
     ops: ops.length,
     prunedOps: outcome.prunedOps,
@@ -67,16 +76,18 @@ export function checkPartition(
     timeMs: 0,
   };
   if (key !== undefined) result.key = key;
-  if (outcome.unknownReason !== undefined) result.unknownReason = outcome.unknownReason;
+  if (outcome.unknownReason === 'cancelled') result.cancelled = true;
+  else if (outcome.unknownReason !== undefined) result.unknownReason = outcome.unknownReason;
   result.timeMs = performance.now() - started;
   if (outcome.verdict === 'illegal' && options.counterexample && outcome.failure !== undefined) {
-    const now = performance.now();
-    const limits = { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax };
+    const shrinkStarted = performance.now();
+    const shrinkLimits = { deadline: shrinkStarted + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax };
     // The verdict's search skips cuts that leave tiny segments; cutting at
     // every quiescent point gives the smallest failing segment to start from.
-    const fine = searchPartition(ops, model, { ...limits, minSegmentEntries: 2 });
+    const fine = searchPartition(ops, model, { ...shrinkLimits, minSegmentEntries: 2 });
     const failure = fine.verdict === 'illegal' && fine.failure !== undefined ? fine.failure : outcome.failure;
-    result.counterexample = explainIllegal(ops, model, key, failure, limits);
+    result.counterexample = explainIllegal(ops, model, key, failure, shrinkLimits);
+    result.shrinkTimeMs = performance.now() - shrinkStarted;
   }
   return result;
 }
@@ -91,31 +102,88 @@ export function combineVerdicts(partitions: readonly PartitionResult[]): Verdict
   return verdict;
 }
 
+/** A partition to check. */
+export interface PartitionInput {
+  key: string | undefined;
+  ops: readonly Operation[];
+}
+
+/** What checking a list of partitions gives. */
+export interface PartitionsOutcome {
+  results: PartitionResult[];
+  /** Partitions left undecided because another one was proven illegal (stop at the first proof). */
+  unsearched: UnsearchedPartition[];
+}
+
+// The first attempt's budget, and the factor between attempts (see checkPartitions).
+const FIRST_ATTEMPT_MS = 10;
+const ATTEMPT_GROWTH = 4;
+
 /**
- * Checks partitions in this thread, smallest first. Once one is illegal the
- * history is illegal whatever the others say, so the rest get the shorter
- * budgetAfterIllegalMs: they still get a verdict when it is cheap, and an
- * expensive one cannot hold the answer up (porcupine stops at the first).
+ * Checks partitions in this thread, in rounds of growing budgets: every
+ * undecided partition gets 10 ms, then 40, 160, ... and a last attempt with
+ * what is left of its own budget (at least 3/7 of it, since each attempt
+ * costs a quarter of the next). So a cheap illegal partition is found before
+ * an expensive one eats the budget, and once one is illegal the verdict is
+ * settled: the rest are not searched (porcupine stops at the first illegal
+ * partition too), unless `allPartitions`, where they get
+ * `budgetAfterIllegalMs` each. `cancel` (shared with other workers) is set
+ * on the first illegal partition and stops this call when another sets it.
  */
 export function checkPartitions(
-  partitions: readonly { key: string | undefined; ops: readonly Operation[] }[],
+  partitions: readonly PartitionInput[],
   model: Model<any>,
   options: ResolvedOptions,
-): PartitionResult[] {
-  const order = [...partitions].sort((a, b) => a.ops.length - b.ops.length);
+  cancel: Int32Array = new Int32Array(1),
+): PartitionsOutcome {
+  const pending = [...partitions]
+    .sort((a, b) => a.ops.length - b.ops.length)
+    .map((p) => ({ ...p, spentMs: 0, last: undefined as PartitionResult | undefined }));
   const results: PartitionResult[] = [];
   const totalDeadline = performance.now() + options.totalBudgetMs;
   let illegalSeen = false;
-  for (const { key, ops } of order) {
-    const own = illegalSeen ? options.budgetAfterIllegalMs : options.budgetMs;
-    // Every partition gets at least a token budget, so each has a verdict
-    // (cheap ones still finish; the rest say unknown).
-    const budgetMs = Math.max(MIN_PARTITION_BUDGET_MS, Math.min(own, totalDeadline - performance.now()));
-    const result = checkPartition(key, ops, model, options, budgetMs);
-    if (result.verdict === 'illegal') illegalSeen = true;
-    results.push(result);
+  let attemptMs = FIRST_ATTEMPT_MS;
+  const stopped = (): boolean => !options.allPartitions && Atomics.load(cancel, 0) !== 0;
+  while (pending.length > 0 && !stopped()) {
+    for (let i = 0; i < pending.length && !stopped(); ) {
+      const p = pending[i]!;
+      const own = illegalSeen ? options.budgetAfterIllegalMs : options.budgetMs;
+      const left = own - p.spentMs;
+      // The last attempt takes all that is left when the next growth step
+      // would leave less than itself for later.
+      let budget = 2 * attemptMs > left ? left : attemptMs;
+      const totalLeft = totalDeadline - performance.now();
+      // Every partition gets at least a token budget, so each has a verdict
+      // (cheap ones still finish; the rest say unknown).
+      if (totalLeft <= budget) budget = Math.max(MIN_PARTITION_BUDGET_MS, totalLeft);
+      const final = budget >= left || budget >= totalLeft;
+      const result = checkPartition(p.key, p.ops, model, options, budget, options.allPartitions ? undefined : cancel);
+      p.spentMs += result.timeMs;
+      if (result.cancelled) break;
+      const decided = result.verdict !== 'unknown' || result.unknownReason === 'memory' || final;
+      if (!decided) {
+        p.last = result;
+        i++;
+        continue;
+      }
+      result.timeMs = p.spentMs;
+      results.push(result);
+      pending.splice(i, 1);
+      if (result.verdict === 'illegal') {
+        illegalSeen = true;
+        if (!options.allPartitions) Atomics.store(cancel, 0, 1);
+      }
+    }
+    attemptMs *= ATTEMPT_GROWTH;
   }
-  return results;
+  return {
+    results,
+    unsearched: pending.map((p) => {
+      const u: UnsearchedPartition = { ops: p.ops.length, searchedMs: p.spentMs };
+      if (p.key !== undefined) u.key = p.key;
+      return u;
+    }),
+  };
 }
 
 /** A message to a worker: partitions to check, in order. */
@@ -124,4 +192,6 @@ export interface WorkerRequest {
   modelOptions: ModelOptions;
   options: ResolvedOptions;
   partitions: { key: string | undefined; ops: Operation[] }[];
+  /** Shared flag: set once a partition is illegal, so every worker stops (unless allPartitions). */
+  cancel: Int32Array;
 }

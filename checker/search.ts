@@ -25,12 +25,14 @@ export interface SearchLimits {
   memoBytesMax: number;
   /** Smallest segment worth a cut (entries); tests lower it to exercise cuts. */
   minSegmentEntries?: number;
+  /** Shared stop flag (another partition was proven illegal): checked with the clock. */
+  cancel?: Int32Array;
 }
 
 /** What one partition search found. */
 export interface SearchOutcome {
   verdict: Verdict;
-  unknownReason?: UnknownReason;
+  unknownReason?: UnknownReason | 'cancelled';
   steps: number;
   memoEntries: number;
   segments: number;
@@ -47,7 +49,7 @@ export interface SearchOutcome {
 
 /** Thrown inside the search when a budget runs out. */
 class BudgetExceeded {
-  constructor(readonly reason: UnknownReason) {}
+  constructor(readonly reason: UnknownReason | 'cancelled') {}
 }
 
 const STEPS_PER_CLOCK_CHECK = 1024;
@@ -123,9 +125,18 @@ class SearchContext {
     readonly account: MemoAccount,
   ) {}
 
+  /**
+   * One search step. Memory is checked on every step (a comparison): every
+   * structure that grows with the search adds to the account as it grows,
+   * so the budget holds to within one step's allocation.
+   */
   tick(): void {
-    if (++this.steps % STEPS_PER_CLOCK_CHECK === 0 && performance.now() > this.limits.deadline) {
-      throw new BudgetExceeded('time');
+    if (this.account.bytes > this.limits.memoBytesMax) throw new BudgetExceeded('memory');
+    if (++this.steps % STEPS_PER_CLOCK_CHECK === 0) {
+      if (performance.now() > this.limits.deadline) throw new BudgetExceeded('time');
+      if (this.limits.cancel !== undefined && Atomics.load(this.limits.cancel, 0) !== 0) {
+        throw new BudgetExceeded('cancelled');
+      }
     }
   }
 
@@ -241,6 +252,8 @@ class SegmentSearch implements Segment {
     this.bits = new Uint32Array(this.words);
     this.key = new Uint32Array(this.words + 3);
     this.stack = new Int32Array(4 * n);
+    // The typed arrays above (and the memo's, which count themselves).
+    ctx.account.bytes += 256 + 29 * n + 8 * entries + 8 * this.words;
     this.memo = new MemoSet(ctx.account);
   }
 
@@ -425,7 +438,6 @@ class SegmentSearch implements Segment {
         // The first remaining entry is a return: that op must have been
         // linearized before this point, so this path is dead (WGL).
         ctx.tick();
-        if ((this.memo.count & 4095) === 0) ctx.checkMemory();
         if (!this.backtrack()) return false;
       }
     }
@@ -734,9 +746,12 @@ export function searchPartition(
       }
     }
   } catch (error) {
-    if (!(error instanceof BudgetExceeded)) throw error;
     outcome.verdict = 'unknown';
-    outcome.unknownReason = error.reason;
+    if (error instanceof BudgetExceeded) outcome.unknownReason = error.reason;
+    // V8's own limits (a Map past 2^24 entries, an array too long) when the
+    // memory budget is set beyond them: out of memory all the same.
+    else if (error instanceof RangeError) outcome.unknownReason = 'memory';
+    else throw error;
   }
   outcome.steps = ctx.steps;
   for (const s of searches) if (s !== undefined) outcome.memoEntries += s.memoEntries;

@@ -87,8 +87,8 @@ export interface CheckOptions {
   /** Time budget per partition in ms. Default 30000. Exceeded -> 'unknown'. */
   budgetMs?: number;
   /**
-   * Budget of each partition checked after one was found illegal (the
-   * history is illegal then anyway). Default min(2000, budgetMs).
+   * With allPartitions: budget of each partition checked after one was
+   * found illegal (the history is illegal then anyway). Default min(2000, budgetMs).
    */
   budgetAfterIllegalMs?: number;
   /**
@@ -103,8 +103,14 @@ export interface CheckOptions {
   workers?: 'auto' | number;
   /** Build counterexamples for illegal partitions (default true). */
   counterexample?: boolean;
-  /** Time cap for shrinking one counterexample, in ms. Default min(2000, budgetMs). */
+  /** Time cap for building one counterexample (shrinking and the partial linearizations), in ms. Default min(500, budgetMs). */
   shrinkBudgetMs?: number;
+  /**
+   * Search every partition even after one is proven illegal (each later one
+   * within budgetAfterIllegalMs). Default false: the first proof settles the
+   * verdict and the rest are listed in `CheckResult.unsearched`.
+   */
+  allPartitions?: boolean;
 }
 
 /** Verdict of a partition or a whole history. */
@@ -190,8 +196,19 @@ export interface PartitionResult {
   /** Search steps taken and memo entries stored. */
   steps: number;
   memoEntries: number;
+  /** Time of the search that gave the verdict (all its attempts), counterexample excluded. */
   timeMs: number;
+  /** Time spent building the counterexample (illegal partitions only). */
+  shrinkTimeMs?: number;
   counterexample?: Counterexample;
+}
+
+/** A partition left undecided because another one had already been proven illegal. */
+export interface UnsearchedPartition {
+  key?: string;
+  ops: number;
+  /** Time its cancelled or budget-limited attempts took before the stop (0 = never started). */
+  searchedMs: number;
 }
 
 /** Result of checking one history. */
@@ -201,8 +218,20 @@ export interface CheckResult {
   /** Client operations (fail ops included, nemesis excluded). */
   ops: number;
   partitions: PartitionResult[];
-  /** Wall time of the check itself (parse excluded). */
+  /**
+   * Partitions not searched to a verdict because another was proven illegal
+   * first (empty unless the verdict is illegal and allPartitions is off).
+   */
+  unsearched?: UnsearchedPartition[];
+  /** Wall time of the check itself (parse excluded): verdict plus counterexamples. */
   timeMs: number;
+  /**
+   * The part of timeMs spent reaching the verdict, and the part spent on
+   * counterexamples. (Optional in the type for results built elsewhere;
+   * `check` always sets them and `unsearched`.)
+   */
+  verdictTimeMs?: number;
+  shrinkTimeMs?: number;
   /** Worker threads used (0 = all in this thread). */
   workers: number;
 }

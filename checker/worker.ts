@@ -7,10 +7,8 @@ import { checkPartitions, type WorkerRequest } from './partitions.ts';
 parentPort?.on('message', (request: WorkerRequest) => {
   try {
     const model = createModel(request.model, request.modelOptions);
-    for (const result of checkPartitions(request.partitions, model, request.options)) {
-      parentPort!.postMessage({ type: 'result', result });
-    }
-    parentPort!.postMessage({ type: 'done' });
+    const outcome = checkPartitions(request.partitions, model, request.options, request.cancel);
+    parentPort!.postMessage({ type: 'done', outcome });
   } catch (error) {
     parentPort!.postMessage({
       type: 'error',

@@ -183,3 +183,45 @@ test('a total budget caps the whole call while every partition still gets a verd
   );
   assert.ok(elapsedMs < 300 + 5_000, `took ${elapsedMs} ms`);
 });
+
+/** A sequential partition of `n` ok ops that ends in a stale read (illegal, cheap to prove). */
+function longStale(n: number, key: string): HistoryEvent[] {
+  const ops: Op[] = [];
+  for (let i = 0; i < n - 1; i++) ops.push([300, 'write', i + 1, 'ok']);
+  ops.push([300, 'read', null, 'ok', 1]);
+  return sequential(ops, key);
+}
+
+test('stop at the first proof: once a partition is illegal, a hard one is not searched on', () => {
+  // The hard partition is the smaller one, so it comes first in the order.
+  const events = [...explosive(28), ...longStale(80, 'stale')];
+  const result = checkSync(events, { budgetMs: 1_000, counterexample: false });
+  assert.equal(result.verdict, 'illegal');
+  assert.deepEqual(
+    result.partitions.map((p) => [p.key, p.verdict]),
+    [['stale', 'illegal']],
+  );
+  assert.deepEqual(
+    result.unsearched?.map((u) => [u.key, u.ops]),
+    [['hot', 57]],
+  );
+  // With allPartitions every partition gets its own verdict.
+  const all = checkSync(events, { budgetMs: 300, counterexample: false, allPartitions: true });
+  assert.deepEqual(
+    all.partitions.map((p) => [p.key, p.verdict]),
+    [
+      ['hot', 'unknown'],
+      ['stale', 'illegal'],
+    ],
+  );
+  assert.deepEqual(all.unsearched, []);
+});
+
+test('the memory budget is checked on every step, so the search stops close to it', () => {
+  // A 16 KiB budget holds a few hundred memo entries; a check every few
+  // thousand entries (or only at segment starts) would overshoot it by far.
+  const result = checkSync(explosive(28), { budgetMs: 20_000, memoBytesMax: 16 * 1024, counterexample: false });
+  assert.equal(result.verdict, 'unknown');
+  assert.equal(result.partitions[0]!.unknownReason, 'memory');
+  assert.ok(result.partitions[0]!.memoEntries <= 2048, `${result.partitions[0]!.memoEntries} memo entries`);
+});
