@@ -11,7 +11,15 @@ import { CheckerError } from './errors.ts';
 import { MODEL_NAMES } from './models.ts';
 import { readHistoryFile } from './parse.ts';
 import { jsonText } from './values.ts';
-import type { CheckOptions, CheckResult, ModelName, NullRead, PartitionResult } from './types.ts';
+import type {
+  CheckOptions,
+  CheckResult,
+  Counterexample,
+  ModelName,
+  NullRead,
+  OperationInfo,
+  PartitionResult,
+} from './types.ts';
 
 const WINDOW_LINES_MAX = 25;
 
@@ -54,36 +62,62 @@ function rank(code: number): number {
   return code === EXIT.badInput ? 3 : code === EXIT.illegal ? 2 : code === EXIT.unknown ? 1 : 0;
 }
 
-function printHuman(out: (line: string) => void, file: string, result: CheckResult, verbose: boolean): void {
+function opLine(op: OperationInfo): string {
+  const outcome = op.outcome === 'ok' ? 'ok  ' : op.relaxed ? 'free' : 'info';
+  return `[${op.invokeIndex}..${op.completeIndex ?? '∞'}] p${op.process} ${outcome} ${op.description}`;
+}
+
+function printCounterexample(out: (line: string) => void, cx: Counterexample, verbose: boolean): void {
+  if (cx.explanation !== undefined) out(`    why: ${cx.explanation}`);
   out(
-    `${file}: ${result.verdict.toUpperCase()} (${result.model}, ${result.ops} ops, ${result.partitions.length} partitions, ${result.timeMs.toFixed(1)} ms)`,
+    `    smallest window found${cx.minimal ? '' : ' (shrinking stopped at its time budget: not minimal)'}: events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`,
+  );
+  for (const cause of cx.initialStateCauses ?? []) {
+    if (cause.writes.length === 0 && cause.reads.length === 0) continue;
+    out(`    state ${cause.state} at the window's start comes from:`);
+    for (const op of cause.writes.slice(0, 1)) out(`      write  ${opLine(op)}`);
+    for (const op of cause.reads.slice(0, 1)) out(`      read   ${opLine(op)}`);
+  }
+  const shown = verbose ? cx.ops : cx.ops.slice(0, WINDOW_LINES_MAX);
+  for (const op of shown) {
+    const stuck = cx.stuckOps.includes(op.id) ? '   <- never linearizable here' : '';
+    out(`      ${opLine(op)}${stuck}`);
+  }
+  if (shown.length < cx.ops.length)
+    out(`      ... ${cx.ops.length - shown.length} more ops (--verbose or --json shows all)`);
+  const longest = cx.partialLinearizations[0];
+  const truncated = cx.partialLinearizationsTruncated ? ' (walk truncated at its cap: longest found, not longest)' : '';
+  if (longest !== undefined) {
+    // Its end is where it got stuck: show that part.
+    const tail = verbose ? longest : longest.slice(-WINDOW_LINES_MAX);
+    const skipped = longest.length - tail.length;
+    const text = tail.map((s) => `#${s.id}→${s.state}`).join(', ') || '(empty)';
+    out(`    longest partial linearization${truncated}: ${skipped > 0 ? `(${skipped} steps before) … ` : ''}${text}`);
+  } else if (truncated !== '') out(`    no partial linearization${truncated}`);
+}
+
+function printHuman(out: (line: string) => void, file: string, result: CheckResult, verbose: boolean): void {
+  const times =
+    result.shrinkTimeMs !== undefined && result.shrinkTimeMs > 0
+      ? `verdict ${(result.verdictTimeMs ?? 0).toFixed(1)} ms + counterexample ${result.shrinkTimeMs.toFixed(1)} ms`
+      : `${result.timeMs.toFixed(1)} ms`;
+  out(
+    `${file}: ${result.verdict.toUpperCase()} (${result.model}, ${result.ops} ops, ${result.partitions.length} partitions, ${times})`,
   );
   const interesting = result.partitions.filter((p) => verbose || p.verdict !== 'linearizable');
   for (const p of interesting.slice(0, verbose ? Infinity : 20)) {
     out(describePartition(p));
-    const cx = p.counterexample;
-    if (cx === undefined) continue;
-    out(
-      `    smallest window found${cx.minimal ? '' : ' (shrinking cut short)'}: events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`,
-    );
-    const shown = verbose ? cx.ops : cx.ops.slice(0, WINDOW_LINES_MAX);
-    for (const op of shown) {
-      const stuck = cx.stuckOps.includes(op.id) ? '   <- never linearizable here' : '';
-      const outcome = op.outcome === 'ok' ? 'ok  ' : op.relaxed ? 'free' : 'info';
-      out(`      [${op.invokeIndex}..${op.completeIndex ?? '∞'}] p${op.process} ${outcome} ${op.description}${stuck}`);
-    }
-    if (shown.length < cx.ops.length)
-      out(`      ... ${cx.ops.length - shown.length} more ops (--verbose or --json shows all)`);
-    const longest = cx.partialLinearizations[0];
-    if (longest !== undefined) {
-      // Its end is where it got stuck: show that part.
-      const tail = verbose ? longest : longest.slice(-WINDOW_LINES_MAX);
-      const skipped = longest.length - tail.length;
-      const text = tail.map((s) => `#${s.id}→${s.state}`).join(', ') || '(empty)';
-      out(`    longest partial linearization: ${skipped > 0 ? `(${skipped} steps before) … ` : ''}${text}`);
-    }
+    if (p.counterexample !== undefined) printCounterexample(out, p.counterexample, verbose);
   }
   if (interesting.length > 20 && !verbose) out(`  ... ${interesting.length - 20} more (use --verbose)`);
+  const unsearched = result.unsearched ?? [];
+  if (unsearched.length > 0) {
+    const names = unsearched.map((u) => (u.key === undefined ? '(single partition)' : JSON.stringify(u.key)));
+    const list = verbose || names.length <= 10 ? names.join(', ') : `${names.slice(0, 10).join(', ')}, ...`;
+    out(
+      `  not searched (the verdict was already proven; --all-partitions searches them): ${unsearched.length} keys: ${list}`,
+    );
+  }
 }
 
 function buildParser(args: readonly string[]) {
@@ -124,6 +158,15 @@ function buildParser(args: readonly string[]) {
       type: 'boolean',
       default: true,
       describe: 'shrink illegal partitions to a small window (--no-counterexample skips it)',
+    })
+    .option('shrink-budget-ms', {
+      type: 'number',
+      describe: 'time budget for building one counterexample (default: min(500, budget-ms))',
+    })
+    .option('all-partitions', {
+      type: 'boolean',
+      default: false,
+      describe: 'search every key even after one is proven illegal (default: stop at the first proof)',
     })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'list every partition' })
     .demandCommand(1, 'give at least one history file (JSONL or .edn)')
@@ -169,6 +212,7 @@ export async function runCli(args: readonly string[], io: CliIo, seen = { exit: 
     positiveFlag('budget-ms', argv['budget-ms']);
     positiveFlag('total-budget-ms', argv['total-budget-ms']);
     positiveFlag('memo-mb', argv['memo-mb']);
+    positiveFlag('shrink-budget-ms', argv['shrink-budget-ms']);
   } catch (error) {
     io.err(`${(error as Error).message}\n(npm run check -- --help lists the options)`);
     worse(EXIT.badInput);
@@ -181,7 +225,9 @@ export async function runCli(args: readonly string[], io: CliIo, seen = { exit: 
     budgetMs: argv['budget-ms'],
     memoBytesMax: argv['memo-mb'] * 1024 * 1024,
     counterexample: argv.counterexample,
+    allPartitions: argv['all-partitions'],
   };
+  if (argv['shrink-budget-ms'] !== undefined) options.shrinkBudgetMs = argv['shrink-budget-ms'];
   if (argv['total-budget-ms'] !== undefined) options.totalBudgetMs = argv['total-budget-ms'];
   const init = parseInit(argv.init);
   if (init !== undefined) options.init = init;
@@ -225,7 +271,10 @@ function jsonLine(file: string, result: CheckResult): object {
     model: result.model,
     ops: result.ops,
     timeMs: Number(result.timeMs.toFixed(3)),
+    verdictTimeMs: Number((result.verdictTimeMs ?? result.timeMs).toFixed(3)),
+    shrinkTimeMs: Number((result.shrinkTimeMs ?? 0).toFixed(3)),
     partitions: result.partitions.map(({ counterexample: _drop, ...p }) => p),
+    unsearched: result.unsearched ?? [],
     counterexample: result.partitions.filter((p) => p.counterexample).map((p) => p.counterexample),
   };
 }

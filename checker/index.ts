@@ -10,6 +10,7 @@ export type {
   Counterexample,
   EventType,
   HistoryEvent,
+  InitialStateCause,
   LinearizationStep,
   Model,
   ModelName,

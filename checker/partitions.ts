@@ -84,7 +84,10 @@ export function checkPartition(
     const shrinkLimits = { deadline: shrinkStarted + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax };
     // The verdict's search skips cuts that leave tiny segments; cutting at
     // every quiescent point gives the smallest failing segment to start from.
-    const fine = searchPartition(ops, model, { ...shrinkLimits, minSegmentEntries: 2 });
+    // It gets a quarter of the shrinking budget: on a long segment with no
+    // quiescent point it finds nothing finer, and the shrinker needs the rest.
+    const fineDeadline = shrinkStarted + options.shrinkBudgetMs / 4;
+    const fine = searchPartition(ops, model, { ...shrinkLimits, deadline: fineDeadline, minSegmentEntries: 2 });
     const failure = fine.verdict === 'illegal' && fine.failure !== undefined ? fine.failure : outcome.failure;
     result.counterexample = explainIllegal(ops, model, key, failure, shrinkLimits);
     result.shrinkTimeMs = performance.now() - shrinkStarted;

@@ -44,7 +44,12 @@ export interface SearchOutcome {
    * taken effect). Since an illegal verdict means the search was exhaustive,
    * these are exactly the configurations reachable at that cut.
    */
-  failure?: { ops: number[]; starts: { state: unknown; applied: number[] }[] };
+  failure?: {
+    ops: number[];
+    starts: { state: unknown; applied: number[] }[];
+    /** The first ok op (call order) that no explored path linearized: where the search got stuck. */
+    stuck?: number;
+  };
 }
 
 /** Thrown inside the search when a budget runs out. */
@@ -205,6 +210,8 @@ class SegmentSearch implements Segment {
   /** First ok op not linearized, and the highest linearized ok op (-1: none). */
   private m = 0;
   private hi = -1;
+  /** The highest m reached by any path (from any start). */
+  deepest = 0;
   private cur = -1;
   private pendingBacktrack = false;
   /** Fresh start configurations (state id, applied local ops) and end configurations found. */
@@ -409,6 +416,7 @@ class SegmentSearch implements Segment {
               let mm = m + 1;
               while (mm < okTotal && (this.bits[mm >>> 5]! & (1 << (mm & 31))) !== 0) mm++;
               this.m = mm;
+              if (mm > this.deepest) this.deepest = mm;
             }
           }
           if (this.remember(nextState)) {
@@ -452,6 +460,8 @@ class SegmentSearch implements Segment {
 /** What the driver needs of a segment search. */
 interface Segment {
   state: number;
+  /** The highest count of leading ok ops (call order) any path linearized. */
+  readonly deepest: number;
   readonly starts: { stateId: number; applied: number[] }[];
   readonly memoEntries: number;
   start(stateId: number, applied: readonly number[]): boolean;
@@ -466,6 +476,7 @@ interface Segment {
  */
 class SingleOpSegment implements Segment {
   state = 0;
+  deepest = 0;
   readonly starts: { stateId: number; applied: number[] }[] = [];
   private readonly seen = new Set<number>();
   private done = true;
@@ -495,6 +506,7 @@ class SingleOpSegment implements Segment {
     this.ctx.tick();
     const next = this.ctx.space.step(this.state, this.opIndex);
     if (next === -1) return false;
+    this.deepest = 1;
     this.state = next;
     return true;
   }
@@ -557,6 +569,17 @@ function pruneUnknownOps(
     kept.push(i);
   }
   return { kept, expiry, pruned };
+}
+
+/**
+ * Indices of the unknown ops that cannot matter (pruneUnknownOps' argument):
+ * removing them leaves the verdict as it is.
+ */
+export function unobservedUnknownOps(ops: readonly Operation[], model: Model<any>): Set<number> {
+  const kept = new Set(pruneUnknownOps(ops, model).kept);
+  const gone = new Set<number>();
+  for (let i = 0; i < ops.length; i++) if (!kept.has(i)) gone.add(i);
+  return gone;
 }
 
 const MIN_SEGMENT_ENTRIES = 64;
@@ -733,7 +756,9 @@ export function searchPartition(
           let failed = 0;
           while (failed + 1 < plans.length && searches[failed + 1] !== undefined) failed++;
           const plan = plans[failed]!;
+          const deepest = searches[failed]!.deepest;
           outcome.failure = {
+            stuck: deepest < plan.okCount ? plan.ops[deepest]! : undefined,
             ops: plan.ops,
             starts: searches[failed]!.starts.map((st) => ({
               state: space.states[st.stateId],

@@ -178,6 +178,34 @@ export interface Counterexample {
   windowEndIndex: number;
   /** True when shrinking ran to completion; false when its time cap cut it short. */
   minimal: boolean;
+  /**
+   * True when the walk for partialLinearizations and stuckOps stopped at its
+   * step or time cap (or the window was too large to walk): then they are
+   * the longest found, not the longest there are, and stuckOps may be empty.
+   */
+  partialLinearizationsTruncated?: boolean;
+  /**
+   * For each initial state, the ops before the window that forced it: the
+   * latest writes of that value and the latest ok reads that observed it
+   * (register-like models; empty lists otherwise).
+   */
+  initialStateCauses?: InitialStateCause[];
+  /**
+   * One sentence naming the lost or phantom value, e.g. "write 843 by p36
+   * was acknowledged at 12.41 s; no linearization keeps it: 847 (...)
+   * overwrote it before p36 read 843 at 13.02 s."
+   */
+  explanation?: string;
+}
+
+/** The ops that forced one initial state of a counterexample window. */
+export interface InitialStateCause {
+  /** The state, described as in initialStates. */
+  state: string;
+  /** Latest writes of this value before the window (latest first). */
+  writes: OperationInfo[];
+  /** Latest ok reads that observed it before the window (latest first). */
+  reads: OperationInfo[];
 }
 
 /** Result for one partition (one key). */
