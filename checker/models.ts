@@ -127,6 +127,7 @@ function registerModel(name: ModelName, options: ModelOptions): Model<string> {
       }
     },
     describeState: (state) => state,
+    stateValue: (state) => state,
   };
 }
 
@@ -169,6 +170,7 @@ function kvModel(options: ModelOptions): Model<string> {
       return f === 'get' ? `get → ${showValue(output)}` : `${f} ${showValue(input)}`;
     },
     describeState: (state) => JSON.stringify(state),
+    stateValue: (state) => JSON.stringify(state),
   };
 }
 

@@ -17,7 +17,7 @@
 //     a verdict it has not proved. The clock is read every 1024 steps.
 import type { Operation } from './history.ts';
 import { type MemoAccount, MemoSet } from './memo.ts';
-import type { Model, UnknownReason, Verdict } from './types.ts';
+import type { Model, UnknownReason, ValueFlow, Verdict } from './types.ts';
 
 /** Limits of one partition search. `deadline` is a performance.now() value. */
 export interface SearchLimits {
@@ -98,13 +98,37 @@ export class StateTable {
 /** Interned states and a cache of transitions, shared by all segments. */
 class StateSpace extends StateTable {
   private readonly transitions = new Map<number, number>();
+  /** Value ids of the flows' value keys (register-like partitions only). */
+  readonly valueIds = new Map<string, number>();
+  private readonly stateValues: number[] = [];
 
   constructor(
     model: Model<any>,
     readonly ops: readonly Operation[],
     private readonly memoAccount: MemoAccount,
+    /** Per op, when every op is register-like and the model has stateValue; else undefined. */
+    readonly flows: readonly ValueFlow[] | undefined,
   ) {
     super(model, memoAccount);
+  }
+
+  valueId(key: string): number {
+    let id = this.valueIds.get(key);
+    if (id === undefined) {
+      id = this.valueIds.size;
+      this.valueIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** The value id the state holds, -1 when no op reads or writes that value. */
+  valueOfState(stateId: number): number {
+    let v = this.stateValues[stateId];
+    if (v === undefined) {
+      v = this.valueIds.get(this.model.stateValue!(this.states[stateId])) ?? -1;
+      this.stateValues[stateId] = v;
+    }
+    return v;
   }
 
   /** Next state id after op `opIndex` from `stateId`, or -1 when illegal. */
@@ -192,6 +216,23 @@ class SegmentSearch implements Segment {
   private readonly globalOp: readonly number[];
   /** Ok read-only ops: linearized eagerly (see nextEnd). */
   private readonly eager: Uint8Array;
+  /**
+   * The value guard (see Model.stateValue), undefined when off: per local
+   * op the local value id it requires (ok ops only) and writes (-1: none),
+   * and per value how many ok ops still need it and how many ops left can
+   * write it, in the current configuration.
+   */
+  private readonly guard:
+    | {
+        requires: Int32Array;
+        writes: Int32Array;
+        localValue: Map<number, number>;
+        needInit: Int32Array;
+        writersInit: Int32Array;
+        need: Int32Array;
+        writers: Int32Array;
+      }
+    | undefined;
   private readonly deadCountAt: Int32Array;
   private readonly entryOp: readonly number[];
   private readonly entryIsCall: readonly boolean[];
@@ -237,6 +278,7 @@ class SegmentSearch implements Segment {
         if (model.readOnly(op.f, op.input)) this.eager[l] = 1;
       }
     }
+    this.guard = ctx.space.flows === undefined ? undefined : this.buildGuard(plan, ctx.space);
     const k = plan.okCount;
     this.deadCountAt = new Int32Array(k + 2);
     let j = 0;
@@ -266,6 +308,73 @@ class SegmentSearch implements Segment {
 
   get memoEntries(): number {
     return this.memo.count;
+  }
+
+  private buildGuard(plan: SegmentPlan, space: StateSpace): NonNullable<SegmentSearch['guard']> {
+    const n = plan.ops.length;
+    const requires = new Int32Array(n).fill(-1);
+    const writes = new Int32Array(n).fill(-1);
+    const localValue = new Map<number, number>();
+    const local = (key: string): number => {
+      const id = space.valueId(key);
+      let l = localValue.get(id);
+      if (l === undefined) {
+        l = localValue.size;
+        localValue.set(id, l);
+      }
+      return l;
+    };
+    for (let l = 0; l < n; l++) {
+      const flow = space.flows![plan.ops[l]!]!;
+      // Only ok ops must happen; an unknown op that needs a value may never run.
+      if (flow.requires !== undefined && l < plan.okCount) requires[l] = local(flow.requires);
+      if (flow.writes !== undefined) writes[l] = local(flow.writes);
+    }
+    const d = localValue.size;
+    const needInit = new Int32Array(d);
+    const writersInit = new Int32Array(d);
+    for (let l = 0; l < n; l++) {
+      if (requires[l]! >= 0) needInit[requires[l]!]!++;
+      if (writes[l]! >= 0) writersInit[writes[l]!]!++;
+    }
+    this.ctx.account.bytes += 64 + 8 * n + 24 * d;
+    return {
+      requires,
+      writes,
+      localValue,
+      needInit,
+      writersInit,
+      need: new Int32Array(d),
+      writers: new Int32Array(d),
+    };
+  }
+
+  /**
+   * False when linearizing `op` (from the current state to `nextState`)
+   * would strand the current value: an ok op of this segment still needs it
+   * and no op left can write it again. Sound for register-like ops: such a
+   * configuration can reach no end, since every op of the segment must be
+   * linearized before any later one and the state only returns to a value
+   * by a write of it.
+   */
+  private keepsNeededValue(op: number, nextState: number): boolean {
+    const g = this.guard!;
+    const id = this.ctx.space.valueOfState(this.state);
+    if (id < 0 || nextState === this.state) return true;
+    const v = g.localValue.get(id);
+    if (v === undefined) return true;
+    const need = g.need[v]! - (g.requires[op] === v ? 1 : 0);
+    return need === 0 || g.writers[v]! > 0;
+  }
+
+  /** Counts `op` as linearized (delta -1) or not any more (+1) in the guard. */
+  private account(op: number, delta: number): void {
+    const g = this.guard;
+    if (g === undefined) return;
+    const r = g.requires[op]!;
+    if (r >= 0) g.need[r]! += delta;
+    const w = g.writes[op]!;
+    if (w >= 0) g.writers[w]! += delta;
   }
 
   private unlink(e: number): void {
@@ -333,9 +442,14 @@ class SegmentSearch implements Segment {
     }
     next[head] = entries > 0 ? 0 : -1;
     this.bits.fill(0);
+    if (this.guard !== undefined) {
+      this.guard.need.set(this.guard.needInit);
+      this.guard.writers.set(this.guard.writersInit);
+    }
     for (const op of applied) {
       this.flip(op);
       this.lift(op);
+      this.account(op, -1);
     }
     this.depth = 0;
     this.m = 0;
@@ -368,6 +482,7 @@ class SegmentSearch implements Segment {
       this.hi = this.stack[at + 3]!;
       this.unlift(op);
       this.flip(op);
+      this.account(op, 1);
       this.cur = this.next[this.callEntry[op]!]!;
       if (!this.eager[op]) return true;
     }
@@ -407,7 +522,7 @@ class SegmentSearch implements Segment {
           continue;
         }
         const nextState = space.step(this.state, globalOp[op]!);
-        if (nextState !== -1) {
+        if (nextState !== -1 && (this.guard === undefined || this.keepsNeededValue(op, nextState))) {
           const { m, hi } = this;
           this.flip(op);
           if (op < okTotal) {
@@ -428,6 +543,7 @@ class SegmentSearch implements Segment {
             this.stack[at + 2] = m;
             this.stack[at + 3] = hi;
             this.lift(op);
+            this.account(op, -1);
             this.state = nextState;
             this.cur = next[head]!;
             continue;
@@ -588,12 +704,80 @@ const NO_LOCALS = new Map<number, number>();
 const SINGLE_ENTRY_OPS = [0, 0];
 const SINGLE_ENTRY_IS_CALL = [true, false];
 
+/**
+ * The order in which the search tries ops that may go next: consecutive
+ * call entries (no return between them) can be permuted without changing
+ * which ops may precede which returns, so each such run is sorted by the
+ * ops' effective deadlines. An op must be linearized before its own return
+ * and, when it writes a value, before the return of every ok op that
+ * observes that value; the earliest of these is its deadline. Trying the
+ * most urgent op first finds a linearization with far less backtracking
+ * when many ops are in flight (a read of v tends to find the write of v
+ * already placed, instead of the search placing other writes first).
+ */
+function sortCallRuns(entryOps: number[], entryIsCall: boolean[], deadlineOf: (local: number) => number): void {
+  let start = 0;
+  while (start < entryOps.length) {
+    if (!entryIsCall[start]) {
+      start++;
+      continue;
+    }
+    let end = start;
+    while (end < entryOps.length && entryIsCall[end]) end++;
+    if (end - start > 1) {
+      const run = entryOps.slice(start, end).sort((a, b) => deadlineOf(a) - deadlineOf(b) || a - b);
+      for (let i = 0; i < run.length; i++) entryOps[start + i] = run[i]!;
+    }
+    start = end;
+  }
+}
+
+/**
+ * Effective deadline of each op (see sortCallRuns): its completion, or the
+ * earliest completion after its invoke of an ok op that requires the value
+ * it writes (register-like models); unknown ops without observers: +Infinity.
+ */
+function effectiveDeadlines(ops: readonly Operation[], model: Model<any>): Float64Array {
+  const deadline = new Float64Array(ops.length);
+  for (let i = 0; i < ops.length; i++) deadline[i] = ops[i]!.ok ? ops[i]!.completeIndex : Infinity;
+  if (model.valueFlow === undefined) return deadline;
+  // Completion indices of the ok observers of each value, ascending.
+  const observers = new Map<string, number[]>();
+  const flows = ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
+  for (let i = 0; i < ops.length; i++) {
+    const need = flows[i]?.requires;
+    const op = ops[i]!;
+    if (need === undefined || !op.ok) continue;
+    const list = observers.get(need);
+    if (list === undefined) observers.set(need, [op.completeIndex]);
+    else list.push(op.completeIndex);
+  }
+  for (const list of observers.values()) list.sort((a, b) => a - b);
+  for (let i = 0; i < ops.length; i++) {
+    const writes = flows[i]?.writes;
+    const list = writes === undefined ? undefined : observers.get(writes);
+    if (list === undefined) continue;
+    // First observer completing after this op's invoke (binary search).
+    const invoke = ops[i]!.invokeIndex;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]! <= invoke) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < list.length && list[lo]! < deadline[i]!) deadline[i] = list[lo]!;
+  }
+  return deadline;
+}
+
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
 function planSegments(
   ops: readonly Operation[],
   kept: readonly number[],
   expiry: Float64Array,
   minSegmentEntries: number,
+  deadline: Float64Array,
 ): SegmentPlan[] {
   // Entries in real-time (event index) order. Ops are in invoke order.
   const entries: { pos: number; op: number; call: boolean }[] = [];
@@ -667,6 +851,7 @@ function planSegments(
       entryOps.push(local.get(e.op)!);
       entryIsCall.push(e.call);
     }
+    sortCallRuns(entryOps, entryIsCall, (l) => deadline[planOps[l]!]!);
     plans.push({
       ops: planOps,
       okCount,
@@ -715,10 +900,21 @@ export function searchPartition(
   const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
-  const plans = planSegments(ops, kept, expiry, limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES);
+  const plans = planSegments(
+    ops,
+    kept,
+    expiry,
+    limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES,
+    effectiveDeadlines(ops, model),
+  );
   outcome.segments = plans.length;
   const account: MemoAccount = { bytes: 0 };
-  const space = new StateSpace(model, ops, account);
+  const flows =
+    model.valueFlow !== undefined && model.stateValue !== undefined
+      ? ops.map((op) => model.valueFlow!(op.f, op.input, op.output))
+      : undefined;
+  const registerLike = flows?.every((flow) => flow !== undefined) ? (flows as ValueFlow[]) : undefined;
+  const space = new StateSpace(model, ops, account, registerLike);
   const ctx = new SearchContext(space, limits, account);
   const searches: (Segment | undefined)[] = new Array(plans.length);
   const segment = (k: number): Segment => {

@@ -60,6 +60,13 @@ export interface Model<State = unknown> {
    * the previous state (after its `requires` test).
    */
   valueFlow?(f: string, input: unknown, output: unknown): ValueFlow | undefined;
+  /**
+   * For register-like models: the value key (as in ValueFlow) a state holds.
+   * With it the search drops any step that changes the state while an ok op
+   * of the same segment still needs the current value and no op left can
+   * write it again.
+   */
+  stateValue?(state: State): string;
   describeOperation(f: string, input: unknown, output: unknown): string;
   describeState(state: State): string;
 }
