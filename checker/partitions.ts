@@ -2,6 +2,7 @@
 // point (check.ts) and the worker threads (worker.ts) run, kept apart so
 // imports point one way (check -> pool -> partitions, worker -> partitions).
 import { explainIllegal } from './counterexample.ts';
+import { proveOverwrittenRead } from './proofs.ts';
 import { CheckerError } from './errors.ts';
 import type { Operation } from './history.ts';
 import type { ModelOptions } from './models.ts';
@@ -61,11 +62,16 @@ export function checkPartition(
   options: ResolvedOptions,
   budgetMs: number = options.budgetMs,
   cancel?: Int32Array,
+  tryProofs = false,
 ): PartitionResult & { cancelled?: true } {
   const started = performance.now();
   const limits: SearchLimits = { deadline: started + budgetMs, memoBytesMax: options.memoBytesMax };
   if (cancel !== undefined) limits.cancel = cancel;
-  const outcome = searchPartition(ops, model, limits);
+  // When the first short attempt did not settle it: a stale or phantom read
+  // is proven directly (proofs.ts), long before an exhaustive search of a
+  // long, busy partition could finish.
+  const proven = tryProofs ? proveOverwrittenRead(ops, model, model.init()) : undefined;
+  const outcome = proven ?? searchPartition(ops, model, limits);
   const result: PartitionResult & { cancelled?: true } = {
     verdict: outcome.verdict,
     ops: ops.length,
@@ -87,8 +93,12 @@ export function checkPartition(
     // It gets a quarter of the shrinking budget: on a long segment with no
     // quiescent point it finds nothing finer, and the shrinker needs the rest.
     const fineDeadline = shrinkStarted + options.shrinkBudgetMs / 4;
-    const fine = searchPartition(ops, model, { ...shrinkLimits, deadline: fineDeadline, minSegmentEntries: 2 });
-    const failure = fine.verdict === 'illegal' && fine.failure !== undefined ? fine.failure : outcome.failure;
+    // A direct proof's window is already small.
+    const fine =
+      proven === undefined
+        ? searchPartition(ops, model, { ...shrinkLimits, deadline: fineDeadline, minSegmentEntries: 2 })
+        : undefined;
+    const failure = fine?.verdict === 'illegal' && fine.failure !== undefined ? fine.failure : outcome.failure;
     result.counterexample = explainIllegal(ops, model, key, failure, shrinkLimits);
     result.shrinkTimeMs = performance.now() - shrinkStarted;
   }
@@ -141,7 +151,7 @@ export function checkPartitions(
 ): PartitionsOutcome {
   const pending = [...partitions]
     .sort((a, b) => a.ops.length - b.ops.length)
-    .map((p) => ({ ...p, spentMs: 0, last: undefined as PartitionResult | undefined }));
+    .map((p) => ({ ...p, spentMs: 0, last: undefined as PartitionResult | undefined, scanned: false }));
   const results: PartitionResult[] = [];
   const totalDeadline = performance.now() + options.totalBudgetMs;
   let illegalSeen = false;
@@ -160,7 +170,18 @@ export function checkPartitions(
       // (cheap ones still finish; the rest say unknown).
       if (totalLeft <= budget) budget = Math.max(MIN_PARTITION_BUDGET_MS, totalLeft);
       const final = budget >= left || budget >= totalLeft;
-      const result = checkPartition(p.key, p.ops, model, options, budget, options.allPartitions ? undefined : cancel);
+      // The direct proofs run once per partition, in its second attempt.
+      const scan = p.last !== undefined && !p.scanned;
+      if (scan) p.scanned = true;
+      const result = checkPartition(
+        p.key,
+        p.ops,
+        model,
+        options,
+        budget,
+        options.allPartitions ? undefined : cancel,
+        scan,
+      );
       p.spentMs += result.timeMs;
       if (result.cancelled) break;
       const decided = result.verdict !== 'unknown' || result.unknownReason === 'memory' || final;

@@ -704,80 +704,12 @@ const NO_LOCALS = new Map<number, number>();
 const SINGLE_ENTRY_OPS = [0, 0];
 const SINGLE_ENTRY_IS_CALL = [true, false];
 
-/**
- * The order in which the search tries ops that may go next: consecutive
- * call entries (no return between them) can be permuted without changing
- * which ops may precede which returns, so each such run is sorted by the
- * ops' effective deadlines. An op must be linearized before its own return
- * and, when it writes a value, before the return of every ok op that
- * observes that value; the earliest of these is its deadline. Trying the
- * most urgent op first finds a linearization with far less backtracking
- * when many ops are in flight (a read of v tends to find the write of v
- * already placed, instead of the search placing other writes first).
- */
-function sortCallRuns(entryOps: number[], entryIsCall: boolean[], deadlineOf: (local: number) => number): void {
-  let start = 0;
-  while (start < entryOps.length) {
-    if (!entryIsCall[start]) {
-      start++;
-      continue;
-    }
-    let end = start;
-    while (end < entryOps.length && entryIsCall[end]) end++;
-    if (end - start > 1) {
-      const run = entryOps.slice(start, end).sort((a, b) => deadlineOf(a) - deadlineOf(b) || a - b);
-      for (let i = 0; i < run.length; i++) entryOps[start + i] = run[i]!;
-    }
-    start = end;
-  }
-}
-
-/**
- * Effective deadline of each op (see sortCallRuns): its completion, or the
- * earliest completion after its invoke of an ok op that requires the value
- * it writes (register-like models); unknown ops without observers: +Infinity.
- */
-function effectiveDeadlines(ops: readonly Operation[], model: Model<any>): Float64Array {
-  const deadline = new Float64Array(ops.length);
-  for (let i = 0; i < ops.length; i++) deadline[i] = ops[i]!.ok ? ops[i]!.completeIndex : Infinity;
-  if (model.valueFlow === undefined) return deadline;
-  // Completion indices of the ok observers of each value, ascending.
-  const observers = new Map<string, number[]>();
-  const flows = ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
-  for (let i = 0; i < ops.length; i++) {
-    const need = flows[i]?.requires;
-    const op = ops[i]!;
-    if (need === undefined || !op.ok) continue;
-    const list = observers.get(need);
-    if (list === undefined) observers.set(need, [op.completeIndex]);
-    else list.push(op.completeIndex);
-  }
-  for (const list of observers.values()) list.sort((a, b) => a - b);
-  for (let i = 0; i < ops.length; i++) {
-    const writes = flows[i]?.writes;
-    const list = writes === undefined ? undefined : observers.get(writes);
-    if (list === undefined) continue;
-    // First observer completing after this op's invoke (binary search).
-    const invoke = ops[i]!.invokeIndex;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid]! <= invoke) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo < list.length && list[lo]! < deadline[i]!) deadline[i] = list[lo]!;
-  }
-  return deadline;
-}
-
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
 function planSegments(
   ops: readonly Operation[],
   kept: readonly number[],
   expiry: Float64Array,
   minSegmentEntries: number,
-  deadline: Float64Array,
 ): SegmentPlan[] {
   // Entries in real-time (event index) order. Ops are in invoke order.
   const entries: { pos: number; op: number; call: boolean }[] = [];
@@ -851,7 +783,6 @@ function planSegments(
       entryOps.push(local.get(e.op)!);
       entryIsCall.push(e.call);
     }
-    sortCallRuns(entryOps, entryIsCall, (l) => deadline[planOps[l]!]!);
     plans.push({
       ops: planOps,
       okCount,
@@ -890,30 +821,68 @@ function planSegments(
   return plans;
 }
 
+/**
+ * Unknown ops that must have taken effect become ok ops with a deadline.
+ * With register-like ops: when an unknown op is the only op that writes v,
+ * the initial state is not v, and ok ops observe v (all completing after its
+ * invoke), then in every linearization it took effect before the first of
+ * those observers, R (R's state v can only come from it). So it is
+ * equivalent to an ok op invoked as it was and returning just before R
+ * returns: any linearization of one is a linearization of the other. An ok
+ * op with a return is far cheaper to search than one open forever (it is
+ * no longer a candidate at every later step).
+ */
+function promoteForcedUnknownOps(
+  ops: readonly Operation[],
+  flows: readonly ValueFlow[] | undefined,
+  initialValue: string | undefined,
+): readonly Operation[] {
+  if (flows === undefined || initialValue === undefined || ops.every((op) => op.ok)) return ops;
+  const writers = new Map<string, number>();
+  const firstObserverEnd = new Map<string, number>();
+  for (let i = 0; i < ops.length; i++) {
+    const { writes, requires } = flows[i]!;
+    if (writes !== undefined) writers.set(writes, (writers.get(writes) ?? 0) + 1);
+    const op = ops[i]!;
+    if (requires !== undefined && op.ok) {
+      if (op.completeIndex < (firstObserverEnd.get(requires) ?? Infinity))
+        firstObserverEnd.set(requires, op.completeIndex);
+    }
+  }
+  let out: Operation[] | undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const v = flows[i]!.writes;
+    if (op.ok || v === undefined || v === initialValue || writers.get(v) !== 1) continue;
+    const end = firstObserverEnd.get(v);
+    // Every observer must complete after the invoke (else nothing is forced here).
+    if (end === undefined || end < op.invokeIndex) continue;
+    out ??= [...ops];
+    out[i] = { ...op, ok: true, completeIndex: end - 0.5 };
+  }
+  return out ?? ops;
+}
+
 /** Checks one partition's operations against the model within the limits. */
 export function searchPartition(
-  ops: readonly Operation[],
+  recorded: readonly Operation[],
   model: Model<any>,
   limits: SearchLimits,
   initialState?: unknown,
 ): SearchOutcome {
+  const init = initialState === undefined ? model.init() : initialState;
+  const flows =
+    model.valueFlow !== undefined && model.stateValue !== undefined
+      ? recorded.map((op) => model.valueFlow!(op.f, op.input, op.output))
+      : undefined;
+  const registerLike = flows?.every((flow) => flow !== undefined) ? (flows as ValueFlow[]) : undefined;
+  const ops = promoteForcedUnknownOps(recorded, registerLike, registerLike && model.stateValue!(init));
   const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
-  const plans = planSegments(
-    ops,
-    kept,
-    expiry,
-    limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES,
-    effectiveDeadlines(ops, model),
-  );
+  const plans = planSegments(ops, kept, expiry, limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES);
   outcome.segments = plans.length;
   const account: MemoAccount = { bytes: 0 };
-  const flows =
-    model.valueFlow !== undefined && model.stateValue !== undefined
-      ? ops.map((op) => model.valueFlow!(op.f, op.input, op.output))
-      : undefined;
-  const registerLike = flows?.every((flow) => flow !== undefined) ? (flows as ValueFlow[]) : undefined;
   const space = new StateSpace(model, ops, account, registerLike);
   const ctx = new SearchContext(space, limits, account);
   const searches: (Segment | undefined)[] = new Array(plans.length);
@@ -930,7 +899,7 @@ export function searchPartition(
     return search;
   };
   try {
-    segment(0).start(space.intern(initialState === undefined ? model.init() : initialState), []);
+    segment(0).start(space.intern(init), []);
     let k = 0;
     const last = plans.length - 1;
     for (;;) {
