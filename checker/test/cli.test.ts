@@ -50,10 +50,13 @@ before(() => {
       { process: 1, type: 'ok', f: 'read', key: 'a', value: 1 },
     ]),
   );
+  // Unknown writes, two of each value; reads of each value twice, then of 1 again.
   const explosive: object[] = [];
-  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'invoke', f: 'write', key: 'h', value: i + 1 });
-  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'info', f: 'write', key: 'h', value: i + 1 });
-  for (const value of [...Array.from({ length: 28 }, (_, i) => i + 1), 1]) {
+  for (let i = 0; i < 28; i++)
+    explosive.push({ process: i, type: 'invoke', f: 'write', key: 'h', value: (i % 14) + 1 });
+  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'info', f: 'write', key: 'h', value: (i % 14) + 1 });
+  const each = Array.from({ length: 14 }, (_, i) => i + 1);
+  for (const value of [...each, ...each, 1]) {
     explosive.push({ process: 99, type: 'invoke', f: 'read', key: 'h', value: null });
     explosive.push({ process: 99, type: 'ok', f: 'read', key: 'h', value });
   }

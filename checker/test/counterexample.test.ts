@@ -55,26 +55,27 @@ test('a value nobody wrote is named as a phantom', () => {
 });
 
 test('partial linearizations walked from only some of the start configurations are marked truncated', () => {
-  // Five unknown writes before a cut: the last segment is entered with 32
-  // configurations, more than the walk draws.
+  // Ten unknown writes (two of each value) before a cut: the last segment
+  // is entered with many configurations, more than the walk draws.
   const events: HistoryEvent[] = [];
   const e = (process: number, type: EventType, f: string, value: unknown): void => {
     events.push({ process, type, f, key: 'k', value });
   };
-  for (let i = 1; i <= 5; i++) e(i, 'invoke', 'write', i);
+  for (let i = 1; i <= 10; i++) e(i, 'invoke', 'write', ((i - 1) % 5) + 1);
   e(0, 'invoke', 'write', 100);
-  for (let i = 1; i <= 5; i++) e(i, 'info', 'write', i);
+  for (let i = 1; i <= 10; i++) e(i, 'info', 'write', ((i - 1) % 5) + 1);
   e(0, 'ok', 'write', 100);
-  // Reads chained so that no quiescent point separates them: 1 2 3 4 5 1.
-  const values = [1, 2, 3, 4, 5, 1];
-  e(10, 'invoke', 'read', null);
+  // Reads chained so that no quiescent point separates them, each value read
+  // twice in order and 1 a third time (each write takes effect at most once).
+  const values = [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1];
+  e(20, 'invoke', 'read', null);
   for (let i = 0; i < values.length; i++) {
-    if (i + 1 < values.length) e(11 + i, 'invoke', 'read', null);
-    e(10 + i, 'ok', 'read', values[i]);
+    if (i + 1 < values.length) e(21 + i, 'invoke', 'read', null);
+    e(20 + i, 'ok', 'read', values[i]);
   }
   const cx = checkSync(events).partitions[0]!.counterexample!;
   assert.equal(cx.partialLinearizationsTruncated, true);
   // Stuck ops are only claimed from a complete walk.
   assert.deepEqual(cx.stuckOps, []);
-  assert.match(cx.explanation ?? '', /^read → \d by p1\d \(invoked at event \d+/);
+  assert.match(cx.explanation ?? '', /^read → \d by p\d+ \(invoked at event \d+/);
 });
