@@ -58,6 +58,8 @@ class BudgetExceeded {
 }
 
 const STEPS_PER_CLOCK_CHECK = 1024;
+/** Segments (and partitions) with fewer ops do without the value guard. */
+const GUARD_MIN_OPS = 16;
 // Rough V8 costs of one Map entry, for the memory budget.
 const TRANSITION_BYTES = 40;
 const STATE_BYTES = 80;
@@ -278,7 +280,8 @@ class SegmentSearch implements Segment {
         if (model.readOnly(op.f, op.input)) this.eager[l] = 1;
       }
     }
-    this.guard = ctx.space.flows === undefined ? undefined : this.buildGuard(plan, ctx.space);
+    // Small segments are cheap to search exhaustively: the guard's set-up would cost more than it saves.
+    this.guard = ctx.space.flows === undefined || n < GUARD_MIN_OPS ? undefined : this.buildGuard(plan, ctx.space);
     const k = plan.okCount;
     this.deadCountAt = new Int32Array(k + 2);
     let j = 0;
@@ -650,13 +653,14 @@ class SingleOpSegment implements Segment {
 function pruneUnknownOps(
   ops: readonly Operation[],
   model: Model<any>,
+  known?: readonly (ValueFlow | undefined)[],
 ): { kept: number[]; expiry: Float64Array; pruned: number } {
   const expiry = new Float64Array(ops.length).fill(Infinity);
   let unknown = 0;
   for (const op of ops) if (!op.ok) unknown++;
   if (unknown === 0) return { kept: ops.map((_op, i) => i), expiry, pruned: 0 };
   const flows =
-    model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
+    known ?? (model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output)));
   const registerLike = flows?.every((flow) => flow !== undefined);
   if (registerLike) {
     const lastObserved = new Map<string, number>();
@@ -871,13 +875,16 @@ export function searchPartition(
   initialState?: unknown,
 ): SearchOutcome {
   const init = initialState === undefined ? model.init() : initialState;
-  const flows =
-    model.valueFlow !== undefined && model.stateValue !== undefined
-      ? recorded.map((op) => model.valueFlow!(op.f, op.input, op.output))
-      : undefined;
+  // Value flows feed the promotion of forced unknown ops, the pruning and
+  // the value guard; a short partition with no unknown op needs none of them.
+  const wanted =
+    model.valueFlow !== undefined &&
+    model.stateValue !== undefined &&
+    (recorded.length >= GUARD_MIN_OPS || recorded.some((op) => !op.ok));
+  const flows = wanted ? recorded.map((op) => model.valueFlow!(op.f, op.input, op.output)) : undefined;
   const registerLike = flows?.every((flow) => flow !== undefined) ? (flows as ValueFlow[]) : undefined;
   const ops = promoteForcedUnknownOps(recorded, registerLike, registerLike && model.stateValue!(init));
-  const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
+  const { kept, expiry, pruned } = pruneUnknownOps(ops, model, flows);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
   const plans = planSegments(ops, kept, expiry, limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES);
