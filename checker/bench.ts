@@ -97,6 +97,9 @@ function gridCells(): ChaosOptions[] {
           cells.push({ ops, keys, processes, unknownRate, anomaly, seed: seed++ });
   cells.push({ ops: 10_000, keys: 1, processes: 20, unknownRate: 0.05, anomaly: 'phantom-read', seed: seed++ });
   cells.push({ ops: 10_000, keys: 1, processes: 20, unknownRate: 0.1, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 1_000, keys: 1, processes: 50, unknownRate: 0.2, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0.2, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0.05, anomaly: 'phantom-read', seed: seed++ });
   cells.push({ ops: 100_000, keys: 10, processes: 20, unknownRate: 0.1, anomaly: 'stale-read', seed: seed++ });
   return cells;
 }

@@ -20,7 +20,7 @@
 // reported with `minimal: false`.
 import type { Operation } from './history.ts';
 import { StateTable, searchPartition, unobservedUnknownOps } from './search.ts';
-import { describeOp, explainStuck, initialStateCauses } from './explain.ts';
+import { describeOp, explainWindow } from './explain.ts';
 import type { Counterexample, LinearizationStep, Model } from './types.ts';
 
 /** Limits of building one counterexample. */
@@ -256,7 +256,11 @@ export function explainIllegal(
     state: st.state,
     applied: new Set(st.applied.map((i) => ops[i]!.id)),
   }));
-  const shrinker = new Shrinker(model, limits, starts);
+  // Shrinking gets 85% of what is left; the walk for partial linearizations
+  // the rest, so the whole stays within the budget.
+  const now = performance.now();
+  const shrinkDeadline = now + Math.max(0, limits.deadline - now) * 0.85;
+  const shrinker = new Shrinker(model, { ...limits, deadline: shrinkDeadline }, starts);
   let window: WindowOp[] = failure.ops
     .map((i) => ({ ...ops[i]!, relaxed: false }))
     .sort((a, b) => a.invokeIndex - b.invokeIndex);
@@ -277,7 +281,7 @@ export function explainIllegal(
   let truncated = drawable.length < starts.length;
   for (const start of drawable) {
     const fromStart = window.filter((op) => !start.applied.has(op.id));
-    const walked = partialLinearizations(fromStart, model, start.state, limits.deadline + 200, everLinearized);
+    const walked = partialLinearizations(fromStart, model, start.state, limits.deadline, everLinearized);
     paths.push(...walked.paths);
     truncated ||= walked.truncated;
   }
@@ -305,14 +309,16 @@ export function explainIllegal(
     windowEndIndex: window.reduce((m, op) => Math.max(m, op.ok ? op.completeIndex : op.invokeIndex), -1),
     minimal: !shrinker.timedOut,
     partialLinearizationsTruncated: truncated,
-    initialStateCauses: initialStateCauses(ops, model, initialStates, windowStartIndex),
   };
   // The op to explain: one no partial linearization placed, else where the search got stuck.
-  const byId = new Map(ops.map((op, i) => [op.id, i]));
-  const stuck = stuckOps.length > 0 ? byId.get(stuckOps[0]!) : (failure.stuck ?? byId.get(okOps.at(-1)?.id ?? -1));
-  if (stuck !== undefined) {
-    result.explanation = explainStuck(ops, model, stuck, initialStates.length === 1 ? initialStates[0] : undefined);
-  }
+  const indexOf = (id: number | undefined): number | undefined => {
+    const i = id === undefined ? -1 : ops.findIndex((op) => op.id === id);
+    return i === -1 ? undefined : i;
+  };
+  const stuck = stuckOps.length > 0 ? indexOf(stuckOps[0]) : (failure.stuck ?? indexOf(okOps.at(-1)?.id));
+  const words = explainWindow(ops, model, initialStates, windowStartIndex, stuck);
+  result.initialStateCauses = words.causes;
+  if (words.explanation !== undefined) result.explanation = words.explanation;
   if (key !== undefined) result.key = key;
   return result;
 }

@@ -86,14 +86,9 @@ class Flows {
  * before the window and the latest reads that observed it (register-like
  * models, where a described state is the value's key).
  */
-export function initialStateCauses(
-  ops: readonly Operation[],
-  model: Model<any>,
-  states: readonly string[],
-  windowStart: number,
-): InitialStateCause[] {
+function initialStateCauses(flows: Flows, states: readonly string[], windowStart: number): InitialStateCause[] {
+  const model = flows.model;
   if (model.valueFlow === undefined) return [];
-  const flows = new Flows(ops, model);
   return states.map((state) => {
     const { writes, reads } = flows.causes(state, windowStart);
     return {
@@ -111,13 +106,8 @@ export function initialStateCauses(
  * acknowledged write of another value that completed before the read
  * began, v was overwritten (a stale read, or a lost write seen as one).
  */
-export function explainStuck(
-  ops: readonly Operation[],
-  model: Model<any>,
-  stuck: number,
-  initialState: string | undefined,
-): string {
-  const flows = new Flows(ops, model);
+function explainStuck(flows: Flows, stuck: number, initialState: string | undefined): string {
+  const { ops, model } = flows;
   const op = ops[stuck]!;
   const generic = `${flows.name(op)} (invoked ${flows.at(op.invokeTimeNs, op.invokeIndex)}, ${flows.acknowledged(op)}) cannot be placed in any order of the ops around it`;
   const need = flows.flow(stuck)?.requires;
@@ -157,4 +147,24 @@ export function explainStuck(
     }
   }
   return `${generic}: every write of ${need} (last ${flows.name(last)}, ${flows.acknowledged(last)}) is overwritten before it in every order the window allows.`;
+}
+
+/**
+ * The words of a counterexample: the causes of each initial state (see
+ * initialStateCauses) and, when `stuck` (an index into `ops`) is known, the
+ * sentence on why it cannot be placed. One pass over the partition's value flows.
+ */
+export function explainWindow(
+  ops: readonly Operation[],
+  model: Model<any>,
+  states: readonly string[],
+  windowStart: number,
+  stuck: number | undefined,
+): { causes: InitialStateCause[]; explanation: string | undefined } {
+  const flows = new Flows(ops, model);
+  return {
+    causes: initialStateCauses(flows, states, windowStart),
+    explanation:
+      stuck === undefined ? undefined : explainStuck(flows, stuck, states.length === 1 ? states[0] : undefined),
+  };
 }

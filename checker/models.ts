@@ -1,6 +1,6 @@
 // Built-in models. Each is plain data with pure functions; the semantics follow
 // the corpus README ("How each model should be interpreted") and, for
-// raftlab-kv, architecture.md ("The node": get/put/delete/cas per key).
+// raftlab-kv, `docs/architecture.md` ("The node": get/put/delete/cas per key).
 import { CheckerError } from './errors.ts';
 import type { HistoryEvent, Model, ModelName, NullRead, ValueFlow } from './types.ts';
 import { showValue, valueKey } from './values.ts';

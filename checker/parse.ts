@@ -1,4 +1,4 @@
-// Reading histories: the project's JSONL (architecture.md, "Clients and the
+// Reading histories: the project's JSONL (`docs/architecture.md`, "Clients and the
 // history") and Jepsen's history.edn (a sequence of op maps, or one vector of
 // them, with keywords for :type, :f and :process :nemesis).
 import { readFile } from 'node:fs/promises';

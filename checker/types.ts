@@ -5,7 +5,7 @@
 export type EventType = 'invoke' | 'ok' | 'fail' | 'info';
 
 /**
- * One history event, as in a run's history.jsonl (architecture.md, "Clients
+ * One history event, as in a run's history.jsonl (`docs/architecture.md`, "Clients
  * and the history"). `process` is an integer for clients; any other value
  * (e.g. "nemesis") marks a nemesis event, which the checker ignores.
  */

@@ -119,17 +119,25 @@ test('exit 3 with the line number for a malformed file; the other files are stil
   assert.match(stdout, /stale\.jsonl: ILLEGAL/);
 });
 
-test('exit 3, not 1, for an unknown flag, a bad value or a bad model', () => {
+test('exit 3, not 1, for an unknown flag (the process exit code)', () => {
+  const { code, stderr } = run(['good.jsonl', '--bogus']);
+  assert.equal(code, 3, stderr);
+  assert.match(stderr, /Unknown argument: bogus/);
+});
+
+test('usage errors return 3: a bad value, a bad model, no file', async () => {
   for (const args of [
-    ['good.jsonl', '--bogus'],
     ['good.jsonl', '--budget-ms', '4x'],
     ['good.jsonl', '--memo-mb', '-1'],
     ['good.jsonl', '--model', 'nope'],
     [],
   ]) {
-    const { code, stderr } = run(args);
-    assert.equal(code, 3, `${args.join(' ')}: ${stderr}`);
-    assert.match(stderr, /--help lists the options/);
+    const io = fakeIo('none');
+    assert.equal(await runCli(args, io), 3, args.join(' '));
+    assert.ok(
+      io.lines.some((line) => line.includes('--help lists the options')),
+      io.lines.join('\n'),
+    );
   }
 });
 
@@ -150,7 +158,7 @@ test('stdout closed early keeps the worst verdict seen so far', async () => {
   assert.equal(code, 1);
 });
 
-function fakeIo(fault: 'read' | 'check' | 'print'): CliIo & { lines: string[] } {
+function fakeIo(fault: 'read' | 'check' | 'print' | 'none'): CliIo & { lines: string[] } {
   const lines: string[] = [];
   const boom = (): never => {
     throw new TypeError(`injected ${fault} fault`);
