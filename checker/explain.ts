@@ -33,12 +33,15 @@ export function describeOp(op: Operation & { relaxed?: boolean }, model: Model<a
 class Flows {
   private readonly flows: (ValueFlow | undefined)[];
   private readonly t0: number | undefined;
+  /** Every op has a value flow: only then do values have a single source each (a write of them). */
+  readonly registerLike: boolean;
 
   constructor(
     readonly ops: readonly Operation[],
     readonly model: Model<any>,
   ) {
     this.flows = ops.map((op) => model.valueFlow?.(op.f, op.input, op.output));
+    this.registerLike = this.flows.every((flow) => flow !== undefined);
     let t0: number | undefined;
     for (const op of ops)
       if (op.invokeTimeNs !== undefined && (t0 === undefined || op.invokeTimeNs < t0)) t0 = op.invokeTimeNs;
@@ -88,7 +91,7 @@ class Flows {
  */
 function initialStateCauses(flows: Flows, states: readonly string[], windowStart: number): InitialStateCause[] {
   const model = flows.model;
-  if (model.valueFlow === undefined) return [];
+  if (!flows.registerLike) return [];
   return states.map((state) => {
     const { writes, reads } = flows.causes(state, windowStart);
     return {
@@ -110,7 +113,8 @@ function explainStuck(flows: Flows, stuck: number, initialState: string | undefi
   const { ops, model } = flows;
   const op = ops[stuck]!;
   const generic = `${flows.name(op)} (invoked ${flows.at(op.invokeTimeNs, op.invokeIndex)}, ${flows.acknowledged(op)}) cannot be placed in any order of the ops around it`;
-  const need = flows.flow(stuck)?.requires;
+  // Ops that are not register-like (kv's append) build values from others: no single write to name.
+  const need = flows.registerLike ? flows.flow(stuck)?.requires : undefined;
   if (need === undefined) return `${generic}.`;
   const seen = `${op.f === 'read' ? 'read' : op.f} ${need}`;
   const observedAt = `p${op.process} ${op.f === 'read' ? 'read' : 'needed'} ${need} ${flows.at(op.invokeTimeNs, op.invokeIndex)}`;

@@ -79,3 +79,27 @@ test('partial linearizations walked from only some of the start configurations a
   assert.deepEqual(cx.stuckOps, []);
   assert.match(cx.explanation ?? '', /^read → \d by p\d+ \(invoked at event \d+/);
 });
+
+test('values built by appends are not called phantoms (kv is not register-like)', () => {
+  const kv = (process: number, type: EventType, f: string, value: unknown): HistoryEvent => ({
+    process,
+    type,
+    f,
+    key: 'k',
+    value,
+  });
+  const events = [
+    kv(0, 'invoke', 'append', 'a'),
+    kv(0, 'ok', 'append', 'a'),
+    kv(0, 'invoke', 'append', 'b'),
+    kv(0, 'ok', 'append', 'b'),
+    kv(1, 'invoke', 'get', null),
+    kv(1, 'ok', 'get', 'ba'),
+  ];
+  const cx = checkSync(events, { model: 'kv' }).partitions[0]!.counterexample!;
+  assert.equal(
+    cx.explanation,
+    'get → "ba" by p1 (invoked at event 4, acknowledged at event 5) cannot be placed in any order of the ops around it.',
+  );
+  assert.deepEqual(cx.initialStateCauses, []);
+});
