@@ -59,7 +59,7 @@ class BudgetExceeded {
 
 const STEPS_PER_CLOCK_CHECK = 1024;
 /** Segments (and partitions) with fewer ops do without the value guard. */
-const GUARD_MIN_OPS = 16;
+const GUARD_MIN_OPS = 48;
 // Rough V8 costs of one Map entry, for the memory budget.
 const TRANSITION_BYTES = 40;
 const STATE_BYTES = 80;
