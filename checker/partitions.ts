@@ -14,6 +14,7 @@ const DEFAULT_MEMO_BYTES_MAX = 512 * 1024 * 1024;
 const DEFAULT_SHRINK_MS = 500;
 const DEFAULT_AFTER_ILLEGAL_MS = 2_000;
 const MIN_PARTITION_BUDGET_MS = 5;
+const PROOF_FIRST_MIN_OPS = 100;
 /** Options with every default filled in (also what a worker receives). */
 export interface ResolvedOptions {
   budgetMs: number;
@@ -164,14 +165,16 @@ export function checkPartitions(
       const left = own - p.spentMs;
       // The last attempt takes all that is left when the next growth step
       // would leave less than itself for later.
-      let budget = 2 * attemptMs > left ? left : attemptMs;
+      // A partition left alone gets it all at once: nothing else to find first.
+      let budget = pending.length === 1 || 2 * attemptMs > left ? left : attemptMs;
       const totalLeft = totalDeadline - performance.now();
       // Every partition gets at least a token budget, so each has a verdict
       // (cheap ones still finish; the rest say unknown).
       if (totalLeft <= budget) budget = Math.max(MIN_PARTITION_BUDGET_MS, totalLeft);
       const final = budget >= left || budget >= totalLeft;
-      // The direct proofs run once per partition, in its second attempt.
-      const scan = p.last !== undefined && !p.scanned;
+      // The direct proofs run once per partition: in its second attempt, or
+      // in its first when it is long (a cost linear-logarithmic in its ops).
+      const scan = (p.last !== undefined || p.ops.length >= PROOF_FIRST_MIN_OPS) && !p.scanned;
       if (scan) p.scanned = true;
       const result = checkPartition(
         p.key,
