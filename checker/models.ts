@@ -194,6 +194,20 @@ function microOps(input: unknown): MicroOp[] {
   return input as MicroOp[];
 }
 
+/** Equal register maps, without building their canonical keys (scalars compare directly). */
+function sameRegisters(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    if (!(k in b)) return false;
+    const x = a[k];
+    const y = b[k];
+    if (x !== y && (typeof x !== 'object' || typeof y !== 'object' || valueKey(x) !== valueKey(y))) return false;
+  }
+  return true;
+}
+
 /**
  * multi-register: a txn applies its micro-ops atomically and in order; reads
  * carrying null match any value (corpus README). State: map key -> value,
@@ -224,7 +238,7 @@ function multiRegisterModel(options: ModelOptions): Model<Record<string, unknown
       return next ?? state;
     },
     hash: (state) => valueKey(state),
-    equal: (a, b) => valueKey(a) === valueKey(b),
+    equal: sameRegisters,
     partition: partitionByKey,
     // A txn spans keys: the registers a txn touches together are one object
     // (splitting them by an event's single key would check each alone).
