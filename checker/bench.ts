@@ -141,7 +141,8 @@ if (argv.grid) {
       .join(' ')}`,
   );
   console.log(
-    `${'cell'.padEnd(52)}${'expected'.padEnd(14)}${'verdict'.padEnd(14)}${'verdict ms'.padStart(11)}${'cx ms'.padStart(8)}${'RSS MB'.padStart(8)}  note`,
+    `${'cell'.padEnd(52)}${'expected'.padEnd(14)}${'verdict'.padEnd(14)}` +
+      `${'verdict ms'.padStart(11)}${'cx ms'.padStart(8)}${'RSS MB'.padStart(8)}  note`,
   );
   let decided = 0;
   let wrong = 0;

@@ -70,7 +70,8 @@ function opLine(op: OperationInfo): string {
 function printCounterexample(out: (line: string) => void, cx: Counterexample, verbose: boolean): void {
   if (cx.explanation !== undefined) out(`    why: ${cx.explanation}`);
   out(
-    `    smallest window found${cx.minimal ? '' : ' (shrinking stopped at its time budget: not minimal)'}: events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`,
+    `    smallest window found${cx.minimal ? '' : ' (shrinking stopped at its time budget: not minimal)'}: ` +
+      `events ${cx.windowStartIndex}..${cx.windowEndIndex}, starting in ${cx.initialState}`,
   );
   for (const cause of cx.initialStateCauses ?? []) {
     if (cause.writes.length === 0 && cause.reads.length === 0) continue;
@@ -115,7 +116,8 @@ function printHuman(out: (line: string) => void, file: string, result: CheckResu
     const names = unsearched.map((u) => (u.key === undefined ? '(single partition)' : JSON.stringify(u.key)));
     const list = verbose || names.length <= 10 ? names.join(', ') : `${names.slice(0, 10).join(', ')}, ...`;
     out(
-      `  not searched (the verdict was already proven; --all-partitions searches them): ${unsearched.length} keys: ${list}`,
+      `  not searched (the verdict was already proven; --all-partitions searches them): ` +
+        `${unsearched.length} keys: ${list}`,
     );
   }
 }

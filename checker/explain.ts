@@ -112,12 +112,15 @@ function initialStateCauses(flows: Flows, states: readonly string[], windowStart
 function explainStuck(flows: Flows, stuck: number, initialState: string | undefined): string {
   const { ops, model } = flows;
   const op = ops[stuck]!;
-  const generic = `${flows.name(op)} (invoked ${flows.at(op.invokeTimeNs, op.invokeIndex)}, ${flows.acknowledged(op)}) cannot be placed in any order of the ops around it`;
+  const generic =
+    `${flows.name(op)} (invoked ${flows.at(op.invokeTimeNs, op.invokeIndex)}, ${flows.acknowledged(op)}) ` +
+    'cannot be placed in any order of the ops around it';
   // Ops that are not register-like (kv's append) build values from others: no single write to name.
   const need = flows.registerLike ? flows.flow(stuck)?.requires : undefined;
   if (need === undefined) return `${generic}.`;
   const seen = `${op.f === 'read' ? 'read' : op.f} ${need}`;
-  const observedAt = `p${op.process} ${op.f === 'read' ? 'read' : 'needed'} ${need} ${flows.at(op.invokeTimeNs, op.invokeIndex)}`;
+  const verb = op.f === 'read' ? 'read' : 'needed';
+  const observedAt = `p${op.process} ${verb} ${need} ${flows.at(op.invokeTimeNs, op.invokeIndex)}`;
   // Writers of the value that could come before the op's completion.
   const writers: number[] = [];
   for (let i = 0; i < ops.length; i++) {
@@ -133,8 +136,10 @@ function explainStuck(flows: Flows, stuck: number, initialState: string | undefi
   const last = writers
     .map((i) => ops[i]!)
     .reduce((a, b) => (b.ok && a.ok && b.completeIndex > a.completeIndex ? b : a));
+  const lastWrite = `last ${flows.name(last)}, ${flows.acknowledged(last)}`;
   if (writers.some((i) => !ops[i]!.ok)) {
-    return `${generic}: every write of ${need} (last ${flows.name(last)}, ${flows.acknowledged(last)}) is overwritten or not yet visible in every order the window allows.`;
+    const hidden = 'is overwritten or not yet visible in every order the window allows';
+    return `${generic}: every write of ${need} (${lastWrite}) ${hidden}.`;
   }
   // An acknowledged overwrite strictly between the last write of v and the read.
   const latestWriterEnd = Math.max(...writers.map((i) => ops[i]!.completeIndex));
@@ -150,7 +155,7 @@ function explainStuck(flows: Flows, stuck: number, initialState: string | undefi
       );
     }
   }
-  return `${generic}: every write of ${need} (last ${flows.name(last)}, ${flows.acknowledged(last)}) is overwritten before it in every order the window allows.`;
+  return `${generic}: every write of ${need} (${lastWrite}) is overwritten before it in every order the window allows.`;
 }
 
 /**

@@ -162,10 +162,10 @@ export function checkPartitions(
     for (let i = 0; i < pending.length && !stopped(); ) {
       const p = pending[i]!;
       const own = illegalSeen ? options.budgetAfterIllegalMs : options.budgetMs;
-      const left = own - p.spentMs;
+      const left = Math.max(MIN_PARTITION_BUDGET_MS, own - p.spentMs);
       // The last attempt takes all that is left when the next growth step
-      // would leave less than itself for later.
-      // A partition left alone gets it all at once: nothing else to find first.
+      // would leave less than itself for later; a partition left alone gets
+      // it all at once (there is nothing else to find first).
       let budget = pending.length === 1 || 2 * attemptMs > left ? left : attemptMs;
       const totalLeft = totalDeadline - performance.now();
       // Every partition gets at least a token budget, so each has a verdict

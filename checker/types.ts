@@ -110,7 +110,10 @@ export interface CheckOptions {
   workers?: 'auto' | number;
   /** Build counterexamples for illegal partitions (default true). */
   counterexample?: boolean;
-  /** Time cap for building one counterexample (shrinking and the partial linearizations), in ms. Default min(500, budgetMs). */
+  /**
+   * Time cap for building one counterexample (shrinking and the partial
+   * linearizations), in ms. Default min(500, budgetMs).
+   */
   shrinkBudgetMs?: number;
   /**
    * Search every partition even after one is proven illegal (each later one

@@ -99,7 +99,8 @@ test('values built by appends are not called phantoms (kv is not register-like)'
   const cx = checkSync(events, { model: 'kv' }).partitions[0]!.counterexample!;
   assert.equal(
     cx.explanation,
-    'get → "ba" by p1 (invoked at event 4, acknowledged at event 5) cannot be placed in any order of the ops around it.',
+    'get → "ba" by p1 (invoked at event 4, acknowledged at event 5) ' +
+      'cannot be placed in any order of the ops around it.',
   );
   assert.deepEqual(cx.initialStateCauses, []);
 });
