@@ -4,7 +4,12 @@
 //
 //   tsx checker/bench.ts [--time-ms 100] [--filter etcd] [--synthetic-ops 100000]
 //                        [--no-synthetic] [--no-corpus] [--no-workers] [--clock wall|cpu]
+//   tsx checker/bench.ts --grid [--grid-budget-ms 20000] [--grid-filter 1k]
+//     the chaos grid: every cell in its own process (peak RSS per cell)
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import yargs from 'yargs';
@@ -12,7 +17,7 @@ import { hideBin } from 'yargs/helpers';
 import { check, checkSync } from './check.ts';
 import { CORPUS_DIR, corpusEntries, corpusOptions } from './corpus.ts';
 import { parseJsonl } from './parse.ts';
-import { syntheticHistory } from './synthetic.ts';
+import { type ChaosOptions, chaosHistory, syntheticHistory } from './synthetic.ts';
 import type { CheckOptions, HistoryEvent } from './types.ts';
 
 const argv = await yargs(hideBin(process.argv))
@@ -37,6 +42,10 @@ const argv = await yargs(hideBin(process.argv))
     default: true,
     describe: 'also time the synthetic histories on 2 worker threads',
   })
+  .option('grid', { type: 'boolean', default: false, describe: 'run the chaos grid instead (see gridCells)' })
+  .option('grid-budget-ms', { type: 'number', default: 20_000, describe: 'time budget per grid cell (per key)' })
+  .option('grid-filter', { type: 'string', describe: 'only grid cells whose label contains this' })
+  .option('cell', { type: 'string', hidden: true, describe: 'internal: run one grid cell (JSON ChaosOptions)' })
   .strict()
   .help()
   .parse();
@@ -74,6 +83,117 @@ async function p50(name: string, fn: () => unknown, timeMs: number, iterations: 
   return result.latency.p50;
 }
 
+/** The chaos grid: sizes x keys x processes, each with and without unknown ops and an anomaly. */
+function gridCells(): ChaosOptions[] {
+  const cells: ChaosOptions[] = [];
+  let seed = 1;
+  for (const ops of [1_000, 10_000, 100_000])
+    for (const keys of [1, 10, 100])
+      for (const processes of [5, 50])
+        for (const [unknownRate, anomaly] of [
+          [0, 'none'],
+          [0.2, 'stale-read'],
+        ] as const)
+          cells.push({ ops, keys, processes, unknownRate, anomaly, seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 20, unknownRate: 0.05, anomaly: 'phantom-read', seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 20, unknownRate: 0.1, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 1_000, keys: 1, processes: 50, unknownRate: 0.2, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0.2, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0.05, anomaly: 'phantom-read', seed: seed++ });
+  cells.push({ ops: 100_000, keys: 10, processes: 20, unknownRate: 0.1, anomaly: 'stale-read', seed: seed++ });
+  return cells;
+}
+
+function cellLabel(c: ChaosOptions): string {
+  return `${c.ops / 1000}k ops, ${c.keys} keys, ${c.processes} procs, ${c.unknownRate * 100}% unknown, ${c.anomaly}`;
+}
+
+if (argv.cell !== undefined) {
+  // One grid cell in this process: print one JSON line.
+  const cell = JSON.parse(argv.cell) as ChaosOptions;
+  const { events, planted } = chaosHistory(cell);
+  const result = checkSync(events, {
+    model: 'raftlab-kv',
+    budgetMs: argv['grid-budget-ms'],
+    memoBytesMax: 1536 * 2 ** 20,
+  });
+  const unknown = result.partitions.filter((p) => p.verdict === 'unknown');
+  console.log(
+    JSON.stringify({
+      verdict: result.verdict,
+      expected: planted ? 'illegal' : 'linearizable',
+      timeMs: result.timeMs,
+      verdictTimeMs: result.verdictTimeMs,
+      shrinkTimeMs: result.shrinkTimeMs,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      unknownKeys: unknown.map((p) => `${p.key}:${p.unknownReason}:${p.ops}ops`),
+      unsearched: result.unsearched?.length ?? 0,
+    }),
+  );
+  process.exit(0);
+}
+
+if (argv.grid) {
+  const self = fileURLToPath(import.meta.url);
+  console.log(
+    `chaos grid, budget ${argv['grid-budget-ms']} ms per key, memo budget 1.5 GiB; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  console.log(
+    `${'cell'.padEnd(52)}${'expected'.padEnd(14)}${'verdict'.padEnd(14)}` +
+      `${'verdict ms'.padStart(11)}${'cx ms'.padStart(8)}${'RSS MB'.padStart(8)}  note`,
+  );
+  let decided = 0;
+  let wrong = 0;
+  const cells = gridCells().filter(
+    (c) => argv['grid-filter'] === undefined || cellLabel(c).includes(argv['grid-filter']),
+  );
+  for (const cell of cells) {
+    const run = spawnSync(
+      process.execPath,
+      [...process.execArgv, self, '--cell', JSON.stringify(cell), '--grid-budget-ms', String(argv['grid-budget-ms'])],
+      { encoding: 'utf8', maxBuffer: 1 << 24 },
+    );
+    const line = run.stdout.trim().split('\n').at(-1) ?? '';
+    let r: {
+      verdict: string;
+      expected: string;
+      verdictTimeMs: number;
+      shrinkTimeMs: number;
+      maxRssMb: number;
+      unknownKeys: string[];
+    };
+    try {
+      r = JSON.parse(line);
+    } catch {
+      console.log(
+        `${cellLabel(cell).padEnd(52)}crashed (exit ${run.status}, ${run.signal ?? ''}): ${run.stderr.slice(-300)}`,
+      );
+      continue;
+    }
+    const ok = r.verdict === r.expected;
+    if (ok) decided++;
+    else if (r.verdict !== 'unknown') wrong++;
+    const note = r.verdict === 'unknown' ? `unknown keys: ${r.unknownKeys.slice(0, 3).join(', ')}` : ok ? '' : 'WRONG';
+    console.log(
+      cellLabel(cell).padEnd(52) +
+        r.expected.padEnd(14) +
+        r.verdict.padEnd(14) +
+        r.verdictTimeMs.toFixed(0).padStart(11) +
+        r.shrinkTimeMs.toFixed(0).padStart(8) +
+        r.maxRssMb.toFixed(0).padStart(8) +
+        `  ${note}`,
+    );
+  }
+  console.log(
+    `decided right: ${decided}/${cells.length}; wrong: ${wrong}; load average now ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  process.exit(0);
+}
+
 if (argv.corpus) {
   console.log(`corpus: ${CORPUS_DIR}`);
   console.log(
@@ -91,9 +211,9 @@ if (argv.corpus) {
   for (const [i, entry] of entries.entries()) {
     progress(`${i + 1}/${entries.length} ${entry.file}`);
     const events: HistoryEvent[] = parseJsonl(readFileSync(join(CORPUS_DIR, entry.file), 'utf8'));
-    // Verdict only, as porcupine's CheckEvents: no counterexample, and once a
-    // partition is illegal the others get 1 ms (porcupine stops there).
-    const verdictOnly: CheckOptions = { ...corpusOptions(entry), counterexample: false, budgetAfterIllegalMs: 1 };
+    // Verdict only, as porcupine's CheckEvents: no counterexample (and, by
+    // default, no partition searched on once one is illegal, as porcupine).
+    const verdictOnly: CheckOptions = { ...corpusOptions(entry), counterexample: false };
     const ours = await p50(entry.file, () => checkSync(events, verdictOnly), argv['time-ms'], 10);
     const verdict = checkSync(events, verdictOnly).verdict;
     let cxText = '';

@@ -3,59 +3,19 @@
 // history is linearizable iff each per-key sub-history is), search each
 // partition within its own budget, and explain the illegal ones.
 import { availableParallelism } from 'node:os';
-import { explainIllegal } from './counterexample.ts';
 import { CheckerError } from './errors.ts';
 import { type Operation, prepareHistory } from './history.ts';
 import { createModel } from './models.ts';
-import { searchPartition } from './search.ts';
+import { checkPartitions, combineVerdicts, type PartitionsOutcome, resolveOptions } from './partitions.ts';
+import type { CheckOptions, CheckResult, HistoryEvent, Model } from './types.ts';
 import { valueKey } from './values.ts';
-import type { CheckOptions, CheckResult, HistoryEvent, Model, PartitionResult, Verdict } from './types.ts';
 
-const DEFAULT_BUDGET_MS = 30_000;
-const DEFAULT_MEMO_BYTES_MAX = 512 * 1024 * 1024;
-const DEFAULT_SHRINK_MS = 2_000;
-const DEFAULT_AFTER_ILLEGAL_MS = 2_000;
-const MIN_PARTITION_BUDGET_MS = 5;
 // Worker threads pay off only when there is a lot to search: starting one
 // (with the tsx loader) cost 1.2-1.8 s on the loaded 2-core dev box, while
 // 100k synthetic ops over 100 keys check in ~0.7 s in-thread (README).
 const WORKER_MIN_OPS = 200_000;
 const WORKER_MIN_PARTITIONS = 4;
 const WORKER_MIN_CORES = 4;
-
-/** Options with every default filled in (also what a worker receives). */
-export interface ResolvedOptions {
-  budgetMs: number;
-  memoBytesMax: number;
-  counterexample: boolean;
-  shrinkBudgetMs: number;
-  budgetAfterIllegalMs: number;
-  totalBudgetMs: number;
-}
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0)) {
-    throw new CheckerError('CHECKER_OPTIONS', `${name} must be a positive number, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Fills in defaults and validates numbers. */
-export function resolveOptions(options: CheckOptions): ResolvedOptions {
-  const budgetMs = positive('budgetMs', options.budgetMs, DEFAULT_BUDGET_MS);
-  return {
-    budgetMs,
-    memoBytesMax: positive('memoBytesMax', options.memoBytesMax, DEFAULT_MEMO_BYTES_MAX),
-    counterexample: options.counterexample ?? true,
-    shrinkBudgetMs: positive('shrinkBudgetMs', options.shrinkBudgetMs, Math.min(DEFAULT_SHRINK_MS, budgetMs)),
-    budgetAfterIllegalMs: Math.min(
-      budgetMs,
-      positive('budgetAfterIllegalMs', options.budgetAfterIllegalMs, DEFAULT_AFTER_ILLEGAL_MS),
-    ),
-    totalBudgetMs: positive('totalBudgetMs', options.totalBudgetMs, Infinity),
-  };
-}
 
 /** The model of the options: a built-in one by name (default raftlab-kv) or the object given. */
 export function resolveModel(options: CheckOptions): Model<any> {
@@ -77,84 +37,13 @@ export function resolveModel(options: CheckOptions): Model<any> {
 const MODEL_CACHE_MAX = 64;
 const modelCache = new Map<string, Model<any>>();
 
-/** Searches one partition and, when illegal, explains it. */
-export function checkPartition(
-  key: string | undefined,
-  ops: readonly Operation[],
-  model: Model<any>,
-  options: ResolvedOptions,
-  budgetMs: number = options.budgetMs,
-): PartitionResult {
-  const started = performance.now();
-  const outcome = searchPartition(ops, model, { deadline: started + budgetMs, memoBytesMax: options.memoBytesMax });
-  const result: PartitionResult = {
-    verdict: outcome.verdict,
-    ops: ops.length,
-    prunedOps: outcome.prunedOps,
-    segments: outcome.segments,
-    steps: outcome.steps,
-    memoEntries: outcome.memoEntries,
-    timeMs: 0,
-  };
-  if (key !== undefined) result.key = key;
-  if (outcome.unknownReason !== undefined) result.unknownReason = outcome.unknownReason;
-  result.timeMs = performance.now() - started;
-  if (outcome.verdict === 'illegal' && options.counterexample && outcome.failure !== undefined) {
-    const now = performance.now();
-    const limits = { deadline: now + options.shrinkBudgetMs, memoBytesMax: options.memoBytesMax };
-    // The verdict's search skips cuts that leave tiny segments; cutting at
-    // every quiescent point gives the smallest failing segment to start from.
-    const fine = searchPartition(ops, model, { ...limits, minSegmentEntries: 2 });
-    const failure = fine.verdict === 'illegal' && fine.failure !== undefined ? fine.failure : outcome.failure;
-    result.counterexample = explainIllegal(ops, model, key, failure, limits);
-  }
-  return result;
-}
-
-/** Overall verdict: illegal if any partition is, else unknown if any is, else linearizable. */
-export function combineVerdicts(partitions: readonly PartitionResult[]): Verdict {
-  let verdict: Verdict = 'linearizable';
-  for (const p of partitions) {
-    if (p.verdict === 'illegal') return 'illegal';
-    if (p.verdict === 'unknown') verdict = 'unknown';
-  }
-  return verdict;
-}
-
-/**
- * Checks partitions in this thread, smallest first. Once one is illegal the
- * history is illegal whatever the others say, so the rest get the shorter
- * budgetAfterIllegalMs: they still get a verdict when it is cheap, and an
- * expensive one cannot hold the answer up (porcupine stops at the first).
- */
-export function checkPartitions(
-  partitions: readonly { key: string | undefined; ops: readonly Operation[] }[],
-  model: Model<any>,
-  options: ResolvedOptions,
-): PartitionResult[] {
-  const order = [...partitions].sort((a, b) => a.ops.length - b.ops.length);
-  const results: PartitionResult[] = [];
-  const totalDeadline = performance.now() + options.totalBudgetMs;
-  let illegalSeen = false;
-  for (const { key, ops } of order) {
-    const own = illegalSeen ? options.budgetAfterIllegalMs : options.budgetMs;
-    // Every partition gets at least a token budget, so each has a verdict
-    // (cheap ones still finish; the rest say unknown).
-    const budgetMs = Math.max(MIN_PARTITION_BUDGET_MS, Math.min(own, totalDeadline - performance.now()));
-    const result = checkPartition(key, ops, model, options, budgetMs);
-    if (result.verdict === 'illegal') illegalSeen = true;
-    results.push(result);
-  }
-  return results;
-}
-
 function partitionList(prepared: {
   partitions: Map<string | undefined, Operation[]>;
 }): { key: string | undefined; ops: Operation[] }[] {
   return [...prepared.partitions].map(([key, ops]) => ({ key, ops }));
 }
 
-function sortPartitions(partitions: PartitionResult[]): PartitionResult[] {
+function sortPartitions<P extends { key?: string }>(partitions: P[]): P[] {
   return partitions.sort((a, b) => {
     const x = a.key ?? '';
     const y = b.key ?? '';
@@ -170,23 +59,30 @@ export function checkSync(events: readonly HistoryEvent[], options: CheckOptions
   const started = performance.now();
   const model = resolveModel(options);
   const prepared = prepareHistory(events, model);
-  const partitions = checkPartitions(partitionList(prepared), model, resolveOptions(options));
-  return finish(started, model, prepared.clientOps, partitions, 0);
+  const outcome = checkPartitions(partitionList(prepared), model, resolveOptions(options));
+  return finish(started, model, prepared.clientOps, outcome, 0);
 }
 
 function finish(
   started: number,
   model: Model<any>,
   ops: number,
-  partitions: PartitionResult[],
+  outcome: PartitionsOutcome,
   workers: number,
 ): CheckResult {
+  const timeMs = performance.now() - started;
+  let shrinkTimeMs = 0;
+  for (const p of outcome.results) shrinkTimeMs += p.shrinkTimeMs ?? 0;
   return {
-    verdict: combineVerdicts(partitions),
+    verdict: combineVerdicts(outcome.results),
     model: model.name,
     ops,
-    partitions: sortPartitions(partitions),
-    timeMs: performance.now() - started,
+    partitions: sortPartitions(outcome.results),
+    unsearched: sortPartitions(outcome.unsearched),
+    timeMs,
+    // Shrinking runs after each illegal verdict, so the rest is the verdict's.
+    verdictTimeMs: Math.max(0, timeMs - shrinkTimeMs),
+    shrinkTimeMs,
     workers,
   };
 }
@@ -217,17 +113,17 @@ export async function check(events: readonly HistoryEvent[], options: CheckOptio
   const resolved = resolveOptions(options);
   const prepared = prepareHistory(events, model);
   const workers = workerCount(options, prepared.partitions);
-  let partitions: PartitionResult[];
+  let outcome: PartitionsOutcome;
   if (workers === 0) {
-    partitions = checkPartitions(partitionList(prepared), model, resolved);
+    outcome = checkPartitions(partitionList(prepared), model, resolved);
   } else {
     const { checkOnWorkers } = await import('./pool.ts');
-    partitions = await checkOnWorkers(
+    outcome = await checkOnWorkers(
       partitionList(prepared),
       { model: model.name, init: options.init, nullRead: options.nullRead },
       resolved,
       workers,
     );
   }
-  return finish(started, model, prepared.clientOps, partitions, workers);
+  return finish(started, model, prepared.clientOps, outcome, workers);
 }

@@ -19,8 +19,9 @@
 // All under a time cap; when it runs out the window found so far is
 // reported with `minimal: false`.
 import type { Operation } from './history.ts';
-import { searchPartition } from './search.ts';
-import type { Counterexample, LinearizationStep, Model, OperationInfo } from './types.ts';
+import { StateTable, searchPartition, unobservedUnknownOps } from './search.ts';
+import { describeOp, explainWindow } from './explain.ts';
+import type { Counterexample, LinearizationStep, Model } from './types.ts';
 
 /** Limits of building one counterexample. */
 export interface ShrinkLimits {
@@ -88,20 +89,62 @@ class Shrinker {
   }
 }
 
-/** Smallest illegal prefix by binary search over ok completion points. */
-function shortestIllegalPrefix(shrinker: Shrinker, ops: WindowOp[]): WindowOp[] {
+/**
+ * Smallest illegal prefix by binary search over ok completion points. The
+ * op where the search got stuck (`stuckAt`, its completion) is tried first:
+ * the prefix up to it is usually illegal already, which narrows the range
+ * to the short history before it.
+ */
+function shortestIllegalPrefix(shrinker: Shrinker, ops: WindowOp[], stuckAt: number | undefined): WindowOp[] {
   const cuts = ops
     .filter((op) => op.ok)
     .map((op) => op.completeIndex)
     .sort((a, b) => a - b);
   let lo = 0;
   let hi = cuts.length - 1; // the full history is known to be illegal
+  const guess = stuckAt === undefined ? -1 : cuts.indexOf(stuckAt);
+  if (guess >= 0 && guess < hi) {
+    if (shrinker.illegal(prefix(ops, cuts[guess]!))) hi = guess;
+    else lo = guess + 1;
+  }
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (shrinker.illegal(prefix(ops, cuts[mid]!))) hi = mid;
     else lo = mid + 1;
   }
   return hi >= 0 ? prefix(ops, cuts[hi]!) : ops;
+}
+
+/**
+ * Latest start by binary search: relaxing every ok op invoked before a cut
+ * is monotone (relaxing more can only make it linearizable), and with
+ * distinct values most relaxed writes are then unobserved and cost the
+ * search nothing. A few searches drop everything well before the anomaly.
+ */
+function latestIllegalStart(shrinker: Shrinker, ops: WindowOp[]): WindowOp[] {
+  const cuts = ops.filter((op) => op.ok).map((op) => op.invokeIndex);
+  const relaxedBefore = (k: number): WindowOp[] => {
+    const cut = cuts[k]!;
+    return shrinker.relaxOrDrop(ops, (op) => op.invokeIndex < cut);
+  };
+  let lo = 0; // relaxing nothing is known to be illegal
+  let hi = cuts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (shrinker.illegal(relaxedBefore(mid))) lo = mid;
+    else hi = mid - 1;
+    if (shrinker.timedOut) return lo === 0 ? ops : relaxedBefore(lo);
+  }
+  return lo === 0 ? ops : relaxedBefore(lo);
+}
+
+/**
+ * Unknown ops (relaxed or recorded) whose value no op of the window
+ * observes cannot matter (search.ts, pruneUnknownOps): leave them out.
+ */
+function withoutUnobserved(ops: WindowOp[], model: Model<any>): WindowOp[] {
+  const gone = unobservedUnknownOps(ops, model);
+  return gone.size === 0 ? ops : ops.filter((_op, i) => !gone.has(i));
 }
 
 /** Delta debugging over the remaining ok ops: relax chunks while still illegal. */
@@ -140,7 +183,7 @@ function partialLinearizations(
   initialState: unknown,
   deadline: number,
   everLinearized: Set<number>,
-): ScoredPath[] {
+): { paths: ScoredPath[]; truncated: boolean } {
   const n = ops.length;
   // Real-time order: op j must precede op i when j returned before i was invoked.
   const preds: number[][] = ops.map((op) =>
@@ -149,6 +192,7 @@ function partialLinearizations(
   const done = new Uint8Array(n);
   const okCount = ops.filter((op) => op.ok).length;
   const seen = new Set<string>();
+  const stateIds = new StateTable(model);
   const path: { op: number; state: unknown }[] = [];
   let best: ScoredPath[] = [];
   let steps = 0;
@@ -160,9 +204,14 @@ function partialLinearizations(
     best.sort((x, y) => y.score - x.score);
     best = best.slice(0, PARTIAL_LINEARIZATIONS_MAX);
   };
+  let truncated = false;
   const walk = (state: unknown, doneOk: number): void => {
-    if (++steps > WINDOW_SEARCH_STEPS_MAX || (steps % 1024 === 0 && performance.now() > deadline)) return;
-    const key = `${String(model.hash(state))}|${done.join('')}`;
+    if (truncated) return;
+    if (++steps > WINDOW_SEARCH_STEPS_MAX || (steps % 1024 === 0 && performance.now() > deadline)) {
+      truncated = true;
+      return;
+    }
+    const key = `${stateIds.intern(state)}|${done.join('')}`;
     if (seen.has(key)) return;
     seen.add(key);
     let extended = false;
@@ -182,35 +231,14 @@ function partialLinearizations(
     if (!extended || doneOk === okCount) record(doneOk);
   };
   walk(initialState, 0);
-  return best;
-}
-
-/** Operation as drawn by the report. */
-export function describeOp(op: Operation & { relaxed?: boolean }, model: Model<any>): OperationInfo {
-  const info: OperationInfo = {
-    id: op.id,
-    process: op.process,
-    f: op.f,
-    input: op.input,
-    outcome: op.ok ? 'ok' : 'info',
-    invokeIndex: op.invokeIndex,
-    description: model.describeOperation(op.f, op.input, op.output),
-  };
-  if (op.key !== undefined) info.key = op.key;
-  if (op.ok) {
-    info.output = op.output;
-    info.completeIndex = op.completeIndex;
-  }
-  if (op.relaxed) info.relaxed = true;
-  if (op.invokeTimeNs !== undefined) info.invokeTimeNs = op.invokeTimeNs;
-  if (op.completeTimeNs !== undefined) info.completeTimeNs = op.completeTimeNs;
-  return info;
+  return { paths: best, truncated };
 }
 
 /** Where the search found an illegal partition failing (SearchOutcome.failure). */
 export interface FailurePoint {
   ops: number[];
   starts: { state: unknown; applied: number[] }[];
+  stuck?: number | undefined;
 }
 
 const STARTS_DRAWN_MAX = 8;
@@ -228,22 +256,34 @@ export function explainIllegal(
     state: st.state,
     applied: new Set(st.applied.map((i) => ops[i]!.id)),
   }));
-  const shrinker = new Shrinker(model, limits, starts);
+  // Shrinking gets 85% of what is left; the walk for partial linearizations
+  // the rest, so the whole stays within the budget.
+  const now = performance.now();
+  const shrinkDeadline = now + Math.max(0, limits.deadline - now) * 0.85;
+  const shrinker = new Shrinker(model, { ...limits, deadline: shrinkDeadline }, starts);
   let window: WindowOp[] = failure.ops
     .map((i) => ({ ...ops[i]!, relaxed: false }))
     .sort((a, b) => a.invokeIndex - b.invokeIndex);
-  window = shortestIllegalPrefix(shrinker, window);
+  const stuckAt = failure.stuck === undefined ? undefined : ops[failure.stuck]!.completeIndex;
+  window = shortestIllegalPrefix(shrinker, window, stuckAt);
+  if (!shrinker.timedOut) window = latestIllegalStart(shrinker, window);
   if (!shrinker.timedOut) window = relaxChunks(shrinker, window);
+  window = withoutUnobserved(window, model);
   // Unknown read-only ops constrain nothing: leave them out of the drawing.
   window = window.filter((op) => op.ok || !(model.readOnly?.(op.f, op.input) ?? false));
   const everLinearized = new Set<number>();
   let paths: ScoredPath[] = [];
   // The walk is quadratic in the window; a window the shrinking could not cut
   // down (time cap) is reported without partial linearizations.
-  const drawable = window.length <= PARTIAL_WINDOW_OPS_MAX ? starts.slice(0, STARTS_DRAWN_MAX) : [];
+  // Starts with the fewest unknown ops already applied leave the most to place: walk those.
+  const byFreedom = [...starts].sort((a, b) => a.applied.size - b.applied.size);
+  const drawable = window.length <= PARTIAL_WINDOW_OPS_MAX ? byFreedom.slice(0, STARTS_DRAWN_MAX) : [];
+  let truncated = drawable.length < starts.length;
   for (const start of drawable) {
     const fromStart = window.filter((op) => !start.applied.has(op.id));
-    paths.push(...partialLinearizations(fromStart, model, start.state, limits.deadline + 200, everLinearized));
+    const walked = partialLinearizations(fromStart, model, start.state, limits.deadline, everLinearized);
+    paths.push(...walked.paths);
+    truncated ||= walked.truncated;
   }
   const signatures = new Set<string>();
   paths = paths
@@ -257,16 +297,28 @@ export function explainIllegal(
     .slice(0, PARTIAL_LINEARIZATIONS_MAX);
   const okOps = window.filter((op) => op.ok);
   const initialStates = [...new Set(starts.map((st) => model.describeState(st.state)))];
+  const stuckOps = truncated ? [] : okOps.filter((op) => !everLinearized.has(op.id)).map((op) => op.id);
+  const windowStartIndex = window.reduce((m, op) => Math.min(m, op.invokeIndex), Infinity);
   const result: Counterexample = {
     initialState: initialStates.length === 1 ? initialStates[0]! : `one of ${initialStates.join(', ')}`,
     initialStates,
     ops: window.map((op) => describeOp(op, model)),
     partialLinearizations: paths.map((p) => p.steps),
-    stuckOps: okOps.filter((op) => !everLinearized.has(op.id)).map((op) => op.id),
-    windowStartIndex: window.reduce((m, op) => Math.min(m, op.invokeIndex), Infinity),
+    stuckOps,
+    windowStartIndex,
     windowEndIndex: window.reduce((m, op) => Math.max(m, op.ok ? op.completeIndex : op.invokeIndex), -1),
     minimal: !shrinker.timedOut,
+    partialLinearizationsTruncated: truncated,
   };
+  // The op to explain: one no partial linearization placed, else where the search got stuck.
+  const indexOf = (id: number | undefined): number | undefined => {
+    const i = id === undefined ? -1 : ops.findIndex((op) => op.id === id);
+    return i === -1 ? undefined : i;
+  };
+  const stuck = stuckOps.length > 0 ? indexOf(stuckOps[0]) : (failure.stuck ?? indexOf(okOps.at(-1)?.id));
+  const words = explainWindow(ops, model, initialStates, windowStartIndex, stuck);
+  result.initialStateCauses = words.causes;
+  if (words.explanation !== undefined) result.explanation = words.explanation;
   if (key !== undefined) result.key = key;
   return result;
 }

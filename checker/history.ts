@@ -47,6 +47,12 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
   const partitions = new Map<string | undefined, Operation[]>();
   let clientOps = 0;
   let anyFailed = false;
+  const byKeys = model.partitionKeys !== undefined ? new KeyComponents() : undefined;
+  const opsByKeys: Operation[] = [];
+  const validate = (i: number, f: string, input: unknown, output: unknown): void => {
+    const problem = model.checkOperation?.(f, input, output);
+    if (problem !== undefined) throw new CheckerError('CHECKER_MODEL', `event ${i}: ${problem}`);
+  };
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
     const process = event.process;
@@ -54,6 +60,7 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
     switch (event.type) {
       case 'invoke': {
         clientOps++;
+        validate(i, event.f, event.value ?? null, undefined);
         // A previous op still open on this process stays open forever.
         const op: Operation = {
           id: i,
@@ -69,6 +76,11 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
           completeTimeNs: undefined,
         };
         open.set(process, op);
+        if (byKeys !== undefined) {
+          byKeys.add(op.id, model.partitionKeys!(op.f, op.input));
+          opsByKeys.push(op);
+          break;
+        }
         const key = model.partition(event);
         const list = partitions.get(key);
         if (list === undefined) partitions.set(key, [op]);
@@ -93,6 +105,7 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
           );
         }
         if (event.type === 'ok') {
+          validate(i, event.f, op.input, event.value ?? null);
           op.ok = true;
           op.output = event.value ?? null;
           op.completeIndex = i;
@@ -108,6 +121,14 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
         throw new CheckerError('CHECKER_HISTORY', `event ${i}: unknown type ${JSON.stringify(event.type)}`);
     }
   }
+  if (byKeys !== undefined) {
+    for (const op of opsByKeys) {
+      const key = byKeys.label(op.id);
+      const list = partitions.get(key);
+      if (list === undefined) partitions.set(key, [op]);
+      else list.push(op);
+    }
+  }
   if (anyFailed) {
     for (const [key, list] of partitions) {
       const kept = list.filter((op) => op.completeIndex !== FAILED);
@@ -120,3 +141,54 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
 
 /** completeIndex marker of a failed op while pairing (removed before returning). */
 const FAILED = -2;
+
+/**
+ * Connected components of keys, where an op joins every key it touches
+ * (union-find). Each component is one object for P-compositionality: ops in
+ * different components share no key, so the components are independent.
+ */
+class KeyComponents {
+  private readonly parent = new Map<string, string>();
+  private readonly firstKey = new Map<number, string>();
+  private labels: Map<string, string> | undefined;
+
+  private find(key: string): string {
+    let root = key;
+    for (let up = this.parent.get(root); up !== undefined && up !== root; up = this.parent.get(root)) root = up;
+    // Path compression keeps later finds short.
+    for (let k = key; k !== root; ) {
+      const up = this.parent.get(k)!;
+      this.parent.set(k, root);
+      k = up;
+    }
+    return root;
+  }
+
+  add(opId: number, keys: readonly string[]): void {
+    if (keys.length === 0) return;
+    for (const key of keys) if (!this.parent.has(key)) this.parent.set(key, key);
+    const root = this.find(keys[0]!);
+    for (const key of keys) {
+      const other = this.find(key);
+      if (other !== root) this.parent.set(other, root);
+    }
+    this.firstKey.set(opId, keys[0]!);
+  }
+
+  /** The partition name of an op: its component's keys, sorted, joined by ","; undefined for no key. */
+  label(opId: number): string | undefined {
+    const key = this.firstKey.get(opId);
+    if (key === undefined) return undefined;
+    if (this.labels === undefined) {
+      const members = new Map<string, string[]>();
+      for (const k of this.parent.keys()) {
+        const root = this.find(k);
+        const list = members.get(root);
+        if (list === undefined) members.set(root, [k]);
+        else list.push(k);
+      }
+      this.labels = new Map([...members].map(([root, keys]) => [root, keys.sort().join(',')]));
+    }
+    return this.labels.get(this.find(key))!;
+  }
+}

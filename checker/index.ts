@@ -10,6 +10,7 @@ export type {
   Counterexample,
   EventType,
   HistoryEvent,
+  InitialStateCause,
   LinearizationStep,
   Model,
   ModelName,
@@ -17,6 +18,7 @@ export type {
   OperationInfo,
   PartitionResult,
   UnknownReason,
+  UnsearchedPartition,
   ValueFlow,
   Verdict,
 } from './types.ts';

@@ -1,6 +1,6 @@
 // Built-in models. Each is plain data with pure functions; the semantics follow
 // the corpus README ("How each model should be interpreted") and, for
-// raftlab-kv, architecture.md ("The node": get/put/delete/cas per key).
+// raftlab-kv, `docs/architecture.md` ("The node": get/put/delete/cas per key).
 import { CheckerError } from './errors.ts';
 import type { HistoryEvent, Model, ModelName, NullRead, ValueFlow } from './types.ts';
 import { showValue, valueKey } from './values.ts';
@@ -19,18 +19,40 @@ function partitionByKey(event: HistoryEvent): string | undefined {
   return typeof key === 'string' ? key : valueKey(key);
 }
 
-function unknownOp(model: string, f: string): never {
-  throw new CheckerError('CHECKER_MODEL', `model ${model} has no operation "${f}" (pick another --model?)`);
+const OPERATIONS: Record<ModelName, readonly string[]> = {
+  'raftlab-kv': ['read', 'write', 'cas', 'delete'],
+  register: ['read', 'write', 'cas'],
+  'cas-register': ['read', 'write', 'cas'],
+  kv: ['get', 'put', 'append'],
+  'multi-register': ['txn'],
+  mutex: ['acquire', 'release'],
+};
+
+function unknownOpMessage(model: ModelName, f: string): string {
+  return `model ${model} has no operation "${f}" (it knows ${OPERATIONS[model].join(', ')}; pick another --model?)`;
+}
+
+function unknownOp(model: ModelName, f: string): never {
+  throw new CheckerError('CHECKER_MODEL', unknownOpMessage(model, f));
+}
+
+function casPairMessage(model: string, input: unknown): string | undefined {
+  return Array.isArray(input) && input.length === 2
+    ? undefined
+    : `model ${model}: cas value must be [expected, new], got ${showValue(input)}`;
 }
 
 function casPair(model: string, input: unknown): [unknown, unknown] {
-  if (!Array.isArray(input) || input.length !== 2) {
-    throw new CheckerError(
-      'CHECKER_MODEL',
-      `model ${model}: cas value must be [expected, new], got ${showValue(input)}`,
-    );
-  }
-  return [input[0], input[1]];
+  const message = casPairMessage(model, input);
+  if (message !== undefined) throw new CheckerError('CHECKER_MODEL', message);
+  return (input as [unknown, unknown]).slice(0, 2) as [unknown, unknown];
+}
+
+/** checkOperation of a model whose ops need no value checks beyond cas's pair. */
+function knownOps(model: ModelName): (f: string, input: unknown) => string | undefined {
+  const known = new Set(OPERATIONS[model]);
+  return (f, input) =>
+    !known.has(f) ? unknownOpMessage(model, f) : f === 'cas' ? casPairMessage(model, input) : undefined;
 }
 
 /**
@@ -70,6 +92,7 @@ function registerModel(name: ModelName, options: ModelOptions): Model<string> {
     hash: (state) => state,
     equal: (a, b) => a === b,
     partition: partitionByKey,
+    checkOperation: knownOps(name),
     readOnly: (f) => f === 'read',
     valueFlow(f, input, output) {
       switch (f) {
@@ -104,6 +127,7 @@ function registerModel(name: ModelName, options: ModelOptions): Model<string> {
       }
     },
     describeState: (state) => state,
+    stateValue: (state) => state,
   };
 }
 
@@ -129,6 +153,7 @@ function kvModel(options: ModelOptions): Model<string> {
     hash: (state) => state,
     equal: (a, b) => a === b,
     partition: partitionByKey,
+    checkOperation: knownOps('kv'),
     readOnly: (f) => f === 'get',
     valueFlow(f, input, output) {
       switch (f) {
@@ -145,24 +170,42 @@ function kvModel(options: ModelOptions): Model<string> {
       return f === 'get' ? `get → ${showValue(output)}` : `${f} ${showValue(input)}`;
     },
     describeState: (state) => JSON.stringify(state),
+    stateValue: (state) => JSON.stringify(state),
   };
 }
 
 type MicroOp = [string, unknown, unknown];
 
-function microOps(input: unknown): MicroOp[] {
+function microOpsMessage(input: unknown): string | undefined {
   if (!Array.isArray(input)) {
-    throw new CheckerError(
-      'CHECKER_MODEL',
-      `model multi-register: txn value must be a list of [f, key, value], got ${showValue(input)}`,
-    );
+    return `model multi-register: txn value must be a list of [f, key, value], got ${showValue(input)}`;
   }
   for (const mop of input) {
     if (!Array.isArray(mop) || mop.length !== 3 || (mop[0] !== 'read' && mop[0] !== 'write')) {
-      throw new CheckerError('CHECKER_MODEL', `model multi-register: bad micro-op ${showValue(mop)}`);
+      return `model multi-register: bad micro-op ${showValue(mop)} (expected ["read" or "write", key, value])`;
     }
   }
+  return undefined;
+}
+
+function microOps(input: unknown): MicroOp[] {
+  const message = microOpsMessage(input);
+  if (message !== undefined) throw new CheckerError('CHECKER_MODEL', message);
   return input as MicroOp[];
+}
+
+/** Equal register maps, without building their canonical keys (scalars compare directly). */
+function sameRegisters(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    if (!(k in b)) return false;
+    const x = a[k];
+    const y = b[k];
+    if (x !== y && (typeof x !== 'object' || typeof y !== 'object' || valueKey(x) !== valueKey(y))) return false;
+  }
+  return true;
 }
 
 /**
@@ -195,8 +238,15 @@ function multiRegisterModel(options: ModelOptions): Model<Record<string, unknown
       return next ?? state;
     },
     hash: (state) => valueKey(state),
-    equal: (a, b) => valueKey(a) === valueKey(b),
+    equal: sameRegisters,
     partition: partitionByKey,
+    // A txn spans keys: the registers a txn touches together are one object
+    // (splitting them by an event's single key would check each alone).
+    partitionKeys: (_f, input) => microOps(input).map((m) => String(m[1])),
+    checkOperation: (f, input, output) =>
+      f !== 'txn'
+        ? unknownOpMessage('multi-register', f)
+        : (microOpsMessage(input) ?? (output === undefined ? undefined : microOpsMessage(output))),
     readOnly: (f, input) => f === 'txn' && microOps(input).every((m) => m[0] === 'read'),
     describeOperation(f, input, output) {
       const ops = output === undefined ? input : output;
@@ -227,6 +277,7 @@ function mutexModel(): Model<boolean> {
     hash: (held) => (held ? 1 : 0),
     equal: (a, b) => a === b,
     partition: partitionByKey,
+    checkOperation: knownOps('mutex'),
     describeOperation: (f) => f,
     describeState: (held) => (held ? 'held' : 'free'),
   };

@@ -1,4 +1,4 @@
-// Reading histories: the project's JSONL (architecture.md, "Clients and the
+// Reading histories: the project's JSONL (`docs/architecture.md`, "Clients and the
 // history") and Jepsen's history.edn (a sequence of op maps, or one vector of
 // them, with keywords for :type, :f and :process :nemesis).
 import { readFile } from 'node:fs/promises';
@@ -31,9 +31,56 @@ function toEvent(raw: unknown, line: number | undefined): HistoryEvent {
   const event: HistoryEvent = { process, type: type as EventType, f };
   if (o.key !== undefined && o.key !== null) event.key = typeof o.key === 'string' ? o.key : JSON.stringify(o.key);
   if ('value' in o) event.value = o.value;
+  // Nanosecond clocks pass 2^53 (the parser then gives a bigint); the time is
+  // informational only, so a double is close enough.
   if (typeof o.time === 'number') event.time = o.time;
+  else if (typeof o.time === 'bigint') event.time = Number(o.time);
   if (o.error !== undefined) event.error = o.error;
   return event;
+}
+
+// A run of 16+ digits may be an integer beyond 2^53, which JSON.parse would
+// round (two different values would then compare equal). Only such lines take
+// the slower exact path.
+const BIG_DIGITS = /\d{16}/;
+
+/**
+ * JSON.parse that keeps every integer literal beyond Number.MAX_SAFE_INTEGER
+ * exact, as a bigint. The literals are found by a scan that skips strings,
+ * quoted with a marker that does not occur in the line, and turned back into
+ * bigints by the reviver. (Node 20 has no JSON.parse source access.)
+ */
+function parseExactJson(raw: string): unknown {
+  let marker = '#bigint:';
+  while (raw.includes(marker)) marker += '~';
+  let out = '';
+  let last = 0;
+  let i = 0;
+  while (i < raw.length) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (i < raw.length && raw.charCodeAt(i) !== 0x22) i += raw.charCodeAt(i) === 0x5c /* \ */ ? 2 : 1;
+      i++;
+      continue;
+    }
+    if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      const match = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(raw.slice(i, i + 400))!;
+      const token = match[0];
+      if (match[1] === undefined && match[2] === undefined && !Number.isSafeInteger(Number(token))) {
+        out += `${raw.slice(last, i)}"${marker}${token}"`;
+        last = i + token.length;
+      }
+      i += Math.max(1, token.length);
+      continue;
+    }
+    i++;
+  }
+  if (last === 0) return JSON.parse(raw);
+  const text = out + raw.slice(last);
+  return JSON.parse(text, (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(marker) ? BigInt(value.slice(marker.length)) : value,
+  );
 }
 
 /** Parses JSONL text; blank lines are skipped. Throws HistoryParseError with the 1-based line. */
@@ -50,7 +97,7 @@ export function parseJsonl(text: string): HistoryEvent[] {
     if (raw === '') continue;
     let decoded: unknown;
     try {
-      decoded = JSON.parse(raw);
+      decoded = BIG_DIGITS.test(raw) ? parseExactJson(raw) : JSON.parse(raw);
     } catch (error) {
       throw new HistoryParseError(`not valid JSON (${(error as Error).message})`, line);
     }

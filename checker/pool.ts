@@ -2,16 +2,13 @@
 // partitions, balanced by op count (largest first onto the lightest worker),
 // and is terminated when done or on error.
 import { Worker } from 'node:worker_threads';
-import type { ResolvedOptions } from './check.ts';
 import { CheckerError, type CheckerErrorCode } from './errors.ts';
 import type { Operation } from './history.ts';
 import type { ModelOptions } from './models.ts';
-import type { PartitionResult } from './types.ts';
-import type { WorkerRequest } from './worker.ts';
+import type { PartitionsOutcome, ResolvedOptions, WorkerRequest } from './partitions.ts';
 
 type WorkerMessage =
-  | { type: 'result'; result: PartitionResult }
-  | { type: 'done' }
+  | { type: 'done'; outcome: PartitionsOutcome }
   | { type: 'error'; message: string; code?: CheckerErrorCode };
 
 /**
@@ -26,25 +23,21 @@ function bootstrapSource(): string {
   return `import(${tsxApi}).then((api) => { api.register(); return import(${worker}); });`;
 }
 
-function runWorker(request: WorkerRequest): Promise<PartitionResult[]> {
+function runWorker(request: WorkerRequest): Promise<PartitionsOutcome> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(bootstrapSource(), { eval: true, execArgv: [] });
-    const results: PartitionResult[] = [];
     let settled = false;
-    const finish = (error?: Error): void => {
+    const finish = (error?: Error, outcome?: PartitionsOutcome): void => {
       if (settled) return;
       settled = true;
       void worker.terminate();
       if (error) reject(error);
-      else resolve(results);
+      else resolve(outcome!);
     };
     worker.on('message', (message: WorkerMessage) => {
       switch (message.type) {
-        case 'result':
-          results.push(message.result);
-          break;
         case 'done':
-          finish();
+          finish(undefined, message.outcome);
           break;
         case 'error':
           finish(message.code ? new CheckerError(message.code, message.message) : new Error(message.message));
@@ -61,13 +54,18 @@ function runWorker(request: WorkerRequest): Promise<PartitionResult[]> {
   });
 }
 
-/** Checks partitions on `workers` threads; results in no particular order. */
+/**
+ * Checks partitions on `workers` threads; results in no particular order.
+ * The workers share one stop flag: the first illegal partition stops them all
+ * (unless options.allPartitions).
+ */
 export async function checkOnWorkers(
   partitions: { key: string | undefined; ops: Operation[] }[],
   model: { model: string } & ModelOptions,
   options: ResolvedOptions,
   workers: number,
-): Promise<PartitionResult[]> {
+): Promise<PartitionsOutcome> {
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
   const shares: { load: number; partitions: WorkerRequest['partitions'] }[] = Array.from({ length: workers }, () => ({
     load: 0,
     partitions: [],
@@ -83,7 +81,7 @@ export async function checkOnWorkers(
   const all = await Promise.all(
     shares
       .filter((s) => s.partitions.length > 0)
-      .map((s) => runWorker({ model: model.model, modelOptions, options, partitions: s.partitions })),
+      .map((s) => runWorker({ model: model.model, modelOptions, options, partitions: s.partitions, cancel })),
   );
-  return all.flat();
+  return { results: all.flatMap((o) => o.results), unsearched: all.flatMap((o) => o.unsearched) };
 }

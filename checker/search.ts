@@ -17,7 +17,7 @@
 //     a verdict it has not proved. The clock is read every 1024 steps.
 import type { Operation } from './history.ts';
 import { type MemoAccount, MemoSet } from './memo.ts';
-import type { Model, UnknownReason, Verdict } from './types.ts';
+import type { Model, UnknownReason, ValueFlow, Verdict } from './types.ts';
 
 /** Limits of one partition search. `deadline` is a performance.now() value. */
 export interface SearchLimits {
@@ -25,12 +25,14 @@ export interface SearchLimits {
   memoBytesMax: number;
   /** Smallest segment worth a cut (entries); tests lower it to exercise cuts. */
   minSegmentEntries?: number;
+  /** Shared stop flag (another partition was proven illegal): checked with the clock. */
+  cancel?: Int32Array;
 }
 
 /** What one partition search found. */
 export interface SearchOutcome {
   verdict: Verdict;
-  unknownReason?: UnknownReason;
+  unknownReason?: UnknownReason | 'cancelled';
   steps: number;
   memoEntries: number;
   segments: number;
@@ -42,42 +44,93 @@ export interface SearchOutcome {
    * taken effect). Since an illegal verdict means the search was exhaustive,
    * these are exactly the configurations reachable at that cut.
    */
-  failure?: { ops: number[]; starts: { state: unknown; applied: number[] }[] };
+  failure?: {
+    ops: number[];
+    starts: { state: unknown; applied: number[] }[];
+    /** The first ok op (call order) that no explored path linearized: where the search got stuck. */
+    stuck?: number;
+  };
 }
 
 /** Thrown inside the search when a budget runs out. */
 class BudgetExceeded {
-  constructor(readonly reason: UnknownReason) {}
+  constructor(readonly reason: UnknownReason | 'cancelled') {}
 }
 
 const STEPS_PER_CLOCK_CHECK = 1024;
+/** Segments (and partitions) with fewer ops do without the value guard. */
+const GUARD_MIN_OPS = 48;
 // Rough V8 costs of one Map entry, for the memory budget.
 const TRANSITION_BYTES = 40;
 const STATE_BYTES = 80;
 
-/** Interned states and a cache of transitions, shared by all segments. */
-class StateSpace {
+/**
+ * States interned to small integers. Equal states get one id: a hash match
+ * is confirmed with `equal` (a custom model's hash may collide).
+ */
+export class StateTable {
   readonly states: unknown[] = [];
-  private readonly ids = new Map<string | number, number>();
-  private readonly transitions = new Map<number, number>();
+  /** State ids by hash; a hash maps to every id that has it. */
+  private readonly ids = new Map<string | number, number | number[]>();
 
   constructor(
     readonly model: Model<any>,
-    readonly ops: readonly Operation[],
-    private readonly account: MemoAccount,
+    private readonly account: MemoAccount = { bytes: 0 },
   ) {}
 
   intern(state: unknown): number {
     const h = this.model.hash(state);
-    let id = this.ids.get(h);
+    const known = this.ids.get(h);
+    if (typeof known === 'number') {
+      if (this.model.equal(this.states[known], state)) return known;
+    } else if (known !== undefined) {
+      for (const id of known) if (this.model.equal(this.states[id], state)) return id;
+    }
+    const id = this.states.length;
+    this.states.push(state);
+    if (known === undefined) this.ids.set(h, id);
+    else if (typeof known === 'number') this.ids.set(h, [known, id]);
+    else known.push(id);
+    // Interned states count against the memory budget too (rough size).
+    this.account.bytes += STATE_BYTES + (typeof h === 'string' ? 2 * h.length : 0);
+    return id;
+  }
+}
+
+/** Interned states and a cache of transitions, shared by all segments. */
+class StateSpace extends StateTable {
+  private readonly transitions = new Map<number, number>();
+  /** Value ids of the flows' value keys (register-like partitions only). */
+  readonly valueIds = new Map<string, number>();
+  private readonly stateValues: number[] = [];
+
+  constructor(
+    model: Model<any>,
+    readonly ops: readonly Operation[],
+    private readonly memoAccount: MemoAccount,
+    /** Per op, when every op is register-like and the model has stateValue; else undefined. */
+    readonly flows: readonly ValueFlow[] | undefined,
+  ) {
+    super(model, memoAccount);
+  }
+
+  valueId(key: string): number {
+    let id = this.valueIds.get(key);
     if (id === undefined) {
-      id = this.states.length;
-      this.states.push(state);
-      this.ids.set(h, id);
-      // Interned states count against the memory budget too (rough size).
-      this.account.bytes += STATE_BYTES + (typeof h === 'string' ? 2 * h.length : 0);
+      id = this.valueIds.size;
+      this.valueIds.set(key, id);
     }
     return id;
+  }
+
+  /** The value id the state holds, -1 when no op reads or writes that value. */
+  valueOfState(stateId: number): number {
+    let v = this.stateValues[stateId];
+    if (v === undefined) {
+      v = this.valueIds.get(this.model.stateValue!(this.states[stateId])) ?? -1;
+      this.stateValues[stateId] = v;
+    }
+    return v;
   }
 
   /** Next state id after op `opIndex` from `stateId`, or -1 when illegal. */
@@ -89,7 +142,7 @@ class StateSpace {
     const next = this.model.step(this.states[stateId], op.f, op.input, op.output);
     const id = next === undefined ? -1 : this.intern(next);
     this.transitions.set(key, id);
-    this.account.bytes += TRANSITION_BYTES;
+    this.memoAccount.bytes += TRANSITION_BYTES;
     return id;
   }
 }
@@ -103,9 +156,18 @@ class SearchContext {
     readonly account: MemoAccount,
   ) {}
 
+  /**
+   * One search step. Memory is checked on every step (a comparison): every
+   * structure that grows with the search adds to the account as it grows,
+   * so the budget holds to within one step's allocation.
+   */
   tick(): void {
-    if (++this.steps % STEPS_PER_CLOCK_CHECK === 0 && performance.now() > this.limits.deadline) {
-      throw new BudgetExceeded('time');
+    if (this.account.bytes > this.limits.memoBytesMax) throw new BudgetExceeded('memory');
+    if (++this.steps % STEPS_PER_CLOCK_CHECK === 0) {
+      if (performance.now() > this.limits.deadline) throw new BudgetExceeded('time');
+      if (this.limits.cancel !== undefined && Atomics.load(this.limits.cancel, 0) !== 0) {
+        throw new BudgetExceeded('cancelled');
+      }
     }
   }
 
@@ -156,6 +218,23 @@ class SegmentSearch implements Segment {
   private readonly globalOp: readonly number[];
   /** Ok read-only ops: linearized eagerly (see nextEnd). */
   private readonly eager: Uint8Array;
+  /**
+   * The value guard (see Model.stateValue), undefined when off: per local
+   * op the local value id it requires (ok ops only) and writes (-1: none),
+   * and per value how many ok ops still need it and how many ops left can
+   * write it, in the current configuration.
+   */
+  private readonly guard:
+    | {
+        requires: Int32Array;
+        writes: Int32Array;
+        localValue: Map<number, number>;
+        needInit: Int32Array;
+        writersInit: Int32Array;
+        need: Int32Array;
+        writers: Int32Array;
+      }
+    | undefined;
   private readonly deadCountAt: Int32Array;
   private readonly entryOp: readonly number[];
   private readonly entryIsCall: readonly boolean[];
@@ -174,6 +253,8 @@ class SegmentSearch implements Segment {
   /** First ok op not linearized, and the highest linearized ok op (-1: none). */
   private m = 0;
   private hi = -1;
+  /** The highest m reached by any path (from any start). */
+  deepest = 0;
   private cur = -1;
   private pendingBacktrack = false;
   /** Fresh start configurations (state id, applied local ops) and end configurations found. */
@@ -199,6 +280,8 @@ class SegmentSearch implements Segment {
         if (model.readOnly(op.f, op.input)) this.eager[l] = 1;
       }
     }
+    // Small segments are cheap to search exhaustively: the guard's set-up would cost more than it saves.
+    this.guard = ctx.space.flows === undefined || n < GUARD_MIN_OPS ? undefined : this.buildGuard(plan, ctx.space);
     const k = plan.okCount;
     this.deadCountAt = new Int32Array(k + 2);
     let j = 0;
@@ -221,11 +304,80 @@ class SegmentSearch implements Segment {
     this.bits = new Uint32Array(this.words);
     this.key = new Uint32Array(this.words + 3);
     this.stack = new Int32Array(4 * n);
+    // The typed arrays above (and the memo's, which count themselves).
+    ctx.account.bytes += 256 + 29 * n + 8 * entries + 8 * this.words;
     this.memo = new MemoSet(ctx.account);
   }
 
   get memoEntries(): number {
     return this.memo.count;
+  }
+
+  private buildGuard(plan: SegmentPlan, space: StateSpace): NonNullable<SegmentSearch['guard']> {
+    const n = plan.ops.length;
+    const requires = new Int32Array(n).fill(-1);
+    const writes = new Int32Array(n).fill(-1);
+    const localValue = new Map<number, number>();
+    const local = (key: string): number => {
+      const id = space.valueId(key);
+      let l = localValue.get(id);
+      if (l === undefined) {
+        l = localValue.size;
+        localValue.set(id, l);
+      }
+      return l;
+    };
+    for (let l = 0; l < n; l++) {
+      const flow = space.flows![plan.ops[l]!]!;
+      // Only ok ops must happen; an unknown op that needs a value may never run.
+      if (flow.requires !== undefined && l < plan.okCount) requires[l] = local(flow.requires);
+      if (flow.writes !== undefined) writes[l] = local(flow.writes);
+    }
+    const d = localValue.size;
+    const needInit = new Int32Array(d);
+    const writersInit = new Int32Array(d);
+    for (let l = 0; l < n; l++) {
+      if (requires[l]! >= 0) needInit[requires[l]!]!++;
+      if (writes[l]! >= 0) writersInit[writes[l]!]!++;
+    }
+    this.ctx.account.bytes += 64 + 8 * n + 24 * d;
+    return {
+      requires,
+      writes,
+      localValue,
+      needInit,
+      writersInit,
+      need: new Int32Array(d),
+      writers: new Int32Array(d),
+    };
+  }
+
+  /**
+   * False when linearizing `op` (from the current state to `nextState`)
+   * would strand the current value: an ok op of this segment still needs it
+   * and no op left can write it again. Sound for register-like ops: such a
+   * configuration can reach no end, since every op of the segment must be
+   * linearized before any later one and the state only returns to a value
+   * by a write of it.
+   */
+  private keepsNeededValue(op: number, nextState: number): boolean {
+    const g = this.guard!;
+    const id = this.ctx.space.valueOfState(this.state);
+    if (id < 0 || nextState === this.state) return true;
+    const v = g.localValue.get(id);
+    if (v === undefined) return true;
+    const need = g.need[v]! - (g.requires[op] === v ? 1 : 0);
+    return need === 0 || g.writers[v]! > 0;
+  }
+
+  /** Counts `op` as linearized (delta -1) or not any more (+1) in the guard. */
+  private account(op: number, delta: number): void {
+    const g = this.guard;
+    if (g === undefined) return;
+    const r = g.requires[op]!;
+    if (r >= 0) g.need[r]! += delta;
+    const w = g.writes[op]!;
+    if (w >= 0) g.writers[w]! += delta;
   }
 
   private unlink(e: number): void {
@@ -293,9 +445,14 @@ class SegmentSearch implements Segment {
     }
     next[head] = entries > 0 ? 0 : -1;
     this.bits.fill(0);
+    if (this.guard !== undefined) {
+      this.guard.need.set(this.guard.needInit);
+      this.guard.writers.set(this.guard.writersInit);
+    }
     for (const op of applied) {
       this.flip(op);
       this.lift(op);
+      this.account(op, -1);
     }
     this.depth = 0;
     this.m = 0;
@@ -328,6 +485,7 @@ class SegmentSearch implements Segment {
       this.hi = this.stack[at + 3]!;
       this.unlift(op);
       this.flip(op);
+      this.account(op, 1);
       this.cur = this.next[this.callEntry[op]!]!;
       if (!this.eager[op]) return true;
     }
@@ -367,7 +525,7 @@ class SegmentSearch implements Segment {
           continue;
         }
         const nextState = space.step(this.state, globalOp[op]!);
-        if (nextState !== -1) {
+        if (nextState !== -1 && (this.guard === undefined || this.keepsNeededValue(op, nextState))) {
           const { m, hi } = this;
           this.flip(op);
           if (op < okTotal) {
@@ -376,6 +534,7 @@ class SegmentSearch implements Segment {
               let mm = m + 1;
               while (mm < okTotal && (this.bits[mm >>> 5]! & (1 << (mm & 31))) !== 0) mm++;
               this.m = mm;
+              if (mm > this.deepest) this.deepest = mm;
             }
           }
           if (this.remember(nextState)) {
@@ -387,6 +546,7 @@ class SegmentSearch implements Segment {
             this.stack[at + 2] = m;
             this.stack[at + 3] = hi;
             this.lift(op);
+            this.account(op, -1);
             this.state = nextState;
             this.cur = next[head]!;
             continue;
@@ -405,7 +565,6 @@ class SegmentSearch implements Segment {
         // The first remaining entry is a return: that op must have been
         // linearized before this point, so this path is dead (WGL).
         ctx.tick();
-        if ((this.memo.count & 4095) === 0) ctx.checkMemory();
         if (!this.backtrack()) return false;
       }
     }
@@ -420,6 +579,8 @@ class SegmentSearch implements Segment {
 /** What the driver needs of a segment search. */
 interface Segment {
   state: number;
+  /** The highest count of leading ok ops (call order) any path linearized. */
+  readonly deepest: number;
   readonly starts: { stateId: number; applied: number[] }[];
   readonly memoEntries: number;
   start(stateId: number, applied: readonly number[]): boolean;
@@ -434,6 +595,7 @@ interface Segment {
  */
 class SingleOpSegment implements Segment {
   state = 0;
+  deepest = 0;
   readonly starts: { stateId: number; applied: number[] }[] = [];
   private readonly seen = new Set<number>();
   private done = true;
@@ -463,6 +625,7 @@ class SingleOpSegment implements Segment {
     this.ctx.tick();
     const next = this.ctx.space.step(this.state, this.opIndex);
     if (next === -1) return false;
+    this.deepest = 1;
     this.state = next;
     return true;
   }
@@ -490,13 +653,14 @@ class SingleOpSegment implements Segment {
 function pruneUnknownOps(
   ops: readonly Operation[],
   model: Model<any>,
+  known?: readonly (ValueFlow | undefined)[],
 ): { kept: number[]; expiry: Float64Array; pruned: number } {
   const expiry = new Float64Array(ops.length).fill(Infinity);
   let unknown = 0;
   for (const op of ops) if (!op.ok) unknown++;
   if (unknown === 0) return { kept: ops.map((_op, i) => i), expiry, pruned: 0 };
   const flows =
-    model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
+    known ?? (model.valueFlow === undefined ? undefined : ops.map((op) => model.valueFlow!(op.f, op.input, op.output)));
   const registerLike = flows?.every((flow) => flow !== undefined);
   if (registerLike) {
     const lastObserved = new Map<string, number>();
@@ -525,6 +689,17 @@ function pruneUnknownOps(
     kept.push(i);
   }
   return { kept, expiry, pruned };
+}
+
+/**
+ * Indices of the unknown ops that cannot matter (pruneUnknownOps' argument):
+ * removing them leaves the verdict as it is.
+ */
+export function unobservedUnknownOps(ops: readonly Operation[], model: Model<any>): Set<number> {
+  const kept = new Set(pruneUnknownOps(ops, model).kept);
+  const gone = new Set<number>();
+  for (let i = 0; i < ops.length; i++) if (!kept.has(i)) gone.add(i);
+  return gone;
 }
 
 const MIN_SEGMENT_ENTRIES = 64;
@@ -650,20 +825,72 @@ function planSegments(
   return plans;
 }
 
+/**
+ * Unknown ops that must have taken effect become ok ops with a deadline.
+ * With register-like ops: when an unknown op is the only op that writes v,
+ * the initial state is not v, and ok ops observe v (all completing after its
+ * invoke), then in every linearization it took effect before the first of
+ * those observers, R (R's state v can only come from it). So it is
+ * equivalent to an ok op invoked as it was and returning just before R
+ * returns: any linearization of one is a linearization of the other. An ok
+ * op with a return is far cheaper to search than one open forever (it is
+ * no longer a candidate at every later step).
+ */
+function promoteForcedUnknownOps(
+  ops: readonly Operation[],
+  flows: readonly ValueFlow[] | undefined,
+  initialValue: string | undefined,
+): readonly Operation[] {
+  if (flows === undefined || initialValue === undefined || ops.every((op) => op.ok)) return ops;
+  const writers = new Map<string, number>();
+  const firstObserverEnd = new Map<string, number>();
+  for (let i = 0; i < ops.length; i++) {
+    const { writes, requires } = flows[i]!;
+    if (writes !== undefined) writers.set(writes, (writers.get(writes) ?? 0) + 1);
+    const op = ops[i]!;
+    if (requires !== undefined && op.ok) {
+      if (op.completeIndex < (firstObserverEnd.get(requires) ?? Infinity))
+        firstObserverEnd.set(requires, op.completeIndex);
+    }
+  }
+  let out: Operation[] | undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const v = flows[i]!.writes;
+    if (op.ok || v === undefined || v === initialValue || writers.get(v) !== 1) continue;
+    const end = firstObserverEnd.get(v);
+    // Every observer must complete after the invoke (else nothing is forced here).
+    if (end === undefined || end < op.invokeIndex) continue;
+    out ??= [...ops];
+    out[i] = { ...op, ok: true, completeIndex: end - 0.5 };
+  }
+  return out ?? ops;
+}
+
 /** Checks one partition's operations against the model within the limits. */
 export function searchPartition(
-  ops: readonly Operation[],
+  recorded: readonly Operation[],
   model: Model<any>,
   limits: SearchLimits,
   initialState?: unknown,
 ): SearchOutcome {
-  const { kept, expiry, pruned } = pruneUnknownOps(ops, model);
+  const init = initialState === undefined ? model.init() : initialState;
+  // Value flows feed the promotion of forced unknown ops, the pruning and
+  // the value guard; a short partition with no unknown op needs none of them.
+  const wanted =
+    model.valueFlow !== undefined &&
+    model.stateValue !== undefined &&
+    (recorded.length >= GUARD_MIN_OPS || recorded.some((op) => !op.ok));
+  const flows = wanted ? recorded.map((op) => model.valueFlow!(op.f, op.input, op.output)) : undefined;
+  const registerLike = flows?.every((flow) => flow !== undefined) ? (flows as ValueFlow[]) : undefined;
+  const ops = promoteForcedUnknownOps(recorded, registerLike, registerLike && model.stateValue!(init));
+  const { kept, expiry, pruned } = pruneUnknownOps(ops, model, flows);
   const outcome: SearchOutcome = { verdict: 'linearizable', steps: 0, memoEntries: 0, segments: 0, prunedOps: pruned };
   if (!kept.some((i) => ops[i]!.ok)) return outcome;
   const plans = planSegments(ops, kept, expiry, limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES);
   outcome.segments = plans.length;
   const account: MemoAccount = { bytes: 0 };
-  const space = new StateSpace(model, ops, account);
+  const space = new StateSpace(model, ops, account, registerLike);
   const ctx = new SearchContext(space, limits, account);
   const searches: (Segment | undefined)[] = new Array(plans.length);
   const segment = (k: number): Segment => {
@@ -679,7 +906,7 @@ export function searchPartition(
     return search;
   };
   try {
-    segment(0).start(space.intern(initialState === undefined ? model.init() : initialState), []);
+    segment(0).start(space.intern(init), []);
     let k = 0;
     const last = plans.length - 1;
     for (;;) {
@@ -701,7 +928,9 @@ export function searchPartition(
           let failed = 0;
           while (failed + 1 < plans.length && searches[failed + 1] !== undefined) failed++;
           const plan = plans[failed]!;
+          const deepest = searches[failed]!.deepest;
           outcome.failure = {
+            stuck: deepest < plan.okCount ? plan.ops[deepest]! : undefined,
             ops: plan.ops,
             starts: searches[failed]!.starts.map((st) => ({
               state: space.states[st.stateId],
@@ -714,9 +943,12 @@ export function searchPartition(
       }
     }
   } catch (error) {
-    if (!(error instanceof BudgetExceeded)) throw error;
     outcome.verdict = 'unknown';
-    outcome.unknownReason = error.reason;
+    if (error instanceof BudgetExceeded) outcome.unknownReason = error.reason;
+    // V8's own limits (a Map past 2^24 entries, an array too long) when the
+    // memory budget is set beyond them: out of memory all the same.
+    else if (error instanceof RangeError) outcome.unknownReason = 'memory';
+    else throw error;
   }
   outcome.steps = ctx.steps;
   for (const s of searches) if (s !== undefined) outcome.memoEntries += s.memoEntries;

@@ -91,3 +91,139 @@ export function syntheticHistory(options: SyntheticOptions): HistoryEvent[] {
   stamped.sort((a, b) => a.time - b.time || a.seq - b.seq);
   return stamped.map((s) => s.event);
 }
+
+/** Shape of a chaos-like history (see chaosHistory). */
+export interface ChaosOptions {
+  ops: number;
+  keys: number;
+  /** Client processes running at once (closed loop: one op each at a time). */
+  processes: number;
+  /** Fraction of ops whose outcome is unknown (info); half of them took effect. */
+  unknownRate: number;
+  /**
+   * A planted anomaly on one key, about 60% into the history: a stale read
+   * (a read returns a value that an acknowledged write had overwritten
+   * before the read began) or a phantom read (a value nobody wrote).
+   */
+  anomaly: 'none' | 'stale-read' | 'phantom-read';
+  seed: number;
+}
+
+interface ChaosOp {
+  process: number;
+  key: string;
+  f: string;
+  input: unknown;
+  output: unknown;
+  invoke: number;
+  point: number;
+  complete: number;
+  info: boolean;
+  failed: boolean;
+}
+
+/**
+ * A seeded chaos-like raftlab-kv history: `processes` clients in a closed
+ * loop with random latencies, each op taking effect at a random point of its
+ * interval; an unknown op ends with `info` and its client is replaced by a
+ * new process id (as Jepsen does). Values are unique per key, so a planted
+ * anomaly is illegal by construction, and without one the history is
+ * linearizable by construction.
+ */
+export function chaosHistory(options: ChaosOptions): { events: HistoryEvent[]; planted: boolean } {
+  const random = mulberry32(options.seed);
+  const ops: ChaosOp[] = [];
+  // Each slot is a client; its process id changes when an op ends unknown.
+  const freeAt = new Array<number>(options.processes).fill(0);
+  const processOf = Array.from({ length: options.processes }, (_, i) => i);
+  let nextProcess = options.processes;
+  for (let i = 0; i < options.ops; i++) {
+    let slot = 0;
+    for (let s = 1; s < freeAt.length; s++) if (freeAt[s]! < freeAt[slot]!) slot = s;
+    const invoke = freeAt[slot]! + random() * 0.2;
+    // Latencies with a long tail (a few slow ops overlap many others).
+    const duration = 0.2 + -Math.log(1 - random()) * (random() < 0.05 ? 8 : 1);
+    const complete = invoke + duration;
+    const info = random() < options.unknownRate;
+    const r = random();
+    const f = r < 0.5 ? 'read' : r < 0.8 ? 'write' : r < 0.95 ? 'cas' : 'delete';
+    ops.push({
+      process: processOf[slot]!,
+      key: `k${Math.floor(random() * options.keys)}`,
+      f,
+      input: null,
+      output: null,
+      invoke,
+      point: invoke + random() * duration,
+      complete,
+      info,
+      failed: false,
+    });
+    freeAt[slot] = complete;
+    if (info) processOf[slot] = nextProcess++;
+  }
+  // Execute at the linearization points; unknown ops take effect half the time.
+  const state = new Map<string, unknown>();
+  const counters = new Map<string, number>();
+  const fresh = (key: string): number => {
+    const n = (counters.get(key) ?? 0) + 1;
+    counters.set(key, n);
+    return n;
+  };
+  for (const op of [...ops].sort((a, b) => a.point - b.point)) {
+    const current = state.get(op.key) ?? null;
+    const applies = !op.info || random() < 0.5;
+    if (op.f === 'read') op.output = current;
+    else if (op.f === 'write') {
+      op.input = fresh(op.key);
+      if (applies) state.set(op.key, op.input);
+    } else if (op.f === 'cas') {
+      const expected = random() < 0.7 ? current : fresh(op.key);
+      const next = fresh(op.key);
+      op.input = [expected, next];
+      op.failed = expected !== current;
+      if (applies && !op.failed) state.set(op.key, next);
+    } else if (applies) state.set(op.key, null);
+  }
+  const planted = options.anomaly !== 'none' && plantAnomaly(ops, options.anomaly, random);
+  const stamped: { time: number; seq: number; event: HistoryEvent }[] = [];
+  let seq = 0;
+  for (const op of ops) {
+    stamped.push({
+      time: op.invoke,
+      seq: seq++,
+      event: { process: op.process, type: 'invoke', f: op.f, key: op.key, value: op.f === 'read' ? null : op.input },
+    });
+    const type: HistoryEvent['type'] = op.info ? 'info' : op.failed ? 'fail' : 'ok';
+    const value = op.f === 'read' ? (type === 'ok' ? op.output : null) : op.input;
+    stamped.push({ time: op.complete, seq: seq++, event: { process: op.process, type, f: op.f, key: op.key, value } });
+  }
+  stamped.sort((a, b) => a.time - b.time || a.seq - b.seq);
+  return { events: stamped.map((s) => ({ ...s.event, time: Math.round(s.time * 1e6) })), planted };
+}
+
+/** Rewrites one ok read about 60% into the history (see ChaosOptions.anomaly); false if none fits. */
+function plantAnomaly(ops: ChaosOp[], anomaly: 'stale-read' | 'phantom-read', random: () => number): boolean {
+  const from = Math.floor(ops.length * (0.55 + 0.1 * random()));
+  for (let i = from; i < ops.length; i++) {
+    const read = ops[i]!;
+    if (read.f !== 'read' || read.info) continue;
+    if (anomaly === 'phantom-read') {
+      read.output = 1e9 + i; // values are per-key counters: never written
+      return true;
+    }
+    // A write w1 then an acknowledged write w2 invoked after w1 completed and
+    // completed before the read began: w1's value cannot be read any more
+    // (values are unique, so nothing writes it again).
+    const writes = ops.filter((o) => o.key === read.key && o.f === 'write' && !o.info && o.complete < read.invoke);
+    for (let a = writes.length - 1; a >= 0; a--) {
+      const w2 = writes[a]!;
+      const w1 = writes.findLast((o) => o.complete < w2.invoke);
+      if (w1 !== undefined) {
+        read.output = w1.input;
+        return true;
+      }
+    }
+  }
+  return false;
+}

@@ -5,7 +5,7 @@
 export type EventType = 'invoke' | 'ok' | 'fail' | 'info';
 
 /**
- * One history event, as in a run's history.jsonl (architecture.md, "Clients
+ * One history event, as in a run's history.jsonl (`docs/architecture.md`, "Clients
  * and the history"). `process` is an integer for clients; any other value
  * (e.g. "nemesis") marks a nemesis event, which the checker ignores.
  */
@@ -26,7 +26,8 @@ export interface HistoryEvent {
  * operation cannot happen in `state`. `output` is `undefined` for an
  * operation whose outcome is unknown (`info`, or no completion): step then
  * says what the operation would do if it took effect.
- * `hash` must be injective (a canonical key): equal states, equal hashes.
+ * `hash` must give equal states equal hashes; different states may share a
+ * hash (the checker then tells them apart with `equal`).
  */
 export interface Model<State = unknown> {
   name: string;
@@ -36,6 +37,18 @@ export interface Model<State = unknown> {
   equal(a: State, b: State): boolean;
   /** Partition key of an event; `undefined` = the single default partition. */
   partition(event: HistoryEvent): string | undefined;
+  /**
+   * Every key an op touches, for ops that span several keys (transactions).
+   * When given, it replaces `partition`: ops that share a key, directly or
+   * through other ops, are checked together as one object.
+   */
+  partitionKeys?(f: string, input: unknown): string[];
+  /**
+   * Checks an op before the search: `undefined` when the model knows it,
+   * else a message (unknown op name, malformed value). `output` is
+   * `undefined` at the invoke and for ops whose outcome is unknown.
+   */
+  checkOperation?(f: string, input: unknown, output: unknown): string | undefined;
   /** True when the op never changes any state (an unknown one can be dropped). */
   readOnly?(f: string, input: unknown): boolean;
   /**
@@ -47,6 +60,13 @@ export interface Model<State = unknown> {
    * the previous state (after its `requires` test).
    */
   valueFlow?(f: string, input: unknown, output: unknown): ValueFlow | undefined;
+  /**
+   * For register-like models: the value key (as in ValueFlow) a state holds.
+   * With it the search drops any step that changes the state while an ok op
+   * of the same segment still needs the current value and no op left can
+   * write it again.
+   */
+  stateValue?(state: State): string;
   describeOperation(f: string, input: unknown, output: unknown): string;
   describeState(state: State): string;
 }
@@ -74,8 +94,8 @@ export interface CheckOptions {
   /** Time budget per partition in ms. Default 30000. Exceeded -> 'unknown'. */
   budgetMs?: number;
   /**
-   * Budget of each partition checked after one was found illegal (the
-   * history is illegal then anyway). Default min(2000, budgetMs).
+   * With allPartitions: budget of each partition checked after one was
+   * found illegal (the history is illegal then anyway). Default min(2000, budgetMs).
    */
   budgetAfterIllegalMs?: number;
   /**
@@ -90,8 +110,17 @@ export interface CheckOptions {
   workers?: 'auto' | number;
   /** Build counterexamples for illegal partitions (default true). */
   counterexample?: boolean;
-  /** Time cap for shrinking one counterexample, in ms. Default min(2000, budgetMs). */
+  /**
+   * Time cap for building one counterexample (shrinking and the partial
+   * linearizations), in ms. Default min(500, budgetMs).
+   */
   shrinkBudgetMs?: number;
+  /**
+   * Search every partition even after one is proven illegal (each later one
+   * within budgetAfterIllegalMs). Default false: the first proof settles the
+   * verdict and the rest are listed in `CheckResult.unsearched`.
+   */
+  allPartitions?: boolean;
 }
 
 /** Verdict of a partition or a whole history. */
@@ -159,6 +188,34 @@ export interface Counterexample {
   windowEndIndex: number;
   /** True when shrinking ran to completion; false when its time cap cut it short. */
   minimal: boolean;
+  /**
+   * True when the walk for partialLinearizations and stuckOps stopped at its
+   * step or time cap (or the window was too large to walk): then they are
+   * the longest found, not the longest there are, and stuckOps may be empty.
+   */
+  partialLinearizationsTruncated?: boolean;
+  /**
+   * For each initial state, the ops before the window that forced it: the
+   * latest writes of that value and the latest ok reads that observed it
+   * (register-like models; empty lists otherwise).
+   */
+  initialStateCauses?: InitialStateCause[];
+  /**
+   * One sentence naming the lost or phantom value, e.g. "write 843 by p36
+   * was acknowledged at 12.41 s; no linearization keeps it: 847 (...)
+   * overwrote it before p36 read 843 at 13.02 s."
+   */
+  explanation?: string;
+}
+
+/** The ops that forced one initial state of a counterexample window. */
+export interface InitialStateCause {
+  /** The state, described as in initialStates. */
+  state: string;
+  /** Latest writes of this value before the window (latest first). */
+  writes: OperationInfo[];
+  /** Latest ok reads that observed it before the window (latest first). */
+  reads: OperationInfo[];
 }
 
 /** Result for one partition (one key). */
@@ -177,8 +234,19 @@ export interface PartitionResult {
   /** Search steps taken and memo entries stored. */
   steps: number;
   memoEntries: number;
+  /** Time of the search that gave the verdict (all its attempts), counterexample excluded. */
   timeMs: number;
+  /** Time spent building the counterexample (illegal partitions only). */
+  shrinkTimeMs?: number;
   counterexample?: Counterexample;
+}
+
+/** A partition left undecided because another one had already been proven illegal. */
+export interface UnsearchedPartition {
+  key?: string;
+  ops: number;
+  /** Time its cancelled or budget-limited attempts took before the stop (0 = never started). */
+  searchedMs: number;
 }
 
 /** Result of checking one history. */
@@ -188,8 +256,20 @@ export interface CheckResult {
   /** Client operations (fail ops included, nemesis excluded). */
   ops: number;
   partitions: PartitionResult[];
-  /** Wall time of the check itself (parse excluded). */
+  /**
+   * Partitions not searched to a verdict because another was proven illegal
+   * first (empty unless the verdict is illegal and allPartitions is off).
+   */
+  unsearched?: UnsearchedPartition[];
+  /** Wall time of the check itself (parse excluded): verdict plus counterexamples. */
   timeMs: number;
+  /**
+   * The part of timeMs spent reaching the verdict, and the part spent on
+   * counterexamples. (Optional in the type for results built elsewhere;
+   * `check` always sets them and `unsearched`.)
+   */
+  verdictTimeMs?: number;
+  shrinkTimeMs?: number;
   /** Worker threads used (0 = all in this thread). */
   workers: number;
 }

@@ -36,3 +36,20 @@ export function showValue(value: unknown): string {
   if (value === undefined) return '?';
   return valueKey(value);
 }
+
+const BIGINT_MARK = '\u0000bigint:';
+const BIGINT_QUOTED = /"\\u0000bigint:(-?\d+)"/g;
+
+/**
+ * JSON.stringify that writes bigints (exact integers beyond 2^53 from the
+ * parser) as plain JSON integers instead of throwing.
+ */
+export function jsonText(value: unknown): string {
+  let sawBigint = false;
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v !== 'bigint') return v;
+    sawBigint = true;
+    return `${BIGINT_MARK}${v}`;
+  });
+  return sawBigint ? text.replace(BIGINT_QUOTED, '$1') : text;
+}

@@ -1,25 +1,14 @@
 // Worker thread body: checks the partitions it is sent with a built-in model
 // (models are data plus functions, so only their name and options cross).
 import { parentPort } from 'node:worker_threads';
-import { checkPartitions, type ResolvedOptions } from './check.ts';
-import type { Operation } from './history.ts';
-import { createModel, type ModelOptions } from './models.ts';
-
-/** A message to a worker: partitions to check, in order. */
-export interface WorkerRequest {
-  model: string;
-  modelOptions: ModelOptions;
-  options: ResolvedOptions;
-  partitions: { key: string | undefined; ops: Operation[] }[];
-}
+import { createModel } from './models.ts';
+import { checkPartitions, type WorkerRequest } from './partitions.ts';
 
 parentPort?.on('message', (request: WorkerRequest) => {
   try {
     const model = createModel(request.model, request.modelOptions);
-    for (const result of checkPartitions(request.partitions, model, request.options)) {
-      parentPort!.postMessage({ type: 'result', result });
-    }
-    parentPort!.postMessage({ type: 'done' });
+    const outcome = checkPartitions(request.partitions, model, request.options, request.cancel);
+    parentPort!.postMessage({ type: 'done', outcome });
   } catch (error) {
     parentPort!.postMessage({
       type: 'error',

@@ -1,11 +1,15 @@
 // The CLI as a process: exit codes, --json shape, clear errors.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { check } from '../check.ts';
+import { type CliIo, runCli } from '../cli.ts';
+import { readHistoryFile } from '../parse.ts';
 
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 let dir = '';
@@ -46,10 +50,13 @@ before(() => {
       { process: 1, type: 'ok', f: 'read', key: 'a', value: 1 },
     ]),
   );
+  // Unknown writes, two of each value; reads of each value twice, then of 1 again.
   const explosive: object[] = [];
-  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'invoke', f: 'write', key: 'h', value: i + 1 });
-  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'info', f: 'write', key: 'h', value: i + 1 });
-  for (const value of [...Array.from({ length: 28 }, (_, i) => i + 1), 1]) {
+  for (let i = 0; i < 28; i++)
+    explosive.push({ process: i, type: 'invoke', f: 'write', key: 'h', value: (i % 14) + 1 });
+  for (let i = 0; i < 28; i++) explosive.push({ process: i, type: 'info', f: 'write', key: 'h', value: (i % 14) + 1 });
+  const each = Array.from({ length: 14 }, (_, i) => i + 1);
+  for (const value of [...each, ...each, 1]) {
     explosive.push({ process: 99, type: 'invoke', f: 'read', key: 'h', value: null });
     explosive.push({ process: 99, type: 'ok', f: 'read', key: 'h', value });
   }
@@ -110,4 +117,69 @@ test('exit 3 with the line number for a malformed file; the other files are stil
   assert.equal(code, 3);
   assert.match(stderr, /broken\.jsonl: line 2: not valid JSON/);
   assert.match(stdout, /stale\.jsonl: ILLEGAL/);
+});
+
+test('exit 3, not 1, for an unknown flag (the process exit code)', () => {
+  const { code, stderr } = run(['good.jsonl', '--bogus']);
+  assert.equal(code, 3, stderr);
+  assert.match(stderr, /Unknown argument: bogus/);
+});
+
+test('usage errors return 3: a bad value, a bad model, no file', async () => {
+  for (const args of [
+    ['good.jsonl', '--budget-ms', '4x'],
+    ['good.jsonl', '--memo-mb', '-1'],
+    ['good.jsonl', '--model', 'nope'],
+    [],
+  ]) {
+    const io = fakeIo('none');
+    assert.equal(await runCli(args, io), 3, args.join(' '));
+    assert.ok(
+      io.lines.some((line) => line.includes('--help lists the options')),
+      io.lines.join('\n'),
+    );
+  }
+});
+
+test('exit 3 for a missing file', () => {
+  const { code, stderr } = run(['good.jsonl', 'missing.jsonl']);
+  assert.equal(code, 3);
+  assert.match(stderr, /missing\.jsonl: cannot read/);
+});
+
+test('stdout closed early keeps the worst verdict seen so far', async () => {
+  // stale.jsonl (illegal) first: its output hits the closed pipe.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'stale.jsonl', 'good.jsonl'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.destroy();
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 1);
+});
+
+function fakeIo(fault: 'read' | 'check' | 'print' | 'none'): CliIo & { lines: string[] } {
+  const lines: string[] = [];
+  const boom = (): never => {
+    throw new TypeError(`injected ${fault} fault`);
+  };
+  return {
+    lines,
+    out: (line) => (fault === 'print' ? boom() : lines.push(line)),
+    err: (line) => lines.push(line),
+    readHistory: async (file) => (fault === 'read' ? boom() : readHistoryFile(join(dir, file))),
+    check: async (events, options) => (fault === 'check' ? boom() : check(events, options)),
+  };
+}
+
+test('an exception while reading, checking or printing exits 3 and is reported as internal', async () => {
+  for (const fault of ['read', 'check', 'print'] as const) {
+    const io = fakeIo(fault);
+    const code = await runCli(['good.jsonl'], io);
+    assert.equal(code, 3, fault);
+    assert.ok(
+      io.lines.some((line) => line.includes(`internal error: TypeError: injected ${fault} fault`)),
+      io.lines.join('\n'),
+    );
+  }
 });

@@ -25,7 +25,7 @@ export function toEvents(ops: TimedOp[]): HistoryEvent[] {
   const stamped: { time: number; order: number; event: HistoryEvent }[] = [];
   let order = 0;
   for (const op of sorted) {
-    // A free process; info and pending ops retire theirs (architecture.md).
+    // A free process; info and pending ops retire theirs (`docs/architecture.md`).
     let process = busyUntil.findIndex((t) => t < op.invoke);
     if (process === -1) process = busyUntil.length;
     busyUntil[process] = op.outcome === 'info' || op.outcome === 'pending' ? Infinity : op.complete;

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { checkSync } from '../check.ts';
 import { prepareHistory } from '../history.ts';
 import { createModel } from '../models.ts';
+import { proveOverwrittenRead } from '../proofs.ts';
 import { searchPartition } from '../search.ts';
 import {
   bruteForceLinearizable,
@@ -98,4 +99,24 @@ test('on small spread-out histories (quiescent cuts, carried unknown ops) the ve
     { seed: SEED + 3, numRuns: 500 },
   );
   assert.ok(cuts > 100, `only ${cuts} histories had a quiescent cut`);
+});
+
+test('a direct proof of a stale or phantom read is only ever given for illegal histories (brute force)', () => {
+  const model = createModel('cas-register', { init: 0, nullRead: 'value' });
+  let proofs = 0;
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 2, max: 9 }), (seed, count) => {
+      const events = toEvents(randomSmallHistory(seed, count, 20));
+      const ops = prepareHistory(events, model).partitions.get(undefined) ?? [];
+      const proof = proveOverwrittenRead(ops, model, model.init());
+      if (proof === undefined) return;
+      proofs++;
+      assert.equal(bruteForceLinearizable(events, model), false, `seed ${seed} count ${count}`);
+      // Its window alone is illegal too (what the counterexample starts from).
+      const window = proof.failure!.ops.map((i) => ops[i]!);
+      assert.equal(searchPartition(window, model, { deadline: Infinity, memoBytesMax: 2 ** 30 }).verdict, 'illegal');
+    }),
+    { seed: SEED + 4, numRuns: 1500 },
+  );
+  assert.ok(proofs > 50, `only ${proofs} proofs were exercised`);
 });

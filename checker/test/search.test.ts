@@ -31,14 +31,17 @@ function lateEffect(readsOfFive: number): HistoryEvent[] {
   return sequential(ops);
 }
 
+// With the initial value 5 too, the unknown write is not the only source of
+// 5, so it stays an unknown op carried across cuts (not turned into an ok op
+// that must precede the read).
 test('an unknown write can take effect many quiescent cuts after its invoke', () => {
-  const result = checkSync(lateEffect(1));
+  const result = checkSync(lateEffect(1), { init: 5 });
   assert.equal(result.verdict, 'linearizable');
   assert.ok(result.partitions[0]!.segments > 5, 'the history was cut into segments');
 });
 
 test('an unknown write takes effect at most once, even across cuts', () => {
-  const result = checkSync(lateEffect(2));
+  const result = checkSync(lateEffect(2), { init: 5 });
   assert.equal(result.verdict, 'illegal');
   const cx = result.partitions[0]!.counterexample!;
   assert.ok(cx.stuckOps.length >= 1);
@@ -97,12 +100,20 @@ test('delete makes the key read as null (raftlab-kv)', () => {
  * subset of the writes is a reachable configuration, so an exhaustive
  * search is exponential (2^n configurations).
  */
+/**
+ * Concurrent unknown writes, two of each value, then reads of every value
+ * twice and of 1 a third time: illegal (each write takes effect at most
+ * once), but only an exhaustive search over which writes took effect shows it.
+ */
 function explosive(writers: number, key = 'hot'): HistoryEvent[] {
   const events: HistoryEvent[] = [];
-  for (let i = 0; i < writers; i++) events.push({ process: i, type: 'invoke', f: 'write', key, value: i + 1 });
-  for (let i = 0; i < writers; i++) events.push({ process: i, type: 'info', f: 'write', key, value: i + 1 });
+  const values = writers / 2;
+  for (let i = 0; i < writers; i++)
+    events.push({ process: i, type: 'invoke', f: 'write', key, value: (i % values) + 1 });
+  for (let i = 0; i < writers; i++) events.push({ process: i, type: 'info', f: 'write', key, value: (i % values) + 1 });
   const reader = writers;
-  for (const value of [...Array.from({ length: writers }, (_, i) => i + 1), 1]) {
+  const each = Array.from({ length: values }, (_, i) => i + 1);
+  for (const value of [...each, ...each, 1]) {
     events.push({ process: reader, type: 'invoke', f: 'read', key, value: null });
     events.push({ process: reader, type: 'ok', f: 'read', key, value });
   }
@@ -182,4 +193,46 @@ test('a total budget caps the whole call while every partition still gets a verd
     ],
   );
   assert.ok(elapsedMs < 300 + 5_000, `took ${elapsedMs} ms`);
+});
+
+/** A sequential partition of `n` ok ops that ends in a stale read (illegal, cheap to prove). */
+function longStale(n: number, key: string): HistoryEvent[] {
+  const ops: Op[] = [];
+  for (let i = 0; i < n - 1; i++) ops.push([300, 'write', i + 1, 'ok']);
+  ops.push([300, 'read', null, 'ok', 1]);
+  return sequential(ops, key);
+}
+
+test('stop at the first proof: once a partition is illegal, a hard one is not searched on', () => {
+  // The hard partition is the smaller one, so it comes first in the order.
+  const events = [...explosive(28), ...longStale(80, 'stale')];
+  const result = checkSync(events, { budgetMs: 1_000, counterexample: false });
+  assert.equal(result.verdict, 'illegal');
+  assert.deepEqual(
+    result.partitions.map((p) => [p.key, p.verdict]),
+    [['stale', 'illegal']],
+  );
+  assert.deepEqual(
+    result.unsearched?.map((u) => [u.key, u.ops]),
+    [['hot', 57]],
+  );
+  // With allPartitions every partition gets its own verdict.
+  const all = checkSync(events, { budgetMs: 300, counterexample: false, allPartitions: true });
+  assert.deepEqual(
+    all.partitions.map((p) => [p.key, p.verdict]),
+    [
+      ['hot', 'unknown'],
+      ['stale', 'illegal'],
+    ],
+  );
+  assert.deepEqual(all.unsearched, []);
+});
+
+test('the memory budget is checked on every step, so the search stops close to it', () => {
+  // A 16 KiB budget holds a few hundred memo entries; a check every few
+  // thousand entries (or only at segment starts) would overshoot it by far.
+  const result = checkSync(explosive(28), { budgetMs: 20_000, memoBytesMax: 16 * 1024, counterexample: false });
+  assert.equal(result.verdict, 'unknown');
+  assert.equal(result.partitions[0]!.unknownReason, 'memory');
+  assert.ok(result.partitions[0]!.memoEntries <= 2048, `${result.partitions[0]!.memoEntries} memo entries`);
 });
