@@ -84,6 +84,12 @@ async function main(): Promise<void> {
       describe:
         'linearizable reads: index = ReadIndex, a heartbeat round per batch of reads (thesis §6.4); lease = served locally while the leader lease holds (§6.4.1), else ReadIndex',
     })
+    .option('restart-quiet', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'ignore vote requests for one election timeout after start (the node may have acknowledged a leader just before it stopped; thesis §6.4.1). --no-restart-quiet turns it off for experiments that need a restarted voter to answer at once; not with --read-mode lease',
+    })
     .option('bug', {
       type: 'string',
       describe: `DELIBERATELY BREAK the node with a planted bug, for npm run prove (also RAFTLAB_BUG); one of: ${bugNames.join(', ')}. Never for real data`,
@@ -95,6 +101,8 @@ async function main(): Promise<void> {
     })
     .check((a) => {
       if (!(a['heartbeat-ms'] > 0)) throw new Error('--heartbeat-ms must be > 0');
+      if (a['restart-quiet'] === false && a['read-mode'] === 'lease')
+        throw new Error('--no-restart-quiet breaks the lease guarantee: use it with --read-mode index');
       if (!(a['election-timeout-ms'] >= 2 * a['heartbeat-ms']))
         throw new Error('--election-timeout-ms must be at least twice --heartbeat-ms');
       if (!(Number.isInteger(a['snapshot-every']) && a['snapshot-every'] > 0))
@@ -166,6 +174,7 @@ async function main(): Promise<void> {
       requestTimeoutMs: argv['request-timeout-ms'],
       readMode,
       bug,
+      restartQuiet: argv['restart-quiet'],
       log,
     });
   } catch (err) {

@@ -68,6 +68,11 @@ export interface RuntimeOptions {
   readonly readMode?: 'index' | 'lease';
   /** A planted bug (node/planted-bugs.ts, `--bug`); null or absent = the correct node. */
   readonly bug?: BugName | null;
+  /**
+   * Ignore vote requests for one election timeout after start (default true; see RaftConfig.quietAtStart). Off only
+   * for experiments that need a restarted voter to answer at once; leases rely on it.
+   */
+  readonly restartQuiet?: boolean;
 }
 
 interface PendingProposal {
@@ -212,6 +217,7 @@ export class NodeRuntime {
       random: options.random ?? Math.random,
       preVote: true,
       checkQuorum: true,
+      quietAtStart: options.restartQuiet !== false,
       maxInflightAppends: 64,
       maxEntriesPerAppend: 1024,
       plantedBugs: options.bug === 'commit-old-term' ? ['commit-old-term'] : [],

@@ -42,6 +42,7 @@ function checkSystemFlags(a: {
   retry?: number;
   'election-timeout-ms'?: number;
   'heartbeat-ms'?: number;
+  'restart-quiet'?: boolean;
 }): void {
   const system = a.system ?? 'raftlab';
   const refuse = (flag: string, why: string): never => {
@@ -170,6 +171,11 @@ const argv = await yargs(hideBin(process.argv))
     type: 'number',
     describe: "raftlab: the nodes' heartbeat [default: the node's own; with --bug: its preset's]",
   })
+  .option('restart-quiet', {
+    type: 'boolean',
+    describe:
+      "raftlab: the nodes ignore votes for an election timeout after start (the node's default); --no-restart-quiet turns it off [with --bug: its preset's]",
+  })
   .option('bug', {
     type: 'string',
     describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
@@ -218,6 +224,7 @@ const settings = {
   concurrency: argv.concurrency ?? preset?.concurrency ?? DEFAULTS.concurrency,
   timeoutMs: argv['timeout-ms'] ?? preset?.timeoutMs ?? DEFAULTS.timeoutMs,
   retry: argv.retry ?? preset?.retry ?? DEFAULTS.retry,
+  restartQuiet: argv['restart-quiet'] ?? preset?.restartQuiet,
   electionTimeoutMs: argv['election-timeout-ms'] ?? preset?.electionTimeoutMs,
   heartbeatMs: argv['heartbeat-ms'] ?? preset?.heartbeatMs,
   readMode: (argv.system === 'raftlab' ? (argv['read-mode'] ?? preset?.readMode) : undefined) as
@@ -254,6 +261,7 @@ const command = [
   ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
   ...(settings.electionTimeoutMs !== undefined ? [`--election-timeout-ms ${settings.electionTimeoutMs}`] : []),
   ...(settings.heartbeatMs !== undefined ? [`--heartbeat-ms ${settings.heartbeatMs}`] : []),
+  ...(settings.restartQuiet === false ? ['--no-restart-quiet'] : []),
   `--seed ${seed}`,
 ].join(' ');
 
@@ -330,6 +338,7 @@ const outcome = await runChaos(
     ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
     ...(settings.electionTimeoutMs !== undefined ? { electionTimeoutMs: settings.electionTimeoutMs } : {}),
     ...(settings.heartbeatMs !== undefined ? { heartbeatMs: settings.heartbeatMs } : {}),
+    ...(settings.restartQuiet === false ? { nodeArgs: ['--no-restart-quiet'] } : {}),
     system: argv.system as SystemName,
     ...(argv['node-cmd'] !== undefined ? { nodeCmd: argv['node-cmd'] } : {}),
     ...(argv['etcd-bin'] !== undefined ? { etcdBinary: argv['etcd-bin'] } : {}),

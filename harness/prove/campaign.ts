@@ -55,6 +55,7 @@ export function cellOptions(bug: BugName, planted: boolean, seed: number, store:
     readMode: p.readMode,
     electionTimeoutMs: p.electionTimeoutMs,
     heartbeatMs: p.heartbeatMs,
+    ...(p.restartQuiet === false ? { nodeArgs: ['--no-restart-quiet'] } : {}),
     ...(planted ? { bug } : {}),
     command: [
       'npm run chaos --',
@@ -62,6 +63,7 @@ export function cellOptions(bug: BugName, planted: boolean, seed: number, store:
       `--nodes ${p.nodes} --time ${time} --nemesis ${p.nemesis.join(',')} --interval ${p.intervalS}`,
       `--workload ${p.workload} --keys ${p.keys} --concurrency ${p.concurrency} --timeout-ms ${p.timeoutMs} --retry ${p.retry} --read-mode ${p.readMode}`,
       `--election-timeout-ms ${p.electionTimeoutMs} --heartbeat-ms ${p.heartbeatMs}`,
+      ...(p.restartQuiet === false ? ['--no-restart-quiet'] : []),
       `--seed ${seed}`,
     ].join(' '),
   };

@@ -284,6 +284,9 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
     ...(options.retry !== undefined && options.retry > 0 ? { retry: options.retry } : {}),
     ...(options.electionTimeoutMs !== undefined ? { 'election-timeout-ms': options.electionTimeoutMs } : {}),
     ...(options.heartbeatMs !== undefined ? { 'heartbeat-ms': options.heartbeatMs } : {}),
+    ...(options.nodeArgs !== undefined && options.nodeArgs.length > 0
+      ? { 'node-args': options.nodeArgs.join(' ') }
+      : {}),
   };
 }
 
