@@ -77,7 +77,7 @@ const argv = await yargs(hideBin(process.argv))
   })
   .option('nemesis', {
     type: 'string',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; for etcd: kill,pause (with --net hosts: kill,pause,partition); with --bug: its preset]`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; for etcd without --net hosts: kill,pause; with --bug: its preset]`,
   })
   .option('interval', {
     type: 'number',

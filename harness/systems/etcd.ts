@@ -21,7 +21,7 @@ import {
   type ProcessClusterOptions,
 } from './process-cluster.ts';
 import type { NemesisKind } from '../nemesis/plan.ts';
-import { isScenarioKind, isToxicKind, type ClientOptions, type PeerRouting } from './system.ts';
+import { isScenarioKind, type ClientOptions, type PeerRouting } from './system.ts';
 
 /** etcd's registered peer port, used by every member in hosts mode (each has a port space of its own). */
 const ETCD_PEER_PORT = 2380;
@@ -253,9 +253,17 @@ export class EtcdSystem extends ProcessCluster {
   /** etcd's member ids (hex) to ours, learnt from each member's status answer. */
   private readonly idsByMemberId = new Map<string, string>();
 
-  /** etcd runs without proxies: its peers cannot be routed per link, and its clients need none. */
+  /**
+   * On loopback etcd runs without proxies: its peers cannot be routed per link. In hosts mode every member is on a
+   * host of its own, and a dnat rule per link sends the peer traffic it dials to the advertised URL through that
+   * link's proxy (when a fault needs toxics), so per-link faults apply as for raftlab.
+   */
   constructor(options: EtcdSystemOptions) {
-    super({ ...options, mode: 'direct' });
+    super({ ...options, mode: options.net === 'hosts' ? 'proxied' : 'direct' });
+  }
+
+  protected override peerPort(id: string): number {
+    return this.peerPorts.get(id) ?? ETCD_PEER_PORT;
   }
 
   /** In hosts mode every link can be cut in the kernel; on loopback no link can be faulted alone. */
@@ -265,16 +273,13 @@ export class EtcdSystem extends ProcessCluster {
 
   override describeRouting(): string {
     return this.inHosts
-      ? 'every member is in a network namespace of its own and links are cut in the kernel; the peer traffic is not routed through per-link proxies'
+      ? 'every member is in a network namespace of its own: links are cut in the kernel and redirected through per-link proxies for toxics'
       : 'every etcd member dials a peer by the one URL that peer advertises, so a proxy cannot sit on one directed link; per-link faults need each member on a host of its own (--net hosts)';
   }
 
   override unsupportedNemesis(kind: NemesisKind): string | undefined {
     if (isScenarioKind(kind)) {
       return `the ${kind} nemesis is a scripted scenario that reads raftlab's log positions from its /status; it builds its state on raftlab's node only`;
-    }
-    if (this.inHosts && isToxicKind(kind)) {
-      return `the ${kind} nemesis needs per-link proxies on etcd's peer port, which the harness does not route in hosts mode yet; partitions are applied in the kernel`;
     }
     return super.unsupportedNemesis(kind);
   }

@@ -140,6 +140,11 @@ export abstract class ProcessCluster implements System {
     return unsupportedReason(this, kind);
   }
 
+  /** The port member `id` takes peer traffic on: its one port, unless the system has a separate peer port. */
+  protected peerPort(id: string): number {
+    return this.member(id).port;
+  }
+
   /** The address member `id` is reached on (its namespace's in hosts mode); known once the system started. */
   protected memberHost(id: string): string {
     return this.member(id).host;
@@ -320,7 +325,7 @@ export abstract class ProcessCluster implements System {
     // Hosts mode: each member dials its peers' real addresses; a dnat rule per link sends that to the link's proxy.
     for (const spec of this.proxySpecs) {
       if (spec.kind === 'peer' && spec.from !== undefined) {
-        await this.hosts?.redirect(spec.from, spec.to, this.member(spec.to).port, spec.listen);
+        await this.hosts?.redirect(spec.from, spec.to, this.peerPort(spec.to), spec.listen);
       }
     }
   }
@@ -329,6 +334,7 @@ export abstract class ProcessCluster implements System {
   private async planProxySpecs(): Promise<ProxySpec[]> {
     const specs: ProxySpec[] = [];
     const upstream = (id: string): string => `${this.member(id).host}:${this.member(id).port}`;
+    const peerUpstream = (id: string): string => `${this.member(id).host}:${this.peerPort(id)}`;
     // In hosts mode peer proxies listen on the gateway (the root namespace's address on the run's bridge), where the
     // members' namespaces can reach them.
     const peerHost = this.hosts?.gateway ?? '127.0.0.1';
@@ -336,7 +342,7 @@ export abstract class ProcessCluster implements System {
       for (const to of this.ids) {
         if (from === to) continue;
         const listen = `${peerHost}:${await freePort()}`;
-        specs.push({ name: `${from}->${to}`, kind: 'peer', from, to, listen, upstream: upstream(to) });
+        specs.push({ name: `${from}->${to}`, kind: 'peer', from, to, listen, upstream: peerUpstream(to) });
       }
     }
     for (const to of this.ids) {

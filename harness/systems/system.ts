@@ -98,11 +98,6 @@ export function isScenarioKind(kind: NemesisKind): boolean {
   return SCENARIO_KINDS.has(kind);
 }
 
-/** Network kinds that need per-link proxies (toxics), as opposed to cuts. */
-export function isToxicKind(kind: NemesisKind): boolean {
-  return NETWORK_KINDS.has(kind) && kind !== 'partition';
-}
-
 /** The rule every system shares: network kinds and scenarios need per-link routing. */
 export function unsupportedReason(
   system: Pick<System, 'name' | 'peerRouting' | 'describeRouting'>,
