@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { encodeEtcdPut, encodeEtcdRange } from '../../workloads/targets/etcd.ts';
 import { repoRoot } from '../../lib/repo.ts';
-import { startEtcdCluster } from '../systems/etcd.ts';
+import { EtcdSystem } from '../systems/etcd.ts';
 
 /** One recorded exchange. */
 export type RecordedExchange = {
@@ -26,9 +26,11 @@ const outIndex = process.argv.indexOf('--out');
 const out =
   outIndex > 0 ? (process.argv[outIndex + 1] ?? '') : join(repoRoot, 'workloads/targets/testdata/etcd-gateway.json');
 const dir = mkdtempSync(join(tmpdir(), 'raftlab-etcd-record-'));
-const cluster = await startEtcdCluster({ dir });
+const cluster = new EtcdSystem({ nodes: 3, runDir: dir });
+await cluster.start();
+await cluster.waitForLeader(30_000);
 try {
-  const base = cluster.clientUrls[0] ?? '';
+  const base = cluster.clientUrls()[cluster.ids[0] ?? 'n1'] ?? '';
   const exchanges: RecordedExchange[] = [];
   const call = async (name: string, path: string, body: unknown): Promise<void> => {
     const r = await request(`${base}${path}`, {
@@ -51,9 +53,9 @@ try {
   await call('put without key', '/v3/kv/put', { value: 'eA==' });
   writeFileSync(
     out,
-    `${JSON.stringify({ etcdVersion: cluster.version, recordedAt: new Date().toISOString(), exchanges }, null, 1)}\n`,
+    `${JSON.stringify({ etcdVersion: cluster.version(), recordedAt: new Date().toISOString(), exchanges }, null, 1)}\n`,
   );
-  process.stdout.write(`recorded ${exchanges.length} exchanges from etcd ${cluster.version} into ${out}\n`);
+  process.stdout.write(`recorded ${exchanges.length} exchanges from etcd ${cluster.version()} into ${out}\n`);
 } finally {
   await cluster.stop();
   rmSync(dir, { recursive: true, force: true });

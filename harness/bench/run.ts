@@ -25,7 +25,8 @@ import { autoRates, prefill, runClosedLoop, runOpenLoopSweep, type Progress, typ
 import { RaftlabSystem } from '../systems/raftlab.ts';
 import { createStampedDir, updateLatest } from '../run/run-dir.ts';
 import { repoRoot } from '../../lib/repo.ts';
-import { ETCD_INSTALL_HINT, etcdVersion, startEtcdCluster, DEFAULT_ETCD_BINARY } from '../systems/etcd.ts';
+import { ETCD_INSTALL_HINT, etcdVersion, DEFAULT_ETCD_BINARY, EtcdSystem } from '../systems/etcd.ts';
+import type { System } from '../systems/system.ts';
 
 /** Everything a bench run needs to know. */
 export type BenchOptions = Omit<BenchRunOptions, 'targets' | 'keys' | 'valueBytes'> & {
@@ -106,69 +107,46 @@ async function startTarget(
   options: BenchOptions,
   ui: BenchUi,
 ): Promise<RunningTarget> {
-  switch (kind) {
-    case 'raftlab': {
-      const cluster = new RaftlabSystem({
-        nodes: 3,
-        runDir: join(runDir, 'raftlab'),
-        mode: 'direct',
-        ...(options.nodeMain === undefined ? {} : { nodeMain: options.nodeMain }),
-      });
-      let leaderIndex: number;
-      try {
-        await cluster.start();
-        const leader = await cluster.waitForLeader(20_000);
-        leaderIndex = Math.max(0, cluster.ids.indexOf(leader));
-        ui.phase(`raftlab: 3 nodes up, leader ${leader} (${join(runDir, 'raftlab', 'nodes')})`);
-      } catch (err) {
-        await cluster.stop();
-        throw err;
-      }
-      return {
-        kind,
-        target: connectTarget(
-          'raftlab',
-          memberOrder(
-            cluster.ids.map((id) => cluster.clientUrls()[id] ?? ''),
-            leaderIndex,
-            options.via,
-          ),
-          {
-            connectionsPerMember: connectionsFor(options),
-          },
-        ),
-        stop: () => cluster.stop(),
-        dataDirs: cluster.ids.map((id) => join(runDir, 'raftlab', 'nodes', id)),
-      };
-    }
-    case 'etcd': {
-      const dir = join(runDir, 'etcd');
-      const cluster = await startEtcdCluster({
-        dir,
-        ...(options.etcdBinary === undefined ? {} : { binary: options.etcdBinary }),
-      });
-      let leaderIndex: number;
-      try {
-        leaderIndex = await cluster.leaderIndex();
-      } catch (err) {
-        await cluster.stop();
-        throw err;
-      }
-      ui.phase(`etcd ${cluster.version}: 3 members up, leader ${cluster.members[leaderIndex]?.name ?? '?'} (${dir})`);
-      return {
-        kind,
-        target: connectTarget('etcd', memberOrder(cluster.clientUrls, leaderIndex, options.via), {
-          connectionsPerMember: connectionsFor(options),
-        }),
-        stop: () => cluster.stop(),
-        dataDirs: cluster.members.map((m) => m.dataDir),
-      };
-    }
-    default: {
-      const never: never = kind;
-      throw new Error(`unknown target ${String(never)}`);
-    }
+  // Both targets are the systems chaos runs, started without proxies (the bench measures the system, not a hop).
+  const dir = join(runDir, kind);
+  const system: System =
+    kind === 'raftlab'
+      ? new RaftlabSystem({
+          nodes: 3,
+          runDir: dir,
+          mode: 'direct',
+          ...(options.nodeMain === undefined ? {} : { nodeMain: options.nodeMain }),
+        })
+      : new EtcdSystem({
+          nodes: 3,
+          runDir: dir,
+          ...(options.etcdBinary === undefined ? {} : { binary: options.etcdBinary }),
+        });
+  let leaderIndex: number;
+  try {
+    await system.start();
+    const leader = await system.waitForLeader(20_000);
+    leaderIndex = Math.max(0, system.ids.indexOf(leader));
+    ui.phase(`${kind} ${system.describe().version}: 3 members up, leader ${leader} (${join(dir, 'nodes')})`);
+  } catch (err) {
+    await system.stop();
+    throw err;
   }
+  const urls = system.clientUrls();
+  return {
+    kind,
+    target: connectTarget(
+      kind,
+      memberOrder(
+        system.ids.map((id) => urls[id] ?? ''),
+        leaderIndex,
+        options.via,
+      ),
+      { connectionsPerMember: connectionsFor(options) },
+    ),
+    stop: () => system.stop(),
+    dataDirs: system.ids.map((id) => system.dataDir(id)),
+  };
 }
 
 /** Client URLs in the order clients are spread over them: the leader first, or the leader alone. */
