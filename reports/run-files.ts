@@ -66,6 +66,8 @@ export interface ResultsFile {
   exitCode: number;
   /** Why the run broke (verdict broken). */
   error?: string;
+  /** Why a linearizable history did not pass: fewer acknowledged ops than the minimum (verdict unknown). */
+  insufficientEvidence?: string;
   availability?: {
     /** Every key could be read within the bound after the final heal. */
     ok: boolean;

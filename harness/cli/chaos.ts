@@ -180,6 +180,12 @@ const argv = await yargs(hideBin(process.argv))
     type: 'string',
     describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
   })
+  .option('min-ok-ops', {
+    type: 'number',
+    default: 10,
+    describe:
+      'the minimum evidence for a pass: a linearizable history with fewer acknowledged workload writes, or reads, than this is "unknown" (exit 2)',
+  })
   .option('check-budget-ms', {
     type: 'number',
     default: 60_000,
@@ -201,6 +207,8 @@ const argv = await yargs(hideBin(process.argv))
     if (a.rate !== undefined && !(a.rate > 0)) throw new Error('--rate must be > 0 ops/s');
     if (a['timeout-ms'] !== undefined && !(a['timeout-ms'] > 0)) throw new Error('--timeout-ms must be > 0');
     if (a.seed !== undefined && !Number.isSafeInteger(a.seed)) throw new Error('--seed must be an integer');
+    if (!(Number.isInteger(a['min-ok-ops']) && a['min-ok-ops'] >= 0))
+      throw new Error('--min-ok-ops must be an integer >= 0');
     if (a.retry !== undefined && !(Number.isInteger(a.retry) && a.retry >= 0))
       throw new Error('--retry must be an integer >= 0');
     if (a.nemesis !== undefined) parseNemesisKinds(a.nemesis);
@@ -334,6 +342,7 @@ const outcome = await runChaos(
     ...(argv.name !== undefined ? { name: argv.name } : {}),
     recoveryBoundMs: argv['recovery-ms'],
     checkBudgetMs: argv['check-budget-ms'],
+    minOkOps: argv['min-ok-ops'],
     retry: settings.retry,
     ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
     ...(settings.electionTimeoutMs !== undefined ? { electionTimeoutMs: settings.electionTimeoutMs } : {}),

@@ -106,7 +106,9 @@ const { dir, file } = await runProve(
 console.log('');
 for (const line of proveTableLines(file.summary)) console.log(line);
 console.log(`\nprove.json: ${dir}/prove.json\nreport: ${dir}/prove.html`);
+// The correct node must pass every run: a run it did not finish linearizable (a false alarm, or a run that ended
+// unknown or broken) proves nothing about it, so it fails the campaign too.
 const allCaught = file.summary.every((r) =>
-  r.variant === 'correct' ? (r.falseAlarms ?? 0) === 0 : r.caught === r.runs,
+  r.variant === 'correct' ? (r.falseAlarms ?? 0) === 0 && (r.undecided ?? 0) === 0 : r.caught === r.runs,
 );
 process.exit(abort.signal.aborted ? 3 : allCaught ? 0 : 1);

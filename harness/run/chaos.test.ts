@@ -120,3 +120,14 @@ test('a cluster that cannot start is a broken run: exit 3, results and report st
   assert.ok(outcome.reportPath !== undefined);
   assert.match(readFileSync(outcome.reportPath, 'utf8'), /id="verdict">broken</);
 });
+
+test('a linearizable run with less evidence than the minimum is unknown (exit 2), not a pass', async () => {
+  const outcome = await runChaos({ ...options('test-evidence', [], 909), timeS: 3, minOkOps: 1_000_000 }, check);
+  assert.equal(outcome.verdict, 'unknown');
+  assert.equal(outcome.exitCode, 2);
+  assert.match(outcome.error ?? '', /too little evidence: \d+ acknowledged writes and \d+ acknowledged reads/);
+  const results = JSON.parse(readFileSync(join(outcome.runDir, 'results.json'), 'utf8')) as ResultsFile;
+  assert.equal(results.verdict, 'unknown');
+  assert.equal(results.check?.verdict, 'linearizable', 'the checker itself found nothing wrong');
+  assert.match(results.insufficientEvidence ?? '', /--min-ok-ops/);
+});

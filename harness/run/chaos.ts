@@ -69,6 +69,11 @@ export interface ChaosOptions {
   recoveryBoundMs?: number;
   /** Checker budget per key in ms; default 60000. */
   checkBudgetMs?: number;
+  /**
+   * The minimum evidence for a pass: at least this many acknowledged workload writes (write or cas) and as many
+   * acknowledged workload reads; a linearizable history with less is `unknown` (exit 2). Default 10.
+   */
+  minOkOps?: number;
   electionTimeoutMs?: number;
   heartbeatMs?: number;
   /** `direct` = no proxies (only kill/pause possible). Default proxied. */
@@ -159,6 +164,8 @@ interface RunState {
   checkTimeMs?: number;
   verdict: ChaosOutcome['verdict'];
   error?: string;
+  /** Why a linearizable history was not enough to pass (too few acknowledged ops). */
+  insufficientEvidence?: string;
 }
 
 /** The node's default `--request-timeout-ms` (node/config.ts); a longer client timeout is passed on to the nodes. */
@@ -197,7 +204,11 @@ export async function runChaos(
     ...(state.counts !== undefined ? { counts: state.counts } : {}),
     ...(state.availability !== undefined ? { availabilityOk: state.availability.ok } : {}),
     ...(state.checkTimeMs !== undefined ? { checkTimeMs: state.checkTimeMs } : {}),
-    ...(state.error !== undefined ? { error: state.error } : {}),
+    ...(state.error !== undefined
+      ? { error: state.error }
+      : state.verdict === 'unknown' && state.insufficientEvidence !== undefined
+        ? { error: state.insufficientEvidence }
+        : {}),
   };
 }
 
@@ -517,9 +528,27 @@ async function checkHistory(state: RunState, check: CheckFn): Promise<void> {
     });
     state.checkTimeMs = performance.now() - startedMs;
     state.verdict = state.checkResult.verdict;
+    state.insufficientEvidence = evidenceShortfall(state);
+    // A run whose clients got (almost) nothing done is linearizable for want of anything to contradict: no pass.
+    if (state.verdict === 'linearizable' && state.insufficientEvidence !== undefined) state.verdict = 'unknown';
   } catch (error) {
     state.error = `checker failed: ${error instanceof Error ? error.message : String(error)}`;
   }
+}
+
+/** Says what is missing when the workload acknowledged fewer writes or reads than the minimum (final reads not counted). */
+function evidenceShortfall(state: RunState): string | undefined {
+  const required = state.options.minOkOps ?? 10;
+  const workloadProcesses = state.counts?.processes ?? 0;
+  let writes = 0;
+  let reads = 0;
+  for (const event of state.recorder.events) {
+    if (event.type !== 'ok' || typeof event.process !== 'number' || event.process >= workloadProcesses) continue;
+    if (event.f === 'read') reads++;
+    else writes++;
+  }
+  if (writes >= required && reads >= required) return undefined;
+  return `too little evidence: ${writes} acknowledged writes and ${reads} acknowledged reads, fewer than the ${required} each that a pass needs (--min-ok-ops)`;
 }
 
 function exitCodeOf(state: RunState): number {
@@ -542,6 +571,7 @@ function writeResults(state: RunState, exitCode: number): void {
     exitCode,
     system: state.test.system,
     ...(state.error !== undefined ? { error: state.error } : {}),
+    ...(state.insufficientEvidence !== undefined ? { insufficientEvidence: state.insufficientEvidence } : {}),
     ...(state.availability !== undefined ? { availability: state.availability } : {}),
     ...(state.counts !== undefined ? { counts: state.counts } : {}),
     ...(state.checkResult !== undefined ? { check: state.checkResult } : {}),

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { check } from '../../checker/index.ts';
 import { repoRoot } from '../../lib/repo.ts';
 import { runChaos, type ChaosOptions } from '../run/chaos.ts';
+import { hostsUnavailableReason } from '../hosts/hosts.ts';
 import { etcdVersion } from './etcd.ts';
 
 const store = join(repoRoot, 'store');
@@ -64,4 +65,39 @@ test('etcd refuses a per-link fault instead of faking it', { skip: etcdMissing }
     runChaos(options('test-etcd-partition', { system: 'etcd', nemesis: ['partition'] }), check),
     /the partition nemesis needs per-link proxies, and system etcd has none here/,
   );
+});
+
+const hostsMissing = etcdMissing || (hostsUnavailableReason() ?? false);
+
+test('etcd in hosts mode passes kernel partitions and per-link latency', { skip: hostsMissing }, async () => {
+  const outcome = await runChaos(
+    options('test-etcd-hosts', { system: 'etcd', net: 'hosts', nemesis: ['partition', 'latency'], timeS: 12 }),
+    check,
+  );
+  assert.equal(outcome.verdict, 'linearizable', outcome.error);
+  const history = readFileSync(join(outcome.runDir, 'history.jsonl'), 'utf8');
+  assert.match(history, /"f":"(partition|latency)-start".*"layer":"(kernel|proxy)"/);
+});
+
+test('etcd serializable reads under kernel partitions are caught (one of seeds 1, 2, 3)', {
+  skip: hostsMissing,
+}, async () => {
+  const verdicts: string[] = [];
+  for (const seed of [1, 2, 3]) {
+    const outcome = await runChaos(
+      options(`test-etcd-serializable-${seed}`, {
+        system: 'etcd',
+        net: 'hosts',
+        etcdReadMode: 'serializable',
+        nemesis: ['partition'],
+        timeS: 20,
+        intervalS: 3,
+        seed,
+      }),
+      check,
+    );
+    verdicts.push(`seed ${seed}: ${outcome.verdict} (${outcome.runDir})`);
+    if (outcome.verdict === 'illegal') return;
+  }
+  assert.fail(`serializable reads were never caught: ${verdicts.join('; ')}`);
 });
