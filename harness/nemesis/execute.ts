@@ -2,6 +2,11 @@
  * The nemesis at run time: executes a planned schedule (plan.ts) against the system's process and network controls
  * (controls.ts), with each fault's start and stop recorded in the history (process "nemesis", type "info",
  * f "<kind>-start" / "<kind>-stop").
+ *
+ * Overlapping faults (a schedule planned with overlap > 1) run concurrently. Two rules keep them independent:
+ * a process fault never takes a node another active process fault holds (it takes the first free node instead, so
+ * a leader resolved at run time cannot double up with a planned target), and a network fault's stop undoes only what
+ * no other active fault still needs (network-ledger.ts), never the whole network.
  */
 import type { RecordFn } from '../../workloads/runner.ts';
 import { sleep } from '../../lib/time.ts';
@@ -14,6 +19,7 @@ import {
   type ProcessTarget,
   type ScenarioName,
 } from './plan.ts';
+import { type LinkActions, type LinkEffect, NetworkLedger } from './network-ledger.ts';
 import { createScenarioContext, type Scenario, type ScenarioOutcome } from './scenarios/context.ts';
 import { scenarios } from './scenarios/index.ts';
 
@@ -38,8 +44,13 @@ const SCENARIO_PROXY_ATTEMPTS = 20;
 /** Runs a planned schedule; `stop()` of the last fault always runs, also when aborted. */
 export class Nemesis {
   readonly applied: AppliedFault[] = [];
-  /** The fault that is active right now (for the progress line). */
-  current: AppliedFault | undefined;
+  /** Faults active right now, in the order they started (for the progress line). */
+  readonly active: AppliedFault[] = [];
+  /** Node -> the fault index of the process fault that holds it (killed or paused). */
+  private readonly held = new Map<string, number>();
+  private readonly ledger = new NetworkLedger();
+  /** Serialises target choice, so two faults starting together cannot pick the same free node. */
+  private choosing: Promise<unknown> = Promise.resolve();
   private readonly processes: ProcessControl;
   private readonly network: NetworkControl | undefined;
   private readonly record: RecordFn;
@@ -67,11 +78,67 @@ export class Nemesis {
     this.scripts = options.scenarios ?? scenarios;
   }
 
+  /** The most recently started active fault (the progress line). */
+  get current(): AppliedFault | undefined {
+    return this.active[this.active.length - 1];
+  }
+
   private async resolveTarget(target: ProcessTarget): Promise<string[]> {
     if (target.by !== 'leader') return target.nodes;
     const leader = await this.processes.leader();
     // No leader right now (e.g. mid-election): hit the first node, deterministically.
     return [leader ?? (this.processes.ids[0] as string)];
+  }
+
+  /**
+   * A process fault's nodes, none of them held by another active process fault: a held node is replaced by the
+   * first free one (sorted ids), so overlapping kills and pauses stay a minority as planned. A majority or all-node
+   * target is taken as planned (the plan starts one only while no other process fault is active).
+   */
+  private claimTarget(target: ProcessTarget, index: number): Promise<string[]> {
+    const claim = this.choosing.then(async () => {
+      const wanted = await this.resolveTarget(target);
+      const nodes: string[] = [];
+      for (const node of wanted) {
+        const free =
+          target.by === 'majority' || target.by === 'all' || !this.held.has(node)
+            ? node
+            : [...this.processes.ids]
+                .sort()
+                .find((id) => !this.held.has(id) && !nodes.includes(id) && !wanted.includes(id));
+        if (free !== undefined && !nodes.includes(free)) nodes.push(free);
+      }
+      for (const node of nodes) this.held.set(node, index);
+      return nodes;
+    });
+    this.choosing = claim.catch(() => undefined);
+    return claim;
+  }
+
+  private release(nodes: readonly string[], index: number): void {
+    for (const node of nodes) if (this.held.get(node) === index) this.held.delete(node);
+  }
+
+  /** Puts the ledger's verdict on the network. */
+  private async act(actions: LinkActions): Promise<void> {
+    const network = this.requireNetwork('network');
+    for (const { effect, links } of actions.clear) {
+      switch (effect) {
+        case 'cut':
+          await this.retrying(() => network.heal(links));
+          break;
+        case 'latency':
+          await this.retrying(() => network.removeLatency(links));
+          break;
+        case 'blackhole':
+          await this.retrying(() => network.removeBlackhole(links));
+          break;
+        case 'bandwidth':
+          await this.retrying(() => network.removeBandwidth(links));
+          break;
+      }
+    }
+    for (const { effect, links } of actions.apply) await this.retrying(() => applyEffect(network, effect, links));
   }
 
   /**
@@ -128,6 +195,7 @@ export class Nemesis {
         blackhole: retried(network.blackhole),
         removeBlackhole: retried(network.removeBlackhole),
         bandwidth: retried(network.bandwidth),
+        removeBandwidth: retried(network.removeBandwidth),
         holdClientRequests: retried(network.holdClientRequests),
         releaseClientRequests: retried(network.releaseClientRequests),
         healAll: retried(network.healAll),
@@ -178,14 +246,10 @@ export class Nemesis {
     let targets: string[];
     const linkNames = (links: readonly Link[]): string[] => links.map(([a, b]) => `${a}->${b}`);
     switch (fault.kind) {
-      case 'kill': {
-        targets = await this.resolveTarget(fault.target);
+      case 'kill':
+      case 'pause':
+        targets = await this.claimTarget(fault.target, planned.index);
         break;
-      }
-      case 'pause': {
-        targets = await this.resolveTarget(fault.target);
-        break;
-      }
       case 'partition': {
         if (fault.mode === 'isolate-leader') {
           const [leader] = await this.resolveTarget({ by: 'leader' });
@@ -225,7 +289,7 @@ export class Nemesis {
       fault: planned.index,
     });
     const applied: AppliedFault = { planned, description, targets, startNs: event.time };
-    this.current = applied;
+    this.active.push(applied);
     this.applied.push(applied);
     switch (fault.kind) {
       case 'kill':
@@ -235,18 +299,32 @@ export class Nemesis {
         for (const id of targets) this.processes.pause(id);
         break;
       case 'partition':
-        await this.retrying(() =>
-          this.requireNetwork('partition').cut(targets.map((t) => t.split('->') as unknown as Link)),
+        this.requireNetwork('partition');
+        await this.act(
+          this.ledger.add(
+            planned.index,
+            targets.map((t) => t.split('->') as unknown as Link),
+            { effect: 'cut' },
+          ),
         );
         break;
       case 'latency':
-        await this.retrying(() => this.requireNetwork('latency').latency(fault.links, fault.delayMs, fault.jitterMs));
+        this.requireNetwork('latency');
+        await this.act(
+          this.ledger.add(planned.index, fault.links, {
+            effect: 'latency',
+            delayMs: fault.delayMs,
+            jitterMs: fault.jitterMs,
+          }),
+        );
         break;
       case 'blackhole':
-        await this.retrying(() => this.requireNetwork('blackhole').blackhole(fault.links));
+        this.requireNetwork('blackhole');
+        await this.act(this.ledger.add(planned.index, fault.links, { effect: 'blackhole' }));
         break;
       case 'bandwidth':
-        await this.retrying(() => this.requireNetwork('bandwidth').bandwidth(fault.links, fault.rateKBps));
+        this.requireNetwork('bandwidth');
+        await this.act(this.ledger.add(planned.index, fault.links, { effect: 'bandwidth', rateKBps: fault.rateKBps }));
         break;
       case 'scenario':
         await this.runScenario(applied, fault.name, signal);
@@ -259,21 +337,29 @@ export class Nemesis {
     return applied;
   }
 
-  /** Stops a fault: restarts killed nodes, resumes paused ones, heals the network. */
+  /**
+   * Stops a fault: restarts killed nodes, resumes paused ones, and undoes on the network only what no other active
+   * fault still needs. Stopping a fault that is not active does nothing.
+   */
   async stop(applied: AppliedFault): Promise<void> {
+    const at = this.active.indexOf(applied);
+    if (at < 0) return;
+    this.active.splice(at, 1);
     const fault = applied.planned.fault;
     switch (fault.kind) {
       case 'kill':
         await Promise.all(applied.targets.map((id) => this.processes.restart(id)));
+        this.release(applied.targets, applied.planned.index);
         break;
       case 'pause':
         for (const id of applied.targets) this.processes.resume(id);
+        this.release(applied.targets, applied.planned.index);
         break;
       case 'partition':
       case 'latency':
       case 'blackhole':
       case 'bandwidth':
-        await this.retrying(() => this.requireNetwork(fault.kind).healAll());
+        await this.act(this.ledger.remove(applied.planned.index));
         break;
       case 'scenario': {
         // Undo everything the script may have done: paused nodes resumed,
@@ -301,7 +387,6 @@ export class Nemesis {
       ...(fault.kind === 'scenario' ? { detail: applied.description } : {}),
     });
     applied.stopNs = event.time;
-    if (this.current === applied) this.current = undefined;
   }
 
   /**
@@ -309,6 +394,7 @@ export class Nemesis {
    * when the workload started). On abort, the active fault is still stopped.
    */
   async run(plan: readonly PlannedFault[], startedAtMs: number, signal?: AbortSignal): Promise<void> {
+    if (overlaps(plan)) return this.runConcurrently(plan, startedAtMs, signal);
     // A scenario may outlast its window; the faults after it move later by
     // the overrun, so the cluster still gets its quiet interval.
     let shiftMs = 0;
@@ -323,15 +409,63 @@ export class Nemesis {
     }
   }
 
+  /**
+   * Overlapping windows: every fault runs on its own clock (start at its start, stop at its stop). All of them are
+   * awaited, also when one fails, so no fault is left acting behind the final heal; the first error is rethrown.
+   */
+  private async runConcurrently(
+    plan: readonly PlannedFault[],
+    startedAtMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const runSignal = signal ?? new AbortController().signal;
+    const results = await Promise.allSettled(
+      plan.map(async (planned) => {
+        await sleep(startedAtMs + planned.startMs - performance.now(), signal);
+        if (signal?.aborted === true) return;
+        const applied = await this.start(planned, runSignal);
+        await sleep(startedAtMs + planned.stopMs - performance.now(), signal);
+        await this.stop(applied);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
   /** Final heal: resumes and restarts every node, heals every link (idempotent; recorded as "heal"). */
   async healAll(): Promise<void> {
-    if (this.current !== undefined) await this.stop(this.current);
+    for (const applied of [...this.active].reverse()) await this.stop(applied);
     for (const id of this.processes.ids) {
       if (this.processes.isPaused(id)) this.processes.resume(id);
       if (!this.processes.isRunning(id)) await this.processes.restart(id);
     }
     const network = this.network;
     if (network !== undefined) await this.retrying(() => network.healAll());
+    this.ledger.reset();
+    this.held.clear();
     this.record({ process: 'nemesis', type: 'info', f: 'heal', value: [...this.processes.ids] });
+  }
+}
+
+/** Whether any two windows of a plan overlap. */
+export function overlaps(plan: readonly PlannedFault[]): boolean {
+  const sorted = [...plan].sort((a, b) => a.startMs - b.startMs);
+  return sorted.some((p, i) => i > 0 && p.startMs < (sorted[i - 1] as PlannedFault).stopMs);
+}
+
+function applyEffect(network: NetworkControl, effect: LinkEffect, links: readonly Link[]): Promise<void> {
+  switch (effect.effect) {
+    case 'cut':
+      return network.cut(links);
+    case 'blackhole':
+      return network.blackhole(links);
+    case 'latency':
+      return network.latency(links, effect.delayMs, effect.jitterMs);
+    case 'bandwidth':
+      return network.bandwidth(links, effect.rateKBps);
+    default: {
+      const unreachable: never = effect;
+      throw new Error(`unknown link effect ${JSON.stringify(unreachable)}`);
+    }
   }
 }
