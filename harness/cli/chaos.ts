@@ -3,6 +3,7 @@
  * harness/README.md). Exit codes: 0 linearizable, 1 illegal, 2 unknown,
  * 3 the run broke, 4 linearizable but no recovery after the heal.
  */
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_BROKEN, exitBrokenOnCrash, failUsage } from '../../lib/cli.ts';
@@ -11,7 +12,13 @@ import { randomSeed } from '../../lib/random.ts';
 import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
 import { runChaos, type ChaosProgress } from '../run/chaos.ts';
 import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
-import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from '../nemesis/plan.ts';
+import {
+  explicitNemesisKinds,
+  nemesisKinds,
+  parseNemesisKinds,
+  scheduleKinds,
+  type PlannedFault,
+} from '../nemesis/plan.ts';
 
 // --bug picks the nemesis and workload that can expose the bug (harness/run/bug-presets.ts,
 // harness/PROVE.md); flags given explicitly still win, so these defaults are
@@ -108,6 +115,22 @@ const argv = await yargs(hideBin(process.argv))
     choices: ['index', 'lease'],
     describe: "nodes' read mode (--read-mode of node/main.ts); default: the node's default (ReadIndex)",
   })
+  .option('overlap', {
+    type: 'number',
+    default: 1,
+    describe:
+      'up to N faults of the chosen kinds active at once, each with its own start and length drawn from the seed (half to one and a half --interval); kills and pauses together never take out more than a minority (kill-majority, kill-all only while no other process fault is active); cannot be combined with figure8 or double-vote. 1 = one fault at a time, the same schedule as ever for a seed',
+  })
+  .option('schedule', {
+    type: 'string',
+    describe:
+      'replay the fault schedule in FILE instead of planning one from the seed: a JSON array of planned faults, or any object with a "schedule" array (a run\'s test.json; what `npm run shrink` writes). --nemesis defaults to the kinds it uses',
+  })
+  .option('shrunk-from', {
+    type: 'string',
+    describe:
+      'the run directory this run was shrunk from (npm run shrink sets it; test.json and the report link to it)',
+  })
   .option('bug', {
     type: 'string',
     describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
@@ -136,6 +159,8 @@ const argv = await yargs(hideBin(process.argv))
     if (a.retry !== undefined && !(Number.isInteger(a.retry) && a.retry >= 0))
       throw new Error('--retry must be an integer >= 0');
     if (a.nemesis !== undefined) parseNemesisKinds(a.nemesis);
+    if (!(Number.isInteger(a.overlap) && a.overlap >= 1)) throw new Error('--overlap must be an integer >= 1');
+    if (a.overlap > 1 && a.schedule !== undefined) throw new Error('--overlap plans a schedule; --schedule gives one');
     return true;
   })
   .strict()
@@ -157,12 +182,15 @@ const settings = {
   retry: argv.retry ?? preset?.retry ?? DEFAULTS.retry,
   readMode: (argv['read-mode'] ?? preset?.readMode) as 'index' | 'lease' | undefined,
 };
+const schedule = argv.schedule !== undefined ? readScheduleFile(argv.schedule) : undefined;
 const nemesis =
   argv.nemesis !== undefined
     ? parseNemesisKinds(argv.nemesis)
-    : preset !== undefined
-      ? [...preset.nemesis]
-      : parseNemesisKinds(DEFAULTS.nemesis);
+    : schedule !== undefined
+      ? scheduleKinds(schedule)
+      : preset !== undefined
+        ? [...preset.nemesis]
+        : parseNemesisKinds(DEFAULTS.nemesis);
 const command = [
   'npm run chaos --',
   ...(bug !== undefined ? [`--bug ${bug}`] : []),
@@ -177,8 +205,24 @@ const command = [
   `--timeout-ms ${settings.timeoutMs}`,
   ...(settings.retry > 0 ? [`--retry ${settings.retry}`] : []),
   ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
+  ...(argv.overlap > 1 ? [`--overlap ${argv.overlap}`] : []),
+  ...(argv.schedule !== undefined ? [`--schedule ${argv.schedule}`] : []),
+  ...(argv['shrunk-from'] !== undefined ? [`--shrunk-from ${argv['shrunk-from']}`] : []),
   `--seed ${seed}`,
 ].join(' ');
+
+/** The JSON of `--schedule FILE`; a file that cannot be read or parsed is a usage error (exit 3). */
+function readScheduleFile(file: string): PlannedFault[] {
+  try {
+    const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    const list = Array.isArray(json) ? json : (json as { schedule?: unknown } | null)?.schedule;
+    if (!Array.isArray(list)) throw new Error('expected a JSON array of faults or an object with a "schedule" array');
+    // The entries are checked against the cluster when the run is prepared (plan.ts parseSchedule).
+    return list as PlannedFault[];
+  } catch (error) {
+    return failUsage('npm run chaos')(`--schedule ${file}: ${(error as Error).message}`, undefined);
+  }
+}
 
 const tty = process.stdout.isTTY === true;
 let progressShown = false;
@@ -244,6 +288,9 @@ const outcome = await runChaos(
     retry: settings.retry,
     ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
     ...(bug !== undefined ? { bug } : {}),
+    overlap: argv.overlap,
+    ...(schedule !== undefined ? { schedule } : {}),
+    ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: argv['shrunk-from'] } : {}),
     command,
   },
   check,

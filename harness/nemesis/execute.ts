@@ -14,6 +14,7 @@ import type { NetworkControl, ProcessControl } from './controls.ts';
 import {
   describeFault,
   linksBetween,
+  minorityOf,
   type Link,
   type PlannedFault,
   type ProcessTarget,
@@ -37,6 +38,9 @@ export interface AppliedFault {
   leftKilled?: readonly string[];
   leftPaused?: readonly string[];
 }
+
+/** How often a process fault that waits for its nodes to be free looks again. */
+const ROOM_POLL_MS = 50;
 
 /** Attempts of a scenario's proxy call, 250 ms apart (see Nemesis.scenarioRetrying). */
 const SCENARIO_PROXY_ATTEMPTS = 20;
@@ -95,8 +99,12 @@ export class Nemesis {
    * first free one (sorted ids), so overlapping kills and pauses stay a minority as planned. A majority or all-node
    * target is taken as planned (the plan starts one only while no other process fault is active).
    */
-  private claimTarget(target: ProcessTarget, index: number): Promise<string[]> {
+  private claimTarget(target: ProcessTarget, index: number, signal: AbortSignal): Promise<string[]> {
     const claim = this.choosing.then(async () => {
+      // Overlapping faults only: a restart that outlasts its window still holds its node (see waitForRoom).
+      while (!this.hasRoomFor(target) && !signal.aborted) await sleep(ROOM_POLL_MS, signal);
+      // The run ended while it waited: a fault that would exceed the minority hits nobody.
+      if (!this.hasRoomFor(target)) return [];
       const wanted = await this.resolveTarget(target);
       const nodes: string[] = [];
       for (const node of wanted) {
@@ -113,6 +121,24 @@ export class Nemesis {
     });
     this.choosing = claim.catch(() => undefined);
     return claim;
+  }
+
+  /** Whether a process fault on `target` keeps the nodes down or paused at once within a minority (plan.ts). */
+  private hasRoomFor(target: ProcessTarget): boolean {
+    if (target.by === 'majority' || target.by === 'all') return this.held.size === 0;
+    const size = target.by === 'leader' ? 1 : target.nodes.length;
+    return this.held.size + size <= minorityOf(this.processes.ids.length);
+  }
+
+  /**
+   * The plan keeps overlapping kills and pauses within a minority by their windows, but a killed node is held until
+   * its restart is done, and on a loaded machine a restart can outlast its window by seconds. A process fault
+   * therefore waits until the nodes it needs are free (it starts late and ends at its planned stop), or the run ends.
+   */
+  private async waitForRoom(planned: PlannedFault, signal: AbortSignal): Promise<void> {
+    const fault = planned.fault;
+    if (fault.kind !== 'kill' && fault.kind !== 'pause') return;
+    while (!this.hasRoomFor(fault.target) && !signal.aborted) await sleep(ROOM_POLL_MS, signal);
   }
 
   private release(nodes: readonly string[], index: number): void {
@@ -248,7 +274,7 @@ export class Nemesis {
     switch (fault.kind) {
       case 'kill':
       case 'pause':
-        targets = await this.claimTarget(fault.target, planned.index);
+        targets = await this.claimTarget(fault.target, planned.index, signal);
         break;
       case 'partition': {
         if (fault.mode === 'isolate-leader') {
@@ -348,8 +374,11 @@ export class Nemesis {
     const fault = applied.planned.fault;
     switch (fault.kind) {
       case 'kill':
-        await Promise.all(applied.targets.map((id) => this.processes.restart(id)));
-        this.release(applied.targets, applied.planned.index);
+        try {
+          await Promise.all(applied.targets.map((id) => this.processes.restart(id)));
+        } finally {
+          this.release(applied.targets, applied.planned.index);
+        }
         break;
       case 'pause':
         for (const id of applied.targets) this.processes.resume(id);
@@ -422,6 +451,7 @@ export class Nemesis {
     const results = await Promise.allSettled(
       plan.map(async (planned) => {
         await sleep(startedAtMs + planned.startMs - performance.now(), signal);
+        await this.waitForRoom(planned, runSignal);
         if (signal?.aborted === true) return;
         const applied = await this.start(planned, runSignal);
         await sleep(startedAtMs + planned.stopMs - performance.now(), signal);

@@ -338,6 +338,8 @@ export function describeFault(fault: Fault): string {
 export function scheduleKinds(schedule: readonly PlannedFault[]): NemesisKind[] {
   const kinds = new Set<NemesisKind>();
   for (const { fault } of schedule) {
+    // Tolerates a schedule not checked yet (parseSchedule reports what is wrong with it).
+    if (fault === null || typeof fault !== 'object') continue;
     if (fault.kind === 'scenario') kinds.add(fault.name);
     else if (fault.kind === 'kill' && fault.target.by === 'majority') kinds.add('kill-majority');
     else if (fault.kind === 'kill' && fault.target.by === 'all') kinds.add('kill-all');
