@@ -148,22 +148,7 @@ export class Nemesis {
   /** Puts the ledger's verdict on the network. */
   private async act(actions: LinkActions): Promise<void> {
     const network = this.requireNetwork('network');
-    for (const { effect, links } of actions.clear) {
-      switch (effect) {
-        case 'cut':
-          await this.retrying(() => network.heal(links));
-          break;
-        case 'latency':
-          await this.retrying(() => network.removeLatency(links));
-          break;
-        case 'blackhole':
-          await this.retrying(() => network.removeBlackhole(links));
-          break;
-        case 'bandwidth':
-          await this.retrying(() => network.removeBandwidth(links));
-          break;
-      }
-    }
+    for (const { effect, links } of actions.clear) await this.retrying(() => clearEffect(network, effect, links));
     for (const { effect, links } of actions.apply) await this.retrying(() => applyEffect(network, effect, links));
   }
 
@@ -481,6 +466,16 @@ export class Nemesis {
 export function overlaps(plan: readonly PlannedFault[]): boolean {
   const sorted = [...plan].sort((a, b) => a.startMs - b.startMs);
   return sorted.some((p, i) => i > 0 && p.startMs < (sorted[i - 1] as PlannedFault).stopMs);
+}
+
+function clearEffect(network: NetworkControl, effect: LinkEffect['effect'], links: readonly Link[]): Promise<void> {
+  const undo: Record<LinkEffect['effect'], (links: readonly Link[]) => Promise<void>> = {
+    cut: (l) => network.heal(l),
+    latency: (l) => network.removeLatency(l),
+    blackhole: (l) => network.removeBlackhole(l),
+    bandwidth: (l) => network.removeBandwidth(l),
+  };
+  return undo[effect](links);
 }
 
 function applyEffect(network: NetworkControl, effect: LinkEffect, links: readonly Link[]): Promise<void> {
