@@ -340,9 +340,10 @@ export function scheduleKinds(schedule: readonly PlannedFault[]): NemesisKind[] 
   for (const { fault } of schedule) {
     // Tolerates a schedule not checked yet (parseSchedule reports what is wrong with it).
     if (fault === null || typeof fault !== 'object') continue;
+    const by = fault.kind === 'kill' ? (fault.target as ProcessTarget | undefined)?.by : undefined;
     if (fault.kind === 'scenario') kinds.add(fault.name);
-    else if (fault.kind === 'kill' && fault.target.by === 'majority') kinds.add('kill-majority');
-    else if (fault.kind === 'kill' && fault.target.by === 'all') kinds.add('kill-all');
+    else if (by === 'majority') kinds.add('kill-majority');
+    else if (by === 'all') kinds.add('kill-all');
     else kinds.add(fault.kind);
   }
   return [...kinds];
