@@ -123,7 +123,11 @@ export async function shrinkRun(options: ShrinkRunOptions): Promise<ShrinkRunRes
   const shrinkDir = join(runDir, `shrink-${runStamp()}`);
   mkdirSync(shrinkDir, { recursive: true });
   const cwd = process.cwd();
-  const shown = (path: string): string => relative(cwd, path) || '.';
+  // Paths in commands: relative to where the shrink runs when under it, absolute otherwise.
+  const shown = (path: string): string => {
+    const rel = relative(cwd, path);
+    return rel === '' ? '.' : rel.startsWith('..') ? path : rel;
+  };
   const runs = new Map<string, string>();
   let file = 0;
   const result = await shrinkSearch(
