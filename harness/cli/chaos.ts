@@ -4,6 +4,7 @@
  * 3 the run broke, 4 linearizable but no recovery after the heal.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_BROKEN, exitBrokenOnCrash, failUsage } from '../../lib/cli.ts';
@@ -290,7 +291,7 @@ const outcome = await runChaos(
     ...(bug !== undefined ? { bug } : {}),
     overlap: argv.overlap,
     ...(schedule !== undefined ? { schedule } : {}),
-    ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: argv['shrunk-from'] } : {}),
+    ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: resolve(argv['shrunk-from']) } : {}),
     command,
   },
   check,
