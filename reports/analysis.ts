@@ -174,6 +174,28 @@ export function faultWindows(events: readonly RunEvent[]): FaultWindow[] {
   return windows;
 }
 
+/**
+ * Overlapping fault windows (`--overlap`): a lane per window, the lowest one free at its start, so windows that
+ * overlap get different lanes and a run without overlap has every window in lane 0. An open window lasts to `endNs`.
+ */
+export function faultLanes(windows: readonly FaultWindow[], endNs: number): number[] {
+  const laneEnds: number[] = [];
+  return windows.map((window) => {
+    let lane = laneEnds.findIndex((end) => end <= window.startNs);
+    if (lane < 0) lane = laneEnds.length;
+    laneEnds[lane] = window.stopNs ?? endNs;
+    return lane;
+  });
+}
+
+/** Per window, the indices of the other windows active at some instant of it. */
+export function concurrentFaults(windows: readonly FaultWindow[], endNs: number): number[][] {
+  const stop = (w: FaultWindow): number => w.stopNs ?? endNs;
+  return windows.map((w) =>
+    windows.filter((o) => o !== w && o.startNs < stop(w) && w.startNs < stop(o)).map((o) => o.index),
+  );
+}
+
 /** The leader over time: the leader of the highest term any node reports, per status sample. */
 export function leaderTimeline(samples: readonly StatusSample[]): LeaderSample[] {
   return samples.map((sample) => {

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { completedOps, faultRecovery, faultWindows, leaderTimeline, opTypeStats, percentile } from './analysis.ts';
+import {
+  completedOps,
+  concurrentFaults,
+  faultLanes,
+  faultRecovery,
+  faultWindows,
+  leaderTimeline,
+  opTypeStats,
+  percentile,
+} from './analysis.ts';
 import { writeChaosReport } from './write-chaos-report.ts';
 import { readRunFiles, type RunEvent, type StatusSample } from './run-files.ts';
 import { listRuns, writeStoreIndex } from './store-index.ts';
@@ -99,6 +108,38 @@ test("a fault window takes the description its stop event gives (a scenario's ou
   ]);
   assert.equal(window?.description, 'scenario figure8: reached (n1 committed by counting)');
   assert.equal(window?.stopNs, 9);
+});
+
+test('overlapping fault windows pair by fault index, get their own lanes and list each other', () => {
+  const event = (f: string, fault: number, time: number): RunEvent => ({
+    process: 'nemesis',
+    type: 'info',
+    f,
+    value: [],
+    fault,
+    time,
+  });
+  // Two partitions overlap (same kind, so pairing by kind alone would mix them up); a kill overlaps the second.
+  const windows = faultWindows([
+    event('partition-start', 0, 10),
+    event('partition-start', 1, 20),
+    event('partition-stop', 0, 30),
+    event('kill-start', 2, 35),
+    event('partition-stop', 1, 40),
+    event('kill-stop', 2, 50),
+    event('pause-start', 3, 60),
+  ]);
+  assert.deepEqual(
+    windows.map((w) => [w.index, w.startNs, w.stopNs]),
+    [
+      [0, 10, 30],
+      [1, 20, 40],
+      [2, 35, 50],
+      [3, 60, undefined],
+    ],
+  );
+  assert.deepEqual(faultLanes(windows, 70), [0, 1, 0, 0]);
+  assert.deepEqual(concurrentFaults(windows, 70), [[1], [0, 2], [1], []]);
 });
 
 test('fault recovery measures the first ok write after start and after stop, and leader changes', () => {

@@ -6,11 +6,14 @@
  * checker's per-key results and, on a violation, the failing window of ops
  * with its partial linearizations drawn as a timeline (porcupine-like).
  */
+import { join, relative, resolve } from 'node:path';
 import type { Counterexample, PartitionResult } from '../checker/index.ts';
 import {
   completedOps,
   faultRecovery,
   faultWindows,
+  faultLanes,
+  concurrentFaults,
   leaderTimeline,
   opTypeStats,
   percentile,
@@ -99,6 +102,7 @@ function verdictBlock(files: RunFiles): string {
   ${options.bug !== undefined ? `<div>PLANTED BUG</div><div><span class="badge bad" id="bug">${escapeHtml(options.bug)}</span> every node ran with this deliberate bug (harness/PROVE.md)</div>` : ''}
   <div>system</div><div id="system">${escapeHtml(system?.name ?? 'raftlab')}${system?.version !== undefined ? ` ${escapeHtml(system.version)}` : ''}${system?.command !== undefined ? ` — started as <code>${escapeHtml(system.command)}</code>` : ''}</div>
   <div>seed</div><div><code id="seed">${escapeHtml(files.test.seed)}</code> — reproduce with <code>${escapeHtml(files.test.command ?? `npm run chaos -- --seed ${files.test.seed}`)}</code></div>
+  ${files.test.shrunkFrom !== undefined ? `<div>shrunk from</div><div id="shrunk-from">a smaller run that still fails, shrunk from <a href="${escapeHtml(relativeReport(files.dir, files.test.shrunkFrom))}">${escapeHtml(files.test.shrunkFrom)}</a></div>` : ''}
   <div>exit code</div><div>${escapeHtml(results?.exitCode ?? '—')}</div>
   ${results?.error !== undefined ? `<div>error</div><div><code>${escapeHtml(results.error)}</code></div>` : ''}
   <div>availability</div><div>${availabilityText}</div>
@@ -114,6 +118,11 @@ function verdictBlock(files: RunFiles): string {
 </div>`;
 }
 
+/** A link from this run's report to another run's report.html (relative, so a copied store keeps working). */
+function relativeReport(fromDir: string, toDir: string): string {
+  return relative(resolve(fromDir), join(resolve(fromDir, toDir), 'report.html'));
+}
+
 function opStatsTable(ops: readonly CompletedOp[]): string {
   const rows = opTypeStats(ops)
     .map(
@@ -126,17 +135,20 @@ function opStatsTable(ops: readonly CompletedOp[]): string {
 }
 
 function faultTable(files: RunFiles, ops: readonly CompletedOp[], endNs: number): string {
-  const recovery = faultRecovery(faultWindows(files.events), ops, leaderTimeline(files.status), endNs);
+  const windows = faultWindows(files.events);
+  const recovery = faultRecovery(windows, ops, leaderTimeline(files.status), endNs);
   if (recovery.length === 0) return '<p class="muted">No faults were injected.</p>';
+  const concurrent = concurrentFaults(windows, endNs);
   const rows = recovery
     .map(
       (
         r,
-      ) => `<tr><td>${r.index}</td><td class="l">${escapeHtml(r.description)}</td><td class="l mono">${escapeHtml(Array.isArray(r.targets) ? r.targets.join(' ') : showValue(r.targets))}</td><td class="l">${escapeHtml(r.layer ?? '')}</td>
+        i,
+      ) => `<tr><td>${r.index}</td><td class="l">${escapeHtml(r.description)}</td><td class="l">${concurrent[i]?.length ? concurrent[i].map((x) => `#${x}`).join(' ') : '—'}</td><td class="l mono">${escapeHtml(Array.isArray(r.targets) ? r.targets.join(' ') : showValue(r.targets))}</td><td class="l">${escapeHtml(r.layer ?? '')}</td>
 <td>${fmtS(r.startNs)}</td><td>${fmtS(r.stopNs)}</td><td>${fmtMs(r.firstWriteAfterStartMs)}</td><td>${fmtMs(r.firstWriteAfterStopMs)}</td><td>${fmtMs(r.unavailableMs)}</td><td>${r.leaderChanges}</td><td>${r.infoOps}</td></tr>`,
     )
     .join('');
-  return `<table id="faults"><tr><th>#</th><th class="l">fault</th><th class="l">targets</th><th class="l">layer</th><th>start s</th><th>stop s</th>
+  return `<table id="faults"><tr><th>#</th><th class="l">fault</th><th class="l">overlaps</th><th class="l">targets</th><th class="l">layer</th><th>start s</th><th>stop s</th>
 <th>first ok write after start, ms</th><th>first ok write after stop, ms</th><th>longest gap without ok write, ms</th><th>leader changes</th><th>info ops</th></tr>${rows}</table>
 <p class="muted">"First ok write" = the first write or CAS invoked after the moment that succeeded, measured to its completion. Layer: what applied a network fault, <code>kernel</code> (nftables rules in the members' network namespaces) or <code>proxy</code> (Toxiproxy). Leader changes come from polling /status every 250 ms, until the next fault.</p>`;
 }
@@ -234,11 +246,14 @@ const reportScript = `
   function shade(u) {
     const ctx = u.ctx;
     ctx.save();
+    // Overlapping faults (--overlap) share the height: one horizontal lane each, so every window stays visible.
+    const lanes = Math.max(1, ...d.faults.map((f) => f.lane + 1));
+    const h = u.bbox.height / lanes;
     for (const f of d.faults) {
       const x0 = u.valToPos(f.start, 'x', true);
       const x1 = u.valToPos(f.stop, 'x', true);
       ctx.fillStyle = faultColors[f.kind] || 'rgba(0,0,0,0.08)';
-      ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+      ctx.fillRect(x0, u.bbox.top + f.lane * h, Math.max(1, x1 - x0), h);
     }
     ctx.restore();
   }
@@ -274,6 +289,7 @@ export function renderChaosReport(files: RunFiles): string {
   const ops = completedOps(files.events);
   const endNs = files.events.length > 0 ? (files.events[files.events.length - 1]?.time ?? 0) : 0;
   const windows = faultWindows(files.events);
+  const lanes = faultLanes(windows, endNs);
   const check = files.results?.check;
   const illegal = check?.partitions.filter((p) => p.verdict === 'illegal') ?? [];
   const counterexamples = illegal.flatMap((p) => (p.counterexample !== undefined ? [p.counterexample] : []));
@@ -316,7 +332,12 @@ ${
     data: {
       throughput: throughputSeries(ops, endNs),
       latency: latencySeries(ops),
-      faults: windows.map((w) => ({ kind: w.kind, start: w.startNs / 1e9, stop: (w.stopNs ?? endNs) / 1e9 })),
+      faults: windows.map((w, i) => ({
+        kind: w.kind,
+        start: w.startNs / 1e9,
+        stop: (w.stopNs ?? endNs) / 1e9,
+        lane: lanes[i] ?? 0,
+      })),
     },
     script: reportScript,
   });

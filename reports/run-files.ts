@@ -47,6 +47,8 @@ export interface TestFile {
     toxiproxy?: string;
   };
   schedule?: unknown[];
+  /** The failing run this one was shrunk from (`npm run shrink`): its run directory. */
+  shrunkFrom?: string;
 }
 
 /** Final reads after the heal: the availability check. */

@@ -3,6 +3,8 @@
  * harness/README.md). Exit codes: 0 linearizable, 1 illegal, 2 unknown,
  * 3 the run broke, 4 linearizable but no recovery after the heal.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { EXIT_BROKEN, exitBrokenOnCrash, failUsage } from '../../lib/cli.ts';
@@ -12,7 +14,13 @@ import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
 import { runChaos, type ChaosProgress } from '../run/chaos.ts';
 import { SYSTEM_NAMES, type SystemName } from '../systems/system.ts';
 import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
-import { explicitNemesisKinds, nemesisKinds, parseNemesisKinds } from '../nemesis/plan.ts';
+import {
+  explicitNemesisKinds,
+  nemesisKinds,
+  parseNemesisKinds,
+  scheduleKinds,
+  type PlannedFault,
+} from '../nemesis/plan.ts';
 import { hostsUnavailableReason } from '../hosts/hosts.ts';
 
 // --bug picks the nemesis and workload that can expose the bug (harness/run/bug-presets.ts,
@@ -176,6 +184,22 @@ const argv = await yargs(hideBin(process.argv))
     describe:
       "raftlab: the nodes ignore votes for an election timeout after start (the node's default); --no-restart-quiet turns it off [with --bug: its preset's]",
   })
+  .option('overlap', {
+    type: 'number',
+    default: 1,
+    describe:
+      'up to N faults of the chosen kinds active at once, each with its own start and length drawn from the seed (half to one and a half --interval); kills and pauses together never take out more than a minority (kill-majority, kill-all only while no other process fault is active); cannot be combined with figure8 or double-vote. 1 = one fault at a time, the same schedule as ever for a seed',
+  })
+  .option('schedule', {
+    type: 'string',
+    describe:
+      'replay the fault schedule in FILE instead of planning one from the seed: a JSON array of planned faults, or any object with a "schedule" array (a run\'s test.json; what `npm run shrink` writes). --nemesis defaults to the kinds it uses',
+  })
+  .option('shrunk-from', {
+    type: 'string',
+    describe:
+      'the run directory this run was shrunk from (npm run shrink sets it; test.json and the report link to it)',
+  })
   .option('bug', {
     type: 'string',
     describe: `run every node with a PLANTED BUG (${bugNames.join(', ')}) under the nemesis and workload that can expose it (harness/PROVE.md); flags given explicitly still win`,
@@ -213,6 +237,8 @@ const argv = await yargs(hideBin(process.argv))
       throw new Error('--retry must be an integer >= 0');
     if (a.nemesis !== undefined) parseNemesisKinds(a.nemesis);
     checkSystemFlags(a);
+    if (!(Number.isInteger(a.overlap) && a.overlap >= 1)) throw new Error('--overlap must be an integer >= 1');
+    if (a.overlap > 1 && a.schedule !== undefined) throw new Error('--overlap plans a schedule; --schedule gives one');
     return true;
   })
   .strict()
@@ -240,14 +266,15 @@ const settings = {
     | 'lease'
     | undefined,
 };
+const schedule = argv.schedule !== undefined ? readScheduleFile(argv.schedule) : undefined;
 const nemesis =
   argv.nemesis !== undefined
     ? parseNemesisKinds(argv.nemesis)
-    : preset !== undefined
-      ? [...preset.nemesis]
-      : parseNemesisKinds(
-          argv.system === 'etcd' ? (argv.net === 'hosts' ? 'kill,pause,partition' : 'kill,pause') : DEFAULTS.nemesis,
-        );
+    : schedule !== undefined
+      ? scheduleKinds(schedule)
+      : preset !== undefined
+        ? [...preset.nemesis]
+        : parseNemesisKinds(argv.system === 'etcd' && argv.net !== 'hosts' ? 'kill,pause' : DEFAULTS.nemesis);
 const command = [
   'npm run chaos --',
   ...(argv.system !== 'raftlab' ? [`--system ${argv.system}`] : []),
@@ -270,8 +297,24 @@ const command = [
   ...(settings.electionTimeoutMs !== undefined ? [`--election-timeout-ms ${settings.electionTimeoutMs}`] : []),
   ...(settings.heartbeatMs !== undefined ? [`--heartbeat-ms ${settings.heartbeatMs}`] : []),
   ...(settings.restartQuiet === false ? ['--no-restart-quiet'] : []),
+  ...(argv.overlap > 1 ? [`--overlap ${argv.overlap}`] : []),
+  ...(argv.schedule !== undefined ? [`--schedule ${argv.schedule}`] : []),
+  ...(argv['shrunk-from'] !== undefined ? [`--shrunk-from ${argv['shrunk-from']}`] : []),
   `--seed ${seed}`,
 ].join(' ');
+
+/** The JSON of `--schedule FILE`; a file that cannot be read or parsed is a usage error (exit 3). */
+function readScheduleFile(file: string): PlannedFault[] {
+  try {
+    const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    const list = Array.isArray(json) ? json : (json as { schedule?: unknown } | null)?.schedule;
+    if (!Array.isArray(list)) throw new Error('expected a JSON array of faults or an object with a "schedule" array');
+    // The entries are checked against the cluster when the run is prepared (plan.ts parseSchedule).
+    return list as PlannedFault[];
+  } catch (error) {
+    return failUsage('npm run chaos')(`--schedule ${file}: ${(error as Error).message}`, undefined);
+  }
+}
 
 const tty = process.stdout.isTTY === true;
 let progressShown = false;
@@ -355,6 +398,9 @@ const outcome = await runChaos(
       ? { etcdReadMode: argv['read-mode'] as 'linearizable' | 'serializable' }
       : {}),
     ...(bug !== undefined ? { bug } : {}),
+    overlap: argv.overlap,
+    ...(schedule !== undefined ? { schedule } : {}),
+    ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: resolve(argv['shrunk-from']) } : {}),
     command,
   },
   check,

@@ -39,6 +39,7 @@ export interface NetworkControl {
   blackhole(links: readonly Link[]): Promise<void>;
   removeBlackhole(links: readonly Link[]): Promise<void>;
   bandwidth(links: readonly Link[], rateKBps: number): Promise<void>;
+  removeBandwidth(links: readonly Link[]): Promise<void>;
   /** Client->member request bytes are dropped at the client links of `ids` (default: every member). */
   holdClientRequests(ids?: readonly string[]): Promise<void>;
   releaseClientRequests(ids?: readonly string[]): Promise<void>;

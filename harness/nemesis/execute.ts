@@ -3,6 +3,11 @@
  * (controls.ts), with each fault's start and stop recorded in the history (process "nemesis", type "info",
  * f "<kind>-start" / "<kind>-stop"); a network fault's start also says which layer applied it (`layer`: `kernel` for
  * nftables rules in hosts mode, `proxy` for Toxiproxy).
+ *
+ * Overlapping faults (a schedule planned with overlap > 1) run concurrently. Two rules keep them independent:
+ * a process fault never takes a node another active process fault holds (it takes the first free node instead, so
+ * a leader resolved at run time cannot double up with a planned target), and a network fault's stop undoes only what
+ * no other active fault still needs (network-ledger.ts), never the whole network.
  */
 import type { RecordFn } from '../../workloads/runner.ts';
 import { sleep } from '../../lib/time.ts';
@@ -16,11 +21,13 @@ import {
 import {
   describeFault,
   linksBetween,
+  minorityOf,
   type Link,
   type PlannedFault,
   type ProcessTarget,
   type ScenarioName,
 } from './plan.ts';
+import { type LinkActions, type LinkEffect, NetworkLedger } from './network-ledger.ts';
 import { createScenarioContext, type Scenario, type ScenarioOutcome } from './scenarios/context.ts';
 import { scenarios } from './scenarios/index.ts';
 
@@ -41,14 +48,22 @@ export interface AppliedFault {
   leftPaused?: readonly string[];
 }
 
+/** How often a process fault that waits for its nodes to be free looks again. */
+const ROOM_POLL_MS = 50;
+
 /** Attempts of a scenario's proxy call, 250 ms apart (see Nemesis.scenarioRetrying). */
 const SCENARIO_PROXY_ATTEMPTS = 20;
 
 /** Runs a planned schedule; `stop()` of the last fault always runs, also when aborted. */
 export class Nemesis {
   readonly applied: AppliedFault[] = [];
-  /** The fault that is active right now (for the progress line). */
-  current: AppliedFault | undefined;
+  /** Faults active right now, in the order they started (for the progress line). */
+  readonly active: AppliedFault[] = [];
+  /** Node -> the fault index of the process fault that holds it (killed or paused). */
+  private readonly held = new Map<string, number>();
+  private readonly ledger = new NetworkLedger();
+  /** Serialises target choice, so two faults starting together cannot pick the same free node. */
+  private choosing: Promise<unknown> = Promise.resolve();
   private readonly processes: ProcessControl;
   private readonly network: NetworkControl | undefined;
   private readonly record: RecordFn;
@@ -80,11 +95,74 @@ export class Nemesis {
     this.layerOf = options.layer ?? (() => (this.network !== undefined ? 'proxy' : undefined));
   }
 
+  /** The most recently started active fault (the progress line). */
+  get current(): AppliedFault | undefined {
+    return this.active[this.active.length - 1];
+  }
+
   private async resolveTarget(target: ProcessTarget): Promise<string[]> {
     if (target.by !== 'leader') return target.nodes;
     const leader = await this.processes.leader();
     // No leader right now (e.g. mid-election): hit the first node, deterministically.
     return [leader ?? (this.processes.ids[0] as string)];
+  }
+
+  /**
+   * A process fault's nodes, none of them held by another active process fault: a held node is replaced by the
+   * first free one (sorted ids), so overlapping kills and pauses stay a minority as planned. A majority or all-node
+   * target is taken as planned (the plan starts one only while no other process fault is active).
+   */
+  private claimTarget(target: ProcessTarget, index: number, signal: AbortSignal): Promise<string[]> {
+    const claim = this.choosing.then(async () => {
+      // Overlapping faults only: a restart that outlasts its window still holds its node (see waitForRoom).
+      while (!this.hasRoomFor(target) && !signal.aborted) await sleep(ROOM_POLL_MS, signal);
+      // The run ended while it waited: a fault that would exceed the minority hits nobody.
+      if (!this.hasRoomFor(target)) return [];
+      const wanted = await this.resolveTarget(target);
+      const nodes: string[] = [];
+      for (const node of wanted) {
+        const free =
+          target.by === 'majority' || target.by === 'all' || !this.held.has(node)
+            ? node
+            : [...this.processes.ids]
+                .sort()
+                .find((id) => !this.held.has(id) && !nodes.includes(id) && !wanted.includes(id));
+        if (free !== undefined && !nodes.includes(free)) nodes.push(free);
+      }
+      for (const node of nodes) this.held.set(node, index);
+      return nodes;
+    });
+    this.choosing = claim.catch(() => undefined);
+    return claim;
+  }
+
+  /** Whether a process fault on `target` keeps the nodes down or paused at once within a minority (plan.ts). */
+  private hasRoomFor(target: ProcessTarget): boolean {
+    if (target.by === 'majority' || target.by === 'all') return this.held.size === 0;
+    const size = target.by === 'leader' ? 1 : target.nodes.length;
+    return this.held.size + size <= minorityOf(this.processes.ids.length);
+  }
+
+  /**
+   * The plan keeps overlapping kills and pauses within a minority by their windows, but a killed node is held until
+   * its restart is done, and on a loaded machine a restart can outlast its window by seconds. A process fault
+   * therefore waits until the nodes it needs are free (it starts late and ends at its planned stop), or the run ends.
+   */
+  private async waitForRoom(planned: PlannedFault, signal: AbortSignal): Promise<void> {
+    const fault = planned.fault;
+    if (fault.kind !== 'kill' && fault.kind !== 'pause') return;
+    while (!this.hasRoomFor(fault.target) && !signal.aborted) await sleep(ROOM_POLL_MS, signal);
+  }
+
+  private release(nodes: readonly string[], index: number): void {
+    for (const node of nodes) if (this.held.get(node) === index) this.held.delete(node);
+  }
+
+  /** Puts the ledger's verdict on the network. */
+  private async act(actions: LinkActions): Promise<void> {
+    const network = this.requireNetwork('network');
+    for (const { effect, links } of actions.clear) await this.retrying(() => clearEffect(network, effect, links));
+    for (const { effect, links } of actions.apply) await this.retrying(() => applyEffect(network, effect, links));
   }
 
   /**
@@ -141,6 +219,7 @@ export class Nemesis {
         blackhole: retried(network.blackhole),
         removeBlackhole: retried(network.removeBlackhole),
         bandwidth: retried(network.bandwidth),
+        removeBandwidth: retried(network.removeBandwidth),
         holdClientRequests: retried(network.holdClientRequests),
         releaseClientRequests: retried(network.releaseClientRequests),
         healAll: retried(network.healAll),
@@ -191,14 +270,10 @@ export class Nemesis {
     let targets: string[];
     const linkNames = (links: readonly Link[]): string[] => links.map(([a, b]) => `${a}->${b}`);
     switch (fault.kind) {
-      case 'kill': {
-        targets = await this.resolveTarget(fault.target);
+      case 'kill':
+      case 'pause':
+        targets = await this.claimTarget(fault.target, planned.index, signal);
         break;
-      }
-      case 'pause': {
-        targets = await this.resolveTarget(fault.target);
-        break;
-      }
       case 'partition': {
         if (fault.mode === 'isolate-leader') {
           const [leader] = await this.resolveTarget({ by: 'leader' });
@@ -247,7 +322,7 @@ export class Nemesis {
       startNs: event.time,
       ...(layer !== undefined ? { layer } : {}),
     };
-    this.current = applied;
+    this.active.push(applied);
     this.applied.push(applied);
     switch (fault.kind) {
       case 'kill':
@@ -257,18 +332,32 @@ export class Nemesis {
         for (const id of targets) this.processes.pause(id);
         break;
       case 'partition':
-        await this.retrying(() =>
-          this.requireNetwork('partition').cut(targets.map((t) => t.split('->') as unknown as Link)),
+        this.requireNetwork('partition');
+        await this.act(
+          this.ledger.add(
+            planned.index,
+            targets.map((t) => t.split('->') as unknown as Link),
+            { effect: 'cut' },
+          ),
         );
         break;
       case 'latency':
-        await this.retrying(() => this.requireNetwork('latency').latency(fault.links, fault.delayMs, fault.jitterMs));
+        this.requireNetwork('latency');
+        await this.act(
+          this.ledger.add(planned.index, fault.links, {
+            effect: 'latency',
+            delayMs: fault.delayMs,
+            jitterMs: fault.jitterMs,
+          }),
+        );
         break;
       case 'blackhole':
-        await this.retrying(() => this.requireNetwork('blackhole').blackhole(fault.links));
+        this.requireNetwork('blackhole');
+        await this.act(this.ledger.add(planned.index, fault.links, { effect: 'blackhole' }));
         break;
       case 'bandwidth':
-        await this.retrying(() => this.requireNetwork('bandwidth').bandwidth(fault.links, fault.rateKBps));
+        this.requireNetwork('bandwidth');
+        await this.act(this.ledger.add(planned.index, fault.links, { effect: 'bandwidth', rateKBps: fault.rateKBps }));
         break;
       case 'scenario':
         await this.runScenario(applied, fault.name, signal);
@@ -281,21 +370,32 @@ export class Nemesis {
     return applied;
   }
 
-  /** Stops a fault: restarts killed nodes, resumes paused ones, heals the network. */
+  /**
+   * Stops a fault: restarts killed nodes, resumes paused ones, and undoes on the network only what no other active
+   * fault still needs. Stopping a fault that is not active does nothing.
+   */
   async stop(applied: AppliedFault): Promise<void> {
+    const at = this.active.indexOf(applied);
+    if (at < 0) return;
+    this.active.splice(at, 1);
     const fault = applied.planned.fault;
     switch (fault.kind) {
       case 'kill':
-        await Promise.all(applied.targets.map((id) => this.processes.restart(id)));
+        try {
+          await Promise.all(applied.targets.map((id) => this.processes.restart(id)));
+        } finally {
+          this.release(applied.targets, applied.planned.index);
+        }
         break;
       case 'pause':
         for (const id of applied.targets) this.processes.resume(id);
+        this.release(applied.targets, applied.planned.index);
         break;
       case 'partition':
       case 'latency':
       case 'blackhole':
       case 'bandwidth':
-        await this.retrying(() => this.requireNetwork(fault.kind).healAll());
+        await this.act(this.ledger.remove(applied.planned.index));
         break;
       case 'scenario': {
         // Undo everything the script may have done: paused nodes resumed,
@@ -323,7 +423,6 @@ export class Nemesis {
       ...(fault.kind === 'scenario' ? { detail: applied.description } : {}),
     });
     applied.stopNs = event.time;
-    if (this.current === applied) this.current = undefined;
   }
 
   /**
@@ -331,6 +430,7 @@ export class Nemesis {
    * when the workload started). On abort, the active fault is still stopped.
    */
   async run(plan: readonly PlannedFault[], startedAtMs: number, signal?: AbortSignal): Promise<void> {
+    if (overlaps(plan)) return this.runConcurrently(plan, startedAtMs, signal);
     // A scenario may outlast its window; the faults after it move later by
     // the overrun, so the cluster still gets its quiet interval.
     let shiftMs = 0;
@@ -345,15 +445,74 @@ export class Nemesis {
     }
   }
 
+  /**
+   * Overlapping windows: every fault runs on its own clock (start at its start, stop at its stop). All of them are
+   * awaited, also when one fails, so no fault is left acting behind the final heal; the first error is rethrown.
+   */
+  private async runConcurrently(
+    plan: readonly PlannedFault[],
+    startedAtMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const runSignal = signal ?? new AbortController().signal;
+    const results = await Promise.allSettled(
+      plan.map(async (planned) => {
+        await sleep(startedAtMs + planned.startMs - performance.now(), signal);
+        await this.waitForRoom(planned, runSignal);
+        if (signal?.aborted === true) return;
+        const applied = await this.start(planned, runSignal);
+        await sleep(startedAtMs + planned.stopMs - performance.now(), signal);
+        await this.stop(applied);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
   /** Final heal: resumes and restarts every node, heals every link (idempotent; recorded as "heal"). */
   async healAll(): Promise<void> {
-    if (this.current !== undefined) await this.stop(this.current);
+    for (const applied of [...this.active].reverse()) await this.stop(applied);
     for (const id of this.processes.ids) {
       if (this.processes.isPaused(id)) this.processes.resume(id);
       if (!this.processes.isRunning(id)) await this.processes.restart(id);
     }
     const network = this.network;
     if (network !== undefined) await this.retrying(() => network.healAll());
+    this.ledger.reset();
+    this.held.clear();
     this.record({ process: 'nemesis', type: 'info', f: 'heal', value: [...this.processes.ids] });
+  }
+}
+
+/** Whether any two windows of a plan overlap. */
+export function overlaps(plan: readonly PlannedFault[]): boolean {
+  const sorted = [...plan].sort((a, b) => a.startMs - b.startMs);
+  return sorted.some((p, i) => i > 0 && p.startMs < (sorted[i - 1] as PlannedFault).stopMs);
+}
+
+function clearEffect(network: NetworkControl, effect: LinkEffect['effect'], links: readonly Link[]): Promise<void> {
+  const undo: Record<LinkEffect['effect'], (links: readonly Link[]) => Promise<void>> = {
+    cut: (l) => network.heal(l),
+    latency: (l) => network.removeLatency(l),
+    blackhole: (l) => network.removeBlackhole(l),
+    bandwidth: (l) => network.removeBandwidth(l),
+  };
+  return undo[effect](links);
+}
+
+function applyEffect(network: NetworkControl, effect: LinkEffect, links: readonly Link[]): Promise<void> {
+  switch (effect.effect) {
+    case 'cut':
+      return network.cut(links);
+    case 'blackhole':
+      return network.blackhole(links);
+    case 'latency':
+      return network.latency(links, effect.delayMs, effect.jitterMs);
+    case 'bandwidth':
+      return network.bandwidth(links, effect.rateKBps);
+    default: {
+      const unreachable: never = effect;
+      throw new Error(`unknown link effect ${JSON.stringify(unreachable)}`);
+    }
   }
 }

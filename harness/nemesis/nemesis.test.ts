@@ -75,10 +75,11 @@ test('the nemesis records start before acting and stop after healing, with the l
     latency: async () => void actions.push('latency'),
     blackhole: async () => void actions.push('blackhole'),
     bandwidth: async () => void actions.push('bandwidth'),
-    healAll: async () => void actions.push('heal'),
-    heal: async () => assert.fail('not used by random faults'),
+    healAll: async () => assert.fail('a stop heals only its own links'),
+    heal: async (links: readonly Link[]) => void actions.push(`heal ${links.map((l) => l.join('>')).join(' ')}`),
     removeLatency: async () => assert.fail('not used by random faults'),
     removeBlackhole: async () => assert.fail('not used by random faults'),
+    removeBandwidth: async () => assert.fail('not used by random faults'),
     holdClientRequests: async () => assert.fail('not used by random faults'),
     releaseClientRequests: async () => assert.fail('not used by random faults'),
   };
@@ -112,7 +113,7 @@ test('the nemesis records start before acting and stop after healing, with the l
     fault: { kind: 'kill', target: { by: 'leader' } },
   });
   await nemesis.stop(killed);
-  assert.deepEqual(actions, ['cut n2>n1 n1>n2 n2>n3 n3>n2', 'heal', 'kill n2', 'restart n2']);
+  assert.deepEqual(actions, ['cut n2>n1 n1>n2 n2>n3 n3>n2', 'heal n2>n1 n1>n2 n2>n3 n3>n2', 'kill n2', 'restart n2']);
   assert.deepEqual(
     recorder.events.map((e) => [e.f, e.value]),
     [
@@ -166,6 +167,7 @@ test('a proxy API call that fails once is retried instead of breaking the run', 
       heal: async () => {},
       removeLatency: async () => {},
       removeBlackhole: async () => {},
+      removeBandwidth: async () => {},
       holdClientRequests: async () => {},
       releaseClientRequests: async () => {},
     },
@@ -205,6 +207,7 @@ test("a network fault's start event says which layer applied it; a process fault
       blackhole: noop,
       removeBlackhole: noop,
       bandwidth: noop,
+      removeBandwidth: noop,
       holdClientRequests: noop,
       releaseClientRequests: noop,
       healAll: noop,

@@ -4,7 +4,12 @@
  * time (who is the leader) are resolved when the fault starts (execute.ts); every other choice (which node, which
  * links, which delay) is in the plan.
  *
- * Faults do not overlap: wait `interval`, start a fault, hold it for `interval`, stop it, repeat.
+ * With `overlap` 1 (the default) faults do not overlap: wait `interval`, start a fault, hold it for `interval`, stop
+ * it, repeat. With `overlap` N > 1 there are N lanes, each an independent sequence of quiet gaps and faults whose
+ * lengths are drawn from the seed (half to one and a half `interval`), so up to N faults are active at once. Two
+ * rules keep overlapping faults meaningful: process faults (kill, pause) never take out more than a minority at
+ * once, and never two of them the same node (only kill-majority and kill-all exceed the minority, and only when no
+ * other process fault is active); the scripted scenarios run alone, so they cannot be combined with overlap.
  */
 import { Random } from '../../lib/random.ts';
 
@@ -66,6 +71,8 @@ export interface ScheduleOptions {
   intervalMs: number;
   durationMs: number;
   seed: number;
+  /** Faults active at once, at most; default 1 (the schedule one fault at a time, as before overlap existed). */
+  overlap?: number;
 }
 
 /** Parses `--nemesis kill,partition` (also `none` / `all`), with an error that lists valid kinds. */
@@ -104,13 +111,26 @@ function randomLinks(random: Random, nodes: readonly string[]): Link[] {
   return links.slice(0, random.int(1, Math.max(1, Math.ceil(links.length / 2))));
 }
 
-function processTarget(random: Random, nodes: readonly string[]): ProcessTarget {
+/** At most this many nodes may be down or paused at once: (n-1)/2, so a majority can still make progress. */
+export function minorityOf(nodeCount: number): number {
+  return Math.max(1, Math.floor((nodeCount - 1) / 2));
+}
+
+/**
+ * A process fault's target among `free` nodes (those no other active process fault holds), of at most `budget`
+ * nodes. With every node free and the whole minority as budget it draws exactly what it drew before overlap existed.
+ */
+function processTarget(
+  random: Random,
+  nodes: readonly string[],
+  free: readonly string[] = nodes,
+  budget = minorityOf(nodes.length),
+): ProcessTarget {
   const roll = random.next();
-  if (roll < 0.4) return { by: 'random', nodes: [random.pick(nodes)] };
+  if (roll < 0.4) return { by: 'random', nodes: [random.pick(free)] };
   if (roll < 0.7) return { by: 'leader' };
-  // A minority: at most (n-1)/2 nodes, so a majority can still make progress.
-  const size = random.int(1, Math.max(1, Math.floor((nodes.length - 1) / 2)));
-  return { by: 'minority', nodes: random.shuffle(nodes).slice(0, size).sort() };
+  const size = random.int(1, Math.max(1, Math.min(budget, free.length, Math.floor((nodes.length - 1) / 2))));
+  return { by: 'minority', nodes: random.shuffle(free).slice(0, size).sort() };
 }
 
 function planPartition(random: Random, nodes: readonly string[]): Fault {
@@ -158,10 +178,16 @@ function planPartition(random: Random, nodes: readonly string[]): Fault {
   }
 }
 
-function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]): Fault {
+/** What the faults already active leave to a new process fault (overlap): free nodes and the minority budget. */
+interface ProcessRoom {
+  free: readonly string[];
+  budget: number;
+}
+
+function planFault(kind: NemesisKind, random: Random, nodes: readonly string[], room?: ProcessRoom): Fault {
   switch (kind) {
     case 'kill':
-      return { kind, target: processTarget(random, nodes) };
+      return { kind, target: processTarget(random, nodes, room?.free, room?.budget) };
     case 'kill-majority':
       return {
         kind: 'kill',
@@ -176,7 +202,7 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]):
     case 'kill-all':
       return { kind: 'kill', target: { by: 'all', nodes: [...nodes] } };
     case 'pause':
-      return { kind, target: processTarget(random, nodes) };
+      return { kind, target: processTarget(random, nodes, room?.free, room?.budget) };
     case 'pause-leader':
       return { kind: 'pause', target: { by: 'leader' } };
     case 'partition':
@@ -204,6 +230,14 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[]):
 export function planSchedule(options: ScheduleOptions): PlannedFault[] {
   if (options.kinds.length === 0) return [];
   if (!(options.intervalMs > 0)) throw new Error(`--interval must be positive, got ${options.intervalMs / 1000}`);
+  const overlap = options.overlap ?? 1;
+  if (!(Number.isInteger(overlap) && overlap >= 1))
+    throw new Error(`--overlap must be an integer >= 1, got ${overlap}`);
+  return overlap === 1 ? planOneAtATime(options) : planOverlapping(options, overlap);
+}
+
+/** One fault at a time: quiet `interval`, fault for `interval`, repeat (the schedule old seeds replay). */
+function planOneAtATime(options: ScheduleOptions): PlannedFault[] {
   const random = new Random(options.seed);
   const nodes = [...options.nodes].sort();
   const plan: PlannedFault[] = [];
@@ -217,6 +251,60 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
     });
   }
   return plan;
+}
+
+/** Kinds that may take out more than a minority at once (planned only while no other process fault is active). */
+const beyondMinorityKinds: readonly NemesisKind[] = ['kill-majority', 'kill-all'];
+const processKinds: readonly NemesisKind[] = ['kill', 'pause', 'pause-leader', ...beyondMinorityKinds];
+
+/** Nodes a process fault takes out (a leader target is one node, resolved at run time); 0 for other faults. */
+export function processLoad(fault: Fault): number {
+  if (fault.kind !== 'kill' && fault.kind !== 'pause') return 0;
+  return fault.target.by === 'leader' ? 1 : fault.target.nodes.length;
+}
+
+/**
+ * `overlap` lanes, each an independent sequence of quiet gaps and faults (both half to one and a half `interval`
+ * long, from the seed). Faults are planned in order of their start, each against the faults still active then, so
+ * the minority rule holds at every instant (the number of active faults only grows at a start).
+ */
+function planOverlapping(options: ScheduleOptions, overlap: number): PlannedFault[] {
+  const scripted = options.kinds.filter((kind) => (scenarioNames as readonly string[]).includes(kind));
+  if (scripted.length > 0) {
+    throw new Error(`--overlap ${overlap} cannot be combined with the scripted scenarios (${scripted.join(', ')})`);
+  }
+  const random = new Random(options.seed);
+  const nodes = [...options.nodes].sort();
+  const minority = minorityOf(nodes.length);
+  const span = (): number => random.int(Math.round(options.intervalMs / 2), Math.round(options.intervalMs * 1.5));
+  const nextStart = Array.from({ length: overlap }, span);
+  const plan: PlannedFault[] = [];
+  for (;;) {
+    const startMs = Math.min(...nextStart);
+    if (!(startMs + 500 < options.durationMs)) return plan;
+    const lane = nextStart.indexOf(startMs);
+    const stopMs = Math.min(startMs + span(), options.durationMs);
+    const active = plan.filter((p) => p.stopMs > startMs).map((p) => p.fault);
+    const load = active.reduce((sum, fault) => sum + processLoad(fault), 0);
+    const held = new Set(
+      active.flatMap((f) =>
+        (f.kind === 'kill' || f.kind === 'pause') && f.target.by !== 'leader' ? f.target.nodes : [],
+      ),
+    );
+    // A leader target is resolved at run time to a node no other fault holds, so it only costs budget here.
+    const free = nodes.filter((node) => !held.has(node));
+    const eligible = options.kinds.filter((kind) => {
+      if (!processKinds.includes(kind)) return true;
+      if (beyondMinorityKinds.includes(kind)) return load === 0;
+      return load + 1 <= minority && free.length > 0;
+    });
+    if (eligible.length > 0) {
+      const kind = random.pick(eligible);
+      const fault = planFault(kind, random, nodes, { free, budget: minority - load });
+      plan.push({ index: plan.length, startMs, stopMs, fault });
+    }
+    nextStart[lane] = stopMs + span();
+  }
 }
 
 /** Short text for a fault, for progress lines and the report. */
@@ -243,5 +331,111 @@ export function describeFault(fault: Fault): string {
       const unreachable: never = fault;
       throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
     }
+  }
+}
+
+/** The kinds a schedule uses, as `--nemesis` names (what the system must support to run it). */
+export function scheduleKinds(schedule: readonly PlannedFault[]): NemesisKind[] {
+  const kinds = new Set<NemesisKind>();
+  for (const { fault } of schedule) {
+    // Tolerates a schedule not checked yet (parseSchedule reports what is wrong with it).
+    if (fault === null || typeof fault !== 'object') continue;
+    const by = fault.kind === 'kill' ? (fault.target as ProcessTarget | undefined)?.by : undefined;
+    if (fault.kind === 'scenario') kinds.add(fault.name);
+    else if (by === 'majority') kinds.add('kill-majority');
+    else if (by === 'all') kinds.add('kill-all');
+    else kinds.add(fault.kind);
+  }
+  return [...kinds];
+}
+
+/**
+ * Reads a schedule given explicitly (`--schedule FILE`: a JSON array of planned faults, or any object with a
+ * `schedule` array such as a run's test.json) and checks it against the cluster and the run's length. Faults are
+ * renumbered in order of their start (the history pairs each start with its stop by that number).
+ */
+export function parseSchedule(json: unknown, nodes: readonly string[], durationMs: number): PlannedFault[] {
+  const list =
+    json !== null && typeof json === 'object' && !Array.isArray(json)
+      ? (json as { schedule?: unknown }).schedule
+      : json;
+  if (!Array.isArray(list))
+    throw new Error('a schedule is a JSON array of faults or an object with a "schedule" array');
+  const planned = list.map((entry: unknown, position) => {
+    const where = `schedule entry ${position}`;
+    if (entry === null || typeof entry !== 'object') throw new Error(`${where} is not an object`);
+    const { startMs, stopMs, fault } = entry as { startMs?: unknown; stopMs?: unknown; fault?: unknown };
+    if (typeof startMs !== 'number' || typeof stopMs !== 'number' || !(startMs >= 0 && stopMs > startMs)) {
+      throw new Error(`${where}: needs numbers startMs >= 0 and stopMs > startMs`);
+    }
+    if (stopMs > durationMs) {
+      throw new Error(`${where} stops at ${stopMs} ms, after the run's ${durationMs} ms (give a longer --time)`);
+    }
+    return { index: position, startMs, stopMs, fault: checkFault(fault, nodes, where) };
+  });
+  return planned.sort((a, b) => a.startMs - b.startMs || a.index - b.index).map((p, index) => ({ ...p, index }));
+}
+
+function checkFault(value: unknown, nodes: readonly string[], where: string): Fault {
+  if (value === null || typeof value !== 'object') throw new Error(`${where}: "fault" is not an object`);
+  const fault = value as Fault;
+  const node = (id: unknown): void => {
+    if (typeof id !== 'string' || !nodes.includes(id)) {
+      throw new Error(`${where}: unknown node ${JSON.stringify(id)} (the cluster has ${nodes.join(', ')})`);
+    }
+  };
+  const links = (list: unknown): void => {
+    if (!Array.isArray(list)) throw new Error(`${where}: links must be an array of [from, to] pairs`);
+    for (const link of list) {
+      if (!Array.isArray(link) || link.length !== 2 || link[0] === link[1]) {
+        throw new Error(`${where}: bad link ${JSON.stringify(link)}`);
+      }
+      for (const id of link) node(id);
+    }
+  };
+  const number = (field: string, x: unknown): void => {
+    if (typeof x !== 'number' || !(x >= 0)) throw new Error(`${where}: ${field} must be a number >= 0`);
+  };
+  switch (fault.kind) {
+    case 'kill':
+    case 'pause': {
+      const target = fault.target as ProcessTarget | undefined;
+      const by = target?.by;
+      if (target === undefined || !['random', 'leader', 'minority', 'majority', 'all'].includes(String(by))) {
+        throw new Error(`${where}: target.by must be random, leader, minority, majority or all`);
+      }
+      if (target.by !== 'leader') {
+        if (!Array.isArray(target.nodes) || target.nodes.length === 0) throw new Error(`${where}: target.nodes`);
+        for (const id of target.nodes) node(id);
+      }
+      return fault;
+    }
+    case 'partition':
+      if (fault.mode === 'isolate-leader') return fault;
+      if (!['halves', 'ring', 'bridge', 'one-way'].includes(String(fault.mode))) {
+        throw new Error(`${where}: unknown partition mode ${JSON.stringify(fault.mode)}`);
+      }
+      links(fault.cut);
+      if (!Array.isArray(fault.groups)) throw new Error(`${where}: a partition needs "groups"`);
+      return fault;
+    case 'latency':
+      links(fault.links);
+      number('delayMs', fault.delayMs);
+      number('jitterMs', fault.jitterMs);
+      return fault;
+    case 'blackhole':
+      links(fault.links);
+      return fault;
+    case 'bandwidth':
+      links(fault.links);
+      number('rateKBps', fault.rateKBps);
+      return fault;
+    case 'scenario':
+      if (!(scenarioNames as readonly string[]).includes(fault.name)) {
+        throw new Error(`${where}: unknown scenario ${JSON.stringify(fault.name)}`);
+      }
+      return fault;
+    default:
+      throw new Error(`${where}: unknown fault kind ${JSON.stringify((value as { kind?: unknown }).kind)}`);
   }
 }

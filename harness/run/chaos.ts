@@ -25,7 +25,14 @@ import { runWorkload, type RunnerStats } from '../../workloads/runner.ts';
 import type { Completion } from '../../workloads/types.ts';
 import { networkFaultOf } from '../nemesis/controls.ts';
 import { Nemesis } from '../nemesis/execute.ts';
-import { describeFault, planSchedule, type NemesisKind, type PlannedFault } from '../nemesis/plan.ts';
+import {
+  describeFault,
+  parseSchedule,
+  planSchedule,
+  scheduleKinds,
+  type NemesisKind,
+  type PlannedFault,
+} from '../nemesis/plan.ts';
 import { EtcdSystem } from '../systems/etcd.ts';
 import { ExecSystem } from '../systems/exec.ts';
 import { RaftlabSystem } from '../systems/raftlab.ts';
@@ -94,6 +101,12 @@ export interface ChaosOptions {
   retry?: number;
   /** Extra flags for every node. */
   nodeArgs?: readonly string[];
+  /** Faults active at once, at most (`--overlap`); default 1. */
+  overlap?: number;
+  /** An explicit fault schedule (`--schedule FILE`, a shrink's candidate) instead of one planned from the seed. */
+  schedule?: readonly PlannedFault[];
+  /** The run this one was shrunk from (its run directory); test.json and the report link back to it. */
+  shrunkFrom?: string;
 }
 
 /** Progress of a run, for the CLI's progress line. */
@@ -141,6 +154,8 @@ interface TestFile {
   /** Scripted scenarios that ran (nemesis figure8, double-vote): whether each built its dangerous state. */
   scenarios?: { fault: number; name: string; reached: boolean; detail: string }[];
   schedule: (PlannedFault & { description: string; layer?: 'kernel' | 'proxy' })[];
+  /** The failing run this smaller one was shrunk from. */
+  shrunkFrom?: string;
 }
 
 /** Everything the phases of one run share. */
@@ -227,17 +242,23 @@ function prepareRun(
 ): RunState {
   const store = resolve(options.store);
   const name = options.name ?? runName(options);
-  // Refused before anything is created: a kind the system cannot apply is a usage error, not a broken run.
-  assertSupported(createSystem(options, ''), options.nemesis);
+  const system = createSystem(options, '');
+  // The schedule (an explicit one checked against the cluster and the run's length) and the kinds it needs are
+  // settled before anything is created: a bad schedule or a kind the system cannot apply is a usage error.
+  const schedule =
+    options.schedule !== undefined
+      ? parseSchedule(options.schedule, system.ids, options.timeS * 1000)
+      : planSchedule({
+          kinds: options.nemesis,
+          nodes: system.ids,
+          intervalMs: options.intervalS * 1000,
+          durationMs: options.timeS * 1000,
+          seed: options.seed,
+          ...(options.overlap !== undefined ? { overlap: options.overlap } : {}),
+        });
+  assertSupported(system, options.schedule !== undefined ? scheduleKinds(schedule) : options.nemesis);
   const runDir = createRunDir(store, name);
   const runSystem = createSystem(options, runDir);
-  const schedule = planSchedule({
-    kinds: options.nemesis,
-    nodes: runSystem.ids,
-    intervalMs: options.intervalS * 1000,
-    durationMs: options.timeS * 1000,
-    seed: options.seed,
-  });
   const test: TestFile = {
     name,
     seed: options.seed,
@@ -251,6 +272,7 @@ function prepareRun(
       const layer = mechanism !== undefined ? runSystem.faultLayer(mechanism) : undefined;
       return { ...p, description: describeFault(p.fault), ...(layer !== undefined ? { layer } : {}) };
     }),
+    ...(options.shrunkFrom !== undefined ? { shrunkFrom: options.shrunkFrom } : {}),
   };
   const recorder = new Recorder(join(runDir, 'history.jsonl'));
   const state: RunState = {
@@ -298,6 +320,8 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
     ...(options.nodeArgs !== undefined && options.nodeArgs.length > 0
       ? { 'node-args': options.nodeArgs.join(' ') }
       : {}),
+    ...(options.overlap !== undefined && options.overlap > 1 ? { overlap: options.overlap } : {}),
+    ...(options.schedule !== undefined ? { schedule: 'explicit' } : {}),
   };
 }
 
@@ -425,7 +449,7 @@ async function runWorkloadWithNemesis(state: RunState): Promise<void> {
       elapsedS: (performance.now() - startedAtMs) / 1000,
       totalS: options.timeS,
       ...live,
-      ...(nemesis.current !== undefined ? { fault: nemesis.current.description } : {}),
+      ...(nemesis.active.length > 0 ? { fault: nemesis.active.map((a) => a.description).join(' + ') } : {}),
       ...(poller.lastLeader !== undefined ? { leader: poller.lastLeader } : {}),
     });
   }, 1000);

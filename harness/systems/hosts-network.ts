@@ -51,6 +51,10 @@ export class HostsNetwork implements NetworkControl {
     return this.peerLinks('bandwidth').bandwidth(links, rateKBps);
   }
 
+  removeBandwidth(links: readonly Link[]): Promise<void> {
+    return this.peerLinks('bandwidth').removeBandwidth(links);
+  }
+
   holdClientRequests(ids?: readonly string[]): Promise<void> {
     return this.clientLinks().holdClientRequests(ids);
   }

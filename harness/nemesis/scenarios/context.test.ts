@@ -56,6 +56,7 @@ function fakes(actions: string[]): {
       cut: async (list) => void actions.push(`cut ${links(list)}`),
       heal: async (list) => void actions.push(`heal ${links(list)}`),
       latency: async () => void actions.push('latency'),
+      removeBandwidth: async () => {},
       removeLatency: async () => void actions.push('remove-latency'),
       blackhole: async (list) => void actions.push(`blackhole ${links(list)}`),
       removeBlackhole: async (list) => void actions.push(`remove-blackhole ${links(list)}`),

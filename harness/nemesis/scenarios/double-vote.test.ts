@@ -174,6 +174,7 @@ function run(puppet: Puppet): ReturnType<ReturnType<typeof doubleVoteScenario>> 
       latency: async (list) => (
         log(`latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.add(l))
       ),
+      removeBandwidth: async () => {},
       removeLatency: async (list) => (
         log(`remove-latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.delete(l))
       ),
