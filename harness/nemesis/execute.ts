@@ -267,38 +267,7 @@ export class Nemesis {
    */
   async start(planned: PlannedFault, signal: AbortSignal = new AbortController().signal): Promise<AppliedFault> {
     const fault = planned.fault;
-    let targets: string[];
-    const linkNames = (links: readonly Link[]): string[] => links.map(([a, b]) => `${a}->${b}`);
-    switch (fault.kind) {
-      case 'kill':
-      case 'pause':
-        targets = await this.claimTarget(fault.target, planned.index, signal);
-        break;
-      case 'partition': {
-        if (fault.mode === 'isolate-leader') {
-          const [leader] = await this.resolveTarget({ by: 'leader' });
-          const others = this.processes.ids.filter((id) => id !== leader);
-          const cut = linksBetween([leader as string], others);
-          targets = linkNames(cut);
-        } else {
-          targets = linkNames(fault.cut);
-        }
-        break;
-      }
-      case 'latency':
-      case 'blackhole':
-      case 'bandwidth':
-        targets = linkNames(fault.links);
-        break;
-      case 'scenario':
-        // What a script hits is decided as it runs; its steps are recorded as `<name>-step` events.
-        targets = [...this.processes.ids];
-        break;
-      default: {
-        const unreachable: never = fault;
-        throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
-      }
-    }
+    const targets = await this.targetsOf(planned, signal);
     const description =
       fault.kind === 'partition' && fault.mode === 'isolate-leader'
         ? `partition isolate-leader ${targets[0]?.split('->')[0] ?? ''}`
@@ -324,6 +293,42 @@ export class Nemesis {
     };
     this.active.push(applied);
     this.applied.push(applied);
+    await this.apply(applied, signal);
+    return applied;
+  }
+
+  /** What a fault hits: nodes for process faults (the leader resolved now), `a->b` link names for network faults. */
+  private async targetsOf(planned: PlannedFault, signal: AbortSignal): Promise<string[]> {
+    const fault = planned.fault;
+    const linkNames = (links: readonly Link[]): string[] => links.map(([a, b]) => `${a}->${b}`);
+    switch (fault.kind) {
+      case 'kill':
+      case 'pause':
+        return this.claimTarget(fault.target, planned.index, signal);
+      case 'partition': {
+        if (fault.mode !== 'isolate-leader') return linkNames(fault.cut);
+        const [leader] = await this.resolveTarget({ by: 'leader' });
+        const others = this.processes.ids.filter((id) => id !== leader);
+        return linkNames(linksBetween([leader as string], others));
+      }
+      case 'latency':
+      case 'blackhole':
+      case 'bandwidth':
+        return linkNames(fault.links);
+      case 'scenario':
+        // What a script hits is decided as it runs; its steps are recorded as `<name>-step` events.
+        return [...this.processes.ids];
+      default: {
+        const unreachable: never = fault;
+        throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
+      }
+    }
+  }
+
+  /** Makes a started fault take effect (network effects through the ledger, so overlapping faults compose). */
+  private async apply(applied: AppliedFault, signal: AbortSignal): Promise<void> {
+    const { planned, targets } = applied;
+    const fault = planned.fault;
     switch (fault.kind) {
       case 'kill':
         await Promise.all(targets.map((id) => this.processes.kill(id)));
@@ -331,26 +336,18 @@ export class Nemesis {
       case 'pause':
         for (const id of targets) this.processes.pause(id);
         break;
-      case 'partition':
+      case 'partition': {
         this.requireNetwork('partition');
-        await this.act(
-          this.ledger.add(
-            planned.index,
-            targets.map((t) => t.split('->') as unknown as Link),
-            { effect: 'cut' },
-          ),
-        );
+        const links = targets.map((t) => t.split('->') as unknown as Link);
+        await this.act(this.ledger.add(planned.index, links, { effect: 'cut' }));
         break;
-      case 'latency':
+      }
+      case 'latency': {
         this.requireNetwork('latency');
-        await this.act(
-          this.ledger.add(planned.index, fault.links, {
-            effect: 'latency',
-            delayMs: fault.delayMs,
-            jitterMs: fault.jitterMs,
-          }),
-        );
+        const effect = { effect: 'latency', delayMs: fault.delayMs, jitterMs: fault.jitterMs } as const;
+        await this.act(this.ledger.add(planned.index, fault.links, effect));
         break;
+      }
       case 'blackhole':
         this.requireNetwork('blackhole');
         await this.act(this.ledger.add(planned.index, fault.links, { effect: 'blackhole' }));
@@ -367,7 +364,6 @@ export class Nemesis {
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
       }
     }
-    return applied;
   }
 
   /**
