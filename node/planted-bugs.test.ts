@@ -27,7 +27,7 @@ describe('planted bug selection', () => {
     );
   });
 
-  it('knows the six bugs of issue 7 and warns loudly about them', () => {
+  it('knows the six planted bugs and warns loudly about them', () => {
     assert.deepEqual(bugNames, [
       'stale-read',
       'no-fsync',

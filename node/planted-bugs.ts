@@ -1,5 +1,5 @@
 /**
- * Planted bugs (issue 7): small, realistic mistakes the node can be told to
+ * Planted bugs: small, realistic mistakes the node can be told to
  * make, so `npm run prove` can show that the chaos suite catches each one and
  * never flags the correct node. A bug is active only when named explicitly
  * with `--bug NAME` or `RAFTLAB_BUG=NAME`; anything else is the correct node.

@@ -1,5 +1,5 @@
 /**
- * prove.html: the `npm run prove` table (issue 7) as a small self-contained
+ * prove.html: the `npm run prove` table as a small self-contained
  * page: per planted bug, how many seeds caught it and how fast; for the
  * correct node, the false alarms; then every run with a link to its report.
  */

@@ -1,5 +1,5 @@
 /**
- * The files of a run directory (architecture.md "A run directory") as the
+ * The files of a run directory (docs/architecture.md "A run directory") as the
  * report reads them. reports/ depends on nothing but these files (and the
  * checker's result types), so any old run can be re-rendered.
  */
@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CheckResult } from '../checker/index.ts';
 
-/** One line of history.jsonl (see architecture.md "Clients and the history"). */
+/** One line of history.jsonl (see docs/architecture.md "Clients and the history"). */
 export interface RunEvent {
   process: number | string;
   type: 'invoke' | 'ok' | 'fail' | 'info';

@@ -1,6 +1,6 @@
 /**
  * Client adapters: how an op becomes a request to the system under test and
- * how the answer becomes ok / fail / info (architecture.md "Clients and the
+ * how the answer becomes ok / fail / info (docs/architecture.md "Clients and the
  * history"):
  * - ok: it happened (with the value read);
  * - fail: it certainly did not happen: 409 cas-mismatch, any other 4xx, 503

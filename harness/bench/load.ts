@@ -70,7 +70,7 @@ export type Workload = {
   seed: number;
 };
 
-/** Default workload: 1,000 keys, 64-byte values (issue 2's performance section). */
+/** Default workload: 1,000 keys, 64-byte values (the node's latency targets were set with it). */
 export const DEFAULT_WORKLOAD: Workload = { keys: 1000, valueBytes: 64, seed: 1 };
 
 /** Name of key number `i`. */

@@ -1,5 +1,5 @@
 /**
- * The acceptance matrix of issue 5: many chaos runs (nemesis kinds × cluster
+ * The acceptance matrix: many chaos runs (nemesis kinds × cluster
  * sizes × seeds), one after the other, with a summary table. Every run is a
  * normal run directory under `--store`; the table (markdown) and a JSON
  * summary are written to `<store>/acceptance-<stamp>.{md,json}`.

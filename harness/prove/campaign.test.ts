@@ -1,4 +1,4 @@
-// The short version of `npm run prove` (issue 7): each planted bug that the
+// The short version of `npm run prove`: each planted bug that the
 // chaos suite catches runs with seeds known to catch it (found with
 // `npm run prove`) and must be judged illegal with a counterexample; the
 // correct node runs with the same settings and seed and must be judged

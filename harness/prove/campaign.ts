@@ -1,5 +1,5 @@
 /**
- * `npm run prove` (issue 7): runs every planted bug with a fixed seed set and
+ * `npm run prove`: runs every planted bug with a fixed seed set and
  * the correct node with the same seeds and settings, and tells how often
  * the chaos suite caught each bug, how fast, and whether it ever flagged the
  * correct node. Every run is an ordinary chaos run directory; the summary

@@ -93,7 +93,7 @@ export interface ChaosOptions {
   adapter?: 'raftlab' | 'stale';
   /** Command line that reproduces the run (stored in test.json). */
   command?: string;
-  /** Planted bug the nodes run with (`--bug NAME`, issue 7); undefined = the correct node. */
+  /** Planted bug the nodes run with (`--bug NAME`); undefined = the correct node. */
   bug?: string;
   /** Nodes' read mode (`--read-mode`); undefined = the node's default. */
   readMode?: 'index' | 'lease';

@@ -6,7 +6,7 @@
  * same against the embedded server (toxiproxy/, started here with harness/systems/toxiproxy-process.ts) and against the
  * real one (docker-compose.toxiproxy.yml, `--toxiproxy http://127.0.0.1:8474`).
  *
- * Fault semantics (architecture.md "Processes and proxies"): a link `[from, to]` is the proxy `from->to`, i.e.
+ * Fault semantics (docs/architecture.md "Processes and proxies"): a link `[from, to]` is the proxy `from->to`, i.e.
  * the TCP connections `from` opens to `to`, carrying `from`'s requests (upstream) and `to`'s replies (downstream).
  * - cut: the proxy is disabled. Its listener closes (new connects are refused at once) and every live
  *   connection is closed on both sides, so a keep-alive connection cannot carry a request past the cut and a

@@ -1,5 +1,5 @@
 // The raftlab adapter against a loopback server that answers like the node's
-// client API (architecture.md): paths, bodies, and error codes.
+// client API (docs/architecture.md): paths, bodies, and error codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
