@@ -11,7 +11,8 @@ import { EXIT_BROKEN, exitBrokenOnCrash, failUsage } from '../../lib/cli.ts';
 import { check } from '../../checker/index.ts';
 import { randomSeed } from '../../lib/random.ts';
 import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
-import { runChaos, type ChaosProgress } from '../run/chaos.ts';
+import { runChaos, type ChaosOptions, type ChaosProgress } from '../run/chaos.ts';
+import { chaosCommandLine } from '../run/command-line.ts';
 import { SYSTEM_NAMES, type SystemName } from '../systems/system.ts';
 import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
 import {
@@ -275,33 +276,44 @@ const nemesis =
       : preset !== undefined
         ? [...preset.nemesis]
         : parseNemesisKinds(argv.system === 'etcd' && argv.net !== 'hosts' ? 'kill,pause' : DEFAULTS.nemesis);
-const command = [
-  'npm run chaos --',
-  ...(argv.system !== 'raftlab' ? [`--system ${argv.system}`] : []),
-  ...(argv['node-cmd'] !== undefined ? [`--node-cmd ${JSON.stringify(argv['node-cmd'])}`] : []),
-  ...(argv['etcd-bin'] !== undefined ? [`--etcd-bin ${argv['etcd-bin']}`] : []),
-  ...(argv.system === 'etcd' && argv['read-mode'] !== undefined ? [`--read-mode ${argv['read-mode']}`] : []),
-  ...(bug !== undefined ? [`--bug ${bug}`] : []),
-  `--nodes ${settings.nodes}`,
-  `--time ${settings.time}`,
-  `--nemesis ${nemesis.join(',') || 'none'}`,
-  `--interval ${settings.interval}`,
-  `--workload ${settings.workload}`,
-  `--keys ${settings.keys}`,
-  `--concurrency ${settings.concurrency}`,
-  ...(argv.rate !== undefined ? [`--rate ${argv.rate}`] : []),
-  `--timeout-ms ${settings.timeoutMs}`,
-  ...(argv.net === 'hosts' ? ['--net hosts'] : []),
-  ...(settings.retry > 0 ? [`--retry ${settings.retry}`] : []),
-  ...(settings.readMode !== undefined ? [`--read-mode ${settings.readMode}`] : []),
-  ...(settings.electionTimeoutMs !== undefined ? [`--election-timeout-ms ${settings.electionTimeoutMs}`] : []),
-  ...(settings.heartbeatMs !== undefined ? [`--heartbeat-ms ${settings.heartbeatMs}`] : []),
-  ...(settings.restartQuiet === false ? ['--no-restart-quiet'] : []),
-  ...(argv.overlap > 1 ? [`--overlap ${argv.overlap}`] : []),
-  ...(argv.schedule !== undefined ? [`--schedule ${argv.schedule}`] : []),
-  ...(argv['shrunk-from'] !== undefined ? [`--shrunk-from ${argv['shrunk-from']}`] : []),
-  `--seed ${seed}`,
-].join(' ');
+const options: ChaosOptions = {
+  nodes: settings.nodes,
+  timeS: settings.time,
+  nemesis,
+  intervalS: settings.interval,
+  workload: settings.workload,
+  keys: settings.keys,
+  concurrency: settings.concurrency,
+  ...(argv.rate !== undefined ? { rate: argv.rate } : {}),
+  seed,
+  ...(argv.toxiproxy !== undefined ? { toxiproxy: argv.toxiproxy } : {}),
+  net: argv.net,
+  store: argv.store,
+  timeoutMs: settings.timeoutMs,
+  ...(argv.name !== undefined ? { name: argv.name } : {}),
+  recoveryBoundMs: argv['recovery-ms'],
+  checkBudgetMs: argv['check-budget-ms'],
+  minOkOps: argv['min-ok-ops'],
+  retry: settings.retry,
+  ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
+  ...(settings.electionTimeoutMs !== undefined ? { electionTimeoutMs: settings.electionTimeoutMs } : {}),
+  ...(settings.heartbeatMs !== undefined ? { heartbeatMs: settings.heartbeatMs } : {}),
+  ...(settings.restartQuiet === false ? { restartQuiet: false } : {}),
+  system: argv.system as SystemName,
+  ...(argv['node-cmd'] !== undefined ? { nodeCmd: argv['node-cmd'] } : {}),
+  ...(argv['etcd-bin'] !== undefined ? { etcdBinary: argv['etcd-bin'] } : {}),
+  ...(argv.system === 'etcd' && argv['read-mode'] !== undefined
+    ? { etcdReadMode: argv['read-mode'] as 'linearizable' | 'serializable' }
+    : {}),
+  ...(bug !== undefined ? { bug } : {}),
+  overlap: argv.overlap,
+  ...(schedule !== undefined ? { schedule } : {}),
+  ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: resolve(argv['shrunk-from']) } : {}),
+};
+const command = chaosCommandLine(options, {
+  ...(argv.schedule !== undefined ? { scheduleFile: argv.schedule } : {}),
+  ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: argv['shrunk-from'] } : {}),
+});
 
 /** The JSON of `--schedule FILE`; a file that cannot be read or parsed is a usage error (exit 3). */
 function readScheduleFile(file: string): PlannedFault[] {
@@ -367,46 +379,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // A request the system cannot honour, or a store that cannot be written, ends here with exit 3 before any run.
-const outcome = await runChaos(
-  {
-    nodes: settings.nodes,
-    timeS: settings.time,
-    nemesis,
-    intervalS: settings.interval,
-    workload: settings.workload,
-    keys: settings.keys,
-    concurrency: settings.concurrency,
-    ...(argv.rate !== undefined ? { rate: argv.rate } : {}),
-    seed,
-    ...(argv.toxiproxy !== undefined ? { toxiproxy: argv.toxiproxy } : {}),
-    net: argv.net,
-    store: argv.store,
-    timeoutMs: settings.timeoutMs,
-    ...(argv.name !== undefined ? { name: argv.name } : {}),
-    recoveryBoundMs: argv['recovery-ms'],
-    checkBudgetMs: argv['check-budget-ms'],
-    minOkOps: argv['min-ok-ops'],
-    retry: settings.retry,
-    ...(settings.readMode !== undefined ? { readMode: settings.readMode } : {}),
-    ...(settings.electionTimeoutMs !== undefined ? { electionTimeoutMs: settings.electionTimeoutMs } : {}),
-    ...(settings.heartbeatMs !== undefined ? { heartbeatMs: settings.heartbeatMs } : {}),
-    ...(settings.restartQuiet === false ? { nodeArgs: ['--no-restart-quiet'] } : {}),
-    system: argv.system as SystemName,
-    ...(argv['node-cmd'] !== undefined ? { nodeCmd: argv['node-cmd'] } : {}),
-    ...(argv['etcd-bin'] !== undefined ? { etcdBinary: argv['etcd-bin'] } : {}),
-    ...(argv.system === 'etcd' && argv['read-mode'] !== undefined
-      ? { etcdReadMode: argv['read-mode'] as 'linearizable' | 'serializable' }
-      : {}),
-    ...(bug !== undefined ? { bug } : {}),
-    overlap: argv.overlap,
-    ...(schedule !== undefined ? { schedule } : {}),
-    ...(argv['shrunk-from'] !== undefined ? { shrunkFrom: resolve(argv['shrunk-from']) } : {}),
-    command,
-  },
-  check,
-  show,
-  abort.signal,
-).catch((error: unknown) => {
+const outcome = await runChaos({ ...options, command }, check, show, abort.signal).catch((error: unknown) => {
   console.error(`npm run chaos: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(EXIT_BROKEN);
 });

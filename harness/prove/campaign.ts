@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { CheckResult } from '../../checker/types.ts';
 import { writeProveReport, type ProveFile, type ProveRun, type ProveSummaryRow } from '../../reports/prove-report.ts';
 import { BUG_PRESETS, type BugName } from '../run/bug-presets.ts';
+import { chaosCommandLine } from '../run/command-line.ts';
 import { runChaos, type ChaosOptions, type CheckFn } from '../run/chaos.ts';
 
 /** What `npm run prove` is asked to do. */
@@ -36,10 +37,9 @@ export interface ProveProgress {
 /** The chaos options of one cell: a bug's preset, with that bug planted or not. */
 export function cellOptions(bug: BugName, planted: boolean, seed: number, store: string, timeS?: number): ChaosOptions {
   const p = BUG_PRESETS[bug];
-  const time = timeS ?? p.timeS;
-  return {
+  const options: ChaosOptions = {
     nodes: p.nodes,
-    timeS: time,
+    timeS: timeS ?? p.timeS,
     nemesis: [...p.nemesis],
     intervalS: p.intervalS,
     workload: p.workload,
@@ -55,18 +55,10 @@ export function cellOptions(bug: BugName, planted: boolean, seed: number, store:
     readMode: p.readMode,
     electionTimeoutMs: p.electionTimeoutMs,
     heartbeatMs: p.heartbeatMs,
-    ...(p.restartQuiet === false ? { nodeArgs: ['--no-restart-quiet'] } : {}),
+    ...(p.restartQuiet === false ? { restartQuiet: false } : {}),
     ...(planted ? { bug } : {}),
-    command: [
-      'npm run chaos --',
-      ...(planted ? [`--bug ${bug}`] : []),
-      `--nodes ${p.nodes} --time ${time} --nemesis ${p.nemesis.join(',')} --interval ${p.intervalS}`,
-      `--workload ${p.workload} --keys ${p.keys} --concurrency ${p.concurrency} --timeout-ms ${p.timeoutMs} --retry ${p.retry} --read-mode ${p.readMode}`,
-      `--election-timeout-ms ${p.electionTimeoutMs} --heartbeat-ms ${p.heartbeatMs}`,
-      ...(p.restartQuiet === false ? ['--no-restart-quiet'] : []),
-      `--seed ${seed}`,
-    ].join(' '),
   };
+  return { ...options, command: chaosCommandLine(options) };
 }
 
 /**

@@ -101,6 +101,8 @@ export interface ChaosOptions {
   retry?: number;
   /** Extra flags for every node. */
   nodeArgs?: readonly string[];
+  /** `false`: raftlab's nodes run with `--no-restart-quiet` (they answer votes at once after a restart). */
+  restartQuiet?: boolean;
   /** Faults active at once, at most (`--overlap`); default 1. */
   overlap?: number;
   /** An explicit fault schedule (`--schedule FILE`, a shrink's candidate) instead of one planned from the seed. */
@@ -317,6 +319,7 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
     ...(options.retry !== undefined && options.retry > 0 ? { retry: options.retry } : {}),
     ...(options.electionTimeoutMs !== undefined ? { 'election-timeout-ms': options.electionTimeoutMs } : {}),
     ...(options.heartbeatMs !== undefined ? { 'heartbeat-ms': options.heartbeatMs } : {}),
+    ...(options.restartQuiet === false ? { 'restart-quiet': false } : {}),
     ...(options.nodeArgs !== undefined && options.nodeArgs.length > 0
       ? { 'node-args': options.nodeArgs.join(' ') }
       : {}),
@@ -360,6 +363,7 @@ export function createSystem(options: ChaosOptions, runDir: string): System {
           // timeout the node waits as long as the client does (the figure8 scenario keeps writes pending for seconds).
           ...(options.timeoutMs > NODE_REQUEST_TIMEOUT_MS ? ['--request-timeout-ms', String(options.timeoutMs)] : []),
           ...(options.readMode !== undefined ? ['--read-mode', options.readMode] : []),
+          ...(options.restartQuiet === false ? ['--no-restart-quiet'] : []),
           ...(options.nodeArgs ?? []),
         ],
       });

@@ -11,6 +11,7 @@ import { workloadNames, type WorkloadName } from '../../workloads/generator.ts';
 import { parseNemesisKinds, parseSchedule, type PlannedFault } from '../nemesis/plan.ts';
 import { type ChaosOptions, type CheckFn, runChaos } from '../run/chaos.ts';
 import { type Attempt, type RunShape, type ShrinkResult, shrinkSearch } from './search.ts';
+import { chaosCommandLine } from '../run/command-line.ts';
 
 /** A run directory that cannot be shrunk (not a run, not failing, unreadable): a usage error. */
 export class ShrinkInputError extends Error {
@@ -90,7 +91,15 @@ export function readFailingRun(runDir: string): { base: ChaosOptions; shape: Run
     timeoutMs: num('timeout-ms'),
     ...(typeof o.bug === 'string' ? { bug: o.bug } : {}),
     ...(o['read-mode'] === 'index' || o['read-mode'] === 'lease' ? { readMode: o['read-mode'] } : {}),
+    ...(o['read-mode'] === 'linearizable' || o['read-mode'] === 'serializable' ? { etcdReadMode: o['read-mode'] } : {}),
     ...(typeof o.retry === 'number' ? { retry: o.retry } : {}),
+    // The system and the node settings the run had: a shrunk run must test the same thing.
+    ...(o.system === 'raftlab' || o.system === 'exec' || o.system === 'etcd' ? { system: o.system } : {}),
+    ...(typeof o['node-cmd'] === 'string' ? { nodeCmd: o['node-cmd'] } : {}),
+    ...(o.net === 'hosts' ? { net: 'hosts' as const } : {}),
+    ...(typeof o['election-timeout-ms'] === 'number' ? { electionTimeoutMs: o['election-timeout-ms'] } : {}),
+    ...(typeof o['heartbeat-ms'] === 'number' ? { heartbeatMs: o['heartbeat-ms'] } : {}),
+    ...(o['restart-quiet'] === false ? { restartQuiet: false } : {}),
     ...(typeof o.adapter === 'string' && o.adapter.startsWith('stale') ? { adapter: 'stale' as const } : {}),
   };
   const shape: RunShape = { timeS, concurrency: base.concurrency, keys: base.keys, schedule };
@@ -99,22 +108,8 @@ export function readFailingRun(runDir: string): { base: ChaosOptions; shape: Run
 
 /** The `npm run chaos` command line of `base` with `shape` and its schedule file. */
 export function chaosCommand(base: ChaosOptions, shape: RunShape, scheduleFile: string, shrunkFrom: string): string {
-  return [
-    'npm run chaos --',
-    ...(base.bug !== undefined ? [`--bug ${base.bug}`] : []),
-    `--nodes ${base.nodes}`,
-    `--time ${shape.timeS}`,
-    `--workload ${base.workload}`,
-    `--keys ${shape.keys}`,
-    `--concurrency ${shape.concurrency}`,
-    ...(base.rate !== undefined ? [`--rate ${base.rate}`] : []),
-    `--timeout-ms ${base.timeoutMs}`,
-    ...(base.retry !== undefined && base.retry > 0 ? [`--retry ${base.retry}`] : []),
-    ...(base.readMode !== undefined ? [`--read-mode ${base.readMode}`] : []),
-    `--schedule ${scheduleFile}`,
-    `--shrunk-from ${shrunkFrom}`,
-    `--seed ${base.seed}`,
-  ].join(' ');
+  const options = { ...base, timeS: shape.timeS, keys: shape.keys, concurrency: shape.concurrency };
+  return chaosCommandLine(options, { scheduleFile, shrunkFrom });
 }
 
 export async function shrinkRun(options: ShrinkRunOptions): Promise<ShrinkRunResult> {
