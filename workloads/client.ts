@@ -15,8 +15,6 @@ import { sendJson } from './http-json.ts';
 import { decodeRead, requestFor } from './raftlab-api.ts';
 import type { Completion, Op } from './types.ts';
 
-export { fetchStatus, type MemberStatus } from './raftlab-api.ts';
-
 /** Runs one op against one node; must never throw (errors become fail/info). */
 export interface ClientAdapter {
   /** `process` and `seq` identify the request for client sessions (Raft §8). */

@@ -3,7 +3,7 @@
  * members. Every method is required: a system that cannot do something says so up front (System.supports), and the
  * run refuses a nemesis kind it cannot apply instead of discovering a missing method mid-run.
  */
-import type { MemberStatus } from '../../workloads/client.ts';
+import type { MemberStatus } from '../../workloads/raftlab-api.ts';
 import type { Fault, Link } from './plan.ts';
 
 export type { MemberStatus };
@@ -24,7 +24,7 @@ export interface ProcessControl {
   isRunning(id: string): boolean;
   isPaused(id: string): boolean;
   /** A member's status straight from the member; undefined when it does not answer. */
-  status(id: string): Promise<MemberStatus | undefined>;
+  status(id: string, timeoutMs?: number): Promise<MemberStatus | undefined>;
 }
 
 /** Per-link network control (over Toxiproxy proxies in front of every directed link and every client link). */

@@ -29,7 +29,9 @@ export class StatusPoller {
       while (this.running) {
         const startedMs = performance.now();
         const time = this.now();
-        const statuses = await Promise.all(this.system.ids.map((id) => this.system.status(id)));
+        const statuses = await Promise.all(
+          this.system.ids.map((id) => this.system.status(id, Math.min(200, this.periodMs))),
+        );
         const nodes: Record<string, unknown> = {};
         let best: { id: string; term: number } | undefined;
         for (const [i, id] of this.system.ids.entries()) {

@@ -5,7 +5,8 @@
  */
 import { execa } from 'execa';
 import { freePorts } from '../../lib/ports.ts';
-import type { ClientAdapter, MemberStatus } from '../../workloads/client.ts';
+import type { ClientAdapter } from '../../workloads/client.ts';
+import type { MemberStatus } from '../../workloads/raftlab-api.ts';
 import { EtcdClient } from '../../workloads/etcd-client.ts';
 import { sendJson } from '../../workloads/http-json.ts';
 import {
