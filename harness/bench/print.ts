@@ -5,7 +5,7 @@
 import { cellKey, type BenchRun, type MicroResult } from '../../reports/bench-schema.ts';
 import type { Progress } from './load.ts';
 
-/** One row of the `--json` summary (the issue's stable fields). */
+/** One row of the `--json` summary (fields that stay stable for scripts). */
 export type JsonResultRow = {
   target: string;
   op: string;

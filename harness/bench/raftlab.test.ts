@@ -13,6 +13,7 @@ import { parseBenchRun } from '../../reports/bench-schema.ts';
 import { checkInBrowser } from '../../lib/browser-check.ts';
 import { assertConsistent, assertOrdered } from './testing.ts';
 import { repoRoot, tsxImport } from '../../lib/repo.ts';
+import type { JsonResultRow } from './print.ts';
 
 test('a 2-second raftlab bench writes consistent figures and a report that renders', { timeout: 120_000 }, async () => {
   const store = mkdtempSync(join(tmpdir(), 'raftlab-bench-'));
@@ -49,15 +50,7 @@ test('a 2-second raftlab bench writes consistent figures and a report that rende
     const result = await cli;
     assert.equal(result.exitCode, 0, `bench failed:\n${result.stderr}`);
     const summary = JSON.parse(result.stdout) as {
-      results: {
-        target: string;
-        op: string;
-        concurrency: number;
-        opsPerSec: number;
-        p50Ms: number;
-        p99Ms: number;
-        errors: number;
-      }[];
+      results: JsonResultRow[];
       runDir: string;
       report: string;
     };
