@@ -20,6 +20,20 @@ import type { Operation } from './history.ts';
 import type { SearchOutcome } from './search.ts';
 import type { Model } from './types.ts';
 
+/** lastEnd of a value that an unknown op may write: no proof from it. */
+const UNKNOWN = -2;
+
+/** The latest completion of the writers `ws` (but `except`), or UNKNOWN when one of them is not ok. */
+function latestEnd(ops: readonly Operation[], ws: readonly number[], except: number): number {
+  let lastEnd = -1;
+  for (const w of ws) {
+    if (w === except) continue;
+    if (!ops[w]!.ok) return UNKNOWN;
+    lastEnd = Math.max(lastEnd, ops[w]!.completeIndex);
+  }
+  return lastEnd;
+}
+
 /** A proof that `ops` are illegal (an outcome as the search gives it), or undefined. */
 export function proveOverwrittenRead(
   ops: readonly Operation[],
@@ -41,6 +55,10 @@ export function proveOverwrittenRead(
     else list.push(i);
     if (ops[i]!.ok) okWriters.push(i);
   }
+  // Per written value, once: a value written by many ops is read by many,
+  // and rescanning its writers per read was quadratic.
+  const lastEndOf = new Map<string, number>();
+  for (const [v, ws] of writers) lastEndOf.set(v, latestEnd(ops, ws, -1));
   okWriters.sort((a, b) => ops[a]!.invokeIndex - ops[b]!.invokeIndex);
   const suffixMin = new Array<number>(okWriters.length + 1);
   suffixMin[okWriters.length] = -1;
@@ -65,14 +83,15 @@ export function proveOverwrittenRead(
     const read = ops[r]!;
     const v = flows[r]!.requires;
     if (!read.ok || v === undefined || v === initial) continue;
-    const ws = (writers.get(v) ?? []).filter((w) => w !== r);
-    if (ws.length === 0) {
-      if (!writers.has(v)) return proof([r], r);
-      continue;
+    const all = writers.get(v);
+    if (all === undefined) return proof([r], r);
+    let lastEnd = lastEndOf.get(v)!;
+    // A cas v -> v is a writer of the value it reads: leave it out.
+    if (flows[r]!.writes === v) {
+      if (all.length === 1) continue;
+      lastEnd = latestEnd(ops, all, r);
     }
-    if (ws.some((w) => !ops[w]!.ok)) continue;
-    let lastEnd = -1;
-    for (const w of ws) lastEnd = Math.max(lastEnd, ops[w]!.completeIndex);
+    if (lastEnd === UNKNOWN) continue;
     // First ok writer invoked after lastEnd; the earliest completion from there on.
     let lo = 0;
     let hi = okWriters.length;
@@ -82,7 +101,9 @@ export function proveOverwrittenRead(
       else hi = mid;
     }
     const o = suffixMin[lo]!;
-    if (o !== -1 && ops[o]!.completeIndex < read.invokeIndex) return proof([...ws, o, r], r);
+    if (o !== -1 && ops[o]!.completeIndex < read.invokeIndex) {
+      return proof([...all.filter((w) => w !== r), o, r], r);
+    }
   }
   return undefined;
 }

@@ -306,7 +306,8 @@ class SegmentSearch implements Segment {
     this.stack = new Int32Array(4 * n);
     // The typed arrays above (and the memo's, which count themselves).
     ctx.account.bytes += 256 + 29 * n + 8 * entries + 8 * this.words;
-    this.memo = new MemoSet(ctx.account);
+    // A segment's search visits at least one configuration per op.
+    this.memo = new MemoSet(ctx.account, n);
   }
 
   get memoEntries(): number {
@@ -708,6 +709,40 @@ const NO_LOCALS = new Map<number, number>();
 const SINGLE_ENTRY_OPS = [0, 0];
 const SINGLE_ENTRY_IS_CALL = [true, false];
 
+/**
+ * The kept ops' call and return entries in real-time (event index) order, as
+ * parallel arrays. Ops are in invoke order, so the calls are sorted already;
+ * only the returns are sorted, then merged in (cheaper than sorting one
+ * object per entry, which showed in the profile of small histories).
+ */
+function realTimeEntries(
+  ops: readonly Operation[],
+  kept: readonly number[],
+): { pos: Float64Array; op: Int32Array; call: Uint8Array } {
+  const returns: number[] = [];
+  for (const i of kept) if (ops[i]!.ok) returns.push(i);
+  returns.sort((a, b) => ops[a]!.completeIndex - ops[b]!.completeIndex);
+  const total = kept.length + returns.length;
+  const pos = new Float64Array(total);
+  const op = new Int32Array(total);
+  const call = new Uint8Array(total);
+  let c = 0;
+  let r = 0;
+  for (let e = 0; e < total; e++) {
+    const callPos = c < kept.length ? ops[kept[c]!]!.invokeIndex : Infinity;
+    const returnPos = r < returns.length ? ops[returns[r]!]!.completeIndex : Infinity;
+    if (callPos < returnPos) {
+      pos[e] = callPos;
+      op[e] = kept[c++]!;
+      call[e] = 1;
+    } else {
+      pos[e] = returnPos;
+      op[e] = returns[r++]!;
+    }
+  }
+  return { pos, op, call };
+}
+
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
 function planSegments(
   ops: readonly Operation[],
@@ -715,27 +750,20 @@ function planSegments(
   expiry: Float64Array,
   minSegmentEntries: number,
 ): SegmentPlan[] {
-  // Entries in real-time (event index) order. Ops are in invoke order.
-  const entries: { pos: number; op: number; call: boolean }[] = [];
-  for (const i of kept) {
-    const op = ops[i]!;
-    entries.push({ pos: op.invokeIndex, op: i, call: true });
-    if (op.ok) entries.push({ pos: op.completeIndex, op: i, call: false });
-  }
-  entries.sort((a, b) => a.pos - b.pos);
+  const entries = realTimeEntries(ops, kept);
   const plans: SegmentPlan[] = [];
   let live: number[] = []; // unknown ops invoked before the current segment
   let prevLocal = new Map<number, number>();
-  let segEntries: typeof entries = [];
+  // The current segment is entries [segFrom, segTo).
+  let segFrom = 0;
   let segHasOk = false;
   let openOk = 0;
-  const flush = (cutPos: number): void => {
+  const flush = (cutPos: number, segTo: number): void => {
     const carried = live.length === 0 ? live : live.filter((i) => expiry[i]! >= cutPos);
-    if (carried.length === 0 && segEntries.length === 2) {
+    if (carried.length === 0 && segTo - segFrom === 2) {
       // One ok op, nothing carried: the common case, kept allocation-light.
-      const only = segEntries[0]!.op;
       plans.push({
-        ops: [only],
+        ops: [entries.op[segFrom]!],
         okCount: 1,
         infoDeadAt: NONE,
         carriedLocal: NONE,
@@ -750,15 +778,16 @@ function planSegments(
     const okOps: number[] = [];
     const okInvokes: number[] = [];
     const infoOps: number[] = [...carried];
-    for (const e of segEntries) {
-      if (!e.call) continue;
-      if (ops[e.op]!.ok) {
-        okOps.push(e.op);
-        okInvokes.push(e.pos);
-      } else infoOps.push(e.op);
+    for (let e = segFrom; e < segTo; e++) {
+      if (!entries.call[e]) continue;
+      const i = entries.op[e]!;
+      if (ops[i]!.ok) {
+        okOps.push(i);
+        okInvokes.push(entries.pos[e]!);
+      } else infoOps.push(i);
     }
     const okCount = okOps.length;
-    const segEnd = segEntries[segEntries.length - 1]!.pos;
+    const segEnd = entries.pos[segTo - 1]!;
     // Ok ops (in call order) invoked before `position`: all observers of a
     // value whose last observer completed at `position` are among them.
     const okInvokedBefore = (position: number): number => {
@@ -783,9 +812,9 @@ function planSegments(
       entryOps.push(local.get(i)!);
       entryIsCall.push(true);
     }
-    for (const e of segEntries) {
-      entryOps.push(local.get(e.op)!);
-      entryIsCall.push(e.call);
+    for (let e = segFrom; e < segTo; e++) {
+      entryOps.push(local.get(entries.op[e]!)!);
+      entryIsCall.push(entries.call[e] === 1);
     }
     plans.push({
       ops: planOps,
@@ -798,30 +827,35 @@ function planSegments(
     });
     prevLocal = local;
     live = carried;
-    for (const e of segEntries) if (e.call && !ops[e.op]!.ok) live.push(e.op);
+    for (let e = segFrom; e < segTo; e++) {
+      const i = entries.op[e]!;
+      if (entries.call[e] && !ops[i]!.ok) live.push(i);
+    }
   };
   let segStart = 0;
-  for (const e of entries) {
-    const op = ops[e.op]!;
+  const total = entries.pos.length;
+  for (let e = 0; e < total; e++) {
+    const isCall = entries.call[e] === 1;
+    const ok = ops[entries.op[e]!]!.ok;
     // Cut at a quiescent point, unless the segment so far is small and
     // would not be a lone op (which needs no search structures at all):
     // each segment costs a few allocations, and tiny ones are not worth it.
-    const worthCutting = segEntries.length >= minSegmentEntries || (segEntries.length === 2 && live.length === 0);
-    if (e.call && op.ok && openOk === 0 && segHasOk && worthCutting) {
-      flush(segStart);
-      segStart = e.pos;
-      segEntries = [];
+    const size = e - segFrom;
+    const worthCutting = size >= minSegmentEntries || (size === 2 && live.length === 0);
+    if (isCall && ok && openOk === 0 && segHasOk && worthCutting) {
+      flush(segStart, e);
+      segStart = entries.pos[e]!;
+      segFrom = e;
       segHasOk = false;
     }
-    segEntries.push(e);
-    if (op.ok) {
-      if (e.call) {
+    if (ok) {
+      if (isCall) {
         openOk++;
         segHasOk = true;
       } else openOk--;
     }
   }
-  if (segEntries.length > 0) flush(segStart);
+  if (total > segFrom) flush(segStart, total);
   return plans;
 }
 
