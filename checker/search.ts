@@ -176,8 +176,6 @@ interface ValueClusters {
   lastRequireInvoke: Map<number, number>;
   minEnd: Map<number, number>;
   maxInvoke: Map<number, number>;
-  /** The value's only writer is an ok op. */
-  okWriter: Set<number>;
 }
 
 function valueClusters(
@@ -197,7 +195,6 @@ function valueClusters(
   }
   const minEnd = new Map<number, number>();
   const maxInvoke = new Map<number, number>();
-  const okWriter = new Set<number>();
   const eligible = (v: string | undefined): v is string =>
     v !== undefined && v !== initialValue && writerCount.get(v) === 1;
   for (const [v, i] of writer) {
@@ -206,7 +203,6 @@ function valueClusters(
     const id = valueId(v);
     maxInvoke.set(id, op.invokeIndex);
     minEnd.set(id, op.ok ? op.completeIndex : Infinity);
-    if (op.ok) okWriter.add(id);
   }
   const lastRequireInvoke = new Map<number, number>();
   for (const i of kept) {
@@ -220,7 +216,7 @@ function valueClusters(
     maxInvoke.set(id, Math.max(maxInvoke.get(id)!, op.invokeIndex));
     minEnd.set(id, Math.min(minEnd.get(id)!, op.completeIndex));
   }
-  return { lastRequireInvoke, minEnd, maxInvoke, okWriter };
+  return { lastRequireInvoke, minEnd, maxInvoke };
 }
 
 /**
@@ -802,7 +798,7 @@ class SegmentSearch implements Segment {
       this.pendingBacktrack = false;
       if (!this.backtrack()) return false;
     }
-    const { ctx, next, entryOp, entryIsCall, globalOp, head, okTotal } = this;
+    const { ctx, next, entryOp, entryIsCall, globalOp, okTotal } = this;
     const space = ctx.space;
     for (;;) {
       if (this.m === okTotal) {
