@@ -45,6 +45,11 @@ const argv = await yargs(hideBin(process.argv))
   .option('grid', { type: 'boolean', default: false, describe: 'run the chaos grid instead (see gridCells)' })
   .option('grid-budget-ms', { type: 'number', default: 20_000, describe: 'time budget per grid cell (per key)' })
   .option('grid-filter', { type: 'string', describe: 'only grid cells whose label contains this' })
+  .option('grid-seed-offset', {
+    type: 'number',
+    default: 0,
+    describe: 'add this to every grid seed (other histories of the same shapes)',
+  })
   .option('cell', { type: 'string', hidden: true, describe: 'internal: run one grid cell (JSON ChaosOptions)' })
   .strict()
   .help()
@@ -84,9 +89,9 @@ async function p50(name: string, fn: () => unknown, timeMs: number, iterations: 
 }
 
 /** The chaos grid: sizes x keys x processes, each with and without unknown ops and an anomaly. */
-function gridCells(): ChaosOptions[] {
+function gridCells(seedOffset: number): ChaosOptions[] {
   const cells: ChaosOptions[] = [];
-  let seed = 1;
+  let seed = 1 + seedOffset;
   for (const ops of [1_000, 10_000, 100_000])
     for (const keys of [1, 10, 100])
       for (const processes of [5, 50])
@@ -101,6 +106,10 @@ function gridCells(): ChaosOptions[] {
   cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0.2, anomaly: 'none', seed: seed++ });
   cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0.05, anomaly: 'phantom-read', seed: seed++ });
   cells.push({ ops: 100_000, keys: 10, processes: 20, unknownRate: 0.1, anomaly: 'stale-read', seed: seed++ });
+  // One busy key: linearizable with unknown ops, and an anomaly no read shows.
+  cells.push({ ops: 100_000, keys: 1, processes: 50, unknownRate: 0.2, anomaly: 'none', seed: seed++ });
+  cells.push({ ops: 10_000, keys: 1, processes: 50, unknownRate: 0, anomaly: 'double-cas', seed: seed++ });
+  cells.push({ ops: 100_000, keys: 1, processes: 50, unknownRate: 0.05, anomaly: 'double-cas', seed: seed++ });
   return cells;
 }
 
@@ -112,11 +121,13 @@ if (argv.cell !== undefined) {
   // One grid cell in this process: print one JSON line.
   const cell = JSON.parse(argv.cell) as ChaosOptions;
   const { events, planted } = chaosHistory(cell);
+  const cpuBefore = process.cpuUsage();
   const result = checkSync(events, {
     model: 'raftlab-kv',
     budgetMs: argv['grid-budget-ms'],
     memoBytesMax: 1536 * 2 ** 20,
   });
+  const cpu = process.cpuUsage(cpuBefore);
   const unknown = result.partitions.filter((p) => p.verdict === 'unknown');
   console.log(
     JSON.stringify({
@@ -125,6 +136,7 @@ if (argv.cell !== undefined) {
       timeMs: result.timeMs,
       verdictTimeMs: result.verdictTimeMs,
       shrinkTimeMs: result.shrinkTimeMs,
+      cpuMs: (cpu.user + cpu.system) / 1000,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
       unknownKeys: unknown.map((p) => `${p.key}:${p.unknownReason}:${p.ops}ops`),
       unsearched: result.unsearched?.length ?? 0,
@@ -141,12 +153,12 @@ if (argv.grid) {
       .join(' ')}`,
   );
   console.log(
-    `${'cell'.padEnd(52)}${'expected'.padEnd(14)}${'verdict'.padEnd(14)}` +
-      `${'verdict ms'.padStart(11)}${'cx ms'.padStart(8)}${'RSS MB'.padStart(8)}  note`,
+    `${'cell'.padEnd(54)}${'expected'.padEnd(14)}${'verdict'.padEnd(14)}` +
+      `${'verdict ms'.padStart(11)}${'cx ms'.padStart(8)}${'CPU ms'.padStart(8)}${'RSS MB'.padStart(8)}  note`,
   );
   let decided = 0;
   let wrong = 0;
-  const cells = gridCells().filter(
+  const cells = gridCells(argv['grid-seed-offset']).filter(
     (c) => argv['grid-filter'] === undefined || cellLabel(c).includes(argv['grid-filter']),
   );
   for (const cell of cells) {
@@ -161,6 +173,7 @@ if (argv.grid) {
       expected: string;
       verdictTimeMs: number;
       shrinkTimeMs: number;
+      cpuMs: number;
       maxRssMb: number;
       unknownKeys: string[];
     };
@@ -168,7 +181,7 @@ if (argv.grid) {
       r = JSON.parse(line);
     } catch {
       console.log(
-        `${cellLabel(cell).padEnd(52)}crashed (exit ${run.status}, ${run.signal ?? ''}): ${run.stderr.slice(-300)}`,
+        `${cellLabel(cell).padEnd(54)}crashed (exit ${run.status}, ${run.signal ?? ''}): ${run.stderr.slice(-300)}`,
       );
       continue;
     }
@@ -177,11 +190,12 @@ if (argv.grid) {
     else if (r.verdict !== 'unknown') wrong++;
     const note = r.verdict === 'unknown' ? `unknown keys: ${r.unknownKeys.slice(0, 3).join(', ')}` : ok ? '' : 'WRONG';
     console.log(
-      cellLabel(cell).padEnd(52) +
+      cellLabel(cell).padEnd(54) +
         r.expected.padEnd(14) +
         r.verdict.padEnd(14) +
         r.verdictTimeMs.toFixed(0).padStart(11) +
         r.shrinkTimeMs.toFixed(0).padStart(8) +
+        r.cpuMs.toFixed(0).padStart(8) +
         r.maxRssMb.toFixed(0).padStart(8) +
         `  ${note}`,
     );
