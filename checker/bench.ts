@@ -2,7 +2,7 @@
 // porcupine's figures were taken) on every corpus file beside porcupine's
 // recorded `porcupine_jsonl_median_ms`, then large synthetic chaos histories.
 //
-//   tsx checker/bench.ts [--time-ms 100] [--filter etcd] [--synthetic-ops 100000]
+//   tsx checker/bench.ts [--time-ms 100] [--rounds 1] [--filter etcd] [--synthetic-ops 100000]
 //                        [--no-synthetic] [--no-corpus] [--no-workers] [--clock wall|cpu]
 //   tsx checker/bench.ts --grid [--grid-budget-ms 20000] [--grid-filter 1k]
 //     the chaos grid: every cell in its own process (peak RSS per cell)
@@ -23,7 +23,12 @@ import type { CheckOptions, HistoryEvent } from './types.ts';
 const argv = await yargs(hideBin(process.argv))
   .scriptName('tsx checker/bench.ts')
   .usage('$0 [options]\n\nTimes the checker on the corpus (beside porcupine) and on synthetic chaos histories.')
-  .option('time-ms', { type: 'number', default: 100, describe: 'tinybench time per corpus file' })
+  .option('time-ms', { type: 'number', default: 100, describe: 'tinybench time per corpus file and round' })
+  .option('rounds', {
+    type: 'number',
+    default: 1,
+    describe: 'corpus rounds (each file timed once per round; the median of the rounds is shown)',
+  })
   .option('filter', { type: 'string', describe: 'only corpus files whose name contains this' })
   .option('corpus', { type: 'boolean', default: true, describe: 'bench the corpus (--no-corpus skips it)' })
   .option('synthetic', {
@@ -208,55 +213,114 @@ if (argv.grid) {
   process.exit(0);
 }
 
+interface CorpusTiming {
+  file: string;
+  porcupine: number;
+  porcupineCpu: number;
+  /** Our p50 per round. */
+  ours: number[];
+  withCx?: number;
+}
+
+/** The median of a list of numbers. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 if (argv.corpus) {
-  console.log(`corpus: ${CORPUS_DIR}`);
   console.log(
-    `times: median ms (${argv.clock} clock) of the check call (verdict only; parse excluded), porcupine = manifest porcupine_jsonl_median_ms`,
+    `corpus: ${CORPUS_DIR}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
   );
   console.log(
-    `${'file'.padEnd(62) + 'porcupine'.padStart(10) + 'ours'.padStart(10) + 'ratio'.padStart(8)}  +counterexample`,
+    `times: median ms (${argv.clock} clock) of checkSync on the parsed events, verdict only (parse excluded; ` +
+      'pairing, partitioning, the direct proofs and the search included), median over ' +
+      `${argv.rounds} round(s) of ${argv['time-ms']} ms each; porcupine = manifest porcupine_jsonl_median_ms ` +
+      '(wall) and porcupine_cpu_median_ms (CPU, of its main pipeline)',
   );
+  console.log(
+    'file'.padEnd(62) +
+      'porc wall'.padStart(10) +
+      'porc cpu'.padStart(10) +
+      'ours'.padStart(10) +
+      'range'.padStart(16) +
+      '/wall'.padStart(7) +
+      '/cpu'.padStart(7) +
+      '  +counterexample',
+  );
+  const entries = corpusEntries().filter((e) => argv.filter === undefined || e.file.includes(argv.filter));
+  const loaded = entries.map((entry) => ({
+    entry,
+    events: parseJsonl(readFileSync(join(CORPUS_DIR, entry.file), 'utf8')) as HistoryEvent[],
+  }));
+  const timings: CorpusTiming[] = loaded.map(({ entry }) => ({
+    file: entry.file,
+    porcupine: entry.porcupine_jsonl_median_ms ?? NaN,
+    porcupineCpu: entry.porcupine_cpu_median_ms ?? NaN,
+    ours: [],
+  }));
+  // Rounds go over every file in turn, so a burst of load on the machine
+  // hits one round of a file, not all of its measurements.
+  for (let round = 0; round < argv.rounds; round++) {
+    for (const [i, { entry, events }] of loaded.entries()) {
+      progress(`round ${round + 1}/${argv.rounds} ${i + 1}/${loaded.length} ${entry.file}`);
+      // Verdict only, as porcupine's CheckEvents: no counterexample (and, by
+      // default, no partition searched on once one is illegal, as porcupine).
+      const verdictOnly: CheckOptions = { ...corpusOptions(entry), counterexample: false };
+      timings[i]!.ours.push(await p50(entry.file, () => checkSync(events, verdictOnly), argv['time-ms'], 10));
+      if (round === 0 && checkSync(events, verdictOnly).verdict === 'illegal') {
+        timings[i]!.withCx = await p50(
+          `${entry.file}+cx`,
+          () => checkSync(events, corpusOptions(entry)),
+          argv['time-ms'],
+          3,
+        );
+      }
+    }
+  }
+  progress('');
   let oursTotal = 0;
   let porcupineTotal = 0;
+  let porcupineCpuTotal = 0;
   let cxTotal = 0;
   let over2x = 0;
+  let over2xCpu = 0;
   let worst = { file: '', ratio: 0 };
-  const entries = corpusEntries().filter((e) => argv.filter === undefined || e.file.includes(argv.filter));
-  for (const [i, entry] of entries.entries()) {
-    progress(`${i + 1}/${entries.length} ${entry.file}`);
-    const events: HistoryEvent[] = parseJsonl(readFileSync(join(CORPUS_DIR, entry.file), 'utf8'));
-    // Verdict only, as porcupine's CheckEvents: no counterexample (and, by
-    // default, no partition searched on once one is illegal, as porcupine).
-    const verdictOnly: CheckOptions = { ...corpusOptions(entry), counterexample: false };
-    const ours = await p50(entry.file, () => checkSync(events, verdictOnly), argv['time-ms'], 10);
-    const verdict = checkSync(events, verdictOnly).verdict;
-    let cxText = '';
-    if (verdict === 'illegal') {
-      const withCx = await p50(`${entry.file}+cx`, () => checkSync(events, corpusOptions(entry)), argv['time-ms'], 3);
-      cxTotal += withCx;
-      cxText = withCx.toFixed(3).padStart(10);
-    }
-    const porcupine = entry.porcupine_jsonl_median_ms ?? NaN;
-    const ratio = ours / porcupine;
+  for (const t of timings) {
+    const ours = median(t.ours);
+    const ratio = ours / t.porcupine;
+    const ratioCpu = ours / t.porcupineCpu;
     oursTotal += ours;
-    porcupineTotal += porcupine;
+    porcupineTotal += t.porcupine;
+    porcupineCpuTotal += t.porcupineCpu;
+    cxTotal += t.withCx ?? 0;
     if (ratio > 2) over2x++;
-    if (ratio > worst.ratio) worst = { file: entry.file, ratio };
-    const flag = ratio > 2 ? ' !' : '';
-    progress('');
+    if (ratioCpu > 2) over2xCpu++;
+    if (ratio > worst.ratio) worst = { file: t.file, ratio };
+    const range = `${Math.min(...t.ours).toFixed(3)}-${Math.max(...t.ours).toFixed(3)}`;
     console.log(
-      entry.file.padEnd(62) +
-        porcupine.toFixed(3).padStart(10) +
+      t.file.padEnd(62) +
+        t.porcupine.toFixed(3).padStart(10) +
+        t.porcupineCpu.toFixed(3).padStart(10) +
         ours.toFixed(3).padStart(10) +
-        ratio.toFixed(2).padStart(8) +
-        cxText +
-        flag,
+        range.padStart(16) +
+        ratio.toFixed(2).padStart(7) +
+        ratioCpu.toFixed(2).padStart(7) +
+        (t.withCx === undefined ? '' : t.withCx.toFixed(3).padStart(10)) +
+        (ratio > 2 ? ' !' : ''),
     );
   }
   console.log(
-    `total: ours ${oursTotal.toFixed(1)} ms, porcupine ${porcupineTotal.toFixed(1)} ms (${(oursTotal / porcupineTotal).toFixed(2)}x); ` +
-      `files over 2x porcupine: ${over2x}/${entries.length}; worst ${worst.file} ${worst.ratio.toFixed(2)}x; ` +
-      `illegal files with counterexample: ${cxTotal.toFixed(1)} ms in total`,
+    `total: ours ${oursTotal.toFixed(1)} ms, porcupine ${porcupineTotal.toFixed(1)} ms wall (${(oursTotal / porcupineTotal).toFixed(2)}x), ` +
+      `${porcupineCpuTotal.toFixed(1)} ms CPU (${(oursTotal / porcupineCpuTotal).toFixed(2)}x); ` +
+      `files over 2x porcupine: ${over2x}/${timings.length} (wall), ${over2xCpu}/${timings.length} (CPU); ` +
+      `worst ${worst.file} ${worst.ratio.toFixed(2)}x; illegal files with counterexample: ${cxTotal.toFixed(1)} ms in total; ` +
+      `load average now ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
   );
 }
 
