@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import { Bench } from 'tinybench';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { check, checkSync } from './check.ts';
+import { check, checkSync, resolveModel } from './check.ts';
 import { CORPUS_DIR, corpusEntries, corpusOptions } from './corpus.ts';
+import { prepareHistory } from './history.ts';
 import { parseJsonl } from './parse.ts';
 import { type ChaosOptions, chaosHistory, syntheticHistory } from './synthetic.ts';
 import type { CheckOptions, HistoryEvent } from './types.ts';
@@ -29,7 +30,7 @@ const argv = await yargs(hideBin(process.argv))
     default: 1,
     describe: 'corpus rounds (each file timed once per round; the median of the rounds is shown)',
   })
-  .option('filter', { type: 'string', describe: 'only corpus files whose name contains this' })
+  .option('filter', { type: 'string', describe: 'only corpus files whose name contains this (a,b: either)' })
   .option('corpus', { type: 'boolean', default: true, describe: 'bench the corpus (--no-corpus skips it)' })
   .option('synthetic', {
     type: 'boolean',
@@ -219,6 +220,8 @@ interface CorpusTiming {
   porcupineCpu: number;
   /** Our p50 per round. */
   ours: number[];
+  /** p50 of pairing and partitioning alone (prepareHistory), per round. */
+  pairing: number[];
   withCx?: number;
 }
 
@@ -237,7 +240,7 @@ if (argv.corpus) {
   );
   console.log(
     `times: median ms (${argv.clock} clock) of checkSync on the parsed events, verdict only (parse excluded; ` +
-      'pairing, partitioning, the direct proofs and the search included), median over ' +
+      'pairing, partitioning, the direct proofs and the search included; "pairing" = prepareHistory alone), median over ' +
       `${argv.rounds} round(s) of ${argv['time-ms']} ms each; porcupine = manifest porcupine_jsonl_median_ms ` +
       '(wall) and porcupine_cpu_median_ms (CPU, of its main pipeline)',
   );
@@ -249,9 +252,11 @@ if (argv.corpus) {
       'range'.padStart(16) +
       '/wall'.padStart(7) +
       '/cpu'.padStart(7) +
+      'pairing'.padStart(9) +
       '  +counterexample',
   );
-  const entries = corpusEntries().filter((e) => argv.filter === undefined || e.file.includes(argv.filter));
+  const filters = argv.filter?.split(',');
+  const entries = corpusEntries().filter((e) => filters === undefined || filters.some((f) => e.file.includes(f)));
   const loaded = entries.map((entry) => ({
     entry,
     events: parseJsonl(readFileSync(join(CORPUS_DIR, entry.file), 'utf8')) as HistoryEvent[],
@@ -261,6 +266,7 @@ if (argv.corpus) {
     porcupine: entry.porcupine_jsonl_median_ms ?? NaN,
     porcupineCpu: entry.porcupine_cpu_median_ms ?? NaN,
     ours: [],
+    pairing: [],
   }));
   // Rounds go over every file in turn, so a burst of load on the machine
   // hits one round of a file, not all of its measurements.
@@ -271,6 +277,10 @@ if (argv.corpus) {
       // default, no partition searched on once one is illegal, as porcupine).
       const verdictOnly: CheckOptions = { ...corpusOptions(entry), counterexample: false };
       timings[i]!.ours.push(await p50(entry.file, () => checkSync(events, verdictOnly), argv['time-ms'], 10));
+      const model = resolveModel(verdictOnly);
+      timings[i]!.pairing.push(
+        await p50(`${entry.file} pairing`, () => prepareHistory(events, model), argv['time-ms'] / 4, 10),
+      );
       if (round === 0 && checkSync(events, verdictOnly).verdict === 'illegal') {
         timings[i]!.withCx = await p50(
           `${entry.file}+cx`,
@@ -309,6 +319,7 @@ if (argv.corpus) {
         range.padStart(16) +
         ratio.toFixed(2).padStart(7) +
         ratioCpu.toFixed(2).padStart(7) +
+        median(t.pairing).toFixed(3).padStart(9) +
         (t.withCx === undefined ? '' : t.withCx.toFixed(3).padStart(10)) +
         (ratio > 2 ? ' !' : ''),
     );

@@ -499,7 +499,7 @@ class SegmentSearch implements Segment {
     this.stack = new Int32Array(4 * n);
     this.eagerAt = new Uint8Array(n + 1);
     // The typed arrays above (and the memo's, which count themselves).
-    ctx.account.bytes += 256 + 29 * n + 8 * entries + 8 * this.words;
+    ctx.account.bytes += 256 + 30 * n + 8 * entries + 8 * this.words;
     // A segment's search visits at least one configuration per op.
     this.memo = new MemoSet(ctx.account, n);
   }
@@ -655,6 +655,7 @@ class SegmentSearch implements Segment {
     if (c === undefined) {
       c = this.stateClass(stateId);
       g.stateClasses[stateId] = c;
+      this.ctx.account.bytes += 8;
     }
     if (c === STATE_ALWAYS_DEAD) return DEAD_STATE;
     if (c === STATE_NEVER_DEAD) return stateId;
