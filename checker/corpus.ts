@@ -18,6 +18,7 @@ export interface CorpusEntry {
   expected_linearizable: boolean;
   events: number;
   porcupine_jsonl_median_ms?: number;
+  porcupine_cpu_median_ms?: number;
 }
 
 /** Every manifest entry, in manifest order. */

@@ -41,85 +41,59 @@ export function isClientEvent(event: HistoryEvent): boolean {
  * leaves that op open forever (treated like info: the safe reading).
  */
 export function prepareHistory(events: readonly HistoryEvent[], model: Model<any>): PreparedHistory {
-  // Ops are created at invoke time (so each partition list is in invoke
-  // order) and completed in place when their completion arrives.
-  const open = new Map<number, Operation>();
+  const completion = pairEvents(events);
+  // Ops are created in invoke order (so each partition list is in invoke
+  // order), and only for invokes that did not fail: a history of mostly
+  // failed ops costs little more than its pairing.
   const partitions = new Map<string | undefined, Operation[]>();
   let clientOps = 0;
-  let anyFailed = false;
   const byKeys = model.partitionKeys !== undefined ? new KeyComponents() : undefined;
   const opsByKeys: Operation[] = [];
+  const checkOperation = model.checkOperation;
   const validate = (i: number, f: string, input: unknown, output: unknown): void => {
-    const problem = model.checkOperation?.(f, input, output);
+    const problem = checkOperation?.(f, input, output);
     if (problem !== undefined) throw new CheckerError('CHECKER_MODEL', `event ${i}: ${problem}`);
   };
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
-    const process = event.process;
-    if (typeof process !== 'number') continue;
-    switch (event.type) {
-      case 'invoke': {
-        clientOps++;
-        validate(i, event.f, event.value ?? null, undefined);
-        // A previous op still open on this process stays open forever.
-        const op: Operation = {
-          id: i,
-          process,
-          f: event.f,
-          key: event.key === undefined ? undefined : String(event.key),
-          input: event.value ?? null,
-          output: undefined,
-          ok: false,
-          invokeIndex: i,
-          completeIndex: -1,
-          invokeTimeNs: typeof event.time === 'number' ? event.time : undefined,
-          completeTimeNs: undefined,
-        };
-        open.set(process, op);
-        if (byKeys !== undefined) {
-          byKeys.add(op.id, model.partitionKeys!(op.f, op.input));
-          opsByKeys.push(op);
-          break;
-        }
-        const key = model.partition(event);
-        const list = partitions.get(key);
-        if (list === undefined) partitions.set(key, [op]);
-        else list.push(op);
-        break;
-      }
-      case 'ok':
-      case 'fail':
-      case 'info': {
-        const op = open.get(process);
-        if (op === undefined) {
-          throw new CheckerError(
-            'CHECKER_HISTORY',
-            `event ${i}: ${event.type} ${event.f} of process ${process} has no open invoke`,
-          );
-        }
-        open.delete(process);
-        if (op.f !== event.f) {
-          throw new CheckerError(
-            'CHECKER_HISTORY',
-            `event ${i}: ${event.type} ${event.f} of process ${process} completes an invoke of ${op.f} (event ${op.id})`,
-          );
-        }
-        if (event.type === 'ok') {
-          validate(i, event.f, op.input, event.value ?? null);
-          op.ok = true;
-          op.output = event.value ?? null;
-          op.completeIndex = i;
-          op.completeTimeNs = typeof event.time === 'number' ? event.time : undefined;
-        } else if (event.type === 'fail') {
-          op.completeIndex = FAILED;
-          anyFailed = true;
-        }
-        // info: stays open with unknown output.
-        break;
-      }
-      default:
-        throw new CheckerError('CHECKER_HISTORY', `event ${i}: unknown type ${JSON.stringify(event.type)}`);
+    if (typeof event.process !== 'number' || event.type !== 'invoke') continue;
+    clientOps++;
+    const input = event.value ?? null;
+    validate(i, event.f, input, undefined);
+    const c = completion[i]!;
+    const completed = c >= 0 ? events[c]! : undefined;
+    if (completed?.type === 'fail') continue;
+    const op: Operation = {
+      id: i,
+      process: event.process,
+      f: event.f,
+      key: event.key === undefined ? undefined : String(event.key),
+      input,
+      output: undefined,
+      ok: false,
+      invokeIndex: i,
+      completeIndex: -1,
+      invokeTimeNs: typeof event.time === 'number' ? event.time : undefined,
+      completeTimeNs: undefined,
+    };
+    if (completed?.type === 'ok') {
+      const output = completed.value ?? null;
+      validate(c, event.f, input, output);
+      op.ok = true;
+      op.output = output;
+      op.completeIndex = c;
+      op.completeTimeNs = typeof completed.time === 'number' ? completed.time : undefined;
     }
+    // info, or no completion: stays open with unknown output.
+    if (byKeys !== undefined) {
+      byKeys.add(op.id, model.partitionKeys!(op.f, op.input));
+      opsByKeys.push(op);
+      continue;
+    }
+    const key = model.partition(event);
+    const list = partitions.get(key);
+    if (list === undefined) partitions.set(key, [op]);
+    else list.push(op);
   }
   if (byKeys !== undefined) {
     for (const op of opsByKeys) {
@@ -129,18 +103,68 @@ export function prepareHistory(events: readonly HistoryEvent[], model: Model<any
       else list.push(op);
     }
   }
-  if (anyFailed) {
-    for (const [key, list] of partitions) {
-      const kept = list.filter((op) => op.completeIndex !== FAILED);
-      if (kept.length === 0) partitions.delete(key);
-      else partitions.set(key, kept);
-    }
-  }
   return { clientOps, partitions };
 }
 
-/** completeIndex marker of a failed op while pairing (removed before returning). */
-const FAILED = -2;
+/**
+ * Per event index: for an invoke, the index of its completion (-1 when it
+ * never completed); for other events, -1. Client processes are small
+ * integers in practice, so the open invoke per process lives in an array
+ * indexed by process (a Map's set and delete per event cost more than all
+ * the rest of the pairing); other numbers fall back to a Map.
+ */
+function pairEvents(events: readonly HistoryEvent[]): Int32Array {
+  const completion = new Int32Array(events.length).fill(-1);
+  const openSmall: number[] = [];
+  const openOther = new Map<number, number>();
+  const small = (p: number): boolean => p >= 0 && p < OPEN_ARRAY_MAX && Number.isInteger(p);
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const process = event.process;
+    if (typeof process !== 'number') continue;
+    switch (event.type) {
+      case 'invoke':
+        // A previous op still open on this process stays open forever.
+        if (small(process)) {
+          while (openSmall.length < process) openSmall.push(-1); // dense, no holes
+          openSmall[process] = i;
+        } else openOther.set(process, i);
+        break;
+      case 'ok':
+      case 'fail':
+      case 'info': {
+        let open: number;
+        if (small(process)) {
+          open = openSmall[process] ?? -1;
+          if (open >= 0) openSmall[process] = -1;
+        } else {
+          open = openOther.get(process) ?? -1;
+          openOther.delete(process);
+        }
+        if (open < 0) {
+          throw new CheckerError(
+            'CHECKER_HISTORY',
+            `event ${i}: ${event.type} ${event.f} of process ${process} has no open invoke`,
+          );
+        }
+        const f = events[open]!.f;
+        if (f !== event.f) {
+          throw new CheckerError(
+            'CHECKER_HISTORY',
+            `event ${i}: ${event.type} ${event.f} of process ${process} completes an invoke of ${f} (event ${open})`,
+          );
+        }
+        completion[open] = i;
+        break;
+      }
+      default:
+        throw new CheckerError('CHECKER_HISTORY', `event ${i}: unknown type ${JSON.stringify(event.type)}`);
+    }
+  }
+  return completion;
+}
+
+const OPEN_ARRAY_MAX = 1 << 16;
 
 /**
  * Connected components of keys, where an op joins every key it touches

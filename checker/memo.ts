@@ -25,6 +25,8 @@ function hashKey(key: Uint32Array, len: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+const MAX_INITIAL_CAPACITY = 1024;
+
 /**
  * A set of variable-length keys of 32-bit words (a compact encoding of
  * (linearized ops, state), built by the segment search).
@@ -39,8 +41,17 @@ export class MemoSet {
   private mask: number;
   count = 0;
 
-  constructor(private readonly account: MemoAccount) {
-    const capacity = 8;
+  /**
+   * `expected`: how many entries the caller expects (a segment's op count):
+   * the table starts near that size, since growing it step by step from a
+   * handful of entries cost more than the search of a small segment itself.
+   */
+  constructor(
+    private readonly account: MemoAccount,
+    expected = 8,
+  ) {
+    let capacity = 8;
+    while (capacity < expected && capacity < MAX_INITIAL_CAPACITY) capacity *= 2;
     this.arena = new Uint32Array(capacity * 4);
     this.offsets = new Int32Array(capacity);
     this.hashes = new Uint32Array(capacity);

@@ -11,6 +11,16 @@
 // seen as one). Either way the partition is illegal whatever else happened,
 // and the few ops involved are the window to explain it with.
 //
+// A value consumed more often than it is produced: call an ok op that
+// requires v and writes another value a consumer of v (a cas from v). Each
+// consumer leaves a state other than v, so before each one the state must
+// have become v again: by the initial state (once) or by a write of v. So
+// there can be at most as many consumers as ops that write v (ok or
+// unknown), plus one when v is the initial value; more is illegal (two
+// acknowledged cas from the same value written once: one request applied
+// twice, or a lost update). No read shows this, so the stale-read rule does
+// not see it, and a search must explore everything before it.
+//
 // The exhaustive search proves the same, but on one long, busy key (50
 // clients, no quiescent point) it must first explore every configuration
 // before the read, which is exponential in the clients; this takes a sort
@@ -18,7 +28,21 @@
 // else: this only ever answers "illegal".
 import type { Operation } from './history.ts';
 import type { SearchOutcome } from './search.ts';
-import type { Model } from './types.ts';
+import type { Model, ValueFlow } from './types.ts';
+
+/** lastEnd of a value that an unknown op may write: no proof from it. */
+const UNKNOWN = -2;
+
+/** The latest completion of the writers `ws` (but `except`), or UNKNOWN when one of them is not ok. */
+function latestEnd(ops: readonly Operation[], ws: readonly number[], except: number): number {
+  let lastEnd = -1;
+  for (const w of ws) {
+    if (w === except) continue;
+    if (!ops[w]!.ok) return UNKNOWN;
+    lastEnd = Math.max(lastEnd, ops[w]!.completeIndex);
+  }
+  return lastEnd;
+}
 
 /** A proof that `ops` are illegal (an outcome as the search gives it), or undefined. */
 export function proveOverwrittenRead(
@@ -27,8 +51,9 @@ export function proveOverwrittenRead(
   initialState: unknown,
 ): SearchOutcome | undefined {
   if (model.valueFlow === undefined || model.stateValue === undefined) return undefined;
-  const flows = ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
-  if (!flows.every((flow) => flow !== undefined)) return undefined;
+  const maybe = ops.map((op) => model.valueFlow!(op.f, op.input, op.output));
+  if (!maybe.every((flow) => flow !== undefined)) return undefined;
+  const flows = maybe as ValueFlow[];
   const initial = model.stateValue(initialState);
   const writers = new Map<string, number[]>();
   // Ok ops that write, by invoke index, with the suffix minimum of their completions.
@@ -41,6 +66,10 @@ export function proveOverwrittenRead(
     else list.push(i);
     if (ops[i]!.ok) okWriters.push(i);
   }
+  // Per written value, once: a value written by many ops is read by many,
+  // and rescanning its writers per read was quadratic.
+  const lastEndOf = new Map<string, number>();
+  for (const [v, ws] of writers) lastEndOf.set(v, latestEnd(ops, ws, -1));
   okWriters.sort((a, b) => ops[a]!.invokeIndex - ops[b]!.invokeIndex);
   const suffixMin = new Array<number>(okWriters.length + 1);
   suffixMin[okWriters.length] = -1;
@@ -65,14 +94,15 @@ export function proveOverwrittenRead(
     const read = ops[r]!;
     const v = flows[r]!.requires;
     if (!read.ok || v === undefined || v === initial) continue;
-    const ws = (writers.get(v) ?? []).filter((w) => w !== r);
-    if (ws.length === 0) {
-      if (!writers.has(v)) return proof([r], r);
-      continue;
+    const all = writers.get(v);
+    if (all === undefined) return proof([r], r);
+    let lastEnd = lastEndOf.get(v)!;
+    // A cas v -> v is a writer of the value it reads: leave it out.
+    if (flows[r]!.writes === v) {
+      if (all.length === 1) continue;
+      lastEnd = latestEnd(ops, all, r);
     }
-    if (ws.some((w) => !ops[w]!.ok)) continue;
-    let lastEnd = -1;
-    for (const w of ws) lastEnd = Math.max(lastEnd, ops[w]!.completeIndex);
+    if (lastEnd === UNKNOWN) continue;
     // First ok writer invoked after lastEnd; the earliest completion from there on.
     let lo = 0;
     let hi = okWriters.length;
@@ -82,7 +112,35 @@ export function proveOverwrittenRead(
       else hi = mid;
     }
     const o = suffixMin[lo]!;
-    if (o !== -1 && ops[o]!.completeIndex < read.invokeIndex) return proof([...ws, o, r], r);
+    if (o !== -1 && ops[o]!.completeIndex < read.invokeIndex) {
+      return proof([...all.filter((w) => w !== r), o, r], r);
+    }
+  }
+  return proveOverconsumedValue(ops, flows, initial, writers, proof);
+}
+
+function proveOverconsumedValue(
+  ops: readonly Operation[],
+  flows: readonly ValueFlow[],
+  initial: string,
+  writers: ReadonlyMap<string, number[]>,
+  proof: (window: number[], stuck: number) => SearchOutcome,
+): SearchOutcome | undefined {
+  const consumers = new Map<string, number[]>();
+  for (let i = 0; i < ops.length; i++) {
+    const { requires, writes } = flows[i]!;
+    if (!ops[i]!.ok || requires === undefined || writes === undefined || writes === requires) continue;
+    const list = consumers.get(requires);
+    if (list === undefined) consumers.set(requires, [i]);
+    else list.push(i);
+  }
+  for (const [v, list] of consumers) {
+    const produced = (writers.get(v)?.length ?? 0) + (v === initial ? 1 : 0);
+    if (list.length <= produced) continue;
+    // The last consumer (by invoke) is the one a search gets stuck at.
+    let stuck = list[0]!;
+    for (const c of list) if (ops[c]!.invokeIndex > ops[stuck]!.invokeIndex) stuck = c;
+    return proof([...list, ...(writers.get(v) ?? [])], stuck);
   }
   return undefined;
 }

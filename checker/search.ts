@@ -25,6 +25,8 @@ export interface SearchLimits {
   memoBytesMax: number;
   /** Smallest segment worth a cut (entries); tests lower it to exercise cuts. */
   minSegmentEntries?: number;
+  /** Smallest segment (ops) searched with the value guard and the rules built on it; tests lower it. */
+  guardMinOps?: number;
   /** Shared stop flag (another partition was proven illegal): checked with the clock. */
   cancel?: Int32Array;
 }
@@ -110,8 +112,23 @@ class StateSpace extends StateTable {
     private readonly memoAccount: MemoAccount,
     /** Per op, when every op is register-like and the model has stateValue; else undefined. */
     readonly flows: readonly ValueFlow[] | undefined,
+    /** The ops the search keeps (pruneUnknownOps). */
+    private readonly kept: readonly number[] = [],
+    /** The initial state's value key (for the precedence rule). */
+    private readonly initialValue?: string,
   ) {
     super(model, memoAccount);
+  }
+
+  /**
+   * Per value id, for the precedence rule (see ValuePrecedence): computed on
+   * first use, from the ops the search keeps.
+   */
+  private clusterInfo: ValueClusters | undefined;
+
+  clusters(): ValueClusters {
+    this.clusterInfo ??= valueClusters(this.ops, this.kept, this.flows!, this.initialValue, (v) => this.valueId(v));
+    return this.clusterInfo;
   }
 
   valueId(key: string): number {
@@ -146,6 +163,166 @@ class StateSpace extends StateTable {
     return id;
   }
 }
+
+/**
+ * Per value, for the precedence rule: only values with exactly one writer
+ * among the searched ops that are not the initial value take part.
+ * `minEnd`: the earliest completion of an ok op that writes or requires the
+ * value; `maxInvoke`: the latest invoke of its writer or of an ok op that
+ * requires it (-Infinity: the value does not take part).
+ */
+interface ValueClusters {
+  /** Per value id (every value, one writer or not): the latest invoke of an op (ok or unknown) that requires it. */
+  lastRequireInvoke: Map<number, number>;
+  minEnd: Map<number, number>;
+  maxInvoke: Map<number, number>;
+}
+
+function valueClusters(
+  ops: readonly Operation[],
+  kept: readonly number[],
+  flows: readonly ValueFlow[],
+  initialValue: string | undefined,
+  valueId: (key: string) => number,
+): ValueClusters {
+  const writerCount = new Map<string, number>();
+  const writer = new Map<string, number>();
+  for (const i of kept) {
+    const w = flows[i]!.writes;
+    if (w === undefined) continue;
+    writerCount.set(w, (writerCount.get(w) ?? 0) + 1);
+    writer.set(w, i);
+  }
+  const minEnd = new Map<number, number>();
+  const maxInvoke = new Map<number, number>();
+  const eligible = (v: string | undefined): v is string =>
+    v !== undefined && v !== initialValue && writerCount.get(v) === 1;
+  for (const [v, i] of writer) {
+    if (!eligible(v)) continue;
+    const op = ops[i]!;
+    const id = valueId(v);
+    maxInvoke.set(id, op.invokeIndex);
+    minEnd.set(id, op.ok ? op.completeIndex : Infinity);
+  }
+  const lastRequireInvoke = new Map<number, number>();
+  for (const i of kept) {
+    const op = ops[i]!;
+    const v = flows[i]!.requires;
+    if (v === undefined) continue;
+    const any = valueId(v);
+    lastRequireInvoke.set(any, Math.max(lastRequireInvoke.get(any) ?? -1, op.invokeIndex));
+    if (!op.ok || !eligible(v)) continue;
+    const id = valueId(v);
+    maxInvoke.set(id, Math.max(maxInvoke.get(id)!, op.invokeIndex));
+    minEnd.set(id, Math.min(minEnd.get(id)!, op.completeIndex));
+  }
+  return { lastRequireInvoke, minEnd, maxInvoke };
+}
+
+/**
+ * The precedence rule of a segment (register-like ops, values with one
+ * writer). For such values x != y, let x's cluster be its writer w_x and the
+ * ops that require x. If an ok op of x's cluster completes before an ok op
+ * of y's cluster (or w_y) is invoked, w_x is linearized before w_y in every
+ * linearization. Why: the state is x only from w_x to the next
+ * state-changing op s_x (nothing else writes x), so every op that requires x
+ * sits in (w_x, s_x]; if w_y came first, s_y would be at or before w_x, and
+ * the whole cluster of y would precede the whole cluster of x, against the
+ * real-time order of those two ops. So linearizing w_y while some such w_x
+ * (an ok op of this segment, hence one that must happen) is not linearized
+ * yet leads nowhere, and the search cuts it at once instead of finding out
+ * when a return entry is reached, maybe thousands of steps later.
+ *
+ * Kept as a min segment tree over this segment's ok writers of such values,
+ * keyed by minEnd (Infinity once linearized): w_y may go iff the minimum
+ * over the others is at least maxInvoke(y).
+ */
+class ValuePrecedence {
+  private constructor(
+    /** Per local value: its leaf, or -1. */
+    private readonly leafOf: Int32Array,
+    /** Per local value: maxInvoke, -Infinity when it takes no part. */
+    private readonly limit: Float64Array,
+    private readonly leafKey: Float64Array,
+    private readonly tree: Float64Array,
+    private readonly size: number,
+  ) {}
+
+  static build(
+    plan: SegmentPlan,
+    space: StateSpace,
+    localValue: ReadonlyMap<number, number>,
+    writes: Int32Array,
+    account: MemoAccount,
+  ): ValuePrecedence | undefined {
+    const clusters = space.clusters();
+    const d = localValue.size;
+    const limit = new Float64Array(d).fill(-Infinity);
+    const leafOf = new Int32Array(d).fill(-1);
+    const keys: number[] = [];
+    const globalOf = new Int32Array(d);
+    let any = false;
+    for (const [id, local] of localValue) {
+      globalOf[local] = id;
+      const max = clusters.maxInvoke.get(id);
+      if (max === undefined) continue;
+      limit[local] = max;
+      any = true;
+    }
+    if (!any) return undefined;
+    for (let l = 0; l < plan.okCount; l++) {
+      const v = writes[l]!;
+      if (v < 0 || limit[v] === -Infinity || leafOf[v] !== -1) continue;
+      leafOf[v] = keys.length;
+      keys.push(clusters.minEnd.get(globalOf[v]!)!);
+    }
+    let size = 1;
+    while (size < keys.length) size *= 2;
+    account.bytes += 64 + 16 * d + 8 * keys.length + 16 * size;
+    const precedence = new ValuePrecedence(leafOf, limit, Float64Array.from(keys), new Float64Array(2 * size), size);
+    precedence.reset();
+    return precedence;
+  }
+
+  /** Back to no writer linearized (a segment's fresh start). */
+  reset(): void {
+    const { tree, size, leafKey } = this;
+    tree.fill(Infinity, size);
+    tree.set(leafKey, size);
+    for (let k = size - 1; k >= 1; k--) tree[k] = Math.min(tree[2 * k]!, tree[2 * k + 1]!);
+  }
+
+  private setLeaf(leaf: number, key: number): void {
+    const { tree } = this;
+    let k = this.size + leaf;
+    tree[k] = key;
+    for (k >>= 1; k >= 1; k >>= 1) tree[k] = Math.min(tree[2 * k]!, tree[2 * k + 1]!);
+  }
+
+  /** May an op that writes local value `v` (-1: none) be linearized now? */
+  mayWrite(v: number): boolean {
+    if (v < 0) return true;
+    const limit = this.limit[v]!;
+    if (limit === -Infinity) return true;
+    const leaf = this.leafOf[v]!;
+    if (leaf < 0) return this.tree[1]! >= limit;
+    this.setLeaf(leaf, Infinity);
+    const ok = this.tree[1]! >= limit;
+    this.setLeaf(leaf, this.leafKey[leaf]!);
+    return ok;
+  }
+
+  /** Marks local value `v`'s writer as linearized (true) or not any more. */
+  setWritten(v: number, written: boolean): void {
+    const leaf = this.leafOf[v]!;
+    if (leaf >= 0) this.setLeaf(leaf, written ? Infinity : this.leafKey[leaf]!);
+  }
+}
+
+/** memoState's id of every dead state (state ids are array indices, far below it). */
+const DEAD_STATE = 0xffffffff;
+const STATE_ALWAYS_DEAD = -1;
+const STATE_NEVER_DEAD = -2;
 
 /** Shared counters and limits of one partition search. */
 class SearchContext {
@@ -233,6 +410,17 @@ class SegmentSearch implements Segment {
         writersInit: Int32Array;
         need: Int32Array;
         writers: Int32Array;
+        precedence: ValuePrecedence | undefined;
+        /** Per local op (ok or unknown) the local value it requires (-1: none); see memoState. */
+        requiresAny: Int32Array;
+        needAnyInit: Int32Array;
+        needAny: Int32Array;
+        /** Per local value: some op of a later segment requires it. */
+        requiredLater: Uint8Array;
+        /** The latest invoke of an op of this segment: later segments' ops are all invoked after it. */
+        lastInvoke: number;
+        /** Per state id: its local value, STATE_ALWAYS_DEAD or STATE_NEVER_DEAD (cache of stateClass). */
+        stateClasses: number[];
       }
     | undefined;
   private readonly deadCountAt: Int32Array;
@@ -248,6 +436,10 @@ class SegmentSearch implements Segment {
   /** The DFS stack, 4 slots per level: op, state before, m before, hi before. */
   private readonly stack: Int32Array;
   private depth = 0;
+  /** Per stack level: the op there was taken eagerly, so its node has nothing else to offer. */
+  private readonly eagerAt: Uint8Array;
+  /** The op the current node takes eagerly (firstCandidate), -1: none. */
+  private eagerNext = -1;
   private readonly memo: MemoSet;
   state = 0;
   /** First ok op not linearized, and the highest linearized ok op (-1: none). */
@@ -281,7 +473,8 @@ class SegmentSearch implements Segment {
       }
     }
     // Small segments are cheap to search exhaustively: the guard's set-up would cost more than it saves.
-    this.guard = ctx.space.flows === undefined || n < GUARD_MIN_OPS ? undefined : this.buildGuard(plan, ctx.space);
+    const guardMinOps = ctx.limits.guardMinOps ?? GUARD_MIN_OPS;
+    this.guard = ctx.space.flows === undefined || n < guardMinOps ? undefined : this.buildGuard(plan, ctx.space);
     const k = plan.okCount;
     this.deadCountAt = new Int32Array(k + 2);
     let j = 0;
@@ -304,9 +497,11 @@ class SegmentSearch implements Segment {
     this.bits = new Uint32Array(this.words);
     this.key = new Uint32Array(this.words + 3);
     this.stack = new Int32Array(4 * n);
+    this.eagerAt = new Uint8Array(n + 1);
     // The typed arrays above (and the memo's, which count themselves).
-    ctx.account.bytes += 256 + 29 * n + 8 * entries + 8 * this.words;
-    this.memo = new MemoSet(ctx.account);
+    ctx.account.bytes += 256 + 30 * n + 8 * entries + 8 * this.words;
+    // A segment's search visits at least one configuration per op.
+    this.memo = new MemoSet(ctx.account, n);
   }
 
   get memoEntries(): number {
@@ -327,20 +522,29 @@ class SegmentSearch implements Segment {
       }
       return l;
     };
+    const requiresAny = new Int32Array(n).fill(-1);
+    let lastInvoke = -1;
     for (let l = 0; l < n; l++) {
       const flow = space.flows![plan.ops[l]!]!;
+      if (flow.requires !== undefined) requiresAny[l] = local(flow.requires);
       // Only ok ops must happen; an unknown op that needs a value may never run.
-      if (flow.requires !== undefined && l < plan.okCount) requires[l] = local(flow.requires);
+      if (l < plan.okCount) requires[l] = requiresAny[l]!;
       if (flow.writes !== undefined) writes[l] = local(flow.writes);
+      lastInvoke = Math.max(lastInvoke, space.ops[plan.ops[l]!]!.invokeIndex);
     }
     const d = localValue.size;
     const needInit = new Int32Array(d);
     const writersInit = new Int32Array(d);
+    const needAnyInit = new Int32Array(d);
     for (let l = 0; l < n; l++) {
       if (requires[l]! >= 0) needInit[requires[l]!]!++;
+      if (requiresAny[l]! >= 0) needAnyInit[requiresAny[l]!]!++;
       if (writes[l]! >= 0) writersInit[writes[l]!]!++;
     }
-    this.ctx.account.bytes += 64 + 8 * n + 24 * d;
+    const clusters = space.clusters();
+    const requiredLater = new Uint8Array(d);
+    for (const [id, l] of localValue) if ((clusters.lastRequireInvoke.get(id) ?? -1) > lastInvoke) requiredLater[l] = 1;
+    this.ctx.account.bytes += 64 + 12 * n + 41 * d;
     return {
       requires,
       writes,
@@ -349,6 +553,13 @@ class SegmentSearch implements Segment {
       writersInit,
       need: new Int32Array(d),
       writers: new Int32Array(d),
+      precedence: ValuePrecedence.build(plan, space, localValue, writes, this.ctx.account),
+      requiresAny,
+      needAnyInit,
+      needAny: new Int32Array(d),
+      requiredLater,
+      lastInvoke,
+      stateClasses: [],
     };
   }
 
@@ -370,14 +581,26 @@ class SegmentSearch implements Segment {
     return need === 0 || g.writers[v]! > 0;
   }
 
+  /** The value guard and the precedence rule: may `op` go next (from the current state to `nextState`)? */
+  private allowed(op: number, nextState: number): boolean {
+    if (!this.keepsNeededValue(op, nextState)) return false;
+    const p = this.guard!.precedence;
+    return p === undefined || p.mayWrite(this.guard!.writes[op]!);
+  }
+
   /** Counts `op` as linearized (delta -1) or not any more (+1) in the guard. */
   private account(op: number, delta: number): void {
     const g = this.guard;
     if (g === undefined) return;
     const r = g.requires[op]!;
     if (r >= 0) g.need[r]! += delta;
+    const any = g.requiresAny[op]!;
+    if (any >= 0) g.needAny[any]! += delta;
     const w = g.writes[op]!;
-    if (w >= 0) g.writers[w]! += delta;
+    if (w >= 0) {
+      g.writers[w]! += delta;
+      g.precedence?.setWritten(w, delta < 0);
+    }
   }
 
   private unlink(e: number): void {
@@ -415,11 +638,47 @@ class SegmentSearch implements Segment {
     return this.okTotal + this.deadCountAt[this.m]!;
   }
 
+  /**
+   * The state as the memo sees it. A state whose value no op left (in this
+   * segment, linearized or not yet, ok or unknown, or in a later segment)
+   * requires is "dead": every op left treats all dead states alike (a
+   * register-like op that requires nothing accepts any state and either
+   * leaves it or overwrites it; one that requires a value rejects them all),
+   * so configurations that differ only in which dead value they hold have
+   * the same continuations and the memo keeps one of them. This merges the
+   * orders of concurrent writes whose values nobody reads.
+   */
+  private memoState(stateId: number): number {
+    const g = this.guard;
+    if (g === undefined) return stateId;
+    let c = g.stateClasses[stateId];
+    if (c === undefined) {
+      c = this.stateClass(stateId);
+      g.stateClasses[stateId] = c;
+      this.ctx.account.bytes += 8;
+    }
+    if (c === STATE_ALWAYS_DEAD) return DEAD_STATE;
+    if (c === STATE_NEVER_DEAD) return stateId;
+    return g.needAny[c] === 0 && g.requiredLater[c] === 0 ? DEAD_STATE : stateId;
+  }
+
+  /** A state's local value, or STATE_ALWAYS_DEAD / STATE_NEVER_DEAD when no op of this segment has its value. */
+  private stateClass(stateId: number): number {
+    const g = this.guard!;
+    const id = this.ctx.space.valueOfState(stateId);
+    if (id < 0) return STATE_ALWAYS_DEAD; // no op reads or writes it
+    const local = g.localValue.get(id);
+    if (local !== undefined) return local;
+    return (this.ctx.space.clusters().lastRequireInvoke.get(id) ?? -1) > g.lastInvoke
+      ? STATE_NEVER_DEAD
+      : STATE_ALWAYS_DEAD;
+  }
+
   /** Memo insert of the current configuration with `stateId`; false if seen. */
   private remember(stateId: number): boolean {
     const { key, bits, m, hi } = this;
     key[0] = m;
-    key[1] = stateId;
+    key[1] = this.memoState(stateId);
     let len = 2;
     if (hi >= m) for (let w = m >>> 5; w <= hi >>> 5; w++) key[len++] = bits[w]!;
     const infoStart = this.liveInfoStart();
@@ -448,6 +707,8 @@ class SegmentSearch implements Segment {
     if (this.guard !== undefined) {
       this.guard.need.set(this.guard.needInit);
       this.guard.writers.set(this.guard.writersInit);
+      this.guard.precedence?.reset();
+      this.guard.needAny.set(this.guard.needAnyInit);
     }
     for (const op of applied) {
       this.flip(op);
@@ -459,8 +720,9 @@ class SegmentSearch implements Segment {
     this.hi = -1;
     this.state = stateId;
     this.pendingBacktrack = false;
-    this.cur = next[head]!;
+    this.eagerNext = -1;
     const fresh = this.remember(stateId);
+    this.cur = this.firstCandidate();
     this.ctx.checkMemory();
     if (fresh) {
       this.starts.push({ stateId, applied: [...applied] });
@@ -475,6 +737,7 @@ class SegmentSearch implements Segment {
    * popping goes on.
    */
   private backtrack(): boolean {
+    this.eagerNext = -1;
     for (;;) {
       if (this.depth === 0) return false;
       const d = --this.depth;
@@ -487,8 +750,47 @@ class SegmentSearch implements Segment {
       this.flip(op);
       this.account(op, 1);
       this.cur = this.next[this.callEntry[op]!]!;
-      if (!this.eager[op]) return true;
+      if (!this.eagerAt[d]) return true;
     }
+  }
+
+  /**
+   * Where a fresh node's scan starts: at an op that can be taken eagerly
+   * (a partial-order reduction; the node then tries nothing else), or at the
+   * first entry. Eager: an ok read-only op that matches the state, or, when
+   * the state is dead (memoState), an ok op that requires nothing and
+   * writes a dead value. The write case: take any continuation from here
+   * that places that write w later, after ops a1..ak. Moved to the front,
+   * w leaves a dead state for a dead one, so up to the first write among
+   * the a's every a sees a dead state as before (and requires nothing,
+   * since it accepted one), and from that write on the states are the
+   * same; if no a writes, the state after a_k is what w would have
+   * overwritten with a dead value, and every later op up to the next write
+   * requires nothing, so it accepts it as well, and the end configuration
+   * reached can continue as the original did. So if any continuation from
+   * here reaches an end, one that starts with w does.
+   */
+  private firstCandidate(): number {
+    const { next, head, entryIsCall, entryOp, okTotal } = this;
+    const g = this.guard;
+    const dead = g !== undefined && this.memoState(this.state) === DEAD_STATE;
+    const space = this.ctx.space;
+    for (let e = next[head]!; e !== -1 && entryIsCall[e]; e = next[e]!) {
+      const op = entryOp[e]!;
+      if (op >= okTotal) continue;
+      if (this.eager[op]) {
+        if (space.step(this.state, this.globalOp[op]!) === -1) continue;
+      } else {
+        if (!dead) continue;
+        const w = g!.writes[op]!;
+        if (g!.requiresAny[op]! >= 0 || w < 0 || g!.needAny[w]! > 0 || g!.requiredLater[w] === 1) continue;
+        const nextState = space.step(this.state, this.globalOp[op]!);
+        if (nextState === -1 || !this.allowed(op, nextState)) continue;
+      }
+      this.eagerNext = op;
+      return e;
+    }
+    return next[head]!;
   }
 
   /** Advances to the next new end configuration; false when exhausted. */
@@ -497,7 +799,7 @@ class SegmentSearch implements Segment {
       this.pendingBacktrack = false;
       if (!this.backtrack()) return false;
     }
-    const { ctx, next, entryOp, entryIsCall, globalOp, head, okTotal } = this;
+    const { ctx, next, entryOp, entryIsCall, globalOp, okTotal } = this;
     const space = ctx.space;
     for (;;) {
       if (this.m === okTotal) {
@@ -525,7 +827,7 @@ class SegmentSearch implements Segment {
           continue;
         }
         const nextState = space.step(this.state, globalOp[op]!);
-        if (nextState !== -1 && (this.guard === undefined || this.keepsNeededValue(op, nextState))) {
+        if (nextState !== -1 && (this.guard === undefined || this.allowed(op, nextState))) {
           const { m, hi } = this;
           this.flip(op);
           if (op < okTotal) {
@@ -537,6 +839,8 @@ class SegmentSearch implements Segment {
               if (mm > this.deepest) this.deepest = mm;
             }
           }
+          const eager = this.eager[op] === 1 || op === this.eagerNext;
+          this.eagerNext = -1;
           if (this.remember(nextState)) {
             ctx.tick();
             const d = this.depth++;
@@ -545,17 +849,18 @@ class SegmentSearch implements Segment {
             this.stack[at + 1] = this.state;
             this.stack[at + 2] = m;
             this.stack[at + 3] = hi;
+            this.eagerAt[d] = eager ? 1 : 0;
             this.lift(op);
             this.account(op, -1);
             this.state = nextState;
-            this.cur = next[head]!;
+            this.cur = this.firstCandidate();
             continue;
           }
           this.flip(op);
           this.m = m;
           this.hi = hi;
-          // A read seen before from this node: nothing new here either.
-          if (this.eager[op]) {
+          // An eager op seen before from this node: nothing new here either.
+          if (eager) {
             if (!this.backtrack()) return false;
             continue;
           }
@@ -708,6 +1013,40 @@ const NO_LOCALS = new Map<number, number>();
 const SINGLE_ENTRY_OPS = [0, 0];
 const SINGLE_ENTRY_IS_CALL = [true, false];
 
+/**
+ * The kept ops' call and return entries in real-time (event index) order, as
+ * parallel arrays. Ops are in invoke order, so the calls are sorted already;
+ * only the returns are sorted, then merged in (cheaper than sorting one
+ * object per entry, which showed in the profile of small histories).
+ */
+function realTimeEntries(
+  ops: readonly Operation[],
+  kept: readonly number[],
+): { pos: Float64Array; op: Int32Array; call: Uint8Array } {
+  const returns: number[] = [];
+  for (const i of kept) if (ops[i]!.ok) returns.push(i);
+  returns.sort((a, b) => ops[a]!.completeIndex - ops[b]!.completeIndex);
+  const total = kept.length + returns.length;
+  const pos = new Float64Array(total);
+  const op = new Int32Array(total);
+  const call = new Uint8Array(total);
+  let c = 0;
+  let r = 0;
+  for (let e = 0; e < total; e++) {
+    const callPos = c < kept.length ? ops[kept[c]!]!.invokeIndex : Infinity;
+    const returnPos = r < returns.length ? ops[returns[r]!]!.completeIndex : Infinity;
+    if (callPos < returnPos) {
+      pos[e] = callPos;
+      op[e] = kept[c++]!;
+      call[e] = 1;
+    } else {
+      pos[e] = returnPos;
+      op[e] = returns[r++]!;
+    }
+  }
+  return { pos, op, call };
+}
+
 /** Splits the kept ops into quiescent segments with their carried unknown ops. */
 function planSegments(
   ops: readonly Operation[],
@@ -715,27 +1054,20 @@ function planSegments(
   expiry: Float64Array,
   minSegmentEntries: number,
 ): SegmentPlan[] {
-  // Entries in real-time (event index) order. Ops are in invoke order.
-  const entries: { pos: number; op: number; call: boolean }[] = [];
-  for (const i of kept) {
-    const op = ops[i]!;
-    entries.push({ pos: op.invokeIndex, op: i, call: true });
-    if (op.ok) entries.push({ pos: op.completeIndex, op: i, call: false });
-  }
-  entries.sort((a, b) => a.pos - b.pos);
+  const entries = realTimeEntries(ops, kept);
   const plans: SegmentPlan[] = [];
   let live: number[] = []; // unknown ops invoked before the current segment
   let prevLocal = new Map<number, number>();
-  let segEntries: typeof entries = [];
+  // The current segment is entries [segFrom, segTo).
+  let segFrom = 0;
   let segHasOk = false;
   let openOk = 0;
-  const flush = (cutPos: number): void => {
+  const flush = (cutPos: number, segTo: number): void => {
     const carried = live.length === 0 ? live : live.filter((i) => expiry[i]! >= cutPos);
-    if (carried.length === 0 && segEntries.length === 2) {
+    if (carried.length === 0 && segTo - segFrom === 2) {
       // One ok op, nothing carried: the common case, kept allocation-light.
-      const only = segEntries[0]!.op;
       plans.push({
-        ops: [only],
+        ops: [entries.op[segFrom]!],
         okCount: 1,
         infoDeadAt: NONE,
         carriedLocal: NONE,
@@ -750,15 +1082,16 @@ function planSegments(
     const okOps: number[] = [];
     const okInvokes: number[] = [];
     const infoOps: number[] = [...carried];
-    for (const e of segEntries) {
-      if (!e.call) continue;
-      if (ops[e.op]!.ok) {
-        okOps.push(e.op);
-        okInvokes.push(e.pos);
-      } else infoOps.push(e.op);
+    for (let e = segFrom; e < segTo; e++) {
+      if (!entries.call[e]) continue;
+      const i = entries.op[e]!;
+      if (ops[i]!.ok) {
+        okOps.push(i);
+        okInvokes.push(entries.pos[e]!);
+      } else infoOps.push(i);
     }
     const okCount = okOps.length;
-    const segEnd = segEntries[segEntries.length - 1]!.pos;
+    const segEnd = entries.pos[segTo - 1]!;
     // Ok ops (in call order) invoked before `position`: all observers of a
     // value whose last observer completed at `position` are among them.
     const okInvokedBefore = (position: number): number => {
@@ -783,9 +1116,9 @@ function planSegments(
       entryOps.push(local.get(i)!);
       entryIsCall.push(true);
     }
-    for (const e of segEntries) {
-      entryOps.push(local.get(e.op)!);
-      entryIsCall.push(e.call);
+    for (let e = segFrom; e < segTo; e++) {
+      entryOps.push(local.get(entries.op[e]!)!);
+      entryIsCall.push(entries.call[e] === 1);
     }
     plans.push({
       ops: planOps,
@@ -798,30 +1131,35 @@ function planSegments(
     });
     prevLocal = local;
     live = carried;
-    for (const e of segEntries) if (e.call && !ops[e.op]!.ok) live.push(e.op);
+    for (let e = segFrom; e < segTo; e++) {
+      const i = entries.op[e]!;
+      if (entries.call[e] && !ops[i]!.ok) live.push(i);
+    }
   };
   let segStart = 0;
-  for (const e of entries) {
-    const op = ops[e.op]!;
+  const total = entries.pos.length;
+  for (let e = 0; e < total; e++) {
+    const isCall = entries.call[e] === 1;
+    const ok = ops[entries.op[e]!]!.ok;
     // Cut at a quiescent point, unless the segment so far is small and
     // would not be a lone op (which needs no search structures at all):
     // each segment costs a few allocations, and tiny ones are not worth it.
-    const worthCutting = segEntries.length >= minSegmentEntries || (segEntries.length === 2 && live.length === 0);
-    if (e.call && op.ok && openOk === 0 && segHasOk && worthCutting) {
-      flush(segStart);
-      segStart = e.pos;
-      segEntries = [];
+    const size = e - segFrom;
+    const worthCutting = size >= minSegmentEntries || (size === 2 && live.length === 0);
+    if (isCall && ok && openOk === 0 && segHasOk && worthCutting) {
+      flush(segStart, e);
+      segStart = entries.pos[e]!;
+      segFrom = e;
       segHasOk = false;
     }
-    segEntries.push(e);
-    if (op.ok) {
-      if (e.call) {
+    if (ok) {
+      if (isCall) {
         openOk++;
         segHasOk = true;
       } else openOk--;
     }
   }
-  if (segEntries.length > 0) flush(segStart);
+  if (total > segFrom) flush(segStart, total);
   return plans;
 }
 
@@ -880,7 +1218,7 @@ export function searchPartition(
   const wanted =
     model.valueFlow !== undefined &&
     model.stateValue !== undefined &&
-    (recorded.length >= GUARD_MIN_OPS || recorded.some((op) => !op.ok));
+    (recorded.length >= (limits.guardMinOps ?? GUARD_MIN_OPS) || recorded.some((op) => !op.ok));
   const flows = wanted ? recorded.map((op) => model.valueFlow!(op.f, op.input, op.output)) : undefined;
   const registerLike = flows?.every((flow) => flow !== undefined) ? (flows as ValueFlow[]) : undefined;
   const ops = promoteForcedUnknownOps(recorded, registerLike, registerLike && model.stateValue!(init));
@@ -890,7 +1228,7 @@ export function searchPartition(
   const plans = planSegments(ops, kept, expiry, limits.minSegmentEntries ?? MIN_SEGMENT_ENTRIES);
   outcome.segments = plans.length;
   const account: MemoAccount = { bytes: 0 };
-  const space = new StateSpace(model, ops, account, registerLike);
+  const space = new StateSpace(model, ops, account, registerLike, kept, registerLike && model.stateValue!(init));
   const ctx = new SearchContext(space, limits, account);
   const searches: (Segment | undefined)[] = new Array(plans.length);
   const segment = (k: number): Segment => {

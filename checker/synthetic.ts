@@ -103,9 +103,12 @@ export interface ChaosOptions {
   /**
    * A planted anomaly on one key, about 60% into the history: a stale read
    * (a read returns a value that an acknowledged write had overwritten
-   * before the read began) or a phantom read (a value nobody wrote).
+   * before the read began), a phantom read (a value nobody wrote), or a
+   * double cas (two overlapping ok cas ops from the same expected value,
+   * which was written once: one request applied where its value was gone;
+   * no read shows it, so only the search can prove it).
    */
-  anomaly: 'none' | 'stale-read' | 'phantom-read';
+  anomaly: 'none' | 'stale-read' | 'phantom-read' | 'double-cas';
   seed: number;
 }
 
@@ -203,8 +206,13 @@ export function chaosHistory(options: ChaosOptions): { events: HistoryEvent[]; p
 }
 
 /** Rewrites one ok read about 60% into the history (see ChaosOptions.anomaly); false if none fits. */
-function plantAnomaly(ops: ChaosOp[], anomaly: 'stale-read' | 'phantom-read', random: () => number): boolean {
+function plantAnomaly(
+  ops: ChaosOp[],
+  anomaly: Exclude<ChaosOptions['anomaly'], 'none'>,
+  random: () => number,
+): boolean {
   const from = Math.floor(ops.length * (0.55 + 0.1 * random()));
+  if (anomaly === 'double-cas') return plantDoubleCas(ops, from);
   for (let i = from; i < ops.length; i++) {
     const read = ops[i]!;
     if (read.f !== 'read' || read.info) continue;
@@ -224,6 +232,36 @@ function plantAnomaly(ops: ChaosOp[], anomaly: 'stale-read' | 'phantom-read', ra
         return true;
       }
     }
+  }
+  return false;
+}
+
+/**
+ * An ok cas(a -> b) about 60% in, and an ok write of c on the same key that
+ * overlaps it and took effect after it, rewritten as cas(a -> c): both need
+ * a, which one op wrote (values are unique), and whichever goes first takes
+ * it away from the other, so no linearization exists.
+ */
+function plantDoubleCas(ops: ChaosOp[], from: number): boolean {
+  for (let i = from; i < ops.length; i++) {
+    const x = ops[i]!;
+    if (x.f !== 'cas' || x.info || x.failed) continue;
+    const [expected] = x.input as [unknown, unknown];
+    if (expected === null) continue;
+    const y = ops.find(
+      (o) =>
+        o !== x &&
+        o.key === x.key &&
+        o.f === 'write' &&
+        !o.info &&
+        o.point > x.point &&
+        o.invoke < x.complete &&
+        x.invoke < o.complete,
+    );
+    if (y === undefined) continue;
+    y.f = 'cas';
+    y.input = [expected, y.input];
+    return true;
   }
   return false;
 }

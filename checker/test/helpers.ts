@@ -187,6 +187,52 @@ export function randomSmallHistory(seed: number, count: number, spread = 10): Ti
 }
 
 /**
+ * A random small raftlab-kv history (one key) where most written values are
+ * unique and reads return a value written somewhere in the history (or
+ * null): the shape the value rules of the search (value guard, precedence of
+ * uniquely written values, dead states, eager writes) work on. May or may
+ * not be linearizable.
+ */
+export function randomUniqueValueHistory(seed: number, count: number, spread = 6): TimedOp[] {
+  const random = rng(seed);
+  const ops: TimedOp[] = [];
+  const written: number[] = [];
+  let fresh = 1;
+  // Mostly a fresh value; sometimes one written before (so not every value is unique).
+  const value = (): number =>
+    written.length > 0 && random() < 0.15 ? written[Math.floor(random() * written.length)]! : fresh++;
+  const seen = (): unknown =>
+    written.length === 0 || random() < 0.15 ? null : written[Math.floor(random() * written.length)];
+  for (let i = 0; i < count; i++) {
+    const invoke = random() * spread;
+    const complete = invoke + random() * 3;
+    const outcome = random() < 0.8 ? 'ok' : random() < 0.5 ? 'info' : random() < 0.5 ? 'fail' : 'pending';
+    const r = random();
+    if (r < 0.4) {
+      // The value read is chosen once all writes are known (below).
+      ops.push({
+        f: 'read',
+        input: null,
+        output: undefined,
+        outcome: outcome === 'ok' ? 'ok' : 'fail',
+        invoke,
+        complete,
+      });
+    } else if (r < 0.75) {
+      const x = value();
+      written.push(x);
+      ops.push({ f: 'write', input: x, output: x, outcome, invoke, complete });
+    } else if (r < 0.9) {
+      const pair = [seen(), value()];
+      written.push(pair[1] as number);
+      ops.push({ f: 'cas', input: pair, output: pair, outcome, invoke, complete });
+    } else ops.push({ f: 'delete', input: null, output: null, outcome, invoke, complete });
+  }
+  for (const op of ops) if (op.f === 'read') op.output = seen();
+  return ops;
+}
+
+/**
  * Exhaustive brute force: tries every order of ops consistent with real
  * time, each unknown op either taking effect or not. No memo, no pruning,
  * no segments. Exponential: for histories of up to ~9 ops.

@@ -14,6 +14,7 @@ import {
   linearizableRegisterHistory,
   plantRegisterAnomaly,
   randomSmallHistory,
+  randomUniqueValueHistory,
   type RegisterAnomaly,
   toEvents,
 } from './helpers.ts';
@@ -119,4 +120,35 @@ test('a direct proof of a stale or phantom read is only ever given for illegal h
     { seed: SEED + 4, numRuns: 1500 },
   );
   assert.ok(proofs > 50, `only ${proofs} proofs were exercised`);
+});
+
+test('with the value rules on every segment (guard, precedence, dead states, eager writes) the verdict equals the brute force', () => {
+  // The search turns these rules on only for segments of 48+ ops; here they
+  // run on every segment, over mostly unique values (where they cut most).
+  const model = createModel('raftlab-kv', {});
+  let illegal = 0;
+  let linearizable = 0;
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      fc.integer({ min: 2, max: 9 }),
+      fc.boolean(),
+      (seed, count, cutEverywhere) => {
+        const events = toEvents(randomUniqueValueHistory(seed, count));
+        const expected = bruteForceLinearizable(events, model);
+        const ops = prepareHistory(events, model).partitions.get(undefined) ?? [];
+        const limits = { deadline: Infinity, memoBytesMax: 2 ** 30, guardMinOps: 1 };
+        const outcome = searchPartition(ops, model, cutEverywhere ? { ...limits, minSegmentEntries: 2 } : limits);
+        assert.equal(
+          outcome.verdict,
+          expected ? 'linearizable' : 'illegal',
+          `seed ${seed} count ${count} ${cutEverywhere}`,
+        );
+        if (expected) linearizable++;
+        else illegal++;
+      },
+    ),
+    { seed: SEED + 5, numRuns: 3000 },
+  );
+  assert.ok(illegal > 300 && linearizable > 300, `illegal ${illegal}, linearizable ${linearizable}`);
 });

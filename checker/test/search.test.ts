@@ -236,3 +236,44 @@ test('the memory budget is checked on every step, so the search stops close to i
   assert.equal(result.partitions[0]!.unknownReason, 'memory');
   assert.ok(result.partitions[0]!.memoEntries <= 2048, `${result.partitions[0]!.memoEntries} memo entries`);
 });
+
+test('two acknowledged cas from a value written once are proven illegal without a search', async () => {
+  const { chaosHistory } = await import('../synthetic.ts');
+  // One busy key, 50 clients, no quiescent point: the exhaustive search of
+  // everything before the anomaly took millions of steps (unknown at 20 s).
+  const { events, planted } = chaosHistory({
+    ops: 10_000,
+    keys: 1,
+    processes: 50,
+    unknownRate: 0,
+    anomaly: 'double-cas',
+    seed: 101,
+  });
+  assert.ok(planted);
+  const result = checkSync(events, { budgetMs: 60_000, shrinkBudgetMs: 2_000 });
+  assert.equal(result.verdict, 'illegal');
+  const partition = result.partitions[0]!;
+  assert.equal(partition.steps, 0, 'proven directly, no search steps');
+  const cx = partition.counterexample!;
+  const cas = cx.ops.filter((op) => op.f === 'cas');
+  assert.ok(cas.length >= 2, `the window holds both cas: ${cx.ops.map((o) => o.description).join(', ')}`);
+  assert.equal(JSON.stringify((cas[0]!.input as unknown[])[0]), JSON.stringify((cas[1]!.input as unknown[])[0]));
+});
+
+test('fewer cas from a value than writes of it is no proof', () => {
+  // write 1, cas 1->2, write 1, cas 1->3: each cas has its own write of 1.
+  const events = sequential([
+    [0, 'write', 1, 'ok'],
+    [0, 'cas', [1, 2], 'ok'],
+    [0, 'write', 1, 'ok'],
+    [0, 'cas', [1, 3], 'ok'],
+  ]);
+  assert.equal(checkSync(events).verdict, 'linearizable');
+  // Drop the second write: now 1 is consumed twice but written once.
+  const broken = sequential([
+    [0, 'write', 1, 'ok'],
+    [0, 'cas', [1, 2], 'ok'],
+    [0, 'cas', [1, 3], 'ok'],
+  ]);
+  assert.equal(checkSync(broken).verdict, 'illegal');
+});
