@@ -164,4 +164,23 @@ test('the budget ends the search with what it found; no candidate starts after i
   assert.equal(result.attempts.length, 5);
   assert.ok(result.attempts.every((a) => a.atMs < 45_000));
   assert.ok(!isSmaller(original, result.smallest));
+  assert.equal(result.attempts.at(-1)?.step, 'reproduction rate of the smallest');
+});
+
+test('the budget always leaves room to measure the reproduction rate of the smallest failing run', async () => {
+  const { runner } = fakeRunner();
+  let clock = 0;
+  // Every run takes 10 s; 3 tries. Without time kept back, the search would use the whole 100 s on candidates.
+  const result = await shrinkSearch(original, async (s) => ((clock += 10_000), runner(s)), {
+    tries: 3,
+    budgetMs: 100_000,
+    now: () => clock,
+  });
+  assert.ok(result.budgetExhausted && result.smaller);
+  const last = result.attempts.at(-1);
+  assert.equal(last?.step, 'reproduction rate of the smallest');
+  assert.equal(last?.tries.length, 3, 'all three confirmation runs');
+  assert.deepEqual(last?.shape, result.smallest);
+  assert.ok(clock <= 100_000, `the shrink took ${clock} ms of a 100 s budget`);
+  assert.equal(result.reproduction.runs, 4, 'the run that accepted it and the three confirmation runs');
 });
