@@ -1,5 +1,9 @@
 /** Free loopback TCP ports for the servers and proxies a run starts. */
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isProcessAlive } from './pid.ts';
 
 /** Binds `port` (0: any) on 127.0.0.1 and releases it; the bound port, or undefined if it was taken. */
 function tryBind(port: number): Promise<number | undefined> {
@@ -19,20 +23,67 @@ function tryBind(port: number): Promise<number | undefined> {
 const portsHandedOut = new Set<number>();
 
 /**
+ * Claims of ports across the processes of this machine: a file per port naming the process that handed it out.
+ * A run keeps its nodes' and proxies' ports for its whole life, but a killed node's or a cut (disabled) proxy's port
+ * is unbound for seconds; without the claim another run's probe finds it free and takes it, and the restart or heal
+ * then fails (EADDRINUSE). A claim holds while its process lives; a dead process's claim is taken over.
+ */
+export const PORT_CLAIMS_DIR = join(tmpdir(), 'raftlab-ports');
+
+/** Claims `port` for this process; false when another live process of this machine holds it. */
+export function claimPort(port: number): boolean {
+  const file = join(PORT_CLAIMS_DIR, String(port));
+  mkdirSync(PORT_CLAIMS_DIR, { recursive: true });
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  let holder = Number.NaN;
+  try {
+    holder = Number(readFileSync(file, 'utf8'));
+  } catch {
+    // Released between our write and our read: ours to take.
+  }
+  if (holder !== process.pid && Number.isInteger(holder) && holder > 0 && isProcessAlive(holder)) return false;
+  writeFileSync(file, String(process.pid));
+  return true;
+}
+
+/** Gives up this process's claim of `port` (a candidate that turned out taken). */
+function releaseClaim(port: number): void {
+  try {
+    if (Number(readFileSync(join(PORT_CLAIMS_DIR, String(port)), 'utf8')) === process.pid) {
+      unlinkSync(join(PORT_CLAIMS_DIR, String(port)));
+    }
+  } catch {
+    // Nothing to release.
+  }
+}
+
+/** Claims `port` and checks it binds now; the claim is dropped again when it does not. */
+async function claimIfFree(port: number): Promise<boolean> {
+  if (portsHandedOut.has(port) || !claimPort(port)) return false;
+  if ((await tryBind(port)) !== undefined) return true;
+  releaseClaim(port);
+  return false;
+}
+
+/**
  * Picks a currently free loopback TCP port. By default it is below Linux's ephemeral range (32768-60999): a node's
  * or proxy's port is free while the node is killed or the proxy is cut, and a port from the ephemeral range could
- * meanwhile become the local port of some outgoing connection, so the restart could not bind it again.
+ * meanwhile become the local port of some outgoing connection, so the restart could not bind it again. For the same
+ * reason the port is claimed machine-wide for this process's life (claimPort), so another run's pick skips it.
  * `ephemeral: true` asks the kernel (port 0).
  */
 export async function freePort(options: { ephemeral?: boolean } = {}): Promise<number> {
   if (options.ephemeral !== true) {
     for (let attempt = 0; attempt < 200; attempt++) {
       const candidate = 20_000 + Math.floor(Math.random() * 12_000);
-      if (portsHandedOut.has(candidate)) continue;
-      const bound = await tryBind(candidate);
-      if (bound !== undefined) {
-        portsHandedOut.add(bound);
-        return bound;
+      if (await claimIfFree(candidate)) {
+        portsHandedOut.add(candidate);
+        return candidate;
       }
     }
   }
@@ -53,11 +104,14 @@ export async function freePorts(count: number, options: { ephemeral?: boolean } 
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * (12_000 - count));
-    let free = true;
-    for (let port = base; port < base + count && free; port++) {
-      free = !portsHandedOut.has(port) && (await tryBind(port)) !== undefined;
+    const claimed: number[] = [];
+    for (let port = base; port < base + count && claimed.length === port - base; port++) {
+      if (await claimIfFree(port)) claimed.push(port);
     }
-    if (!free) continue;
+    if (claimed.length < count) {
+      for (const port of claimed) releaseClaim(port);
+      continue;
+    }
     for (let port = base; port < base + count; port++) portsHandedOut.add(port);
     return base;
   }

@@ -189,7 +189,7 @@ const argv = await yargs(hideBin(process.argv))
     type: 'number',
     default: 1,
     describe:
-      'up to N faults of the chosen kinds active at once, each with its own start and length drawn from the seed (half to one and a half --interval); kills and pauses together never take out more than a minority (kill-majority, kill-all only while no other process fault is active); cannot be combined with figure8 or double-vote. 1 = one fault at a time, the same schedule as ever for a seed',
+      'up to N faults of the chosen kinds active at once, each with its own start and length drawn from the seed (gaps a quarter to one --interval, faults half to one and a half --interval or, about a third of them, a blip of 200 ms to a fifth of it); kills and pauses together never take out more than a minority (kill-majority, kill-all only while no other process fault is active); cannot be combined with figure8 or double-vote. 1 = one fault at a time, the same schedule as ever for a seed',
   })
   .option('schedule', {
     type: 'string',

@@ -34,7 +34,8 @@ const argv = await yargs(hideBin(process.argv))
   .option('budget-s', {
     type: 'number',
     default: 900,
-    describe: 'time budget in seconds; no candidate starts after it (the one running finishes)',
+    describe:
+      'time budget in seconds; no candidate starts after it (the one running finishes); the time of --tries runs of the smallest is kept back for its reproduction rate',
   })
   .option('store', { type: 'string', describe: "where candidate runs go; default: the original run's store" })
   .check((a) => {

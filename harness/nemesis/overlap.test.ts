@@ -120,6 +120,32 @@ test('overlap 3 over 60 s with the default kinds does overlap, and another seed 
   assert.ok(!overlaps(planSchedule({ ...options, intervalMs: 5000, durationMs: 60_000, seed: 1 })));
 });
 
+test('overlapping plans are denser than one at a time and about a third of their faults are short blips', () => {
+  // The settings of the vote-twice and commit-old-term presets (10 s interval, 50 s), seeds 1-20.
+  const kinds: NemesisKind[] = ['kill', 'pause', 'partition'];
+  const blipMaxMs = 10_000 / 5;
+  let overlapping = 0;
+  let oneAtATime = 0;
+  let blips = 0;
+  let blipKills = 0;
+  for (const n of [3, 5]) {
+    for (let seed = 1; seed <= 20; seed++) {
+      const options = { kinds, nodes: ids(n), intervalMs: 10_000, durationMs: 50_000, seed };
+      const plan = planSchedule({ ...options, overlap: 3 });
+      oneAtATime += planSchedule(options).length;
+      overlapping += plan.length;
+      const short = plan.filter((p) => p.stopMs - p.startMs <= blipMaxMs);
+      blips += short.length;
+      blipKills += short.filter((p) => p.fault.kind === 'kill').length;
+      for (const p of short) assert.ok(p.stopMs - p.startMs >= 200, `a blip of ${p.stopMs - p.startMs} ms`);
+    }
+  }
+  assert.ok(overlapping >= 3 * oneAtATime, `${overlapping} overlapping faults against ${oneAtATime} one at a time`);
+  const share = blips / overlapping;
+  assert.ok(share > 0.15 && share < 0.45, `blip share ${share.toFixed(2)}`);
+  assert.ok(blipKills > 0, 'some blips are fast restarts');
+});
+
 test('overlap refuses the scripted scenarios and bad values with a clear error', () => {
   const base = { nodes: ids(5), intervalMs: 1000, durationMs: 10_000, seed: 1 };
   assert.throws(

@@ -6,7 +6,8 @@
  *
  * With `overlap` 1 (the default) faults do not overlap: wait `interval`, start a fault, hold it for `interval`, stop
  * it, repeat. With `overlap` N > 1 there are N lanes, each an independent sequence of quiet gaps and faults whose
- * lengths are drawn from the seed (half to one and a half `interval`), so up to N faults are active at once. Two
+ * lengths are drawn from the seed (gaps a quarter to one `interval`; faults half to one and a half `interval`, or a
+ * short blip), so up to N faults are active at once and faults come denser than one at a time. Two
  * rules keep overlapping faults meaningful: process faults (kill, pause) never take out more than a minority at
  * once, and never two of them the same node (only kill-majority and kill-all exceed the minority, and only when no
  * other process fault is active); the scripted scenarios run alone, so they cannot be combined with overlap.
@@ -276,14 +277,14 @@ function planOverlapping(options: ScheduleOptions, overlap: number): PlannedFaul
   const random = new Random(options.seed);
   const nodes = [...options.nodes].sort();
   const minority = minorityOf(nodes.length);
-  const span = (): number => random.int(Math.round(options.intervalMs / 2), Math.round(options.intervalMs * 1.5));
-  const nextStart = Array.from({ length: overlap }, span);
+  const gap = (): number => overlapGapMs(random, options.intervalMs);
+  const nextStart = Array.from({ length: overlap }, gap);
   const plan: PlannedFault[] = [];
   for (;;) {
     const startMs = Math.min(...nextStart);
     if (!(startMs + 500 < options.durationMs)) return plan;
     const lane = nextStart.indexOf(startMs);
-    const stopMs = Math.min(startMs + span(), options.durationMs);
+    const stopMs = Math.min(startMs + overlapWindowMs(random, options.intervalMs), options.durationMs);
     const active = plan.filter((p) => p.stopMs > startMs).map((p) => p.fault);
     const load = active.reduce((sum, fault) => sum + processLoad(fault), 0);
     const held = new Set(
@@ -303,8 +304,27 @@ function planOverlapping(options: ScheduleOptions, overlap: number): PlannedFaul
       const fault = planFault(kind, random, nodes, { free, budget: minority - load });
       plan.push({ index: plan.length, startMs, stopMs, fault });
     }
-    nextStart[lane] = stopMs + span();
+    nextStart[lane] = stopMs + gap();
   }
+}
+
+/** Share of overlapping faults that are blips: a window shorter than an election or two. */
+const BLIP_SHARE = 0.3;
+
+/** A lane's quiet gap: a quarter to one `interval` (denser than one at a time, where the gap is a whole interval). */
+function overlapGapMs(random: Random, intervalMs: number): number {
+  return random.int(Math.max(1, Math.round(intervalMs / 4)), Math.max(1, Math.round(intervalMs)));
+}
+
+/**
+ * A fault's window: usually half to one and a half `interval`, but a blip (BLIP_SHARE of faults) lasts 200 ms to a
+ * fifth of the interval. A blip kill is a crash followed at once by a restart (as a supervisor restarts a process), so
+ * the node comes back into the term it left, with only what it made durable; a blip partition or pause ends while an
+ * election it caused is still running. Long windows alone let every election finish before the fault ends.
+ */
+function overlapWindowMs(random: Random, intervalMs: number): number {
+  if (random.next() < BLIP_SHARE) return random.int(200, Math.max(300, Math.round(intervalMs / 5)));
+  return random.int(Math.round(intervalMs / 2), Math.round(intervalMs * 1.5));
 }
 
 /** Short text for a fault, for progress lines and the report. */

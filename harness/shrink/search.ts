@@ -10,7 +10,8 @@
  *   4. simpler faults: a process fault on one node instead of several, each window halved;
  *   5. a shorter run: end shortly after the last fault (and halve a run without faults);
  *   6. fewer clients, then fewer keys (halving while it still fails);
- *   7. run the smallest failing run `tries` more times for its reproduction rate.
+ *   7. run the smallest failing run `tries` more times for its reproduction rate (the search keeps the time of
+ *      those runs back from the budget, so they always happen).
  *
  * Pure but for the injected runner and clock: the CLI runs candidates with runChaos, tests with a fake.
  */
@@ -137,14 +138,23 @@ export async function shrinkSearch(
   const runsOf = new Map<string, { illegal: number; runs: number }>();
   let budgetExhausted = false;
   let best = original;
-  const outOfBudget = (): boolean => {
-    if (now() - startedMs >= options.budgetMs || options.signal?.aborted === true) budgetExhausted = true;
-    return budgetExhausted;
+  /** The slowest run of the best shape so far: the search leaves `tries` of those for the confirmation runs. */
+  let bestRunMs = 0;
+  /**
+   * Whether a search step may still start: the time of `tries` runs of the best shape is kept back from the
+   * budget, so the reproduction rate of the result is always measured (without it the budget could end the search
+   * in its last candidate and leave a result whose rate nobody measured). The confirmation runs themselves only
+   * need the budget not to be over (`reserve` false).
+   */
+  const outOfBudget = (reserve = true): boolean => {
+    const keptMs = reserve ? options.tries * bestRunMs : 0;
+    if (now() - startedMs + keptMs >= options.budgetMs || options.signal?.aborted === true) budgetExhausted = true;
+    return reserve ? budgetExhausted : now() - startedMs >= options.budgetMs || options.signal?.aborted === true;
   };
 
-  /** Runs `shape` up to `tries` times (all of them when `all`); true if any run was illegal. */
-  const check = async (step: string, shape: RunShape, all = false): Promise<boolean> => {
-    if (outOfBudget()) return false;
+  /** Runs `shape` up to `tries` times (all of them when `confirm`); true if any run was illegal. */
+  const check = async (step: string, shape: RunShape, confirm = false): Promise<boolean> => {
+    if (outOfBudget(!confirm)) return false;
     const attempt: Attempt = {
       attempt: attempts.length + 1,
       step,
@@ -157,20 +167,26 @@ export async function shrinkSearch(
     attempts.push(attempt);
     const counts = runsOf.get(shapeKey(shape)) ?? { illegal: 0, runs: 0 };
     runsOf.set(shapeKey(shape), counts);
+    let slowestMs = 0;
     for (let i = 0; i < options.tries; i++) {
       // The first try always runs; later ones only within the budget.
-      if (i > 0 && outOfBudget()) break;
+      if (i > 0 && outOfBudget(!confirm)) break;
+      const runStartMs = now();
       const outcome = await run(shape, `attempt ${attempt.attempt} try ${i + 1}`);
+      slowestMs = Math.max(slowestMs, now() - runStartMs);
       attempt.tries.push(outcome);
       counts.runs++;
       if (outcome.exitCode === ILLEGAL) {
         counts.illegal++;
         attempt.failing = true;
-        if (!all) break;
+        if (!confirm) break;
       }
     }
     attempt.wallMs = now() - startedMs - attempt.atMs;
-    if (attempt.failing && isSmaller(shape, best)) best = shape;
+    if (attempt.failing && (isSmaller(shape, best) || shape === original)) {
+      best = shape;
+      bestRunMs = slowestMs;
+    }
     options.onAttempt?.(attempt, best);
     return attempt.failing;
   };

@@ -100,14 +100,20 @@ const original: RunShape = {
   ],
 };
 
-test('the search drops the faults that do not matter, shortens the run, and cuts clients and keys', async () => {
+/** The search against the fake cluster on a fake clock where every run takes `runMs`; returns the clock's end. */
+async function shrinkOnFakeClock(runMs: number, tries: number, budgetMs: number) {
   const { runner } = fakeRunner();
   let clock = 0;
-  const result = await shrinkSearch(original, async (s) => ((clock += 1000), runner(s)), {
-    tries: 2,
-    budgetMs: 1e9,
+  const result = await shrinkSearch(original, async (s) => ((clock += runMs), runner(s)), {
+    tries,
+    budgetMs,
     now: () => clock,
   });
+  return { result, endMs: clock };
+}
+
+test('the search drops the faults that do not matter, shortens the run, and cuts clients and keys', async () => {
+  const { result } = await shrinkOnFakeClock(1000, 2, 1e9);
   assert.ok(result.reproduced && result.smaller && !result.budgetExhausted);
   const kinds = result.smallest.schedule.map((p) => [p.index, p.fault.kind]);
   assert.deepEqual(kinds, [
@@ -153,15 +159,22 @@ test('a failure that never comes back is reported as not reproduced, after --tri
 });
 
 test('the budget ends the search with what it found; no candidate starts after it', async () => {
-  const { runner } = fakeRunner();
-  let clock = 0;
-  const result = await shrinkSearch(original, async (s) => ((clock += 10_000), runner(s)), {
-    tries: 1,
-    budgetMs: 45_000,
-    now: () => clock,
-  });
+  const { result } = await shrinkOnFakeClock(10_000, 1, 45_000);
   assert.ok(result.budgetExhausted);
   assert.equal(result.attempts.length, 5);
   assert.ok(result.attempts.every((a) => a.atMs < 45_000));
   assert.ok(!isSmaller(original, result.smallest));
+  assert.equal(result.attempts.at(-1)?.step, 'reproduction rate of the smallest');
+});
+
+test('the budget always leaves room to measure the reproduction rate of the smallest failing run', async () => {
+  // Every run takes 10 s; 3 tries. Without time kept back, the search would use the whole 100 s on candidates.
+  const { result, endMs } = await shrinkOnFakeClock(10_000, 3, 100_000);
+  assert.ok(result.budgetExhausted && result.smaller);
+  const last = result.attempts.at(-1);
+  assert.equal(last?.step, 'reproduction rate of the smallest');
+  assert.equal(last?.tries.length, 3, 'all three confirmation runs');
+  assert.deepEqual(last?.shape, result.smallest);
+  assert.ok(endMs <= 100_000, `the shrink took ${endMs} ms of a 100 s budget`);
+  assert.equal(result.reproduction.runs, 4, 'the run that accepted it and the three confirmation runs');
 });

@@ -13,6 +13,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isProcessAlive } from '../../lib/pid.ts';
 
 /** The lock file's name inside the data directory. */
 export const LOCK_FILE = 'LOCK';
@@ -38,16 +39,6 @@ export class DataDirInUseError extends Error {
       `data directory ${dir} is in use by ${ownerPid > 0 ? `process ${ownerPid}` : 'another process'} (lock file ${file}); ` +
         'stop that node first, or give this one another --data-dir',
     );
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -116,7 +107,7 @@ export function lockDataDir(dir: string, pid: number = process.pid): DirLock {
       };
     }
     const owner = readOwner(path);
-    if (owner !== null && isRunning(owner)) throw new DataDirInUseError(dir, owner, path);
+    if (owner !== null && isProcessAlive(owner)) throw new DataDirInUseError(dir, owner, path);
     // An empty lock may be one another process has just created and not yet
     // written: only an old one is a torn leftover.
     if (owner === null && ageMs(path) < FRESH_EMPTY_LOCK_MS) throw new DataDirInUseError(dir, -1, path);

@@ -169,8 +169,9 @@ function run(puppet: Puppet): ReturnType<ReturnType<typeof doubleVoteScenario>> 
       isPaused: (id) => puppet.nodes.get(id)?.paused === true,
     },
     network: {
-      cut: async (list) => (log(`cut ${links(list).join(' ')}`), puppet.cutLinks(links(list))),
-      heal: async (list) => (log(`heal ${links(list).join(' ')}`), links(list).forEach((l) => puppet.cut.delete(l))),
+      // A disabled proxy frees its port for seconds (another run on the machine can take it): the script must not.
+      cut: async () => assert.fail('the script cuts links with a blackhole, which keeps the proxy and its port'),
+      heal: async () => assert.fail('the script cuts links with a blackhole, which keeps the proxy and its port'),
       latency: async (list) => (
         log(`latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.add(l))
       ),
@@ -178,8 +179,10 @@ function run(puppet: Puppet): ReturnType<ReturnType<typeof doubleVoteScenario>> 
       removeLatency: async (list) => (
         log(`remove-latency ${links(list).join(' ')}`), links(list).forEach((l) => puppet.delayed.delete(l))
       ),
-      blackhole: async () => assert.fail('not used'),
-      removeBlackhole: async () => assert.fail('not used'),
+      blackhole: async (list) => (log(`cut ${links(list).join(' ')}`), puppet.cutLinks(links(list))),
+      removeBlackhole: async (list) => (
+        log(`heal ${links(list).join(' ')}`), links(list).forEach((l) => puppet.cut.delete(l))
+      ),
       bandwidth: async () => assert.fail('not used'),
       healAll: async () => assert.fail('the script heals what it did itself'),
       holdClientRequests: async () => (log('hold'), void (puppet.holding = true)),

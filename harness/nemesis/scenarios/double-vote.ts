@@ -1,7 +1,7 @@
 /**
  * The double-vote scenario: builds the one state in which a voter that forgot
  * its vote (the planted `vote-twice` bug) elects two leaders in one term, using
- * only kills, pauses, per-link cuts and latency.
+ * only kills, pauses, per-link cuts (blackholes) and latency.
  *
  * Election Safety (Raft §5.2, Figure 3) rests on every vote being durable
  * before it is answered (Figure 2, "Persistent state on all servers"): a
@@ -101,13 +101,17 @@ class Undo {
     this.killed.delete(id);
   }
 
+  /**
+   * Cuts with a blackhole, not by disabling the proxies: the links stay down for seconds, and a disabled proxy's port
+   * is free for another process on the machine to take, after which the heal cannot enable it again.
+   */
   async cutLinks(links: readonly Link[]): Promise<void> {
     this.cut.push(...links);
-    await this.ctx.cut(links);
+    await this.ctx.blackhole(links);
   }
 
   async healLinks(links: readonly Link[]): Promise<void> {
-    await this.ctx.heal(links);
+    await this.ctx.removeBlackhole(links);
     for (const [from, to] of links) {
       const at = this.cut.findIndex(([a, b]) => a === from && b === to);
       if (at >= 0) this.cut.splice(at, 1);

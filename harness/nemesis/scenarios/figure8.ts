@@ -22,6 +22,12 @@
  *     committed; restart L and F1. Acknowledged writes are gone, and the
  *     reads that follow make the checker say illegal.
  *
+ * Peer links are cut with a blackhole (the proxy keeps its port while the
+ * link is down for seconds, so no other process on the machine can take it);
+ * client links are cut by disabling their proxy, because a client must see
+ * its connection refused (a certain failure) rather than a request that
+ * vanishes (an unknown op that hides lost writes from the checker).
+ *
  * Every wait has a deadline; when the cluster does something else (another
  * node wins, a leader steps down early), the script says so in its outcome,
  * still runs the remaining faults where they make sense, and returns. The
@@ -101,7 +107,8 @@ async function partitionOldLeader(ctx: ScenarioContext): Promise<StepA | undefin
   const L = start.id;
   const t = start.term;
   const [F1, ...others] = ctx.random.shuffle(ctx.ids.filter((id) => id !== L)) as [string, ...string[]];
-  await ctx.cut([...linksBetween([L, F1], others), ...clientLinks(others)]);
+  await ctx.blackhole(linksBetween([L, F1], others));
+  await ctx.cut(clientLinks(others));
   const majorityStatuses = await ctx.waitFor(
     'the others to answer after the cut',
     async () => {
@@ -147,7 +154,7 @@ async function isolateNewLeader(ctx: ScenarioContext, a: StepA): Promise<StepB |
   const M = elected.id;
   const u = elected.term;
   const rest = a.others.filter((id) => id !== M);
-  await ctx.cut(linksBetween([M], rest));
+  await ctx.blackhole(linksBetween([M], rest));
   const restStatuses = await statusesOf(ctx, rest);
   // S3 must be less up to date than L (last term below u) to vote for it; prefer one that is.
   const behind = rest.filter((id) => (restStatuses.find((s) => s.id === id)?.lastTerm ?? u) < u);
@@ -180,7 +187,7 @@ async function isolateNewLeader(ctx: ScenarioContext, a: StepA): Promise<StepB |
 async function reuniteOldLeader(ctx: ScenarioContext, a: StepA, b: StepB): Promise<ScenarioOutcome> {
   const { L, majorityIndex } = a;
   await ctx.holdClientRequests([L, a.F1]);
-  await ctx.heal(linksBetween([L], [b.S3]));
+  await ctx.removeBlackhole(linksBetween([L], [b.S3]));
   const back = await ctx.waitFor(
     `${L} to lead again after term ${b.u}, or another leader`,
     async () => (await statusesOf(ctx, [L, a.F1, b.S3])).find((s) => s.role === 'leader' && s.term > b.u),
@@ -273,7 +280,7 @@ async function finish(
   // Refused connections make a client's request a certain failure, not an unknown one.
   await ctx.cut([...clientLinks([L, F1, ...others])]);
   await Promise.all([ctx.kill(L), ctx.kill(F1)]);
-  await ctx.heal(linksBetween(others, others));
+  await ctx.removeBlackhole(linksBetween(others, others));
   const winner = await ctx.waitFor(
     `a leader among ${others.join(',')} with its log committed`,
     async () => {
@@ -294,7 +301,8 @@ async function finish(
   if (winner !== undefined && winner.lastTerm !== winner.term) await primeReads(ctx, winner.id);
   await ctx.heal(clientLinks(others));
   await Promise.all([ctx.restart(L), ctx.restart(F1)]);
-  await ctx.heal([...linksBetween([L, F1], others), ...clientLinks([L, F1])]);
+  await ctx.removeBlackhole(linksBetween([L, F1], others));
+  await ctx.heal(clientLinks([L, F1]));
   await ctx.releaseClientRequests();
   const suffix =
     winner === undefined
