@@ -1,0 +1,430 @@
+/**
+ * The violation, explained: for one illegal key, the ops a reader needs to see (the checker's smallest window, the
+ * ops that forced the state the window starts in, and the other ops of the key around the window), each with its
+ * raw history events, the member the client asked and the member that answered; who led in which term (from
+ * status.jsonl); the fault windows active meanwhile; and a paragraph that tells the story in words, starting from
+ * the checker's own sentence. Pure: the drawing is timeline-svg.ts.
+ *
+ * Times are those of the history (ns since the workload started). A history without times (an EDN file given to
+ * `npm run check --html`) is laid out by event index instead, and the story says "event N".
+ */
+import type { Counterexample, OperationInfo } from '../checker/index.ts';
+import type { FaultWindow } from './analysis.ts';
+import type { RunEvent, StatusSample } from './run-files.ts';
+
+/** How an op takes part in the explanation. */
+export type OpRole = 'window' | 'cause' | 'context';
+
+/** One op drawn on the violation timeline. */
+export interface TimelineOp {
+  /** Event index of its invoke (the checker's op id when the op is the checker's). */
+  id: number;
+  process: number;
+  f: string;
+  description: string;
+  /** Outcome as recorded in the history. */
+  outcome: 'ok' | 'fail' | 'info' | 'pending';
+  role: OpRole;
+  /** The checker relaxed this ok op to "may or may not have happened" while shrinking. */
+  relaxed: boolean;
+  /** No partial linearization could place it. */
+  stuck: boolean;
+  /** 1-based position in the longest partial linearization. */
+  order?: number;
+  start: number;
+  /** Completion time (or index); undefined when the op never completed. */
+  end?: number;
+  /** Member the client sent it to, and the member that answered (when the system names it). */
+  node?: string;
+  servedBy?: string;
+  /** The raw history events (invoke, completion), for hover. */
+  events: RunEvent[];
+}
+
+/** A member's role over a stretch of time, from the status samples. */
+export interface RoleBand {
+  node: string;
+  role: string;
+  term: number;
+  start: number;
+  end: number;
+}
+
+/** Everything the violation view of one key shows. */
+export interface ViolationView {
+  key: string;
+  /** 'ns' when the history has times, 'index' when positions are event indices. */
+  axis: 'ns' | 'index';
+  ops: TimelineOp[];
+  /** Span of the checker's window ops (not the causes or context). */
+  windowStart: number;
+  windowEnd: number;
+  /** The op the longest partial linearization cannot get past (id), if known. */
+  breaksAt?: number;
+  /** Length of the longest partial linearization. */
+  longestPrefix: number;
+  truncated: boolean;
+  minimal: boolean;
+  initialState: string;
+  bands: RoleBand[];
+  faults: (FaultWindow & { lane: number })[];
+  story: string;
+  /** Context ops of the key left out because there were more than the bound. */
+  contextOmitted: number;
+}
+
+/** At most this many ops of the key around the window are drawn besides the window and its causes. */
+const CONTEXT_OPS_MAX = 40;
+
+interface PairedEvents {
+  invoke: RunEvent;
+  invokeIndex: number;
+  completion?: RunEvent;
+}
+
+/** Every client op of the history by invoke index, with its completion event. */
+function pairEvents(events: readonly RunEvent[]): Map<number, PairedEvents> {
+  const open = new Map<number, PairedEvents>();
+  const byInvoke = new Map<number, PairedEvents>();
+  events.forEach((event, index) => {
+    if (typeof event.process !== 'number') return;
+    if (event.type === 'invoke') {
+      const pair = { invoke: event, invokeIndex: index };
+      open.set(event.process, pair);
+      byInvoke.set(index, pair);
+      return;
+    }
+    const pair = open.get(event.process);
+    if (pair === undefined) return;
+    pair.completion = event;
+    open.delete(event.process);
+  });
+  return byInvoke;
+}
+
+const showValue = (value: unknown): string => (value === undefined ? '' : JSON.stringify(value));
+
+function describeRaw(pair: PairedEvents): string {
+  const { invoke, completion } = pair;
+  if (invoke.f === 'read') return completion?.type === 'ok' ? `read -> ${showValue(completion.value)}` : 'read';
+  if (invoke.f === 'cas' && Array.isArray(invoke.value))
+    return `cas ${showValue(invoke.value[0])} -> ${showValue(invoke.value[1])}`;
+  return `${invoke.f} ${showValue(invoke.value)}`;
+}
+
+/** Finds the history's pair of a checker op: by id (same history), else by process and invoke time. */
+function pairOf(op: OperationInfo, pairs: Map<number, PairedEvents>): PairedEvents | undefined {
+  const byId = pairs.get(op.id);
+  if (byId !== undefined && byId.invoke.process === op.process && byId.invoke.f === op.f) return byId;
+  for (const pair of pairs.values())
+    if (pair.invoke.process === op.process && pair.invoke.time === op.invokeTimeNs && pair.invoke.f === op.f)
+      return pair;
+  return undefined;
+}
+
+/** Chooses the time axis: ns when every op has a time, else event indices. */
+function chooseAxis(events: readonly RunEvent[]): 'ns' | 'index' {
+  return events.every((e) => typeof e.time === 'number') ? 'ns' : 'index';
+}
+
+function timelineOp(
+  pair: PairedEvents,
+  role: OpRole,
+  axis: 'ns' | 'index',
+  info: OperationInfo | undefined,
+  events: readonly RunEvent[],
+): TimelineOp {
+  const completionIndex = pair.completion === undefined ? -1 : events.indexOf(pair.completion, pair.invokeIndex);
+  const completion = pair.completion;
+  const op: TimelineOp = {
+    id: pair.invokeIndex,
+    process: pair.invoke.process as number,
+    f: pair.invoke.f,
+    description: info?.description ?? describeRaw(pair),
+    outcome: completion?.type === 'invoke' || completion === undefined ? 'pending' : completion.type,
+    role,
+    relaxed: info?.relaxed === true,
+    stuck: false,
+    start: axis === 'ns' ? pair.invoke.time : pair.invokeIndex,
+    events: completion === undefined ? [pair.invoke] : [pair.invoke, completion],
+  };
+  if (completion !== undefined) op.end = axis === 'ns' ? completion.time : completionIndex;
+  if (pair.invoke.node !== undefined) op.node = pair.invoke.node;
+  if (completion?.servedBy !== undefined) op.servedBy = completion.servedBy;
+  return op;
+}
+
+/** Role bands per member from the status samples that overlap [from, to] (ns). */
+export function roleBands(samples: readonly StatusSample[], from: number, to: number): RoleBand[] {
+  const bands: RoleBand[] = [];
+  const open = new Map<string, RoleBand>();
+  for (let i = 0; i < samples.length; i++) {
+    const sample = samples[i]!;
+    const next = samples[i + 1]?.time ?? sample.time + 250e6;
+    if (next < from || sample.time > to) continue;
+    for (const [node, status] of Object.entries(sample.nodes)) {
+      const role = status === null ? 'down' : status.role;
+      const term = status?.term ?? -1;
+      const current = open.get(node);
+      if (current !== undefined && current.role === role && current.term === term) {
+        current.end = next;
+        continue;
+      }
+      const band = { node, role, term, start: sample.time, end: next };
+      bands.push(band);
+      open.set(node, band);
+    }
+  }
+  return bands;
+}
+
+/** Who claimed to lead at `t` (ns): the members that said leader in the last sample at or before it. */
+export function leadersAt(samples: readonly StatusSample[], t: number): { node: string; term: number }[] | undefined {
+  let sample: StatusSample | undefined;
+  for (const s of samples) {
+    if (s.time > t) break;
+    sample = s;
+  }
+  if (sample === undefined) return undefined;
+  return Object.entries(sample.nodes)
+    .flatMap(([node, status]) => (status?.role === 'leader' ? [{ node, term: status.term }] : []))
+    .sort((a, b) => b.term - a.term);
+}
+
+/** Builds the view of one counterexample against the history and status samples it came from. */
+export function buildViolationView(
+  example: Counterexample,
+  events: readonly RunEvent[],
+  status: readonly StatusSample[],
+  faults: readonly (FaultWindow & { lane: number })[],
+): ViolationView {
+  const axis = chooseAxis(events);
+  const pairs = pairEvents(events);
+  const ops = new Map<number, TimelineOp>();
+  const add = (info: OperationInfo, role: OpRole): void => {
+    const pair = pairOf(info, pairs);
+    if (pair === undefined || ops.has(pair.invokeIndex)) return;
+    ops.set(pair.invokeIndex, timelineOp(pair, role, axis, info, events));
+  };
+  for (const info of example.ops) add(info, 'window');
+  const windowOps = [...ops.values()];
+  for (const cause of example.initialStateCauses ?? [])
+    for (const info of [...cause.writes, ...cause.reads]) add(info, 'cause');
+  addSources(ops, pairs, axis, events);
+  const windowStart = Math.min(...windowOps.map((o) => o.start));
+  const windowEnd = Math.max(...windowOps.map((o) => o.end ?? o.start));
+  const contextOmitted = addContext(ops, pairs, example.key, windowStart, windowEnd, axis, events);
+  // The checker's ids are event indices of the history it checked; the drawing uses this history's.
+  const checkerToDrawn = new Map<number, number>();
+  for (const info of example.ops) {
+    const pair = pairOf(info, pairs);
+    if (pair !== undefined) checkerToDrawn.set(info.id, pair.invokeIndex);
+  }
+  for (const id of example.stuckOps) {
+    const drawn = ops.get(checkerToDrawn.get(id) ?? -1);
+    if (drawn !== undefined) drawn.stuck = true;
+  }
+  const longest = example.partialLinearizations[0] ?? [];
+  longest.forEach((step, i) => {
+    const drawn = ops.get(checkerToDrawn.get(step.id) ?? -1);
+    if (drawn !== undefined) drawn.order = i + 1;
+  });
+  const breaksAt = breakingOp(example, longest.length, checkerToDrawn);
+  const spanStart = Math.min(...[...ops.values()].map((o) => o.start));
+  const spanEnd = Math.max(...[...ops.values()].map((o) => o.end ?? o.start));
+  const view: ViolationView = {
+    key: example.key ?? '(all)',
+    axis,
+    ops: [...ops.values()].sort((a, b) => a.start - b.start),
+    windowStart,
+    windowEnd,
+    longestPrefix: longest.length,
+    truncated: example.partialLinearizationsTruncated === true,
+    minimal: example.minimal,
+    initialState: example.initialState,
+    bands: axis === 'ns' ? roleBands(status, spanStart, spanEnd) : [],
+    faults:
+      axis === 'ns'
+        ? faults.filter((f) => f.startNs <= spanEnd && (f.stopNs ?? Number.POSITIVE_INFINITY) >= spanStart)
+        : [],
+    story: '',
+    contextOmitted,
+  };
+  if (breaksAt !== undefined) view.breaksAt = breaksAt;
+  view.story = tellStory(example, view, events, status);
+  return view;
+}
+
+const valueKey = (value: unknown): string => JSON.stringify(value ?? null);
+
+/** The value an op requires (a read's result, a cas's expected value), from its raw events. */
+function observedValue(op: TimelineOp): string | undefined {
+  const [invoke, completion] = op.events;
+  if (op.f === 'read' && completion?.type === 'ok') return valueKey(completion.value);
+  if (op.f === 'cas' && Array.isArray(invoke?.value)) return valueKey(invoke.value[0]);
+  return undefined;
+}
+
+/** The value an op writes, from its invoke. */
+function writtenValue(event: RunEvent): string | undefined {
+  if (event.f === 'write') return valueKey(event.value);
+  if (event.f === 'cas' && Array.isArray(event.value)) return valueKey(event.value[1]);
+  return undefined;
+}
+
+/**
+ * For each window op of the checker's that needs a value (a read's result, a cas's expected value), the latest
+ * write of that value invoked before it: the op the checker's sentence names as lost or overwritten, drawn so the
+ * reader sees it. None is added for a phantom value (nothing wrote it).
+ */
+function addSources(
+  ops: Map<number, TimelineOp>,
+  pairs: Map<number, PairedEvents>,
+  axis: 'ns' | 'index',
+  events: readonly RunEvent[],
+): void {
+  for (const op of [...ops.values()].filter((o) => o.role === 'window')) {
+    const need = observedValue(op);
+    if (need === undefined) continue;
+    let source: PairedEvents | undefined;
+    for (const pair of pairs.values()) {
+      if (pair.invokeIndex >= op.id || pair.invoke.key !== op.events[0]?.key) continue;
+      if (pair.completion?.type === 'fail' || writtenValue(pair.invoke) !== need) continue;
+      if (source === undefined || pair.invokeIndex > source.invokeIndex) source = pair;
+    }
+    if (source !== undefined && !ops.has(source.invokeIndex))
+      ops.set(source.invokeIndex, timelineOp(source, 'cause', axis, undefined, events));
+  }
+}
+
+/**
+ * The checker's sentence counts seconds from the key's first op ("at 0.43 s"); the page counts from the workload's
+ * start. Shifts each "at N s" by the key's first op time so the story reads on one clock.
+ */
+export function onRunClock(sentence: string, keyStartNs: number): string {
+  return sentence.replace(/\bat (\d+(?:\.\d+)?) s\b/g, (_match, seconds: string) => {
+    const decimals = seconds.split('.')[1]?.length ?? 0;
+    return `at ${(Number(seconds) + keyStartNs / 1e9).toFixed(decimals)} s`;
+  });
+}
+
+/** Other ops of the key overlapping the window, nearest first, up to the bound; returns how many were left out. */
+function addContext(
+  ops: Map<number, TimelineOp>,
+  pairs: Map<number, PairedEvents>,
+  key: string | undefined,
+  from: number,
+  to: number,
+  axis: 'ns' | 'index',
+  events: readonly RunEvent[],
+): number {
+  const candidates: TimelineOp[] = [];
+  for (const pair of pairs.values()) {
+    if (ops.has(pair.invokeIndex) || (key !== undefined && pair.invoke.key !== key)) continue;
+    const op = timelineOp(pair, 'context', axis, undefined, events);
+    if (op.start <= to && (op.end ?? Number.POSITIVE_INFINITY) >= from) candidates.push(op);
+  }
+  const middle = (from + to) / 2;
+  candidates.sort((a, b) => Math.abs(a.start - middle) - Math.abs(b.start - middle));
+  for (const op of candidates.slice(0, CONTEXT_OPS_MAX)) ops.set(op.id, op);
+  return Math.max(0, candidates.length - CONTEXT_OPS_MAX);
+}
+
+/**
+ * The op the longest partial linearization cannot get past: one no linearization places (stuckOps), else the
+ * earliest-invoked ok op of the window that the longest one leaves out.
+ */
+function breakingOp(example: Counterexample, prefix: number, toDrawn: Map<number, number>): number | undefined {
+  const placed = new Set((example.partialLinearizations[0] ?? []).slice(0, prefix).map((s) => s.id));
+  const stuck = example.stuckOps[0];
+  const id =
+    stuck ??
+    [...example.ops]
+      .sort((a, b) => a.invokeIndex - b.invokeIndex)
+      .find((op) => op.outcome === 'ok' && op.relaxed !== true && !placed.has(op.id))?.id;
+  return id === undefined ? undefined : toDrawn.get(id);
+}
+
+/** "12.41 s" (run time) or "event 812". */
+export function formatAt(view: Pick<ViolationView, 'axis'>, at: number): string {
+  return view.axis === 'ns' ? `${(at / 1e9).toFixed(2)} s` : `event ${at}`;
+}
+
+function leaderWords(claims: { node: string; term: number }[] | undefined): string {
+  if (claims === undefined) return 'no member status was sampled yet';
+  if (claims.length === 0) return 'no member claimed to lead';
+  if (claims.length === 1) return `${claims[0]!.node} led (term ${claims[0]!.term})`;
+  return `${claims.map((c) => `${c.node} (term ${c.term})`).join(' and ')} both claimed to lead`;
+}
+
+/** " (sent to n2, answered by n1)", or "" when the history does not say where an op went. */
+function routeWords(op: TimelineOp): string {
+  if (op.node === undefined) return '';
+  return op.servedBy === undefined ? ` (sent to ${op.node})` : ` (sent to ${op.node}, answered by ${op.servedBy})`;
+}
+
+/**
+ * The story: the checker's sentence, then where the op that breaks the linearization went and who led at that
+ * moment, where the last acknowledged write before it was applied, and the faults active during the window.
+ */
+/** Invoke time of the key's first op that the checker saw (fail ops are not part of its partition). */
+function keyStartNs(events: readonly RunEvent[], key: string | undefined): number | undefined {
+  let start: number | undefined;
+  for (const pair of pairEvents(events).values()) {
+    if (key !== undefined && pair.invoke.key !== key) continue;
+    if (pair.completion?.type === 'fail') continue;
+    if (start === undefined || pair.invoke.time < start) start = pair.invoke.time;
+  }
+  return start;
+}
+
+function tellStory(
+  example: Counterexample,
+  view: ViolationView,
+  events: readonly RunEvent[],
+  status: readonly StatusSample[],
+): string {
+  const sentences: string[] = [];
+  const keyStart = keyStartNs(events, example.key);
+  sentences.push(
+    example.explanation !== undefined
+      ? view.axis === 'ns' && keyStart !== undefined
+        ? onRunClock(example.explanation, keyStart)
+        : example.explanation
+      : `No order of the ${example.ops.length} ops of the window on key ${view.key} is a legal history of the object.`,
+  );
+  const focus = view.ops.find((o) => o.id === view.breaksAt);
+  if (focus !== undefined) {
+    const when = view.axis === 'ns' ? `, when ${leaderWords(leadersAt(status, focus.start))}` : '';
+    sentences.push(
+      `The op the longest linearization cannot get past, ${focus.description} by p${focus.process}${routeWords(focus)}, was invoked at ${formatAt(view, focus.start)}${when}.`,
+    );
+    const lastWrite = view.ops
+      .filter((o) => o.outcome === 'ok' && o.end !== undefined && o.end < focus.start && o.f !== 'read')
+      .sort((a, b) => (b.end ?? 0) - (a.end ?? 0))[0];
+    if (lastWrite !== undefined) {
+      const at = lastWrite.end ?? lastWrite.start;
+      const when = view.axis === 'ns' ? `, when ${leaderWords(leadersAt(status, at))}` : '';
+      sentences.push(
+        `The last write acknowledged before it, ${lastWrite.description} by p${lastWrite.process}${routeWords(lastWrite)}, was acknowledged at ${formatAt(view, at)}${when}.`,
+      );
+    }
+  }
+  if (view.axis === 'ns') sentences.push(faultWords(view));
+  return sentences.join(' ');
+}
+
+function faultWords(view: ViolationView): string {
+  const active = view.faults.filter(
+    (f) => f.startNs <= view.windowEnd && (f.stopNs ?? Number.POSITIVE_INFINITY) >= view.windowStart,
+  );
+  const span = `${formatAt(view, view.windowStart)}–${formatAt(view, view.windowEnd)}`;
+  if (active.length === 0) return `No fault was active during the window (${span}).`;
+  const list = active
+    .map(
+      (f) =>
+        `#${f.index} ${f.description} (${formatAt(view, f.startNs)}–${f.stopNs === undefined ? 'end' : formatAt(view, f.stopNs)})`,
+    )
+    .join('; ');
+  return `Active during the window (${span}): ${list}.`;
+}
