@@ -170,13 +170,22 @@ export function renderTimelineSvg(view: ViolationView, index: number): string {
     );
     parts.push(`<text class="row" x="4" y="${laneY + 15}">p${process}</text>`);
   }
+  // A label may run past its bar up to the next bar of the same process (one op at a time per process).
+  const nextStart = new Map<number, number>();
+  for (const process of processes) {
+    const lane = view.ops.filter((o) => o.process === process).sort((a, b) => a.start - b.start);
+    lane.forEach((op, i) =>
+      nextStart.set(op.id, lane[i + 1] === undefined ? WIDTH_PX - RIGHT_PX : x(lane[i + 1]!.start)),
+    );
+  }
   for (const op of view.ops) {
     const laneY = top + processes.indexOf(op.process) * LANE_PX;
     const x0 = x(op.start);
     const x1 = op.end === undefined ? WIDTH_PX - RIGHT_PX : x(op.end);
+    const room = (nextStart.get(op.id) ?? WIDTH_PX) - x0 - 6;
     parts.push(
       `<g class="${opClass(op)}" data-op="${op.id}" tabindex="0"><rect x="${x0.toFixed(1)}" y="${laneY + 2}" width="${Math.max(3, x1 - x0).toFixed(1)}" height="${BAR_PX}" rx="3"></rect>` +
-        `<text x="${(x0 + 3).toFixed(1)}" y="${laneY + 16}">${escapeHtml(opLabel(op))}</text></g>`,
+        `<text x="${(x0 + 3).toFixed(1)}" y="${laneY + 16}">${escapeHtml(clip(opLabel(op), room / 6.7))}</text></g>`,
     );
   }
   const bottom = top + processes.length * LANE_PX;

@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { faultWindows } from './analysis.ts';
+import { checkSync } from '../checker/index.ts';
+import type { RunEvent } from './run-files.ts';
 import { buildViolationView, leadersAt, roleBands } from './violation.ts';
 import { buildAxis } from './timeline-svg.ts';
 import { staleReadEvents, staleReadStatus, writeStaleReadRun } from './testing.ts';
@@ -33,11 +35,11 @@ test('the violation view tells the story: the checker sentence, who served the r
   );
   assert.match(
     v.story,
-    /cannot get past, read → 1 by p1 \(sent to n2, answered by n2\), was invoked at 0\.70 s, when n1 \(term 2\) and n2 \(term 1\) both claimed to lead\./,
+    /cannot get past, read → 1 by p1 \(sent to n2, answered by n2, then the leader in term 1\), was invoked at 0\.70 s, when n1 \(term 2\) and n2 \(term 1\) both claimed to lead\./,
   );
   assert.match(
     v.story,
-    /The last write acknowledged before it, write 2 by p0 \(sent to n1, answered by n1\), was acknowledged at 0\.53 s, when n1 \(term 2\) and n2 \(term 1\) both claimed to lead\./,
+    /The last write acknowledged before it, write 2 by p0 \(sent to n1, answered by n1, then the leader in term 2\), was acknowledged at 0\.53 s, when n1 \(term 2\) and n2 \(term 1\) both claimed to lead\./,
   );
   assert.match(v.story, /Active during the window \([^)]*\): #0 partition n2 \| n1 n3 \(0\.30 s–1\.50 s\)\./);
   // The read is the op the linearization breaks at; the window and the op that forced the initial state are drawn.
@@ -53,6 +55,38 @@ test('the violation view tells the story: the checker sentence, who served the r
   assert.equal(read?.servedBy, 'n2');
   // Other keys' ops are not context of k0.
   assert.ok(v.ops.every((o) => o.events[0]?.key === 'k0'));
+});
+
+test('a value read although its only write was answered fail is told as such', () => {
+  // A retried cas applied twice: the first copy took effect, the retry answered cas-mismatch (fail), 3 was read.
+  const events: RunEvent[] = [
+    { process: 0, type: 'invoke', f: 'write', key: 'k', value: 1, time: 0, node: 'n1' },
+    { process: 0, type: 'ok', f: 'write', key: 'k', value: 1, time: 10 * ms, node: 'n1', servedBy: 'n1' },
+    { process: 1, type: 'invoke', f: 'cas', key: 'k', value: [1, 3], time: 20 * ms, node: 'n2' },
+    {
+      process: 1,
+      type: 'fail',
+      f: 'cas',
+      key: 'k',
+      value: [1, 3],
+      time: 400 * ms,
+      node: 'n2',
+      servedBy: 'n1',
+      error: 'cas-mismatch',
+    },
+    { process: 2, type: 'invoke', f: 'read', key: 'k', value: null, time: 500 * ms, node: 'n3' },
+    { process: 2, type: 'ok', f: 'read', key: 'k', value: 3, time: 510 * ms, node: 'n3', servedBy: 'n1' },
+  ];
+  const result = checkSync(events, { model: 'raftlab-kv' });
+  const example = result.partitions[0]?.counterexample;
+  assert.ok(example !== undefined, 'illegal: 3 was never written by an op that may have happened');
+  const v = buildViolationView(example, events, [], []);
+  const cas = v.ops.find((o) => o.events[0]?.f === 'cas');
+  assert.equal(cas?.role, 'cause');
+  assert.match(
+    v.story,
+    /^p2 read 3 at 0\.50 s, a value no op ever wrote \(a phantom value\)[^.]*\. The write of that value before it, cas 1 → 3 by p1 \(sent to n2, answered by n1\), was answered fail \(cas-mismatch\) at 0\.40 s, which says it certainly did not happen; yet its value was read\. The op the longest linearization cannot get past, read → 3 by p2 \(sent to n3, answered by n1\), was invoked at 0\.50 s\./,
+  );
 });
 
 test('role bands follow status.jsonl, including a member that did not answer', () => {

@@ -106,9 +106,10 @@ const showValue = (value: unknown): string => (value === undefined ? '' : JSON.s
 
 function describeRaw(pair: PairedEvents): string {
   const { invoke, completion } = pair;
-  if (invoke.f === 'read') return completion?.type === 'ok' ? `read -> ${showValue(completion.value)}` : 'read';
+  // The checker's words for the same ops (checker/models.ts describeOperation).
+  if (invoke.f === 'read') return completion?.type === 'ok' ? `read → ${showValue(completion.value)}` : 'read';
   if (invoke.f === 'cas' && Array.isArray(invoke.value))
-    return `cas ${showValue(invoke.value[0])} -> ${showValue(invoke.value[1])}`;
+    return `cas ${showValue(invoke.value[0])} → ${showValue(invoke.value[1])}`;
   return `${invoke.f} ${showValue(invoke.value)}`;
 }
 
@@ -275,7 +276,8 @@ function writtenValue(event: RunEvent): string | undefined {
 /**
  * For each window op of the checker's that needs a value (a read's result, a cas's expected value), the latest
  * write of that value invoked before it: the op the checker's sentence names as lost or overwritten, drawn so the
- * reader sees it. None is added for a phantom value (nothing wrote it).
+ * reader sees it. When only a write that was answered `fail` (certainly not applied) wrote the value, that write is
+ * drawn instead: the value was read although its only writer was told it did not happen.
  */
 function addSources(
   ops: Map<number, TimelineOp>,
@@ -287,13 +289,16 @@ function addSources(
     const need = observedValue(op);
     if (need === undefined) continue;
     let source: PairedEvents | undefined;
+    let failedSource: PairedEvents | undefined;
     for (const pair of pairs.values()) {
       if (pair.invokeIndex >= op.id || pair.invoke.key !== op.events[0]?.key) continue;
-      if (pair.completion?.type === 'fail' || writtenValue(pair.invoke) !== need) continue;
-      if (source === undefined || pair.invokeIndex > source.invokeIndex) source = pair;
+      if (writtenValue(pair.invoke) !== need) continue;
+      if (pair.completion?.type === 'fail') failedSource = pair;
+      else if (source === undefined || pair.invokeIndex > source.invokeIndex) source = pair;
     }
-    if (source !== undefined && !ops.has(source.invokeIndex))
-      ops.set(source.invokeIndex, timelineOp(source, 'cause', axis, undefined, events));
+    const drawn = source ?? failedSource;
+    if (drawn !== undefined && !ops.has(drawn.invokeIndex))
+      ops.set(drawn.invokeIndex, timelineOp(drawn, 'cause', axis, undefined, events));
   }
 }
 
@@ -350,17 +355,45 @@ export function formatAt(view: Pick<ViolationView, 'axis'>, at: number): string 
   return view.axis === 'ns' ? `${(at / 1e9).toFixed(2)} s` : `event ${at}`;
 }
 
-function leaderWords(claims: { node: string; term: number }[] | undefined): string {
-  if (claims === undefined) return 'no member status was sampled yet';
+/** ", when n2 led (term 3)" at `t`, or "" when there is no status sample to say (a history without status.jsonl). */
+function whenClause(status: readonly StatusSample[], t: number): string {
+  const claims = leadersAt(status, t);
+  return claims === undefined ? '' : `, when ${leaderWords(claims)}`;
+}
+
+function leaderWords(claims: { node: string; term: number }[]): string {
   if (claims.length === 0) return 'no member claimed to lead';
   if (claims.length === 1) return `${claims[0]!.node} led (term ${claims[0]!.term})`;
   return `${claims.map((c) => `${c.node} (term ${c.term})`).join(' and ')} both claimed to lead`;
 }
 
-/** " (sent to n2, answered by n1)", or "" when the history does not say where an op went. */
-function routeWords(op: TimelineOp): string {
+/** What a member was doing at `t` (ns), from the last status sample at or before it: "a follower in term 3". */
+function roleAt(status: readonly StatusSample[], node: string, t: number): string | undefined {
+  let sample: StatusSample | undefined;
+  for (const s of status) {
+    if (s.time > t) break;
+    sample = s;
+  }
+  if (sample === undefined || !(node in sample.nodes)) return undefined;
+  const state = sample.nodes[node];
+  if (state === null || state === undefined) return 'not answering /status';
+  return `${state.role === 'leader' ? 'the leader' : `a ${state.role}`} in term ${state.term}`;
+}
+
+/** " (sent to n2, answered by n1, a follower in term 3)", or "" when the history does not say where an op went. */
+function routeWords(op: TimelineOp, status: readonly StatusSample[], at: number): string {
   if (op.node === undefined) return '';
-  return op.servedBy === undefined ? ` (sent to ${op.node})` : ` (sent to ${op.node}, answered by ${op.servedBy})`;
+  if (op.servedBy === undefined) return ` (sent to ${op.node})`;
+  const role = roleAt(status, op.servedBy, at);
+  return ` (sent to ${op.node}, answered by ${op.servedBy}${role !== undefined ? `, then ${role}` : ''})`;
+}
+
+/** The error a completion carried, in words. */
+function failedWords(op: TimelineOp, view: ViolationView, route: string): string | undefined {
+  const completion = op.events[1];
+  if (completion?.type !== 'fail') return undefined;
+  const error = completion.error !== undefined ? ` (${completion.error})` : '';
+  return `The write of that value before it, ${op.description} by p${op.process}${route}, was answered fail${error} at ${formatAt(view, op.end ?? op.start)}, which says it certainly did not happen; yet its value was read.`;
 }
 
 /**
@@ -393,20 +426,24 @@ function tellStory(
         : example.explanation
       : `No order of the ${example.ops.length} ops of the window on key ${view.key} is a legal history of the object.`,
   );
+  for (const op of view.ops.filter((o) => o.role === 'cause')) {
+    const words = failedWords(op, view, routeWords(op, status, op.end ?? op.start));
+    if (words !== undefined) sentences.push(words);
+  }
   const focus = view.ops.find((o) => o.id === view.breaksAt);
   if (focus !== undefined) {
-    const when = view.axis === 'ns' ? `, when ${leaderWords(leadersAt(status, focus.start))}` : '';
+    const when = view.axis === 'ns' ? whenClause(status, focus.start) : '';
     sentences.push(
-      `The op the longest linearization cannot get past, ${focus.description} by p${focus.process}${routeWords(focus)}, was invoked at ${formatAt(view, focus.start)}${when}.`,
+      `The op the longest linearization cannot get past, ${focus.description} by p${focus.process}${routeWords(focus, status, focus.end ?? focus.start)}, was invoked at ${formatAt(view, focus.start)}${when}.`,
     );
     const lastWrite = view.ops
       .filter((o) => o.outcome === 'ok' && o.end !== undefined && o.end < focus.start && o.f !== 'read')
       .sort((a, b) => (b.end ?? 0) - (a.end ?? 0))[0];
     if (lastWrite !== undefined) {
       const at = lastWrite.end ?? lastWrite.start;
-      const when = view.axis === 'ns' ? `, when ${leaderWords(leadersAt(status, at))}` : '';
+      const when = view.axis === 'ns' ? whenClause(status, at) : '';
       sentences.push(
-        `The last write acknowledged before it, ${lastWrite.description} by p${lastWrite.process}${routeWords(lastWrite)}, was acknowledged at ${formatAt(view, at)}${when}.`,
+        `The last write acknowledged before it, ${lastWrite.description} by p${lastWrite.process}${routeWords(lastWrite, status, at)}, was acknowledged at ${formatAt(view, at)}${when}.`,
       );
     }
   }
