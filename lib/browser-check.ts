@@ -19,11 +19,15 @@ export interface BrowserCheck {
   verdict: string | undefined;
   /** Per violation timeline (svg.timeline): the op ids drawn as bars with a non-empty box. */
   timelines: { id: string; drawnOps: string[] }[];
+  /** Text of `hover.read` after hovering `hover.selector`. */
+  hoverText?: string;
 }
 
 /** Options of a check: where to save a screenshot of the page (PNG), and of which element. */
 export interface BrowserCheckOptions {
   screenshot?: { path: string; selector?: string };
+  /** Hover the first element matching `selector`, then read the text of `read` (e.g. a tooltip panel). */
+  hover?: { selector: string; read: string };
 }
 
 export const chromiumPath = '/usr/bin/chromium';
@@ -91,6 +95,11 @@ async function inspectPage(browser: Browser, htmlPath: string, options: BrowserC
     const verdict = (await page.evaluate(`document.getElementById('verdict')?.textContent ?? undefined`)) as
       | string
       | undefined;
+    let hoverText: string | undefined;
+    if (options.hover !== undefined) {
+      await page.locator(options.hover.selector).first().hover({ timeout: 10_000 });
+      hoverText = (await page.locator(options.hover.read).textContent({ timeout: 10_000 })) ?? undefined;
+    }
     if (options.screenshot !== undefined) {
       const target = options.screenshot.selector === undefined ? page : page.locator(options.screenshot.selector);
       await target.screenshot({
@@ -98,7 +107,16 @@ async function inspectPage(browser: Browser, htmlPath: string, options: BrowserC
         ...(options.screenshot.selector === undefined ? { fullPage: true } : {}),
       });
     }
-    return { errors, externalRequests, canvases, timelines, title: await page.title(), verdict };
+    const title = await page.title();
+    return {
+      errors,
+      externalRequests,
+      canvases,
+      timelines,
+      title,
+      verdict,
+      ...(hoverText !== undefined ? { hoverText } : {}),
+    };
   } finally {
     await page.close();
   }

@@ -261,7 +261,11 @@ test('a synthetic run directory renders a report with verdict, faults and the vi
     runs.map((r) => [r.path, r.verdict, r.seed]),
     [['synthetic/20260101T000000', 'illegal', '42']],
   );
-  assert.match(readFileSync(join(store, 'index.html'), 'utf8'), /synthetic\/20260101T000000\/report.html/);
+  const index = readFileSync(join(store, 'index.html'), 'utf8');
+  assert.match(index, /synthetic\/20260101T000000\/report.html/);
+  assert.match(index, /<tr data-verdict="illegal">/);
+  assert.match(index, /<td class="l">raftlab<\/td><td class="l">kill<\/td><td>42<\/td>/);
+  assert.match(index, /id="filter"/);
   rmSync(store, { recursive: true, force: true });
 });
 
