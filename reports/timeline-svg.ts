@@ -174,9 +174,8 @@ export function renderTimelineSvg(view: ViolationView, index: number): string {
   const nextStart = new Map<number, number>();
   for (const process of processes) {
     const lane = view.ops.filter((o) => o.process === process).sort((a, b) => a.start - b.start);
-    lane.forEach((op, i) =>
-      nextStart.set(op.id, lane[i + 1] === undefined ? WIDTH_PX - RIGHT_PX : x(lane[i + 1]!.start)),
-    );
+    for (const [i, op] of lane.entries())
+      nextStart.set(op.id, lane[i + 1] === undefined ? WIDTH_PX - RIGHT_PX : x(lane[i + 1]!.start));
   }
   for (const op of view.ops) {
     const laneY = top + processes.indexOf(op.process) * LANE_PX;
