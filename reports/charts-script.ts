@@ -6,8 +6,8 @@
  * - Legends show the value under the pointer (each scatter series snaps to its nearest point); with the pointer
  *   outside the plot they show a summary (mean ops/s, op counts, overall p50/p99) instead of dashes.
  * - The latency data is column-wise per outcome (latency-data.ts); here it is merged onto one x axis with
- *   `undefined` where a series has no point (uPlot joins over undefined) and `null` in the p50/p99 lines for a
- *   second without ok ops (uPlot breaks a line at null), so no line crosses a gap.
+ *   `undefined` where a series has no point (uPlot joins over undefined) and `null` in the p50/p99 lines on every
+ *   row of a second without ok ops (uPlot breaks a line across a run of nulls), so no line crosses a gap.
  */
 
 export const runChartsCss = `
@@ -40,6 +40,8 @@ export const runChartsScript = `
     ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
     ctx.clip();
     ctx.font = (10 * dpr) + 'px sans-serif';
+    // uPlot leaves the context centred from drawing its axes.
+    ctx.textAlign = 'left';
     ctx.textBaseline = 'top';
     const h = u.bbox.height / lanes();
     for (const f of d.faults) {
@@ -91,9 +93,13 @@ export const runChartsScript = `
   for (let i = 0; i < l.buckets.x.length; i++) rows.push([l.buckets.x[i], 4, [l.buckets.p50[i], l.buckets.p99[i]]]);
   rows.sort((a, b) => a[0] - b[0]);
   const cols = [[], [], [], [], [], []];
+  // uPlot cuts a line only across a run of consecutive nulls: every row inside a second without ok ops is null in
+  // the p50/p99 columns (not undefined), so the gap spans that whole second.
+  const emptySecond = (x) => l.buckets.p50[Math.min(l.buckets.p50.length - 1, Math.max(0, Math.floor(x)))] === null;
   for (const [x, k, y] of rows) {
     cols[0].push(x);
-    for (let c = 1; c < 6; c++) cols[c].push(undefined);
+    const gap = emptySecond(x) ? null : undefined;
+    cols[1].push(undefined); cols[2].push(undefined); cols[3].push(undefined); cols[4].push(gap); cols[5].push(gap);
     const at = cols[0].length - 1;
     if (k < 4) cols[k][at] = y;
     else { cols[4][at] = y[0]; cols[5][at] = y[1]; }

@@ -125,7 +125,7 @@ export function partitionTable(partitions: readonly PartitionResult[]): string {
 /** What the latency chart leaves out, in words (the page says what was downsampled). */
 function samplingNote(latency: LatencyData): string {
   if (latency.okShown === latency.okTotal) return `Every op is drawn (${latency.total}).`;
-  return `Downsampled: ${latency.shown} of ${latency.total} ops drawn. Every fail and info op is drawn${latency.nearViolation > 0 ? `, and every op within 1 s of a violation window (${latency.nearViolation})` : ''}; of the other ${latency.okTotal} ok ops, ${latency.okShown} are drawn, sampled per second with each second's slowest kept. The p50/p99 lines and every table use all ops.`;
+  return `Downsampled: ${latency.shown} of ${latency.total} ops drawn. Every fail and info op is drawn${latency.nearViolation > 0 ? `, and every op within 1 s of a violation window (${latency.nearViolation})` : ''}; of the ${latency.okTotal} ok ops, ${latency.okShown} are drawn, the rest sampled per second with each second's slowest kept. The p50/p99 lines and every table use all ops.`;
 }
 
 /** Renders the chaos report of one run directory's files. */
