@@ -41,6 +41,10 @@ test('the violation view tells the story: the checker sentence, who served the r
     v.story,
     /The last write acknowledged before it, write 2 by p0 \(sent to n1, answered by n1, then the leader in term 2\), was acknowledged at 0\.53 s, when n1 \(term 2\) and n2 \(term 1\) both claimed to lead\./,
   );
+  assert.match(
+    v.story,
+    /So n2 answered without write 2, which n1 had acknowledged: either that write was lost or n2 answered from stale state\./,
+  );
   assert.match(v.story, /Active during the window \([^)]*\): #0 partition n2 \| n1 n3 \(0\.30 s–1\.50 s\)\./);
   // The read is the op the linearization breaks at; the window and the op that forced the initial state are drawn.
   const read = v.ops.find((o) => o.description === 'read → 1');

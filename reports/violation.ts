@@ -445,6 +445,11 @@ function tellStory(
       sentences.push(
         `The last write acknowledged before it, ${lastWrite.description} by p${lastWrite.process}${routeWords(lastWrite, status, at)}, was acknowledged at ${formatAt(view, at)}${when}.`,
       );
+      // Two members disagree: the one that answered the read did not have the write the other acknowledged.
+      if (focus.servedBy !== undefined && lastWrite.servedBy !== undefined && focus.servedBy !== lastWrite.servedBy)
+        sentences.push(
+          `So ${focus.servedBy} answered without ${lastWrite.description}, which ${lastWrite.servedBy} had acknowledged: either that write was lost or ${focus.servedBy} answered from stale state.`,
+        );
     }
   }
   if (view.axis === 'ns') sentences.push(faultWords(view));
