@@ -140,7 +140,7 @@ export function renderTimelineSvg(view: ViolationView, index: number): string {
     for (const f of view.faults.filter((w) => w.lane === lane)) {
       const tip = `fault #${f.index} ${f.kind}: ${f.description} (${formatAt(view, f.startNs)}–${f.stopNs === undefined ? 'end' : formatAt(view, f.stopNs)})`;
       const attributes = `class="fault" data-kind="${escapeHtml(f.kind)}" data-tip="${escapeHtml(tip)}"`;
-      const label = `${f.kind}: ${f.description}`;
+      const label = f.description.startsWith(f.kind) ? f.description : `${f.kind}: ${f.description}`;
       parts.push(
         band(axis, f.startNs, f.stopNs ?? spanEnd, y, attributes, label, ` style="fill:${faultFill(f.kind)}"`),
       );
