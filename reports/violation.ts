@@ -71,6 +71,8 @@ export interface ViolationView {
   story: string;
   /** Context ops of the key left out because there were more than the bound. */
   contextOmitted: number;
+  /** ns of the key's first op the checker saw: its sentence counts seconds from there (see formatAt). */
+  clockOrigin?: number;
 }
 
 /** At most this many ops of the key around the window are drawn besides the window and its causes. */
@@ -252,6 +254,8 @@ export function buildViolationView(
     contextOmitted,
   };
   if (breaksAt !== undefined) view.breaksAt = breaksAt;
+  const clockOrigin = axis === 'ns' ? keyStartNs(events, example.key) : undefined;
+  if (clockOrigin !== undefined) view.clockOrigin = clockOrigin;
   view.story = tellStory(example, view, events, status);
   return view;
 }
@@ -350,9 +354,15 @@ function breakingOp(example: Counterexample, prefix: number, toDrawn: Map<number
   return id === undefined ? undefined : toDrawn.get(id);
 }
 
-/** "12.41 s" (run time) or "event 812". */
-export function formatAt(view: Pick<ViolationView, 'axis'>, at: number): string {
-  return view.axis === 'ns' ? `${(at / 1e9).toFixed(2)} s` : `event ${at}`;
+/**
+ * "12.41 s" (run time) or "event 812". With a clock origin (the key's first op, where the checker's sentence counts
+ * from) the time is rounded on the checker's grid first, so an instant reads the same here and in its sentence.
+ */
+export function formatAt(view: Pick<ViolationView, 'axis' | 'clockOrigin'>, at: number): string {
+  if (view.axis !== 'ns') return `event ${at}`;
+  if (view.clockOrigin === undefined) return `${(at / 1e9).toFixed(2)} s`;
+  const sinceOrigin = Number(((at - view.clockOrigin) / 1e9).toFixed(2));
+  return `${(sinceOrigin + view.clockOrigin / 1e9).toFixed(2)} s`;
 }
 
 /** ", when n2 led (term 3)" at `t`, or "" when there is no status sample to say (a history without status.jsonl). */
@@ -418,10 +428,10 @@ function tellStory(
   status: readonly StatusSample[],
 ): string {
   const sentences: string[] = [];
-  const keyStart = keyStartNs(events, example.key);
+  const keyStart = view.clockOrigin;
   sentences.push(
     example.explanation !== undefined
-      ? view.axis === 'ns' && keyStart !== undefined
+      ? keyStart !== undefined
         ? onRunClock(example.explanation, keyStart)
         : example.explanation
       : `No order of the ${example.ops.length} ops of the window on key ${view.key} is a legal history of the object.`,

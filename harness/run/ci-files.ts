@@ -11,10 +11,9 @@ export function writeCiFiles(
   to: { junit?: string | undefined; summary?: string | undefined },
 ): string[] {
   // Relative to where the command ran, as a CI job's workspace sees the uploaded store.
-  const summary = summarizeRun(
-    readRunFiles(runDir),
-    reportPath === undefined ? undefined : relative(process.cwd(), reportPath),
-  );
+  const shown = reportPath === undefined ? undefined : relative(process.cwd(), reportPath);
+  // Outside the working directory the absolute path says more than a chain of "..".
+  const summary = summarizeRun(readRunFiles(runDir), shown?.startsWith('..') ? reportPath : shown);
   const written: string[] = [];
   if (to.junit !== undefined) {
     mkdirSync(dirname(to.junit), { recursive: true });
