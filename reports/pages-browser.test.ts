@@ -1,6 +1,6 @@
 // Every kind of page this folder writes, loaded in one headless Chromium launch (a launch costs seconds on a loaded
 // machine): the chaos report with a violation, the `npm run check --html` page of a timed history and of one without
-// times, and the store index. Each must load without console errors or network requests; charts must be drawn; every
+// times, the store index, the bench report and prove.html. Each must load without console errors or network requests; charts must be drawn; every
 // op of the checker's window must be a visible bar; hovering a bar must show its raw history events.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +15,10 @@ import { readRunFiles } from './run-files.ts';
 import { writeStaleReadRun } from './testing.ts';
 import { writeChaosReport } from './write-chaos-report.ts';
 import { writeStoreIndex } from './store-index.ts';
+import { writeBenchReport } from './bench-report.ts';
+import { sampleBenchRun } from './bench-sample.ts';
+import { writeProveReport } from './prove-report.ts';
+import { writeFileSync } from 'node:fs';
 
 const quietIo = (lines: string[]) => ({
   out: (line: string) => void lines.push(line),
@@ -42,13 +46,40 @@ test('every page renders in Chromium: no errors, no requests, charts drawn, a ba
       lines.join('\n'),
     );
     assert.match(readFileSync(untimedPage, 'utf8'), /the history has no times: positions are event indices/);
-    const [chaos, timed, noTimes, store_] = await checkPagesInBrowser([
+    const benchDir = join(store, 'bench');
+    mkdirSync(benchDir);
+    writeFileSync(join(benchDir, 'bench.json'), JSON.stringify(sampleBenchRun()));
+    const benchPage = writeBenchReport(benchDir);
+    const provePage = writeProveReport(store, {
+      startedAt: '2026-12-02T00:00:00Z',
+      command: 'npm run prove -- --bugs stale-read --count 1',
+      seeds: [7],
+      bugs: ['stale-read'],
+      presets: {},
+      runs: [
+        {
+          variant: 'stale-read',
+          settings: 'stale-read',
+          seed: 7,
+          verdict: 'illegal',
+          exitCode: 1,
+          runDir,
+          wallS: 3,
+          detectionS: 0.7,
+          command: 'npm run chaos -- --bug stale-read --seed 7',
+        },
+      ],
+      summary: [{ variant: 'stale-read', runs: 1, caught: 1, medianDetectionS: 0.7, undecided: 0 }],
+    });
+    const [chaos, timed, noTimes, store_, bench, prove] = await checkPagesInBrowser([
       { path: report, hover: { selector: 'svg.timeline g.op.stuck', read: '#op-detail' } },
       { path: timedPage },
       { path: untimedPage },
       { path: index },
+      { path: benchPage },
+      { path: provePage },
     ]);
-    for (const [name, seen] of Object.entries({ chaos, timed, noTimes, store_ })) {
+    for (const [name, seen] of Object.entries({ chaos, timed, noTimes, store_, bench, prove })) {
       assert.deepEqual(seen?.errors, [], `${name}: no console or page errors`);
       assert.deepEqual(seen?.externalRequests, [], `${name}: fetches nothing`);
     }
@@ -68,6 +99,11 @@ test('every page renders in Chromium: no errors, no requests, charts drawn, a ba
     assert.equal(chaos?.hoverText, events.map((e) => JSON.stringify(e)).join('\n'));
     assert.equal(noTimes?.verdict, 'illegal');
     assert.ok((noTimes?.timelines[0]?.drawnOps.length ?? 0) > 0, 'a history without times still gets its timeline');
+    // The bench page: put throughput, two latency-percentile and two latency-over-time charts; open loop: two.
+    assert.equal(bench?.canvases.length, 7);
+    for (const c of bench?.canvases ?? []) assert.ok(c.drawnPixels > 0, 'every bench chart has pixels drawn');
+    assert.match(bench?.title ?? '', /raftlab bench/);
+    assert.match(prove?.title ?? '', /prove/);
     assert.equal(store_?.canvases.length, 1, 'the trend chart');
     assert.ok((store_?.canvases[0]?.drawnPixels ?? 0) > 100, 'the trend chart is drawn');
   } finally {
