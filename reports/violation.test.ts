@@ -93,6 +93,20 @@ test('a value read although its only write was answered fail is told as such', (
   );
 });
 
+test('a counterexample whose ops are not in the history beside it is drawn from the checker record', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftlab-violation-'));
+  const results = writeStaleReadRun(dir);
+  rmSync(dir, { recursive: true, force: true });
+  const example = results.check?.partitions.find((p) => p.verdict === 'illegal')?.counterexample;
+  assert.ok(example !== undefined);
+  const v = buildViolationView(example, [], [], []);
+  assert.deepEqual(
+    v.ops.filter((o) => o.role === 'window').map((o) => [o.description, o.start, o.end, o.stuck]),
+    example.ops.map((o) => [o.description, o.invokeTimeNs, o.completeTimeNs, true]),
+  );
+  assert.match(v.story, /^write 1 by p0 was acknowledged at/);
+});
+
 test('role bands follow status.jsonl, including a member that did not answer', () => {
   const bands = roleBands(staleReadStatus(), 0, 2000 * ms);
   const n3 = bands.filter((b) => b.node === 'n3').map((b) => b.role);

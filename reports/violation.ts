@@ -125,6 +125,30 @@ function pairOf(op: OperationInfo, pairs: Map<number, PairedEvents>): PairedEven
   return undefined;
 }
 
+/**
+ * An op the history does not have (results.json checked another history than the one beside it): drawn from the
+ * checker's own record of it, so the view still shows the window.
+ */
+function pairFromInfo(info: OperationInfo): PairedEvents {
+  const invoke: RunEvent = {
+    process: info.process,
+    type: 'invoke',
+    f: info.f,
+    value: info.input,
+    time: info.invokeTimeNs ?? info.invokeIndex,
+  };
+  if (info.key !== undefined) invoke.key = info.key;
+  const pair: PairedEvents = { invoke, invokeIndex: info.invokeIndex };
+  if (info.outcome === 'ok' && info.relaxed !== true)
+    pair.completion = {
+      ...invoke,
+      type: 'ok',
+      value: info.output,
+      time: info.completeTimeNs ?? info.completeIndex ?? info.invokeIndex,
+    };
+  return pair;
+}
+
 /** Chooses the time axis: ns when every op has a time, else event indices. */
 function chooseAxis(events: readonly RunEvent[]): 'ns' | 'index' {
   return events.every((e) => typeof e.time === 'number') ? 'ns' : 'index';
@@ -151,7 +175,9 @@ function timelineOp(
     start: axis === 'ns' ? pair.invoke.time : pair.invokeIndex,
     events: completion === undefined ? [pair.invoke] : [pair.invoke, completion],
   };
-  if (completion !== undefined) op.end = axis === 'ns' ? completion.time : completionIndex;
+  if (completion !== undefined)
+    op.end =
+      axis === 'ns' ? completion.time : completionIndex >= 0 ? completionIndex : (info?.completeIndex ?? op.start);
   if (pair.invoke.node !== undefined) op.node = pair.invoke.node;
   if (completion?.servedBy !== undefined) op.servedBy = completion.servedBy;
   return op;
@@ -205,8 +231,8 @@ export function buildViolationView(
   const pairs = pairEvents(events);
   const ops = new Map<number, TimelineOp>();
   const add = (info: OperationInfo, role: OpRole): void => {
-    const pair = pairOf(info, pairs);
-    if (pair === undefined || ops.has(pair.invokeIndex)) return;
+    const pair = pairOf(info, pairs) ?? pairFromInfo(info);
+    if (ops.has(pair.invokeIndex)) return;
     ops.set(pair.invokeIndex, timelineOp(pair, role, axis, info, events));
   };
   for (const info of example.ops) add(info, 'window');
@@ -219,10 +245,7 @@ export function buildViolationView(
   const contextOmitted = addContext(ops, pairs, example.key, windowStart, windowEnd, axis, events);
   // The checker's ids are event indices of the history it checked; the drawing uses this history's.
   const checkerToDrawn = new Map<number, number>();
-  for (const info of example.ops) {
-    const pair = pairOf(info, pairs);
-    if (pair !== undefined) checkerToDrawn.set(info.id, pair.invokeIndex);
-  }
+  for (const info of example.ops) checkerToDrawn.set(info.id, pairOf(info, pairs)?.invokeIndex ?? info.invokeIndex);
   for (const id of example.stuckOps) {
     const drawn = ops.get(checkerToDrawn.get(id) ?? -1);
     if (drawn !== undefined) drawn.stuck = true;
