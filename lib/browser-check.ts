@@ -4,7 +4,7 @@
  * page errors, network requests other than file:// ones, and whether each
  * chart canvas has any drawn pixel. Used by the tests.
  */
-import { chromium } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { pathToFileURL } from 'node:url';
 
 /** What the browser saw. */
@@ -17,12 +17,31 @@ export interface BrowserCheck {
   title: string;
   /** Text of the element with id `verdict`, if any. */
   verdict: string | undefined;
+  /** Per violation timeline (svg.timeline): the op ids drawn as bars with a non-empty box. */
+  timelines: { id: string; drawnOps: string[] }[];
+  /** Text of `hover.read` after hovering `hover.selector`. */
+  hoverText?: string;
+}
+
+/** Options of a check: where to save a screenshot of the page (PNG), and of which element. */
+export interface BrowserCheckOptions {
+  screenshot?: { path: string; selector?: string };
+  /** Hover the first element matching `selector`, then read the text of `read` (e.g. a tooltip panel). */
+  hover?: { selector: string; read: string };
 }
 
 export const chromiumPath = '/usr/bin/chromium';
 
 /** Loads `htmlPath` and inspects it; throws if Chromium cannot start. */
-export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
+export async function checkInBrowser(htmlPath: string, options: BrowserCheckOptions = {}): Promise<BrowserCheck> {
+  const [seen] = await checkPagesInBrowser([{ path: htmlPath, ...options }]);
+  return seen!;
+}
+
+/** Loads several pages in one browser launch (a launch costs seconds on a loaded machine), one after another. */
+export async function checkPagesInBrowser(
+  pages: readonly ({ path: string } & BrowserCheckOptions)[],
+): Promise<BrowserCheck[]> {
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     args: [
@@ -35,7 +54,17 @@ export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
     timeout: 60_000,
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const results: BrowserCheck[] = [];
+    for (const page of pages) results.push(await inspectPage(browser, page.path, page));
+    return results;
+  } finally {
+    await browser.close();
+  }
+}
+
+async function inspectPage(browser: Browser, htmlPath: string, options: BrowserCheckOptions): Promise<BrowserCheck> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  try {
     const errors: string[] = [];
     const externalRequests: string[] = [];
     page.on('console', (message) => {
@@ -57,11 +86,38 @@ export async function checkInBrowser(htmlPath: string): Promise<BrowserCheck> {
       }
       return { width: canvas.width, height: canvas.height, drawnPixels };
     })`)) as BrowserCheck['canvases'];
+    const timelines = (await page.evaluate(`[...document.querySelectorAll('svg.timeline')].map((svg) => ({
+      id: svg.id,
+      drawnOps: [...svg.querySelectorAll('[data-op] rect')]
+        .filter((rect) => { const box = rect.getBoundingClientRect(); return box.width > 0 && box.height > 0; })
+        .map((rect) => rect.parentElement.dataset.op),
+    }))`)) as BrowserCheck['timelines'];
     const verdict = (await page.evaluate(`document.getElementById('verdict')?.textContent ?? undefined`)) as
       | string
       | undefined;
-    return { errors, externalRequests, canvases, title: await page.title(), verdict };
+    let hoverText: string | undefined;
+    if (options.hover !== undefined) {
+      await page.locator(options.hover.selector).first().hover({ timeout: 10_000 });
+      hoverText = (await page.locator(options.hover.read).textContent({ timeout: 10_000 })) ?? undefined;
+    }
+    if (options.screenshot !== undefined) {
+      const target = options.screenshot.selector === undefined ? page : page.locator(options.screenshot.selector);
+      await target.screenshot({
+        path: options.screenshot.path,
+        ...(options.screenshot.selector === undefined ? { fullPage: true } : {}),
+      });
+    }
+    const title = await page.title();
+    return {
+      errors,
+      externalRequests,
+      canvases,
+      timelines,
+      title,
+      verdict,
+      ...(hoverText !== undefined ? { hoverText } : {}),
+    };
   } finally {
-    await browser.close();
+    await page.close();
   }
 }

@@ -22,6 +22,7 @@ import { readRecordAt } from './storage/records.ts';
 interface Reply {
   status: number;
   body: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 async function http(url: string, method: string, body?: string, headers: Record<string, string> = {}): Promise<Reply> {
@@ -33,7 +34,11 @@ async function http(url: string, method: string, body?: string, headers: Record<
     bodyTimeout: 10_000,
   });
   const text = await res.body.text();
-  return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return {
+    status: res.statusCode,
+    body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+    headers: res.headers,
+  };
 }
 
 /** Polls `probe` until it returns a value (not undefined) or the deadline passes. */
@@ -125,6 +130,9 @@ describe('a 3-node cluster of real processes', () => {
     const follower = cluster.ids.find((id) => id !== leader) as string;
     const r = await http(`${cluster.url(follower)}/kv/fwd`, 'PUT', JSON.stringify({ value: 'x' }));
     assert.equal(r.status, 200);
+    // The answer names the leader that applied it, not the follower that was asked.
+    assert.equal(r.headers['x-raftlab-served-by'], leader);
+    assert.equal((await get(cluster, leader, 'fwd')).headers['x-raftlab-served-by'], leader);
     acknowledged.set('fwd', 0);
     await putAcknowledged(cluster, leader, 'fwd', 0);
     const again = await http(`${cluster.url(follower)}/kv/fwd`, 'PUT', JSON.stringify({ value: 1 }), {

@@ -16,7 +16,14 @@ import type { Logger } from './logger.ts';
 import type { NodeId } from './raft/types.ts';
 import type { NodeRuntime, Outcome } from './runtime.ts';
 import { trace, traceOn } from './trace.ts';
-import { CLUSTER_HEADER, FORWARDED_HEADER, MESSAGES_PATH, STREAM_PATH, type ForwardResult } from './transport.ts';
+import {
+  CLUSTER_HEADER,
+  FORWARDED_HEADER,
+  MESSAGES_PATH,
+  SERVED_BY_HEADER,
+  STREAM_PATH,
+  type ForwardResult,
+} from './transport.ts';
 import {
   FrameDecoder,
   parseCasBody,
@@ -296,6 +303,8 @@ export function createNodeServer(options: ServerOptions): Server {
     method: string,
   ): Promise<void> {
     const text = await readBody(req, CLIENT_BODY_BYTES_MAX, bodyTimeoutMs);
+    // This node answers unless it forwards (sendForwarded then names the leader that did).
+    res.setHeader(SERVED_BY_HEADER, runtime.id);
     let command: Command | null = null;
     switch (route.op) {
       case 'get':
@@ -356,6 +365,7 @@ export function createNodeServer(options: ServerOptions): Server {
         res.writeHead(result.status, {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(result.body),
+          [SERVED_BY_HEADER]: result.servedBy ?? leader,
         });
         res.end(result.body);
         return;

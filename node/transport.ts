@@ -31,6 +31,12 @@ import { encodeFrame } from './validation.ts';
 export const CLUSTER_HEADER = 'x-raftlab-cluster';
 /** Header marking a client request forwarded by a follower (value: the follower's id). */
 export const FORWARDED_HEADER = 'x-raftlab-forwarded';
+/**
+ * Response header naming the node that executed a client request: the leader that applied a write or confirmed a
+ * read, or the node that answered a local read. A follower passes the leader's header through when it forwards, so
+ * the client learns which node acted, not only which one it asked.
+ */
+export const SERVED_BY_HEADER = 'x-raftlab-served-by';
 /** Path of the one-shot peer message endpoint (a JSON array, answered 204); kept for tools and tests. */
 export const MESSAGES_PATH = '/raft/messages';
 /** Path of the streamed peer message endpoint the transport uses. */
@@ -60,7 +66,7 @@ const SNAPSHOT_SLICE_BYTES = 1024 * 1024;
 
 /** The outcome of forwarding a client request to the leader. */
 export type ForwardResult =
-  | { readonly type: 'response'; readonly status: number; readonly body: string }
+  | { readonly type: 'response'; readonly status: number; readonly body: string; readonly servedBy?: string }
   /** The request certainly never reached the leader (connection refused or connect timeout). */
   | { readonly type: 'not-sent'; readonly reason: string }
   /** The request may have reached the leader: its outcome is unknown. */
@@ -314,7 +320,13 @@ export class PeerTransport {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      return { type: 'response', status: res.statusCode, body: await res.body.text() };
+      const servedBy = res.headers[SERVED_BY_HEADER];
+      return {
+        type: 'response',
+        status: res.statusCode,
+        body: await res.body.text(),
+        ...(typeof servedBy === 'string' ? { servedBy } : {}),
+      };
     } catch (err) {
       // Connection refused or a connect timeout happen before a single byte
       // of the request is written: the leader never saw it.

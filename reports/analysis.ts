@@ -215,6 +215,19 @@ export function leaderTimeline(samples: readonly StatusSample[]): LeaderSample[]
   });
 }
 
+/** The samples at which a known leader appears that differs in id or term from the last known one. */
+export function leaderChangePoints(timeline: readonly LeaderSample[]): LeaderSample[] {
+  const changes: LeaderSample[] = [];
+  let previous: LeaderSample | undefined;
+  for (const sample of timeline) {
+    if (sample.leader === null) continue;
+    if (previous === undefined || previous.leader !== sample.leader || previous.term !== sample.term)
+      changes.push(sample);
+    previous = sample;
+  }
+  return changes;
+}
+
 /** Number of times the (leader, term) pair changed in [fromNs, toNs), counting only known leaders. */
 export function leaderChanges(timeline: readonly LeaderSample[], fromNs: number, toNs: number): number {
   let changes = 0;

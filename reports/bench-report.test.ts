@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkInBrowser } from '../lib/browser-check.ts';
 import { renderBenchReport, writeBenchReport } from './bench-report.ts';
 import { sampleBenchRun } from './bench-sample.ts';
 
@@ -29,19 +28,4 @@ test('a bench.json that is not one is refused with the file named', () => {
   }
 });
 
-test('the report renders in headless Chromium with every chart drawn', { timeout: 90_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'raftlab-bench-report-'));
-  try {
-    writeFileSync(join(dir, 'bench.json'), JSON.stringify(sampleBenchRun()));
-    const path = writeBenchReport(dir);
-    const seen = await checkInBrowser(path);
-    assert.deepEqual(seen.errors, []);
-    assert.deepEqual(seen.externalRequests, []);
-    // put: throughput + 2 latency-percentile charts + 2 latency-over-time; open loop: 2.
-    assert.equal(seen.canvases.length, 7, `charts drawn: ${seen.canvases.length}`);
-    for (const c of seen.canvases) assert.ok(c.drawnPixels > 0, 'every chart canvas has pixels drawn');
-    assert.match(seen.title, /raftlab bench/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+// Its rendering in Chromium is checked with every other page in one launch: pages-browser.test.ts.

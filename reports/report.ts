@@ -7,74 +7,30 @@
  * with its partial linearizations drawn as a timeline (porcupine-like).
  */
 import { join, relative, resolve } from 'node:path';
-import type { Counterexample, PartitionResult } from '../checker/index.ts';
+import type { PartitionResult } from '../checker/index.ts';
 import {
   completedOps,
   faultRecovery,
   faultWindows,
   faultLanes,
   concurrentFaults,
+  leaderChangePoints,
   leaderTimeline,
   opTypeStats,
   percentile,
   throughputSeries,
   type CompletedOp,
 } from './analysis.ts';
+import { runChartsCss, runChartsScript } from './charts-script.ts';
+import { latencyData, type LatencyData } from './latency-data.ts';
 import { escapeHtml, renderPage } from './page.ts';
 import type { RunFiles } from './run-files.ts';
+import { faultFill } from './timeline-svg.ts';
+import { violationCss, violationScript, violationSection } from './violation-section.ts';
 
 const fmtMs = (ms: number | undefined): string => (ms === undefined ? '—' : ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
 const fmtS = (ns: number | undefined): string => (ns === undefined ? '—' : (ns / 1e9).toFixed(2));
 const showValue = (value: unknown): string => (value === undefined ? '' : JSON.stringify(value));
-
-/** Latency points and rolling p50/p99 on one shared x axis (uPlot mode 1). */
-function latencySeries(
-  ops: readonly CompletedOp[],
-  bucketMs = 1000,
-): {
-  x: number[];
-  ok: (number | null)[];
-  fail: (number | null)[];
-  info: (number | null)[];
-  p50: (number | null)[];
-  p99: (number | null)[];
-} {
-  const sorted = [...ops].sort((a, b) => a.invokeNs - b.invokeNs);
-  const bucketOf = (op: CompletedOp): number => Math.floor(op.invokeNs / 1e6 / bucketMs);
-  const okByBucket = new Map<number, number[]>();
-  for (const op of sorted) {
-    if (op.outcome !== 'ok') continue;
-    const list = okByBucket.get(bucketOf(op)) ?? [];
-    list.push(op.latencyMs);
-    okByBucket.set(bucketOf(op), list);
-  }
-  const p50ByBucket = new Map<number, number>();
-  const p99ByBucket = new Map<number, number>();
-  for (const [bucket, list] of okByBucket) {
-    list.sort((a, b) => a - b);
-    p50ByBucket.set(bucket, percentile(list, 50));
-    p99ByBucket.set(bucket, percentile(list, 99));
-  }
-  const out = {
-    x: [] as number[],
-    ok: [] as (number | null)[],
-    fail: [] as (number | null)[],
-    info: [] as (number | null)[],
-    p50: [] as (number | null)[],
-    p99: [] as (number | null)[],
-  };
-  for (const op of sorted) {
-    out.x.push(op.invokeNs / 1e9);
-    // A log axis cannot show 0; clamp to 1 µs.
-    const y = Math.max(0.001, op.latencyMs);
-    out.ok.push(op.outcome === 'ok' ? y : null);
-    out.fail.push(op.outcome === 'fail' ? y : null);
-    out.info.push(op.outcome === 'info' || op.outcome === 'pending' ? y : null);
-    out.p50.push(p50ByBucket.get(bucketOf(op)) ?? null);
-    out.p99.push(p99ByBucket.get(bucketOf(op)) ?? null);
-  }
-  return out;
-}
 
 function verdictBlock(files: RunFiles): string {
   const results = files.results;
@@ -153,7 +109,7 @@ function faultTable(files: RunFiles, ops: readonly CompletedOp[], endNs: number)
 <p class="muted">"First ok write" = the first write or CAS invoked after the moment that succeeded, measured to its completion. Layer: what applied a network fault, <code>kernel</code> (nftables rules in the members' network namespaces) or <code>proxy</code> (Toxiproxy). Leader changes come from polling /status every 250 ms, until the next fault.</p>`;
 }
 
-function partitionTable(partitions: readonly PartitionResult[]): string {
+export function partitionTable(partitions: readonly PartitionResult[]): string {
   const sorted = [...partitions].sort((a, b) =>
     a.verdict === b.verdict ? String(a.key).localeCompare(String(b.key)) : a.verdict === 'linearizable' ? 1 : -1,
   );
@@ -166,123 +122,11 @@ function partitionTable(partitions: readonly PartitionResult[]): string {
   return `<table id="partitions"><tr><th class="l">key</th><th class="l">verdict</th><th>ops</th><th>pruned unknown ops</th><th>segments</th><th>search steps</th><th>time ms</th></tr>${rows}</table>`;
 }
 
-/** The failing window as a timeline: one lane per process, ops as bars, linearization order as numbers. */
-function counterexampleBlock(example: Counterexample, index: number): string {
-  const ops = example.ops;
-  if (ops.length === 0) return '';
-  const times = ops.flatMap((o) => [o.invokeTimeNs ?? 0, o.completeTimeNs ?? o.invokeTimeNs ?? 0]);
-  const t0 = Math.min(...times);
-  const t1 = Math.max(...times, t0 + 1);
-  const processes = [...new Set(ops.map((o) => o.process))].sort((a, b) => a - b);
-  const laneHeightPx = 34;
-  const leftPx = 70;
-  const widthPx = 1100;
-  // The right margin leaves room for the label of a short op that ends last.
-  const plotWidthPx = widthPx - leftPx - 180;
-  const x = (ns: number): number => leftPx + ((ns - t0) / (t1 - t0)) * plotWidthPx;
-  const stuck = new Set(example.stuckOps);
-  const longest = example.partialLinearizations[0] ?? [];
-  const order = new Map(longest.map((step, i) => [step.id, i + 1]));
-  const bars = ops
-    .map((op) => {
-      const lane = processes.indexOf(op.process);
-      const y = 10 + lane * laneHeightPx;
-      const start = x(op.invokeTimeNs ?? t0);
-      const end = op.completeTimeNs !== undefined ? x(op.completeTimeNs) : leftPx + plotWidthPx + 40;
-      const cls = stuck.has(op.id) ? 'stuck' : op.outcome === 'info' || op.relaxed === true ? 'unknown' : 'done';
-      const label = `${op.description}${order.has(op.id) ? `  [#${order.get(op.id)}]` : ''}`;
-      return `<g class="op ${cls}" data-id="${op.id}"><title>op ${op.id} process ${op.process}: ${escapeHtml(op.description)} (${op.outcome}${op.relaxed === true ? ', relaxed' : ''})</title>
-<rect x="${start.toFixed(1)}" y="${y}" width="${Math.max(3, end - start).toFixed(1)}" height="22" rx="3"></rect>
-<text x="${(start + 4).toFixed(1)}" y="${y + 15}">${escapeHtml(label)}</text></g>`;
-    })
-    .join('');
-  const lanes = processes
-    .map((p, i) => `<text class="lane" x="4" y="${10 + i * laneHeightPx + 15}">p${p}</text>`)
-    .join('');
-  const heightPx = 20 + processes.length * laneHeightPx;
-  const linearizations = example.partialLinearizations
-    .slice(0, 5)
-    .map((steps, i) => {
-      const items = steps
-        .map((step) => {
-          const op = ops.find((o) => o.id === step.id);
-          return `<li><code>${escapeHtml(op?.description ?? `op ${step.id}`)}</code> <span class="muted">→ ${escapeHtml(step.state)}</span></li>`;
-        })
-        .join('');
-      return `<details ${i === 0 ? 'open' : ''}><summary>partial linearization ${i + 1} (${steps.length} ops)</summary><ol>${items}</ol></details>`;
-    })
-    .join('');
-  const stuckList = ops
-    .filter((o) => stuck.has(o.id))
-    .map((o) => `<code>${escapeHtml(o.description)}</code> (process ${o.process})`)
-    .join(', ');
-  return `<div class="counterexample" id="counterexample-${index}">
-<h3>key ${escapeHtml(example.key ?? '(all)')}: ${ops.length} ops in the smallest window found${example.minimal ? '' : ' (shrinking cut short)'}</h3>
-<p>initial state <code>${escapeHtml(example.initialState)}</code>; events ${example.windowStartIndex}–${example.windowEndIndex} of history.jsonl.
-${stuckList !== '' ? `No linearization can place: ${stuckList}.` : ''}</p>
-<svg class="timeline" width="${widthPx}" height="${heightPx}" viewBox="0 0 ${widthPx} ${heightPx}">${lanes}${bars}</svg>
-<p class="muted">Bars span invoke to completion (dashed: unknown outcome or relaxed, may or may not have happened; red: could not be linearized). [#n] = position in the longest partial linearization.</p>
-${linearizations}
-</div>`;
+/** What the latency chart leaves out, in words (the page says what was downsampled). */
+function samplingNote(latency: LatencyData): string {
+  if (latency.okShown === latency.okTotal) return `Every op is drawn (${latency.total}).`;
+  return `Downsampled: ${latency.shown} of ${latency.total} ops drawn. Every fail and info op is drawn${latency.nearViolation > 0 ? `, and every op within 1 s of a violation window (${latency.nearViolation})` : ''}; of the ${latency.okTotal} ok ops, ${latency.okShown} are drawn, the rest sampled per second with each second's slowest kept. The p50/p99 lines and every table use all ops.`;
 }
-
-const reportCss = `
-svg.timeline { border: 1px solid var(--line); background: #fbfbfc; }
-svg.timeline text { font: 11px ui-monospace, monospace; fill: #1f2328; }
-svg.timeline text.lane { fill: var(--muted); }
-svg.timeline .op rect { fill: #dbeafe; stroke: #3b82f6; }
-svg.timeline .op.unknown rect { fill: #f3e8ff; stroke: var(--info); stroke-dasharray: 4 3; }
-svg.timeline .op.stuck rect { fill: #fee2e2; stroke: var(--bad); stroke-width: 2; }
-.legend-note { font-size: 12px; }
-`;
-
-// Runs in the browser: draws both charts with uPlot and shades fault windows.
-const reportScript = `
-(function () {
-  const d = raftlabData();
-  const colors = { ok: '#1a7f37', fail: '#b35900', info: '#6e40c9', p50: '#0969da', p99: '#cf222e' };
-  const faultColors = { kill: 'rgba(207,34,46,0.12)', pause: 'rgba(154,103,0,0.14)', partition: 'rgba(9,105,218,0.12)',
-    latency: 'rgba(110,64,201,0.12)', blackhole: 'rgba(31,35,40,0.14)', bandwidth: 'rgba(26,127,55,0.12)' };
-  function shade(u) {
-    const ctx = u.ctx;
-    ctx.save();
-    // Overlapping faults (--overlap) share the height: one horizontal lane each, so every window stays visible.
-    const lanes = Math.max(1, ...d.faults.map((f) => f.lane + 1));
-    const h = u.bbox.height / lanes;
-    for (const f of d.faults) {
-      const x0 = u.valToPos(f.start, 'x', true);
-      const x1 = u.valToPos(f.stop, 'x', true);
-      ctx.fillStyle = faultColors[f.kind] || 'rgba(0,0,0,0.08)';
-      ctx.fillRect(x0, u.bbox.top + f.lane * h, Math.max(1, x1 - x0), h);
-    }
-    ctx.restore();
-  }
-  const width = () => Math.max(400, document.body.clientWidth - 60);
-  const common = (title) => ({ title, width: width(), height: 300, plugins: [{ hooks: { drawClear: [shade] } }],
-    scales: { x: { time: false } }, legend: { live: true } });
-  const charts = [];
-  const t = d.throughput;
-  charts.push(new uPlot(Object.assign(common('Throughput (ops/s, by completion)'), {
-    axes: [{ label: 'time since start (s)' }, { label: 'ops/s' }],
-    series: [{ label: 's' },
-      { label: 'ok', stroke: colors.ok, width: 2 },
-      { label: 'fail', stroke: colors.fail, width: 1.5 },
-      { label: 'info', stroke: colors.info, width: 1.5 }],
-  }), [t.x, t.ok, t.fail, t.info], document.getElementById('throughput')));
-  const l = d.latency;
-  const dots = (label, stroke) => ({ label, stroke, fill: stroke, width: 0, paths: () => null,
-    points: { show: true, size: 3, stroke, fill: stroke } });
-  charts.push(new uPlot(Object.assign(common('Latency of every op (ms, log scale) by invoke time'), {
-    scales: { x: { time: false }, y: { distr: 3 } },
-    axes: [{ label: 'time since start (s)' }, { label: 'latency ms' }],
-    series: [{ label: 's' }, dots('ok', colors.ok), dots('fail', colors.fail), dots('info', colors.info),
-      { label: 'p50 (ok, per s)', stroke: colors.p50, width: 1.5, spanGaps: true, points: { show: false } },
-      { label: 'p99 (ok, per s)', stroke: colors.p99, width: 1.5, spanGaps: true, points: { show: false } }],
-  }), [l.x, l.ok, l.fail, l.info, l.p50, l.p99], document.getElementById('latency')));
-  window.addEventListener('resize', () => { for (const c of charts) c.setSize({ width: width(), height: 300 }); });
-  window.raftlabCharts = charts;
-})();
-`;
 
 /** Renders the chaos report of one run directory's files. */
 export function renderChaosReport(files: RunFiles): string {
@@ -291,23 +135,36 @@ export function renderChaosReport(files: RunFiles): string {
   const windows = faultWindows(files.events);
   const lanes = faultLanes(windows, endNs);
   const check = files.results?.check;
-  const illegal = check?.partitions.filter((p) => p.verdict === 'illegal') ?? [];
-  const counterexamples = illegal.flatMap((p) => (p.counterexample !== undefined ? [p.counterexample] : []));
-  const legend = [...new Set(windows.map((w) => w.kind))]
-    .map((k) => `<span class="fault-${escapeHtml(k)}">${escapeHtml(k)}</span>`)
-    .join(', ');
+  const violation = violationSection(
+    check?.partitions ?? [],
+    files.events,
+    files.status,
+    windows.map((w, i) => ({ ...w, lane: lanes[i] ?? 0 })),
+  );
+  const latency = latencyData(
+    ops,
+    endNs,
+    violation.views.map((v) => [v.windowStart, v.windowEnd]),
+  );
+  const okLatencies = ops
+    .filter((o) => o.outcome === 'ok')
+    .map((o) => o.latencyMs)
+    .sort((a, b) => a - b);
+  const throughput = throughputSeries(ops, endNs);
+  const mean = (list: number[]): number => (list.length === 0 ? 0 : list.reduce((a, b) => a + b, 0) / list.length);
+  const kinds = [...new Set(windows.map((w) => w.kind))];
+  const legend = kinds
+    .map((k) => `<span class="fault-key"><i style="background:${faultFill(k)}"></i>${escapeHtml(k)}</span>`)
+    .join(' ');
   const body = `
 ${verdictBlock(files)}
-${
-  illegal.length > 0
-    ? `<h2>Violation</h2><p>Not linearizable on key${illegal.length > 1 ? 's' : ''} <code>${illegal.map((p) => escapeHtml(p.key ?? '(all)')).join(', ')}</code>.</p>${counterexamples.map((c, i) => counterexampleBlock(c, i)).join('')}`
-    : ''
-}
+${violation.html}
 <h2>Throughput</h2>
 <div class="chart" id="throughput"></div>
-<p class="muted legend-note">Shaded: fault windows (${legend || 'none'}).</p>
+<p class="muted legend-note">Shaded: fault windows, labelled by kind (${legend || 'none'}); dashed vertical lines: a new leader or term (from status.jsonl). Hover for values; with the pointer outside, the legend shows each series' mean.</p>
 <h2>Latency</h2>
 <div class="chart" id="latency"></div>
+<p class="muted legend-note" id="latency-sampling">${escapeHtml(samplingNote(latency))} A second without an ok op is a gap in the p50/p99 lines.</p>
 <h2>Operations</h2>
 ${opStatsTable(ops)}
 <h2>Faults and recovery</h2>
@@ -328,17 +185,34 @@ ${
   return renderPage({
     title: `raftlab chaos ${files.test.name}: ${files.results?.verdict ?? 'unfinished'}`,
     body,
-    css: reportCss,
+    css: runChartsCss + violationCss,
     data: {
-      throughput: throughputSeries(ops, endNs),
-      latency: latencySeries(ops),
+      throughput,
+      latency,
+      summary: {
+        throughputMean: { ok: mean(throughput.ok), fail: mean(throughput.fail), info: mean(throughput.info) },
+        counts: {
+          ok: latency.okTotal,
+          fail: latency.fail[0].length,
+          info: latency.info[0].length,
+        },
+        p50: percentile(okLatencies, 50),
+        p99: percentile(okLatencies, 99),
+      },
       faults: windows.map((w, i) => ({
         kind: w.kind,
         start: w.startNs / 1e9,
         stop: (w.stopNs ?? endNs) / 1e9,
         lane: lanes[i] ?? 0,
+        fill: faultFill(w.kind),
       })),
+      leaderChanges: leaderChangePoints(leaderTimeline(files.status)).map((c) => ({
+        t: c.timeNs / 1e9,
+        leader: c.leader,
+        term: c.term,
+      })),
+      violations: violation.data,
     },
-    script: reportScript,
+    script: runChartsScript + violationScript,
   });
 }

@@ -15,7 +15,9 @@ export interface RunEvent {
   key?: string;
   value?: unknown;
   time: number;
+  /** The member the client sent the request to, and (completions) the one that answered, when the system says. */
   node?: string;
+  servedBy?: string;
   error?: string;
   fault?: number;
   detail?: string;

@@ -12,7 +12,7 @@
  */
 import { Pool, errors as undiciErrors } from 'undici';
 import { sendJson } from './http-json.ts';
-import { decodeRead, requestFor } from './raftlab-api.ts';
+import { decodeRead, requestFor, SERVED_BY_HEADER } from './raftlab-api.ts';
 import type { Completion, Op } from './types.ts';
 
 /** Runs one op against one node; must never throw (errors become fail/info). */
@@ -93,6 +93,8 @@ export class RaftlabClient implements ClientAdapter {
       } else {
         completion = classifyHttpError(answer.statusCode, answer.body as ErrorBody | undefined);
       }
+      const servedBy = answer.headers[SERVED_BY_HEADER];
+      if (typeof servedBy === 'string') completion.servedBy = servedBy;
     } catch (error) {
       completion = certainlyNotSent(error)
         ? { type: 'fail', error: transportError(error) }

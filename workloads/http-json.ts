@@ -5,6 +5,8 @@ import { type Pool, request } from 'undici';
 export interface JsonAnswer {
   statusCode: number;
   body: unknown;
+  /** Response headers (lower-case names). */
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /** What to send. */
@@ -43,5 +45,5 @@ export async function sendJson(target: Pool | string, req: JsonRequest): Promise
   } catch {
     parsed = undefined;
   }
-  return { statusCode: response.statusCode, body: parsed };
+  return { statusCode: response.statusCode, body: parsed, headers: response.headers };
 }

@@ -7,6 +7,9 @@
 import { sendJson } from './http-json.ts';
 import type { Op } from './types.ts';
 
+/** Response header naming the node that executed a request (node/transport.ts SERVED_BY_HEADER; optional for other nodes). */
+export const SERVED_BY_HEADER = 'x-raftlab-served-by';
+
 /** A client session (Raft §8): a resent write with the same (client, seq) is applied at most once. */
 export interface Session {
   client: string;

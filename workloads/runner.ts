@@ -86,9 +86,10 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
       options.record({ process, type: 'invoke', f: op.f, key: op.key, value: op.value, node });
       stats.invoked++;
       const completion = await options.adapter.invoke(op, node, { client: `${options.clientPrefix}-p${process}`, seq });
+      const servedBy = completion.servedBy !== undefined ? { servedBy: completion.servedBy } : {};
       switch (completion.type) {
         case 'ok':
-          options.record({ process, type: 'ok', f: op.f, key: op.key, value: completion.value, node });
+          options.record({ process, type: 'ok', f: op.f, key: op.key, value: completion.value, node, ...servedBy });
           stats.ok++;
           break;
         case 'fail':
@@ -99,6 +100,7 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
             key: op.key,
             value: op.value,
             node,
+            ...servedBy,
             error: completion.error,
           });
           stats.fail++;
@@ -111,6 +113,7 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
             key: op.key,
             value: op.value,
             node,
+            ...servedBy,
             error: completion.error,
           });
           stats.info++;

@@ -15,11 +15,14 @@ export type Op =
   | { f: 'write'; key: string; value: Value }
   | { f: 'cas'; key: string; value: [expected: Value, next: Value] };
 
-/** How an operation completed (Jepsen's ok / fail / info). */
+/**
+ * How an operation completed (Jepsen's ok / fail / info). `servedBy`: the node that answered, when the system says
+ * (raftlab's `x-raftlab-served-by` header: the leader that applied a forwarded write, not the follower asked).
+ */
 export type Completion =
-  | { type: 'ok'; value: Value }
-  | { type: 'fail'; error: string }
-  | { type: 'info'; error: string };
+  | { type: 'ok'; value: Value; servedBy?: string }
+  | { type: 'fail'; error: string; servedBy?: string }
+  | { type: 'info'; error: string; servedBy?: string };
 
 /**
  * One line of history.jsonl as the harness records it: the checker's event with the fields a recorder always sets,
@@ -34,6 +37,8 @@ export interface HistoryEvent extends CheckedEvent {
   time: number;
   /** Node the client sent the request to (extra field; the checker ignores it). */
   node?: string;
+  /** Completions: the node that answered, when the system names it (extra field; see Completion). */
+  servedBy?: string;
   /** Why an op failed or is unknown (extra field). */
   error?: string;
   /** Nemesis events: index of the planned fault (extra field). */

@@ -23,6 +23,7 @@ import {
   type PlannedFault,
 } from '../nemesis/plan.ts';
 import { hostsUnavailableReason } from '../hosts/hosts.ts';
+import { writeCiFiles } from '../run/ci-files.ts';
 
 // --bug picks the nemesis and workload that can expose the bug (harness/run/bug-presets.ts,
 // harness/PROVE.md); flags given explicitly still win, so these defaults are
@@ -210,6 +211,16 @@ const argv = await yargs(hideBin(process.argv))
     default: 10,
     describe:
       'the minimum evidence for a pass: a linearizable history with fewer acknowledged workload writes, or reads, than this is "unknown" (exit 2)',
+  })
+  .option('junit', {
+    type: 'string',
+    describe:
+      'also write JUnit XML of the run to FILE: one test case, a failure (verdict and what went wrong) unless it passed, an error if it broke',
+  })
+  .option('summary', {
+    type: 'string',
+    describe:
+      'append a Markdown summary of the run to FILE (verdict, seed, replay command, figures, what went wrong, the report); e.g. "$GITHUB_STEP_SUMMARY"',
   })
   .option('check-budget-ms', {
     type: 'number',
@@ -400,4 +411,14 @@ if (outcome.checkTimeMs !== undefined) console.log(`checker: ${outcome.checkTime
 console.log(`run dir: ${outcome.runDir}`);
 if (outcome.reportPath !== undefined) console.log(`report: ${outcome.reportPath}`);
 if (outcome.exitCode !== 0) console.log(`reproduce with: ${command}`);
+if (argv.junit !== undefined || argv.summary !== undefined) {
+  try {
+    const written = writeCiFiles(outcome.runDir, outcome.reportPath, { junit: argv.junit, summary: argv.summary });
+    for (const path of written) console.log(`ci: ${path}`);
+  } catch (error) {
+    // The verdict stands in the run directory, but what CI was promised is missing: that is a broken run.
+    console.error(`npm run chaos: ${(error as Error).message}`);
+    process.exit(EXIT_BROKEN);
+  }
+}
 process.exit(outcome.exitCode);
