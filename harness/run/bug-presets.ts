@@ -102,6 +102,15 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
     retry: 8,
     why: 'slow links and a paused leader make writes outlast the 150 ms client timeout although they commit; the client retries them (same session seq, 300 ms apart), and a node that ignores sessions applies both copies',
   },
+  'fsync-skipped': {
+    ...BASE,
+    nemesis: ['lose-unsynced'],
+    intervalS: 2,
+    // Five power losses (at 2, 6, ..., 18 s); half of them hit every node at once, which loses what a majority had
+    // acknowledged. A loss of a minority is repaired from the others' page caches.
+    timeS: 20,
+    why: 'a power loss of every node drops what their WALs wrote but never synced, so writes a majority acknowledged vanish; a SIGKILL alone keeps them in the page cache, so the kill presets never see it',
+  },
   'lease-without-clock-bound': {
     ...BASE,
     nemesis: ['pause-leader'],
