@@ -34,7 +34,7 @@ export function lazyFsUnavailableReason(): string | undefined {
   if (!LIBFUSE_PATHS.some((path) => existsSync(path))) missing.push('libfuse2');
   if (!onPath('fusermount')) missing.push('fuse');
   if (missing.length > 0) {
-    return `the disk faults need FUSE's packages ${missing.join(' and ')}: ${LAZYFS_INSTALL_HINT}`;
+    return `the disk faults need FUSE, and the Debian package${missing.length > 1 ? 's' : ''} ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing: ${LAZYFS_INSTALL_HINT}`;
   }
   return undefined;
 }

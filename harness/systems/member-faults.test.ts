@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FakeClocks, fakeClockUnavailableReason } from './member-faults.ts';
+import { FakeClocks, fakeClockUnavailableReason, memberFaultUnavailableReason } from './member-faults.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -39,5 +39,19 @@ test('a skewed member reads its wall clock an hour ahead, and real time again af
     assert.ok(Math.abs(Number(reset.stdout) - Date.now()) < HOUR_MS / 6, 'back on real time');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without fusermount on the PATH a disk fault is refused naming the package to install', () => {
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    assert.match(
+      memberFaultUnavailableReason('lose-unsynced') ?? '',
+      /package fuse is missing: apt-get install -y libfuse2 fuse/,
+    );
+    assert.equal(memberFaultUnavailableReason('kill'), undefined);
+  } finally {
+    process.env.PATH = path;
   }
 });
