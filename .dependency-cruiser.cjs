@@ -54,6 +54,12 @@ module.exports = {
       'The embedded Toxiproxy server is a separate program the harness talks to over HTTP.',
     ),
     onlyImports(
+      'lazyfs-stands-alone',
+      '^lazyfs/',
+      ['^lazyfs/', '^lib/'],
+      'The lazy file system is a separate program (a FUSE server) the harness drives over loopback HTTP.',
+    ),
+    onlyImports(
       'workloads-below-harness',
       '^workloads/',
       ['^workloads/', '^checker/', '^lib/'],

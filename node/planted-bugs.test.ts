@@ -27,13 +27,14 @@ describe('planted bug selection', () => {
     );
   });
 
-  it('knows the six planted bugs and warns loudly about them', () => {
+  it('knows the seven planted bugs and warns loudly about them', () => {
     assert.deepEqual(bugNames, [
       'stale-read',
       'no-fsync',
       'commit-old-term',
       'vote-twice',
       'no-dedup',
+      'fsync-skipped',
       'lease-without-clock-bound',
     ]);
     assert.match(bugWarning('n1', 'no-dedup'), /^WARNING: raftlab node n1 runs with PLANTED BUG "no-dedup"/);

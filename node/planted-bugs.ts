@@ -19,6 +19,8 @@ export const BUGS = {
   'vote-twice':
     'the vote is not persisted with the term, so a restarted node can vote again in the same term (§5.2, Figure 2)',
   'no-dedup': 'client sessions are ignored, so a retried write applies twice (§8)',
+  'fsync-skipped':
+    'the WAL writes its records with write() and reports them durable without fdatasync: they survive a SIGKILL in the page cache but not a power loss (§5.1 "persistent state")',
   'lease-without-clock-bound':
     'lease reads (--read-mode lease) are timed in ticks that stall while the process is paused, with no clock-drift bound and no wait after election (thesis §6.4.1)',
 } as const;

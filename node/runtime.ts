@@ -190,6 +190,7 @@ export class NodeRuntime {
     const opened = NodeStorage.open(options.dataDir, {
       noFsync: options.bug === 'no-fsync',
       forgetVote: options.bug === 'vote-twice',
+      skipFsync: options.bug === 'fsync-skipped',
     });
     for (const t of opened.truncations) {
       options.log.warn('wal-torn-tail-truncated', {

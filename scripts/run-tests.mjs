@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
-const roots = ['lib', 'node', 'checker', 'workloads', 'harness', 'toxiproxy', 'reports', 'scripts'];
+const roots = ['lib', 'node', 'checker', 'workloads', 'harness', 'toxiproxy', 'lazyfs', 'reports', 'scripts'];
 
 function* walk(dir) {
   let entries;
@@ -32,7 +32,7 @@ function* walk(dir) {
 // A test file that mentions one of these starts real processes, servers in child processes or a browser: it belongs
 // to the full suite only. Judged from the source so that a new file is classified without a list to maintain.
 const REAL_PROCESS_MARKERS =
-  /\b(execa|spawn|spawnSync|startServer|startChild|checkInBrowser|checkPagesInBrowser|runChaos|RaftlabSystem|LocalCluster|startLocalCluster|startToxiproxyProcess|startEtcdCluster)\b/;
+  /(execa|spawn|spawnSync|startServer|startChild|checkInBrowser|checkPagesInBrowser|runChaos|RaftlabSystem|LocalCluster|startLocalCluster|startToxiproxyProcess|startEtcdCluster|startLazyFs)/;
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');

@@ -110,11 +110,12 @@ async function startTarget(
   // Both targets are the systems chaos runs, started without proxies (the bench measures the system, not a hop).
   const dir = join(runDir, kind);
   const system: System =
-    kind === 'raftlab'
+    kind !== 'etcd'
       ? new RaftlabSystem({
           nodes: 3,
           runDir: dir,
           mode: 'direct',
+          lazyFs: kind === 'raftlab-lazyfs',
           ...(options.nodeMain === undefined ? {} : { nodeMain: options.nodeMain }),
         })
       : new EtcdSystem({

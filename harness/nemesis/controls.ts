@@ -71,3 +71,28 @@ export function networkFaultOf(fault: Fault): NetworkFault | undefined {
       return undefined;
   }
 }
+
+/**
+ * Control of the members' disks, where their data directories live on the lazy file system (lazyfs/): written data
+ * that was not fsynced yet is held there and can be lost on command.
+ */
+export interface DiskControl {
+  /** Power loss of `id`'s disk: drops every write not yet fsynced. Kill the member first. */
+  loseUnsynced(id: string): Promise<void>;
+  /** A torn write: of each file's unsynced data only a prefix (`fraction`, cut at a sector) of its last write stays. */
+  tornWrite(id: string, fraction: number): Promise<void>;
+  /** The next fsync of any file on `id`'s disk fails with EIO (and, as on Linux, its unsynced data is lost). */
+  failNextFsync(id: string): Promise<void>;
+  /** Disarms armed fsync failures of `id`'s disk. */
+  clearDiskFaults(id: string): Promise<void>;
+}
+
+/** Control of the members' clocks (libfaketime): what CLOCK_REALTIME and CLOCK_MONOTONIC read in each member. */
+export interface ClockControl {
+  /** Jumps `id`'s clock by `deltaMs` (negative: back) from where it is now. */
+  skew(id: string, deltaMs: number): Promise<void>;
+  /** Lets `id`'s clock run at `rate` times real time from now on (1.05: 5% fast), continuing from where it is. */
+  drift(id: string, rate: number): Promise<void>;
+  /** Puts `id`'s clock back on real time (offset 0, rate 1). */
+  resetClock(id: string): Promise<void>;
+}

@@ -13,6 +13,8 @@ import type { RecordFn } from '../../workloads/runner.ts';
 import { sleep } from '../../lib/time.ts';
 import {
   networkFaultOf,
+  type ClockControl,
+  type DiskControl,
   type FaultLayer,
   type NetworkControl,
   type NetworkFault,
@@ -20,6 +22,7 @@ import {
 } from './controls.ts';
 import {
   describeFault,
+  isProcessFault,
   linksBetween,
   minorityOf,
   type Link,
@@ -66,6 +69,8 @@ export class Nemesis {
   private choosing: Promise<unknown> = Promise.resolve();
   private readonly processes: ProcessControl;
   private readonly network: NetworkControl | undefined;
+  private readonly disk: DiskControl | undefined;
+  private readonly clock: ClockControl | undefined;
   private readonly record: RecordFn;
   private readonly now: () => number;
   private readonly seed: number;
@@ -80,6 +85,9 @@ export class Nemesis {
   constructor(options: {
     processes: ProcessControl;
     network?: NetworkControl;
+    /** The members' disks (lazy file system) and clocks (libfaketime), when the run asked for those faults. */
+    disk?: DiskControl;
+    clock?: ClockControl;
     record: RecordFn;
     now: () => number;
     seed?: number;
@@ -88,6 +96,8 @@ export class Nemesis {
   }) {
     this.processes = options.processes;
     this.network = options.network;
+    this.disk = options.disk;
+    this.clock = options.clock;
     this.record = options.record;
     this.now = options.now;
     this.seed = options.seed ?? 0;
@@ -150,7 +160,7 @@ export class Nemesis {
    */
   private async waitForRoom(planned: PlannedFault, signal: AbortSignal): Promise<void> {
     const fault = planned.fault;
-    if (fault.kind !== 'kill' && fault.kind !== 'pause') return;
+    if (!isProcessFault(fault)) return;
     while (!this.hasRoomFor(fault.target) && !signal.aborted) await sleep(ROOM_POLL_MS, signal);
   }
 
@@ -190,6 +200,16 @@ export class Nemesis {
    */
   private scenarioRetrying(action: () => Promise<void>): Promise<void> {
     return this.retrying(action, SCENARIO_PROXY_ATTEMPTS);
+  }
+
+  private requireDisk(kind: string): DiskControl {
+    if (this.disk === undefined) throw new Error(`the ${kind} nemesis needs the members' data on the lazy file system`);
+    return this.disk;
+  }
+
+  private requireClock(kind: string): ClockControl {
+    if (this.clock === undefined) throw new Error(`the ${kind} nemesis needs the members started under libfaketime`);
+    return this.clock;
   }
 
   private requireNetwork(kind: string): NetworkControl {
@@ -318,6 +338,13 @@ export class Nemesis {
       case 'scenario':
         // What a script hits is decided as it runs; its steps are recorded as `<name>-step` events.
         return [...this.processes.ids];
+      case 'lose-unsynced':
+      case 'torn-write':
+      case 'fsync-error':
+        return this.claimTarget(fault.target, planned.index, signal);
+      case 'clock-skew':
+      case 'clock-drift':
+        return [...fault.nodes];
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -359,6 +386,33 @@ export class Nemesis {
       case 'scenario':
         await this.runScenario(applied, fault.name, signal);
         break;
+      case 'lose-unsynced':
+      case 'torn-write': {
+        // A power loss: the processes die first, then their disks forget what was not synced.
+        const disk = this.requireDisk(fault.kind);
+        await Promise.all(targets.map((id) => this.processes.kill(id)));
+        await Promise.all(
+          targets.map((id) =>
+            fault.kind === 'torn-write' ? disk.tornWrite(id, fault.fraction) : disk.loseUnsynced(id),
+          ),
+        );
+        break;
+      }
+      case 'fsync-error': {
+        const disk = this.requireDisk(fault.kind);
+        await Promise.all(targets.map((id) => disk.failNextFsync(id)));
+        break;
+      }
+      case 'clock-skew': {
+        const clock = this.requireClock(fault.kind);
+        await Promise.all(targets.map((id) => clock.skew(id, fault.deltaMs)));
+        break;
+      }
+      case 'clock-drift': {
+        const clock = this.requireClock(fault.kind);
+        await Promise.all(targets.map((id) => clock.drift(id, fault.rate)));
+        break;
+      }
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -377,12 +431,33 @@ export class Nemesis {
     const fault = applied.planned.fault;
     switch (fault.kind) {
       case 'kill':
+      case 'lose-unsynced':
+      case 'torn-write':
         try {
           await Promise.all(applied.targets.map((id) => this.processes.restart(id)));
         } finally {
           this.release(applied.targets, applied.planned.index);
         }
         break;
+      case 'fsync-error': {
+        // A node that stops on a failed fsync (as it should: durability can no longer be promised) starts again.
+        const disk = this.requireDisk(fault.kind);
+        try {
+          await Promise.all(applied.targets.map((id) => disk.clearDiskFaults(id)));
+          await Promise.all(
+            applied.targets.filter((id) => !this.processes.isRunning(id)).map((id) => this.processes.restart(id)),
+          );
+        } finally {
+          this.release(applied.targets, applied.planned.index);
+        }
+        break;
+      }
+      case 'clock-skew':
+      case 'clock-drift': {
+        const clock = this.requireClock(fault.kind);
+        await Promise.all(applied.targets.map((id) => clock.resetClock(id)));
+        break;
+      }
       case 'pause':
         for (const id of applied.targets) this.processes.resume(id);
         this.release(applied.targets, applied.planned.index);

@@ -32,8 +32,28 @@ export const nemesisKinds = ['kill', 'pause', 'partition', 'latency', 'blackhole
  * pauses and per-link cuts to build one dangerous state on purpose.
  */
 export const explicitNemesisKinds = ['kill-majority', 'kill-all', 'pause-leader', 'figure8', 'double-vote'] as const;
-export type NemesisKind = (typeof nemesisKinds)[number] | (typeof explicitNemesisKinds)[number];
-const allNemesisNames: readonly string[] = [...nemesisKinds, ...explicitNemesisKinds];
+/**
+ * Disk faults (the members' data on the lazy file system, lazyfs/): `lose-unsynced` SIGKILLs a minority or every
+ * node and drops what they wrote but did not fsync (a power loss); `torn-write` does the same but keeps a torn prefix
+ * of each file's last write; `fsync-error` makes the next fsync of a minority fail with EIO.
+ */
+export const diskNemesisKinds = ['lose-unsynced', 'torn-write', 'fsync-error'] as const;
+/** Clock faults (libfaketime): `clock-skew` jumps a minority's clocks by up to 5 s, `clock-drift` runs them up to 10% fast or slow. */
+export const clockNemesisKinds = ['clock-skew', 'clock-drift'] as const;
+export type NemesisKind =
+  | (typeof nemesisKinds)[number]
+  | (typeof explicitNemesisKinds)[number]
+  | (typeof diskNemesisKinds)[number]
+  | (typeof clockNemesisKinds)[number];
+const allNemesisNames: readonly string[] = [
+  ...nemesisKinds,
+  ...explicitNemesisKinds,
+  ...diskNemesisKinds,
+  ...clockNemesisKinds,
+];
+/** Largest clock jump of `clock-skew`, and largest rate change of `clock-drift` (0.1: 10% fast or slow). */
+export const CLOCK_SKEW_MAX_MS = 5_000;
+export const CLOCK_DRIFT_MAX = 0.1;
 
 /** A directed peer link: traffic from `from`'s requests to `to` (proxy `from->to`). */
 export type Link = readonly [from: string, to: string];
@@ -55,7 +75,20 @@ export type Fault =
   | { kind: 'latency'; links: Link[]; delayMs: number; jitterMs: number }
   | { kind: 'blackhole'; links: Link[] }
   | { kind: 'bandwidth'; links: Link[]; rateKBps: number }
-  | { kind: 'scenario'; name: ScenarioName };
+  | { kind: 'scenario'; name: ScenarioName }
+  | { kind: 'lose-unsynced'; target: ProcessTarget }
+  | { kind: 'torn-write'; target: ProcessTarget; fraction: number }
+  | { kind: 'fsync-error'; target: ProcessTarget }
+  | { kind: 'clock-skew'; nodes: string[]; deltaMs: number }
+  | { kind: 'clock-drift'; nodes: string[]; rate: number };
+
+/** Faults that take their target's process down or may (a disk fault kills, a failed fsync crashes the node). */
+export type ProcessFault = Extract<Fault, { target: ProcessTarget }>;
+
+/** Whether a fault acts on processes (and so counts against the minority rule). */
+export function isProcessFault(fault: Fault): fault is ProcessFault {
+  return 'target' in fault;
+}
 
 /** A fault with its window, in ms from the start of the workload. */
 export interface PlannedFault {
@@ -220,11 +253,41 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[], 
     case 'double-vote':
       // The script makes its choices at run time from the statuses, with a random stream seeded per fault.
       return { kind: 'scenario', name: kind };
+    case 'lose-unsynced':
+    case 'torn-write': {
+      // Half of them hit every node at once (a power loss of the whole cluster), but only when nothing else holds a node.
+      const everyNodeFree =
+        room === undefined || (room.free.length === nodes.length && room.budget >= minorityOf(nodes.length));
+      const target: ProcessTarget =
+        everyNodeFree && random.next() < 0.5
+          ? { by: 'all', nodes: [...nodes] }
+          : processTarget(random, nodes, room?.free, room?.budget);
+      return kind === 'torn-write' ? { kind, target, fraction: random.int(1, 99) / 100 } : { kind, target };
+    }
+    case 'fsync-error':
+      return { kind, target: processTarget(random, nodes, room?.free, room?.budget) };
+    case 'clock-skew': {
+      const magnitude = random.int(CLOCK_SKEW_MAX_MS / 10, CLOCK_SKEW_MAX_MS);
+      return { kind, nodes: clockTargets(random, nodes), deltaMs: random.next() < 0.5 ? -magnitude : magnitude };
+    }
+    case 'clock-drift': {
+      // At least a quarter of the bound away from real time, so every drift is noticeable.
+      const change = (random.int(25, 100) / 100) * CLOCK_DRIFT_MAX;
+      return { kind, nodes: clockTargets(random, nodes), rate: 1 + (random.next() < 0.5 ? -change : change) };
+    }
     default: {
       const unreachable: never = kind;
       throw new Error(`unknown nemesis ${String(unreachable)}`);
     }
   }
+}
+
+/** A minority of nodes whose clocks a clock fault changes (the others keep real time to compare against). */
+function clockTargets(random: Random, nodes: readonly string[]): string[] {
+  return random
+    .shuffle(nodes)
+    .slice(0, random.int(1, minorityOf(nodes.length)))
+    .sort();
 }
 
 /** Plans the whole fault schedule from the seed: a pure function of its options. */
@@ -256,11 +319,19 @@ function planOneAtATime(options: ScheduleOptions): PlannedFault[] {
 
 /** Kinds that may take out more than a minority at once (planned only while no other process fault is active). */
 const beyondMinorityKinds: readonly NemesisKind[] = ['kill-majority', 'kill-all'];
-const processKinds: readonly NemesisKind[] = ['kill', 'pause', 'pause-leader', ...beyondMinorityKinds];
+const processKinds: readonly NemesisKind[] = [
+  'kill',
+  'pause',
+  'pause-leader',
+  'lose-unsynced',
+  'torn-write',
+  'fsync-error',
+  ...beyondMinorityKinds,
+];
 
 /** Nodes a process fault takes out (a leader target is one node, resolved at run time); 0 for other faults. */
 export function processLoad(fault: Fault): number {
-  if (fault.kind !== 'kill' && fault.kind !== 'pause') return 0;
+  if (!isProcessFault(fault)) return 0;
   return fault.target.by === 'leader' ? 1 : fault.target.nodes.length;
 }
 
@@ -287,11 +358,7 @@ function planOverlapping(options: ScheduleOptions, overlap: number): PlannedFaul
     const stopMs = Math.min(startMs + overlapWindowMs(random, options.intervalMs), options.durationMs);
     const active = plan.filter((p) => p.stopMs > startMs).map((p) => p.fault);
     const load = active.reduce((sum, fault) => sum + processLoad(fault), 0);
-    const held = new Set(
-      active.flatMap((f) =>
-        (f.kind === 'kill' || f.kind === 'pause') && f.target.by !== 'leader' ? f.target.nodes : [],
-      ),
-    );
+    const held = new Set(active.flatMap((f) => (isProcessFault(f) && f.target.by !== 'leader' ? f.target.nodes : [])));
     // A leader target is resolved at run time to a node no other fault holds, so it only costs budget here.
     const free = nodes.filter((node) => !held.has(node));
     const eligible = options.kinds.filter((kind) => {
@@ -347,6 +414,15 @@ export function describeFault(fault: Fault): string {
       return `bandwidth ${fault.rateKBps} KB/s on ${links(fault.links)}`;
     case 'scenario':
       return `scenario ${fault.name}`;
+    case 'lose-unsynced':
+    case 'fsync-error':
+      return `${fault.kind} ${target(fault.target)}`;
+    case 'torn-write':
+      return `torn-write ${target(fault.target)} (keeps ${Math.round(fault.fraction * 100)}% of the last write)`;
+    case 'clock-skew':
+      return `clock-skew ${fault.deltaMs >= 0 ? '+' : ''}${(fault.deltaMs / 1000).toFixed(1)} s on ${fault.nodes.join(',')}`;
+    case 'clock-drift':
+      return `clock-drift x${fault.rate.toFixed(3)} on ${fault.nodes.join(',')}`;
     default: {
       const unreachable: never = fault;
       throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -361,6 +437,7 @@ export function scheduleKinds(schedule: readonly PlannedFault[]): NemesisKind[] 
     // Tolerates a schedule not checked yet (parseSchedule reports what is wrong with it).
     if (fault === null || typeof fault !== 'object') continue;
     const by = fault.kind === 'kill' ? (fault.target as ProcessTarget | undefined)?.by : undefined;
+    // A disk fault's kind is its own name whatever its target (lose-unsynced may hit every node).
     if (fault.kind === 'scenario') kinds.add(fault.name);
     else if (by === 'majority') kinds.add('kill-majority');
     else if (by === 'all') kinds.add('kill-all');
@@ -418,7 +495,13 @@ function checkFault(value: unknown, nodes: readonly string[], where: string): Fa
   };
   switch (fault.kind) {
     case 'kill':
-    case 'pause': {
+    case 'pause':
+    case 'lose-unsynced':
+    case 'torn-write':
+    case 'fsync-error': {
+      if (fault.kind === 'torn-write' && !(fault.fraction >= 0 && fault.fraction < 1)) {
+        throw new Error(`${where}: fraction must be a number in [0, 1)`);
+      }
       const target = fault.target as ProcessTarget | undefined;
       const by = target?.by;
       if (target === undefined || !['random', 'leader', 'minority', 'majority', 'all'].includes(String(by))) {
@@ -453,6 +536,15 @@ function checkFault(value: unknown, nodes: readonly string[], where: string): Fa
     case 'scenario':
       if (!(scenarioNames as readonly string[]).includes(fault.name)) {
         throw new Error(`${where}: unknown scenario ${JSON.stringify(fault.name)}`);
+      }
+      return fault;
+    case 'clock-skew':
+    case 'clock-drift':
+      if (!Array.isArray(fault.nodes) || fault.nodes.length === 0) throw new Error(`${where}: "nodes" must list nodes`);
+      for (const id of fault.nodes) node(id);
+      if (fault.kind === 'clock-skew' && typeof fault.deltaMs !== 'number') throw new Error(`${where}: deltaMs`);
+      if (fault.kind === 'clock-drift' && !(typeof fault.rate === 'number' && fault.rate > 0)) {
+        throw new Error(`${where}: rate must be a number > 0`);
       }
       return fault;
     default:

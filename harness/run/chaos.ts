@@ -26,7 +26,9 @@ import type { Completion } from '../../workloads/types.ts';
 import { networkFaultOf } from '../nemesis/controls.ts';
 import { Nemesis } from '../nemesis/execute.ts';
 import {
+  clockNemesisKinds,
   describeFault,
+  diskNemesisKinds,
   parseSchedule,
   planSchedule,
   scheduleKinds,
@@ -260,7 +262,7 @@ function prepareRun(
         });
   assertSupported(system, options.schedule !== undefined ? scheduleKinds(schedule) : options.nemesis);
   const runDir = createRunDir(store, name);
-  const runSystem = createSystem(options, runDir);
+  const runSystem = createSystem(options, runDir, scheduleKinds(schedule));
   const test: TestFile = {
     name,
     seed: options.seed,
@@ -332,8 +334,15 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
 const PEER_TOXIC_KINDS: ReadonlySet<NemesisKind> = new Set(['latency', 'blackhole', 'bandwidth']);
 
 /** The system under test the options ask for (proxied unless `mode: 'direct'`, which etcd always is). */
-export function createSystem(options: ChaosOptions, runDir: string): System {
+export function createSystem(
+  options: ChaosOptions,
+  runDir: string,
+  kinds: readonly NemesisKind[] = options.nemesis,
+): System {
   const common = {
+    // Disk and clock faults need the members' data on the lazy file system, their clocks under libfaketime.
+    lazyFs: kinds.some((kind) => (diskNemesisKinds as readonly string[]).includes(kind)),
+    fakeClock: kinds.some((kind) => (clockNemesisKinds as readonly string[]).includes(kind)),
     nodes: options.nodes,
     runDir,
     ...(options.net !== undefined ? { net: options.net } : {}),
@@ -434,6 +443,8 @@ async function runWorkloadWithNemesis(state: RunState): Promise<void> {
   const nemesis = new Nemesis({
     processes: system,
     ...(system.network !== undefined ? { network: system.network } : {}),
+    ...(system.disk !== undefined ? { disk: system.disk } : {}),
+    ...(system.clock !== undefined ? { clock: system.clock } : {}),
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
     seed: options.seed,

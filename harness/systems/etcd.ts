@@ -15,7 +15,7 @@ import {
   type MemberPlacement,
   type ProcessClusterOptions,
 } from './process-cluster.ts';
-import type { NemesisKind } from '../nemesis/plan.ts';
+import { clockNemesisKinds, type NemesisKind } from '../nemesis/plan.ts';
 import { isScenarioKind, type ClientOptions, type PeerRouting } from './system.ts';
 
 /** etcd's registered peer port, used by every member in hosts mode (each has a port space of its own). */
@@ -86,6 +86,9 @@ export class EtcdSystem extends ProcessCluster {
   }
 
   override unsupportedNemesis(kind: NemesisKind): string | undefined {
+    if ((clockNemesisKinds as readonly string[]).includes(kind)) {
+      return `the ${kind} nemesis changes a member's clock through libfaketime (LD_PRELOAD), which does not reach etcd: Go reads the clock through the vDSO, not the C library (under FAKETIME=+400d etcd still logs real time)`;
+    }
     if (isScenarioKind(kind)) {
       return `the ${kind} nemesis is a scripted scenario that reads raftlab's log positions from its /status; it builds its state on raftlab's node only`;
     }

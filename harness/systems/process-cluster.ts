@@ -25,7 +25,8 @@ import { sleep } from '../../lib/time.ts';
 import { Hosts } from '../hosts/hosts.ts';
 import type { ClientAdapter } from '../../workloads/client.ts';
 import { fetchStatus, type MemberStatus } from '../../workloads/raftlab-api.ts';
-import type { FaultLayer, NetworkControl, NetworkFault } from '../nemesis/controls.ts';
+import type { ClockControl, DiskControl, FaultLayer, NetworkControl, NetworkFault } from '../nemesis/controls.ts';
+import { FakeClocks, LazyDisks, memberFaultUnavailableReason } from './member-faults.ts';
 import { HostsNetwork, hostsFaultLayer } from './hosts-network.ts';
 import { proxyLayerStarter, type ProxyLayer, type ProxyLayerStarter, type ProxySpec } from './proxies.ts';
 import type { NemesisKind } from '../nemesis/plan.ts';
@@ -64,6 +65,10 @@ export interface ProcessClusterOptions {
   onMemberExit?: (id: string, exit: { code: number | null; signal: string | null }) => void;
   /** How long a (re)started member may take to serve before the start counts as done anyway. */
   readyTimeoutMs?: number;
+  /** Every member's data directory on a lazy file system of its own (lazyfs/), for the disk faults. */
+  lazyFs?: boolean;
+  /** Every member started under libfaketime, for the clock faults. */
+  fakeClock?: boolean;
 }
 
 /** What a member is started with. */
@@ -116,6 +121,8 @@ export abstract class ProcessCluster implements System {
   private proxyLayer: ProxyLayer | undefined;
   private reaper: Reaper | undefined;
   private hosts: Hosts | undefined;
+  private disks: LazyDisks | undefined;
+  private clocks: FakeClocks | undefined;
   private stopping: Promise<void> | undefined;
   private started = false;
 
@@ -138,7 +145,17 @@ export abstract class ProcessCluster implements System {
   }
 
   unsupportedNemesis(kind: NemesisKind): string | undefined {
-    return unsupportedReason(this, kind);
+    return unsupportedReason(this, kind) ?? memberFaultUnavailableReason(kind);
+  }
+
+  /** The members' disks, when their data lives on the lazy file system (option `lazyFs`, once started). */
+  get disk(): DiskControl | undefined {
+    return this.disks;
+  }
+
+  /** The members' clocks, when they run under libfaketime (option `fakeClock`, once started). */
+  get clock(): ClockControl | undefined {
+    return this.clocks;
   }
 
   /** The port member `id` takes peer traffic on: its one port, unless the system has a separate peer port. */
@@ -246,6 +263,7 @@ export abstract class ProcessCluster implements System {
     const pids: number[] = [];
     for (const member of this.members.values()) if (member.child?.pid !== undefined) pids.push(member.child.pid);
     pids.push(...(this.proxyLayer?.pids ?? []));
+    pids.push(...(this.disks?.pids() ?? []));
     if (this.reaper?.pid !== undefined) pids.push(this.reaper.pid);
     return pids;
   }
@@ -284,6 +302,11 @@ export abstract class ProcessCluster implements System {
         paused: false,
       });
     }
+    if (this.options.lazyFs === true) {
+      this.disks = new LazyDisks(nodesDir, this.reaper);
+      await this.disks.start(this.ids.map((id) => ({ id, dataDir: this.member(id).dataDir, log: this.logStream(id) })));
+    }
+    if (this.options.fakeClock === true) this.clocks = new FakeClocks(nodesDir);
     if (this.options.mode === 'proxied') await this.startProxies();
     for (const id of this.ids) void this.spawnMember(id);
   }
@@ -372,7 +395,9 @@ export abstract class ProcessCluster implements System {
     const member = this.member(id);
     const peers: Record<string, string> = {};
     for (const other of this.ids) if (other !== id) peers[other] = this.peerUrl(id, other);
-    return { id, host: member.host, port: member.port, dataDir: member.dataDir, peers };
+    // On the lazy file system the member works in the mount; its data directory holds what reached the disk.
+    const dataDir = this.disks?.mountOf(id) ?? member.dataDir;
+    return { id, host: member.host, port: member.port, dataDir, peers };
   }
 
   private logStream(id: string): WriteStream {
@@ -397,6 +422,9 @@ export abstract class ProcessCluster implements System {
       command,
       args: [...prefix, ...launch.args],
       ...(launch.cwd !== undefined ? { cwd: launch.cwd } : {}),
+      ...(this.clocks !== undefined
+        ? { env: { ...process.env, FORCE_COLOR: '0', ...this.clocks.environment(id) } }
+        : {}),
       log,
       name: `${this.name} member ${id}`,
       processGroup: launch.processGroup,
@@ -533,6 +561,12 @@ export abstract class ProcessCluster implements System {
     const running = [...this.members.values()].filter((m) => m.child !== undefined);
     for (const member of this.members.values()) member.paused = false;
     await Promise.all(running.map((m) => stopChild(m.child as ResultPromise, 2_000, m.processGroup)));
+    // After the members: a clean shutdown writes each disk's cache back before it unmounts.
+    try {
+      await this.disks?.stop();
+    } catch {
+      // Best effort: auto_unmount, the reaper and the next run's sweep take a mount down.
+    }
     if (this.proxyLayer !== undefined) {
       try {
         await this.proxyLayer.stop();

@@ -7,7 +7,14 @@
  * and scripted scenarios). Asking for a kind it cannot apply is an error before the run starts, never a silent no-op.
  */
 import type { ClientAdapter } from '../../workloads/client.ts';
-import type { FaultLayer, NetworkControl, NetworkFault, ProcessControl } from '../nemesis/controls.ts';
+import type {
+  ClockControl,
+  DiskControl,
+  FaultLayer,
+  NetworkControl,
+  NetworkFault,
+  ProcessControl,
+} from '../nemesis/controls.ts';
 import type { NemesisKind } from '../nemesis/plan.ts';
 
 /** The systems the harness can put under test. */
@@ -65,6 +72,10 @@ export interface System extends ProcessControl {
   unsupportedNemesis(kind: NemesisKind): string | undefined;
   /** Per-link network control; present exactly when `peerRouting` is `per-link` and the system is started. */
   readonly network: NetworkControl | undefined;
+  /** The members' disks (disk faults); present when the system was asked for them and is started. */
+  readonly disk: DiskControl | undefined;
+  /** The members' clocks (clock faults); present when the system was asked for them and is started. */
+  readonly clock: ClockControl | undefined;
   /** Starts every member (and the proxies in front of them). */
   start(): Promise<void>;
   /** Stops everything the system started; idempotent, safe after a failed start. */

@@ -37,6 +37,8 @@ export interface PlantedStorageBugs {
   readonly noFsync?: boolean;
   /** `vote-twice`: the vote is left out of the hard state written to disk. */
   readonly forgetVote?: boolean;
+  /** `fsync-skipped`: the WAL writes its records but never fdatasyncs them. */
+  readonly skipFsync?: boolean;
 }
 
 /** Result of opening a data directory. */
@@ -67,7 +69,10 @@ export class NodeStorage {
   static open(dataDir: string, planted: PlantedStorageBugs = {}, walOptions: WalOptions = {}): OpenedStorage {
     const snapshots = new SnapshotStore(join(dataDir, 'snap'));
     const snapshot = snapshots.loadLatest();
-    const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'), walOptions);
+    const { wal, records, truncations } = WriteAheadLog.open(join(dataDir, 'wal'), {
+      ...walOptions,
+      ...(planted.skipFsync === true ? { skipFsync: true } : {}),
+    });
     const { hardState, entries } = replay(records, snapshot?.meta ?? null);
     return {
       storage: new NodeStorage(wal, snapshots, hardState, planted),

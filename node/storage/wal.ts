@@ -147,6 +147,8 @@ function decodeRecord(payload: Buffer): WalRecord | null {
 export interface WalOptions {
   /** Size of a preallocated segment in bytes. */
   readonly segmentBytes?: number;
+  /** PLANTED BUG `fsync-skipped` (node/planted-bugs.ts): records are written but never fdatasynced. */
+  readonly skipFsync?: boolean;
 }
 
 /** 4 MiB: a few seconds of writes at full load, a cheap background zero-fill. */
@@ -184,6 +186,7 @@ export class WriteAheadLog {
   private constructor(
     private readonly dir: string,
     private readonly segmentBytes: number,
+    private readonly skipFsync: boolean,
     segments: Segment[],
     fd: number,
     writeOffset: number,
@@ -268,7 +271,7 @@ export class WriteAheadLog {
     // A cleanly closed segment was trimmed to its records: preallocate it again.
     const size = fstatSync(fd).size;
     if (size < segmentBytes) zeroFillFd(fd, size, segmentBytes);
-    const wal = new WriteAheadLog(dir, segmentBytes, segments, fd, endOfRecords);
+    const wal = new WriteAheadLog(dir, segmentBytes, options.skipFsync === true, segments, fd, endOfRecords);
     // The records just read may exist only in the page cache: a process
     // killed between its write and its fdatasync leaves them readable but
     // not durable. The node is about to act on them as durable (a vote it
@@ -306,6 +309,8 @@ export class WriteAheadLog {
   async flush(durable: boolean, onThisThread = false): Promise<void> {
     this.assertOpen();
     this.writePending();
+    // PLANTED BUG `fsync-skipped`: the records are in the page cache only, yet the caller is told they are durable.
+    if (this.skipFsync) return;
     if (durable && this.unsynced) {
       this.stats.syncs++;
       if (onThisThread) fdatasyncSync(this.fd);
@@ -384,7 +389,7 @@ export class WriteAheadLog {
   private startNextSegment(): void {
     // Sync what the old segment holds first: then only the newest segment can
     // ever have a torn tail, and recovery may treat damage elsewhere as corruption.
-    if (this.unsynced) {
+    if (this.unsynced && !this.skipFsync) {
       this.stats.syncs++;
       fdatasyncSync(this.fd);
       this.unsynced = false;

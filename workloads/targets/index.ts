@@ -10,7 +10,8 @@ export { TARGET_KINDS } from './target.ts';
 export function connectTarget(kind: TargetKind, memberUrls: readonly string[], options: TargetOptions = {}): KvTarget {
   switch (kind) {
     case 'raftlab':
-      return connectRaftlab(memberUrls, options);
+    case 'raftlab-lazyfs':
+      return connectRaftlab(memberUrls, options, kind);
     case 'etcd':
       return connectEtcd(memberUrls, options);
     default: {

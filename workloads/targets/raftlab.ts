@@ -21,9 +21,13 @@ export function decodeRaftlabGet(body: unknown): GetOutcome {
   return { type: 'ok', value: typeof read.value === 'string' ? read.value : JSON.stringify(read.value) };
 }
 
-/** Connects to a raftlab cluster given its members' client URLs. */
-export function connectRaftlab(memberUrls: readonly string[], options: TargetOptions = {}): KvTarget {
-  return pooledTarget('raftlab', memberUrls, options, {
+/** Connects to a raftlab cluster given its members' client URLs (`kind` names it in the results). */
+export function connectRaftlab(
+  memberUrls: readonly string[],
+  options: TargetOptions = {},
+  kind: 'raftlab' | 'raftlab-lazyfs' = 'raftlab',
+): KvTarget {
+  return pooledTarget(kind, memberUrls, options, {
     async put(pools, memberIndex, key, value): Promise<PutOutcome> {
       const r = await pools.request(memberIndex, 'PUT', raftlabKeyPath(key), { value });
       if (isErrorOutcome(r)) return r;

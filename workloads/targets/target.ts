@@ -6,11 +6,14 @@
  * pay for stack traces, and the bench only counts errors by code.
  */
 
-/** Which system a target talks to. */
-export type TargetKind = 'raftlab' | 'etcd';
+/**
+ * Which system a target talks to. `raftlab-lazyfs` is raftlab with every member's data on the lazy file system
+ * (lazyfs/, what the disk faults need): beside `raftlab` in one bench run it measures what that costs.
+ */
+export type TargetKind = 'raftlab' | 'etcd' | 'raftlab-lazyfs';
 
 /** Every target kind, in the order the bench runs them. */
-export const TARGET_KINDS: readonly TargetKind[] = ['raftlab', 'etcd'];
+export const TARGET_KINDS: readonly TargetKind[] = ['raftlab', 'etcd', 'raftlab-lazyfs'];
 
 /**
  * `linearizable` reads go through the leader's read barrier (raftlab's

@@ -1,0 +1,91 @@
+// The lazy file system for real: a FUSE mount served by its own process, written through the mount from this one.
+// Skipped (with the reason) on a machine without FUSE.
+import assert from 'node:assert/strict';
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type LazyFs, lazyFsUnavailableReason, startLazyFs } from '../harness/systems/lazyfs-process.ts';
+
+const unavailable = lazyFsUnavailableReason();
+
+describe('lazy file system (FUSE)', { skip: unavailable ?? false, timeout: 60_000 }, () => {
+  let dir: string;
+  let fs: LazyFs;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lazyfs-test-'));
+    fs = await startLazyFs({ backing: join(dir, 'backing'), mount: join(dir, 'mount') });
+  });
+  after(async () => {
+    await fs?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    const mounts = readFileSync('/proc/mounts', 'utf8');
+    assert.ok(!mounts.includes(join(dir, 'mount')), 'the mount is gone after stop');
+  });
+
+  const write = (fd: number, text: string, at?: number): void => {
+    writeSync(fd, Buffer.from(text), 0, text.length, at);
+  };
+
+  test('a power loss drops what was written but not synced; synced data, renames and new directories stay', async () => {
+    mkdirSync(join(fs.mount, 'wal'));
+    const fd = openSync(join(fs.mount, 'wal', 'tmp'), 'w+');
+    write(fd, 'durable;', 0);
+    fdatasyncSync(fd);
+    write(fd, 'volatile', 8);
+    closeSync(fd);
+    renameSync(join(fs.mount, 'wal', 'tmp'), join(fs.mount, 'wal', 'log'));
+    // Before the loss the mount shows everything, the backing file only what was synced.
+    assert.equal(readFileSync(join(fs.mount, 'wal', 'log'), 'utf8'), 'durable;volatile');
+    assert.equal(readFileSync(join(fs.backing, 'wal', 'log'), 'utf8'), 'durable;');
+    const dropped = await fs.loseUnsynced();
+    assert.equal(dropped.files, 1);
+    assert.equal(readFileSync(join(fs.mount, 'wal', 'log'), 'utf8'), 'durable;');
+    assert.equal(statSync(join(fs.mount, 'wal', 'log')).size, 8);
+  });
+
+  test('a torn write keeps a sector-cut prefix of the last unsynced write and nothing after it', async () => {
+    const fd = openSync(join(fs.mount, 'torn'), 'w+');
+    write(fd, 'x'.repeat(100), 0);
+    fsyncSync(fd);
+    write(fd, 'a'.repeat(2000), 100);
+    closeSync(fd);
+    // Half of the 2000 bytes ends at byte 1100, cut back to the sector boundary at 1024.
+    const dropped = await fs.tornWrite(0.5);
+    assert.equal(dropped.kept, 924);
+    const after = readFileSync(join(fs.mount, 'torn'), 'utf8');
+    assert.equal(after, 'x'.repeat(100) + 'a'.repeat(924));
+  });
+
+  test('an armed fsync failure answers EIO once and loses the data, as Linux does after a failed writeback', async () => {
+    const fd = openSync(join(fs.mount, 'eio'), 'w+');
+    write(fd, 'first', 0);
+    await fs.failNextFsync('/eio');
+    assert.throws(() => fsyncSync(fd), { code: 'EIO' });
+    // The next fsync succeeds, although the write never reached the disk.
+    fsyncSync(fd);
+    closeSync(fd);
+    assert.equal(readFileSync(join(fs.backing, 'eio'), 'utf8'), '');
+    assert.equal(readFileSync(join(fs.mount, 'eio'), 'utf8'), '');
+  });
+
+  test('a clean stop writes unsynced data back before it unmounts', async () => {
+    const fd = openSync(join(fs.mount, 'clean'), 'w');
+    write(fd, 'kept on stop', 0);
+    closeSync(fd);
+    await fs.stop();
+    assert.equal(readFileSync(join(fs.backing, 'clean'), 'utf8'), 'kept on stop');
+  });
+});
