@@ -32,7 +32,7 @@ function* walk(dir) {
 // A test file that mentions one of these starts real processes, servers in child processes or a browser: it belongs
 // to the full suite only. Judged from the source so that a new file is classified without a list to maintain.
 const REAL_PROCESS_MARKERS =
-  /(execa|spawn|spawnSync|startServer|startChild|checkInBrowser|checkPagesInBrowser|runChaos|RaftlabSystem|LocalCluster|startLocalCluster|startToxiproxyProcess|startEtcdCluster|startLazyFs)/;
+  /\b(execa|spawn|spawnSync|startServer|startChild|checkInBrowser|checkPagesInBrowser|runChaos|RaftlabSystem|LocalCluster|startLocalCluster|startToxiproxyProcess|startEtcdCluster|startLazyFs)\b/;
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
