@@ -39,7 +39,7 @@ export function renderCheckReport(file: string, events: readonly HistoryEvent[],
 ${violation.html}
 <h2>Keys</h2>
 ${partitionTable(result.partitions)}
-${(result.unsearched ?? []).length > 0 ? `<p class="muted">${result.unsearched?.length} keys were not searched: the verdict was already proven.</p>` : ''}`;
+${(result.unsearched ?? []).length > 0 ? `<p class="muted">${result.unsearched?.length} key(s) were not searched: the verdict was already proven.</p>` : ''}`;
   return renderPage({
     title: `raftlab check ${file}: ${result.verdict}`,
     body,

@@ -38,6 +38,8 @@ test('every page renders in Chromium: no errors, no requests, charts drawn, a ba
     const lines: string[] = [];
     const timedPage = join(store, 'check-timed.html');
     assert.equal(await runCheckWithHtml([join(runDir, 'history.jsonl'), '--html', timedPage], quietIo(lines)), 1);
+    // The page keeps a run's extra fields (the checker's parser drops them): where each op was sent and who answered.
+    assert.match(readFileSync(timedPage, 'utf8'), /read → 1 by p1 \(sent to n2, answered by n2\)/);
     const untimed = join(repoRoot, 'checker/testdata/histories/knossos/cas-register_bad_rethink-fail-minimal.jsonl');
     const untimedPage = join(store, 'check-untimed.html');
     assert.equal(

@@ -5,6 +5,7 @@
  * rest goes to the checker's CLI unchanged, and the check it runs is observed to render the page.
  * Exit codes are the checker's: 0 linearizable, 1 illegal, 2 unknown, 3 bad input (also a bad --html).
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { hideBin } from 'yargs/helpers';
 import { type CheckResult, check, type HistoryEvent, readHistoryFile } from '../../checker/index.ts';
@@ -28,6 +29,24 @@ export function takeHtmlFlag(args: readonly string[]): { html?: string; rest: st
     rest.push(arg);
   }
   return html === undefined ? { rest } : { html, rest };
+}
+
+/**
+ * The checker's parser keeps the fields it checks; the page also shows a run's extra fields (the member an op was
+ * sent to, the one that answered, errors). A JSON Lines file with one event per parsed event is read again whole;
+ * anything else (EDN) keeps the parsed events.
+ */
+function rawEvents(file: string, parsed: HistoryEvent[]): HistoryEvent[] {
+  try {
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    if (lines.length !== parsed.length) return parsed;
+    const raw = lines.map((line) => JSON.parse(line) as HistoryEvent);
+    return raw.every((e, i) => e.process === parsed[i]?.process && e.type === parsed[i]?.type) ? raw : parsed;
+  } catch {
+    return parsed;
+  }
 }
 
 const HTML_HELP =
@@ -63,7 +82,7 @@ export async function runCheckWithHtml(args: readonly string[], io: CliIo): Prom
   const page = checked[0];
   if (html !== undefined && page !== undefined) {
     try {
-      writeCheckReport(html, page.file, page.events, page.result);
+      writeCheckReport(html, page.file, rawEvents(page.file, page.events), page.result);
       io.err(`report: ${html}`);
     } catch (e) {
       io.err(`--html ${html}: cannot write the page: ${(e as Error).message}`);
