@@ -116,7 +116,12 @@ export async function fetchMembers(baseUrl: string, timeoutMs = 1000): Promise<M
 }
 
 /** `POST /members {"id","url"}`: 200 once the new voter committed, 202 while it catches up, 409 / 400 refused. */
-export function requestMemberAdd(baseUrl: string, id: string, url: string, timeoutMs: number): Promise<MemberChangeAnswer> {
+export function requestMemberAdd(
+  baseUrl: string,
+  id: string,
+  url: string,
+  timeoutMs: number,
+): Promise<MemberChangeAnswer> {
   return memberRequest(baseUrl, { method: 'POST', path: '/members', body: { id, url }, timeoutMs });
 }
 

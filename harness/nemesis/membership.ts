@@ -17,6 +17,8 @@ export interface ChangeResult {
 
 /** Bound of one request; a slower answer counts as unknown and the request is repeated. */
 const REQUEST_TIMEOUT_MS = 5_000;
+/** How long a new member may catch up (a learner, thesis §4.2.1) before the request is repeated. */
+const CATCH_UP_WAIT_MS = 5_000;
 /** Pause between attempts (no leader yet, a change pending, a leader that has not committed in its term). */
 const RETRY_PAUSE_MS = 200;
 
@@ -39,7 +41,10 @@ export function learnersOf(view: MembersView): string[] {
 /** A configuration in a few words, for history events and descriptions: `n1,n2,n3 (+learner n4, pending)`. */
 export function describeView(view: MembersView): string {
   const learners = learnersOf(view);
-  const extra = [...(learners.length > 0 ? [`learner ${learners.join(',')}`] : []), ...(view.pending ? ['pending'] : [])];
+  const extra = [
+    ...(learners.length > 0 ? [`learner ${learners.join(',')}`] : []),
+    ...(view.pending ? ['pending'] : []),
+  ];
   return `${votersOf(view).join(',')}${extra.length > 0 ? ` (${extra.join(', ')})` : ''}`;
 }
 
@@ -81,18 +86,18 @@ export class MembershipChanger {
     return view;
   }
 
-  /** Polls the leader's configuration until `done` holds for a committed one, or the deadline. */
+  /** Polls the leader's configuration until `done` holds for a committed one, or the deadline (at least once). */
   private async awaitView(done: (view: MembersView) => boolean, deadline: number): Promise<MembersView | undefined> {
     let last: MembersView | undefined;
-    while (performance.now() < deadline) {
+    for (;;) {
       const view = await this.refresh();
       if (view !== undefined) {
         last = view;
         if (!view.pending && done(view)) return view;
       }
+      if (performance.now() >= deadline) return last;
       await sleep(RETRY_PAUSE_MS);
     }
-    return last;
   }
 
   /** Adds `id` and waits until it is a voter in a committed configuration, for at most `withinMs`. */
@@ -113,14 +118,16 @@ export class MembershipChanger {
         if (!view.pending) this.membership.setMembers(votersOf(view));
         return { ok: true, detail: `added ${id} via ${via}: ${describeView(view)}`, view };
       }
-      if (answer.status === 202 || answer.status === 200 || answer.status === 409) {
-        // Catching up, or already under way (a duplicate, or an earlier attempt whose answer was lost): wait for it.
-        // A 409 for another pending change or a leader new in its term is also waited out here, then asked again.
-        const settled = await this.awaitView(isVoter, Math.min(deadline, performance.now() + 3_000));
+      if (answer.status === 202 || answer.status === 200 || answer.status === 409 || answer.status === 'unknown') {
+        // Catching up (202), or under way already: a duplicate, or an earlier attempt whose answer was lost. A 409
+        // for another pending change or a leader new in its term is looked at once, then asked again.
+        const waitMs = answer.status === 409 ? 0 : CATCH_UP_WAIT_MS;
+        const settled = await this.awaitView(isVoter, Math.min(deadline, performance.now() + waitMs));
         if (settled !== undefined && !settled.pending && isVoter(settled)) {
           return { ok: true, detail: `added ${id} via ${via}: ${describeView(settled)}`, view: settled };
         }
         last = errorCode(answer);
+        await sleep(RETRY_PAUSE_MS);
         continue;
       }
       last = errorCode(answer);
@@ -128,7 +135,11 @@ export class MembershipChanger {
       await sleep(RETRY_PAUSE_MS);
     }
     const view = await this.refresh();
-    return { ok: false, detail: `add ${id} not done in ${withinMs} ms (last answer ${last})`, ...(view ? { view } : {}) };
+    return {
+      ok: false,
+      detail: `add ${id} not done in ${withinMs} ms (last answer ${last})`,
+      ...(view ? { view } : {}),
+    };
   }
 
   /**
@@ -148,14 +159,15 @@ export class MembershipChanger {
         continue;
       }
       const answer = await this.membership.requestRemove(via, id, REQUEST_TIMEOUT_MS);
-      if (answer.status === 200 || answer.status === 404 || answer.status === 409) {
-        // 200: committed; 404: not a member (an earlier attempt whose answer was lost may have removed it);
-        // 409: another change pending. The leader's committed configuration decides.
-        const settled = await this.awaitView(isGone, Math.min(deadline, performance.now() + 3_000));
+      if (answer.status === 200 || answer.status === 404 || answer.status === 409 || answer.status === 'unknown') {
+        // 200: committed; 404: not a member (an earlier attempt whose answer was lost may have removed it); 409:
+        // another change pending; unknown: the answer was lost. The leader's committed configuration decides.
+        const settled = await this.awaitView(isGone, performance.now());
         if (settled !== undefined && !settled.pending && isGone(settled)) {
           return { ok: true, detail: `removed ${id} via ${via}: ${describeView(settled)}`, view: settled };
         }
         last = errorCode(answer);
+        await sleep(RETRY_PAUSE_MS);
         continue;
       }
       last = errorCode(answer);

@@ -367,7 +367,8 @@ class PlannedMembers {
       this.changes.push({ startMs, stopMs, during: grown, after, fewest: Math.min(config.length, after.length) });
       return { kind: 'member', change: 'grow', add: outside, remove, data };
     }
-    const target = random.next() < 0.5 ? ({ by: 'leader' } as const) : { by: 'random' as const, node: random.pick(config) };
+    const target =
+      random.next() < 0.5 ? ({ by: 'leader' } as const) : { by: 'random' as const, node: random.pick(config) };
     this.changes.push({ startMs, stopMs, during: config, after: config, fewest: config.length - 1 });
     return { kind: 'member', change: 'rejoin', target, data };
   }

@@ -136,7 +136,9 @@ export abstract class ProcessCluster implements System {
     this.ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
     const unknown = (options.initialMembers ?? []).filter((id) => !this.ids.includes(id));
     if (unknown.length > 0 || options.initialMembers?.length === 0) {
-      throw new Error(`initial members must be some of ${this.ids.join(', ')}, got ${options.initialMembers?.join(', ')}`);
+      throw new Error(
+        `initial members must be some of ${this.ids.join(', ')}, got ${options.initialMembers?.join(', ')}`,
+      );
     }
     this.memberView = [...(options.initialMembers ?? this.ids)].sort();
   }
@@ -299,7 +301,8 @@ export abstract class ProcessCluster implements System {
   /** Pids of every process this system runs right now (members, proxy layer, reaper). */
   allPids(): number[] {
     const pids: number[] = [];
-    for (const member of this.memberProcesses.values()) if (member.child?.pid !== undefined) pids.push(member.child.pid);
+    for (const member of this.memberProcesses.values())
+      if (member.child?.pid !== undefined) pids.push(member.child.pid);
     pids.push(...(this.proxyLayer?.pids ?? []));
     if (this.reaper?.pid !== undefined) pids.push(this.reaper.pid);
     return pids;
@@ -538,7 +541,9 @@ export abstract class ProcessCluster implements System {
   }
 
   private async everyMemberAccepts(): Promise<boolean> {
-    const accepted = await Promise.all([...this.memberProcesses.values()].map((m) => acceptsConnections(m.port, 300, m.host)));
+    const accepted = await Promise.all(
+      [...this.memberProcesses.values()].map((m) => acceptsConnections(m.port, 300, m.host)),
+    );
     return accepted.every(Boolean);
   }
 

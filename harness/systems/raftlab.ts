@@ -15,11 +15,7 @@ import { join } from 'node:path';
 import { repoRoot, tsxImport } from '../../lib/repo.ts';
 import { RaftlabClient, StaleReadClient, type ClientAdapter } from '../../workloads/client.ts';
 import { RetryClient } from '../../workloads/retry-client.ts';
-import {
-  fetchMembers,
-  requestMemberAdd,
-  requestMemberRemove,
-} from '../../workloads/raftlab-api.ts';
+import { fetchMembers, requestMemberAdd, requestMemberRemove } from '../../workloads/raftlab-api.ts';
 import type { MembershipControl } from '../nemesis/controls.ts';
 import {
   ProcessCluster,

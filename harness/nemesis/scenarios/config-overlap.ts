@@ -115,7 +115,11 @@ async function steer(
     timings.electionWaitMs,
   );
   if (overlapped === undefined) return gaveUp(ctx, `${leader} did not commit ${x} and ${y} while cut off`);
-  const rival = await ctx.waitFor(`${followers.join(' or ')} leads`, () => leadsLaterTerm(ctx, followers, term), timings.electionWaitMs);
+  const rival = await ctx.waitFor(
+    `${followers.join(' or ')} leads`,
+    () => leadsLaterTerm(ctx, followers, term),
+    timings.electionWaitMs,
+  );
   if (rival === undefined) return gaveUp(ctx, `${followers.join(' and ')} did not elect a leader`);
   ctx.note('two majorities', { leader, configIndex: overlapped.configIndex, rival: rival.id, rivalTerm: rival.term });
   await ctx.sleep(timings.divergenceMs);
@@ -162,7 +166,12 @@ async function prepare(
   if (voters.length !== 3 || followers.length !== 2 || joiners.some((id) => voters.includes(id))) {
     return `expected three voters without ${joiners.join(', ')}, the leader reports ${voters.join(', ')}`;
   }
-  return { leader: settled.leader, followers: [followers[0], followers[1]] as [string, string], joiners, term: settled.term };
+  return {
+    leader: settled.leader,
+    followers: [followers[0], followers[1]] as [string, string],
+    joiners,
+    term: settled.term,
+  };
 }
 
 /** A leader whose committed configuration every voter follows in its term. */
