@@ -109,6 +109,7 @@ try {
   await sleep(argv['baseline-s'] * 1000);
   const additions: Record<string, unknown>[] = [];
   for (const id of ['n4', 'n5']) {
+    const votersBefore = system.members().length;
     const before = bucketAt(performance.now());
     const asked = performance.now();
     const result = await changer.add(id, 120_000);
@@ -119,7 +120,7 @@ try {
     const baseline = Math.round(argv['baseline-s'] * (1000 / BUCKET_MS));
     additions.push({
       node: id,
-      from: `${before === 0 ? 3 : system.members().length - 1} voters`,
+      votersBefore,
       ok: result.ok,
       detail: result.detail,
       voterAfterMs: Math.round(voterAfterMs),
@@ -136,7 +137,7 @@ try {
   else {
     for (const a of additions) {
       process.stdout.write(
-        `${a.node}: voter after ${a.voterAfterMs} ms (${a.ok ? 'ok' : 'FAILED'}: ${a.detail}); writes/s before ${a.writesPerSecBefore}, while joining ${a.writesPerSecWhileJoining} (slowest ${BUCKET_MS} ms bucket ${a.slowestBucketWhileJoining}/s), after ${a.writesPerSecAfter}\n`,
+        `${a.node} (${a.votersBefore} -> ${Number(a.votersBefore) + 1} voters): voter after ${a.voterAfterMs} ms (${a.ok ? 'ok' : 'FAILED'}: ${a.detail}); writes/s before ${a.writesPerSecBefore}, while joining ${a.writesPerSecWhileJoining} (slowest ${BUCKET_MS} ms bucket ${a.slowestBucketWhileJoining}/s), after ${a.writesPerSecAfter}\n`,
       );
     }
   }
