@@ -135,6 +135,45 @@ export function parsePeerMessages(body: unknown, selfId: NodeId, peers: Readonly
   return list as Message[];
 }
 
+/** A member id from a URL path segment (`DELETE /members/{id}`). */
+export function decodeMemberId(raw: string): NodeId {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    throw new WireError(400, 'bad-request', `member id ${JSON.stringify(raw)} is not valid URL encoding`);
+  }
+  if (!isMemberId(id))
+    throw new WireError(
+      400,
+      'bad-request',
+      `member id ${JSON.stringify(id)} must be 1-64 letters, digits, "_", "." or "-"`,
+    );
+  return id;
+}
+
+/** `POST /members` body: `{"id": "n4", "url": "http://127.0.0.1:PORT"}`. */
+export function parseAddMemberBody(text: string): { id: NodeId; url: string } {
+  const o = parseJsonObject(text);
+  if (!isMemberId(o.id))
+    throw new WireError(400, 'bad-request', '"id" must be a string of 1-64 letters, digits, "_", "." or "-"');
+  if (typeof o.url !== 'string')
+    throw new WireError(400, 'bad-request', '"url" must be a string like http://127.0.0.1:7004');
+  let parsed: URL;
+  try {
+    parsed = new URL(o.url);
+  } catch {
+    throw new WireError(400, 'bad-request', `"url" ${JSON.stringify(o.url)} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' || parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '')
+    throw new WireError(
+      400,
+      'bad-request',
+      `"url" must be http://HOST:PORT with no path (got ${JSON.stringify(o.url)})`,
+    );
+  return { id: o.id, url: `${parsed.protocol}//${parsed.host}` };
+}
+
 /** Client session fields of a write body (§8). */
 export interface SessionFields {
   readonly client?: string;

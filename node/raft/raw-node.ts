@@ -345,11 +345,10 @@ export class RawNode {
 
   /**
    * The configuration in force at `index` (the latest at or before it), for
-   * a snapshot at that index. `index` must not be below the snapshot index.
+   * a snapshot at that index or the caller's committed view. Below the
+   * snapshot index the log no longer tells: the snapshot's is returned.
    */
   configurationAt(index: number): Configuration {
-    if (index < this.configs[0]!.index && index < this.log.snapshotIndex)
-      throw new RangeError(`configuration at ${index} is compacted away (snapshot ${this.log.snapshotIndex})`);
     let found = this.configs[0]!;
     for (const c of this.configs) if (c.index <= index) found = c;
     return found.configuration;
