@@ -22,7 +22,8 @@ test('a member run grows, shrinks and rejoins the leader, stays linearizable, an
       keys: 4,
       concurrency: 6,
       // Seed 2 plans: add n4,n5 from empty data dirs then remove n1,n2; add n1,n2 back on their old data then
-      // remove n3,n5; remove the leader and add it back from an empty data dir.
+      // remove n3,n5; remove the leader and add it back from an empty data dir (on a loaded machine the first
+      // change alone can outlast the run: a change is not cut short by its window).
       seed: 2,
       store: join(repoRoot, 'store'),
       timeoutMs: 1000,
@@ -63,12 +64,11 @@ test('a member run grows, shrinks and rejoins the leader, stays linearizable, an
     .split('\n')
     .map((l) => JSON.parse(l));
   assert.ok(status.some((line) => Array.isArray(line.members) && line.members.includes('n4')));
+  const voters = (line: { nodes: Record<string, { configuration?: { voters: string[] } } | null> }): string[][] =>
+    Object.values(line.nodes).flatMap((n) => (n?.configuration !== undefined ? [n.configuration.voters] : []));
   assert.ok(
-    status.some((line) =>
-      Object.values(line.nodes).some(
-        (n) => (n as { configuration?: { voters: string[] } } | null)?.configuration?.voters.length === 5,
-      ),
-    ),
-    'a node reported a configuration of 5 voters',
+    status.some((line) => voters(line).some((v) => v.includes('n4'))),
+    'a node reported n4 as a voter',
   );
+  assert.deepEqual(voters(status[status.length - 1])[0], finalMembers, 'the last poll shows the final configuration');
 });
