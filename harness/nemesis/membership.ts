@@ -105,6 +105,8 @@ export class MembershipChanger {
     const deadline = performance.now() + withinMs;
     const isVoter = (view: MembersView): boolean => votersOf(view).includes(id);
     let last = 'no attempt';
+    /** Since when the leader reports `id` as a learner with no change in flight, i.e. not being promoted. */
+    let stuckSince: number | undefined;
     while (performance.now() < deadline) {
       const via = await this.target();
       if (via === undefined) {

@@ -37,7 +37,7 @@ export interface ConfigOverlapTimings {
   readonly electionWaitMs: number;
   /** How long the two sides serve clients, cut from each other, before the links heal. */
   readonly divergenceMs: number;
-  /** Pause between the requests to add Y. */
+  /** Pause between the requests to add Y (and before the first of them). */
   readonly retryMs: number;
 }
 
@@ -94,16 +94,23 @@ async function steer(
   const sides = linksBetween([leader, x, y], [...followers]);
   cut.push(...sides);
   await ctx.cut(sides);
-  const first = await membership.requestAdd(leader, x);
-  ctx.note('asked to add the first', { via: leader, id: x, answer: first.status });
+  // The node answers an addition only once the promotion commits (or with 202 after its request timeout), so the
+  // second request goes out while the first is still waiting: a moment later, once X's learner entry is in L's log.
+  const first = membership.requestAdd(leader, x).then((answer) => {
+    ctx.note('asked to add the first', { via: leader, id: x, answer: answer.status });
+    return answer;
+  });
+  await ctx.sleep(timings.retryMs);
   const deadline = performance.now() + timings.electionWaitMs;
   let second: string | number = 'not asked';
   while (performance.now() < deadline && !ctx.signal.aborted) {
     const answer = await membership.requestAdd(leader, y);
     second = answer.status;
-    if (answer.status === 200 || answer.status === 202) break;
+    // 200/202: taken; unknown: the request waited for a promotion, so it was taken too.
+    if (answer.status === 200 || answer.status === 202 || answer.status === 'unknown') break;
     await ctx.sleep(timings.retryMs);
   }
+  await first;
   ctx.note('asked to add the second', { via: leader, id: y, answer: second });
 
   const overlapped = await ctx.waitFor(
