@@ -129,6 +129,15 @@ export class MembershipChanger {
           return { ok: true, detail: `added ${id} via ${via}: ${describeView(settled)}`, view: settled };
         }
         last = errorCode(answer);
+        // A learner the leader does not promote (left over from a change a deposed leader started) is removed and
+        // added again, as an operator would.
+        const stuck = settled !== undefined && !settled.pending && learnersOf(settled).includes(id);
+        stuckSince = stuck ? (stuckSince ?? performance.now()) : undefined;
+        if (stuckSince !== undefined && performance.now() - stuckSince > CATCH_UP_WAIT_MS) {
+          stuckSince = undefined;
+          const removed = await this.remove(id, Math.max(0, deadline - performance.now()));
+          last = `${last}; a learner not promoted, removed: ${removed.detail}`;
+        }
         await sleep(RETRY_PAUSE_MS);
         continue;
       }
