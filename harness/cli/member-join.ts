@@ -39,7 +39,12 @@ const argv = await yargs(hideBin(process.argv))
 const BUCKET_MS = 250;
 const runDir = mkdtempSync(join(tmpdir(), 'raftlab-member-join-'));
 const system = new RaftlabSystem({ nodes: 5, initialMembers: ['n1', 'n2', 'n3'], runDir, mode: 'direct' });
-const client = new RaftlabClient({ urls: system.clientUrls(), timeoutMs: 2000 });
+/** The members' URLs are known once the system started. */
+let client: RaftlabClient | undefined;
+
+const note = (text: string): void => {
+  process.stderr.write(`[member-join] ${text}\n`);
+};
 
 /** Acknowledged writes per bucket since `t0`. */
 const buckets: number[] = [];
@@ -47,7 +52,7 @@ let t0 = 0;
 let loading = true;
 let sessionSeq = 0;
 
-async function writer(index: number): Promise<void> {
+async function writer(client: RaftlabClient, index: number): Promise<void> {
   let i = 0;
   while (loading) {
     const members = system.members();
@@ -64,20 +69,24 @@ async function writer(index: number): Promise<void> {
 }
 
 /** Writes `mb` megabytes of 16 KiB values, so a joining node has a long log (or a large snapshot) to catch up on. */
-async function preload(mb: number): Promise<void> {
+async function preload(client: RaftlabClient, mb: number): Promise<void> {
   const value = 'x'.repeat(16 * 1024);
   const count = Math.ceil((mb * 1024 * 1024) / value.length);
   let next = 0;
+  let failures = 0;
   await Promise.all(
     Array.from({ length: 8 }, async (_, w) => {
-      while (next < count) {
+      for (let seq = 1; next < count; seq++) {
         const n = next++;
-        const node = system.members()[n % 3] as string;
-        const answer = await client.invoke({ f: 'write', key: `fill${n}`, value }, node, {
-          client: `fill${w}`,
-          seq: n,
-        });
-        if (answer.type !== 'ok') next--;
+        // Each value is written until acknowledged (a new session seq each time: a lost write is only a lost fill).
+        for (let attempt = 0; ; attempt++, seq++) {
+          const node = system.members()[(n + attempt) % 3] as string;
+          const session = { client: `fill${w}`, seq };
+          const answer = await client.invoke({ f: 'write', key: `fill${n}`, value }, node, session);
+          if (answer.type === 'ok') break;
+          if (++failures % 50 === 1) note(`preload write to ${node}: ${answer.type} ${answer.error}`);
+          await sleep(50);
+        }
       }
     }),
   );
@@ -101,18 +110,24 @@ const bucketAt = (ms: number): number => Math.floor((ms - t0) / BUCKET_MS);
 
 try {
   await system.start();
-  await system.waitForLeader(30_000);
-  await preload(argv['preload-mb']);
+  const started = new RaftlabClient({ urls: system.clientUrls(), timeoutMs: 2000 });
+  client = started;
+  await system.waitForLeader(60_000);
+  note(`3 voters up; writing ${argv['preload-mb']} MB`);
+  await preload(started, argv['preload-mb']);
+  note('preloaded; starting the writers');
   const changer = new MembershipChanger(system.membership, system);
   t0 = performance.now();
-  const writers = Array.from({ length: argv.concurrency }, (_, i) => writer(i));
+  const writers = Array.from({ length: argv.concurrency }, (_, i) => writer(started, i));
   await sleep(argv['baseline-s'] * 1000);
   const additions: Record<string, unknown>[] = [];
   for (const id of ['n4', 'n5']) {
     const votersBefore = system.members().length;
     const before = bucketAt(performance.now());
     const asked = performance.now();
+    note(`adding ${id}`);
     const result = await changer.add(id, 120_000);
+    note(`${id}: ${result.detail}`);
     const voterAfterMs = performance.now() - asked;
     const during = bucketAt(performance.now());
     await sleep(argv['settle-s'] * 1000);
@@ -144,7 +159,7 @@ try {
   process.exitCode = additions.every((a) => a.ok === true) ? 0 : 1;
 } finally {
   loading = false;
-  await client.close();
+  await client?.close();
   await system.stop();
   rmSync(runDir, { recursive: true, force: true });
 }
