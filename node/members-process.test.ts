@@ -48,14 +48,14 @@ async function change(
   });
 }
 
+/** Four node processes, n1-n3 the bootstrap voters and n4 a non-member. */
+function startFourOfThree(name: string, options: { requestTimeoutMs: number; bug?: string }): Promise<LocalCluster> {
+  return LocalCluster.start({ nodes: 4, initialMembers: 3, dataDir: join(root, name), ...options });
+}
+
 describe('admin API on real processes', { timeout: 120_000 }, () => {
   test('grow 3 -> 4 through a follower, refuse bad and overlapping changes, remove a follower and the leader', async () => {
-    const cluster = await LocalCluster.start({
-      nodes: 4,
-      initialMembers: 3,
-      dataDir: join(root, 'grow'),
-      requestTimeoutMs: 3000,
-    });
+    const cluster = await startFourOfThree('grow', { requestTimeoutMs: 3000 });
     try {
       const bootstrap = ['n1', 'n2', 'n3'];
       const leader = await leaderOf(cluster, bootstrap);
@@ -156,13 +156,7 @@ describe('admin API on real processes', { timeout: 120_000 }, () => {
   });
 
   test('the planted bug config-overlap accepts a second change while the first is pending', async () => {
-    const cluster = await LocalCluster.start({
-      nodes: 4,
-      initialMembers: 3,
-      dataDir: join(root, 'bug'),
-      requestTimeoutMs: 1500,
-      bug: 'config-overlap',
-    });
+    const cluster = await startFourOfThree('bug', { requestTimeoutMs: 1500, bug: 'config-overlap' });
     try {
       const leader = await leaderOf(cluster, ['n1', 'n2', 'n3']);
       const [a, b] = ['n1', 'n2', 'n3'].filter((id) => id !== leader) as [string, string];
