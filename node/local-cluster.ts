@@ -23,6 +23,8 @@ export interface LocalClusterOptions {
    * add (POST /members). Default: all of them.
    */
   readonly initialMembers?: number;
+  /** A planted bug for every node (`--bug`; node/planted-bugs.ts), for tests that show it acts. */
+  readonly bug?: string;
   /** Node i serves on basePort + i - 1; 0 or undefined picks free ports. */
   readonly basePort?: number;
   /** Parent of the per-node data directories (`<dataDir>/n1`, ...). */
@@ -166,6 +168,7 @@ export class LocalCluster {
       '--data-dir',
       node.dataDir,
       ...(o.initialMembers !== undefined ? ['--initial-members', this.ids.slice(0, o.initialMembers).join(',')] : []),
+      ...(o.bug !== undefined ? ['--bug', o.bug] : []),
       '--exit-with-parent',
       ...(o.electionTimeoutMs !== undefined ? ['--election-timeout-ms', String(o.electionTimeoutMs)] : []),
       ...(o.heartbeatMs !== undefined ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),

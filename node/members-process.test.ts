@@ -48,14 +48,14 @@ async function change(
   });
 }
 
+/** Four node processes, n1-n3 the bootstrap voters and n4 a non-member. */
+function startFourOfThree(name: string, options: { requestTimeoutMs: number; bug?: string }): Promise<LocalCluster> {
+  return LocalCluster.start({ nodes: 4, initialMembers: 3, dataDir: join(root, name), ...options });
+}
+
 describe('admin API on real processes', { timeout: 120_000 }, () => {
   test('grow 3 -> 4 through a follower, refuse bad and overlapping changes, remove a follower and the leader', async () => {
-    const cluster = await LocalCluster.start({
-      nodes: 4,
-      initialMembers: 3,
-      dataDir: join(root, 'grow'),
-      requestTimeoutMs: 3000,
-    });
+    const cluster = await startFourOfThree('grow', { requestTimeoutMs: 3000 });
     try {
       const bootstrap = ['n1', 'n2', 'n3'];
       const leader = await leaderOf(cluster, bootstrap);
@@ -150,6 +150,37 @@ describe('admin API on real processes', { timeout: 120_000 }, () => {
       const refused = await http(`${cluster.url(next)}/members/${next}`, 'DELETE');
       assert.equal(refused.status, 409);
       assert.equal(refused.body.error, 'last-voter');
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test('the planted bug config-overlap accepts a second change while the first is pending', async () => {
+    const cluster = await startFourOfThree('bug', { requestTimeoutMs: 1500, bug: 'config-overlap' });
+    try {
+      const leader = await leaderOf(cluster, ['n1', 'n2', 'n3']);
+      const [a, b] = ['n1', 'n2', 'n3'].filter((id) => id !== leader) as [string, string];
+      const added = await change(cluster, leader, 'POST', '/members', { id: 'n4', url: cluster.url('n4') });
+      assert.ok([200, 202].includes(added.status), JSON.stringify(added.body));
+      // With a and b stopped, removing n4 (voter or still learner) leaves voters {leader, a, b}: no majority
+      // runs, so the removal stays uncommitted.
+      cluster.pause(a);
+      cluster.pause(b);
+      const first = http(`${cluster.url(leader)}/members/n4`, 'DELETE');
+      await eventually('the first change pending', async () =>
+        (await members(cluster, leader)).pending ? true : undefined,
+      );
+      const second = await http(`${cluster.url(leader)}/members/${a}`, 'DELETE');
+      assert.notEqual(second.status, 409, 'the correct node answers 409 change pending here');
+      const view = await members(cluster, leader);
+      assert.deepEqual(
+        view.members.map((m) => m.id),
+        [leader, b].sort(),
+        'both removals are in the log, one on top of the other',
+      );
+      cluster.resume(a);
+      cluster.resume(b);
+      await first;
     } finally {
       await cluster.stop();
     }

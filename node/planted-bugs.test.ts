@@ -27,7 +27,7 @@ describe('planted bug selection', () => {
     );
   });
 
-  it('knows the six planted bugs and warns loudly about them', () => {
+  it('knows the seven planted bugs and warns loudly about them', () => {
     assert.deepEqual(bugNames, [
       'stale-read',
       'no-fsync',
@@ -35,6 +35,7 @@ describe('planted bug selection', () => {
       'vote-twice',
       'no-dedup',
       'lease-without-clock-bound',
+      'config-overlap',
     ]);
     assert.match(bugWarning('n1', 'no-dedup'), /^WARNING: raftlab node n1 runs with PLANTED BUG "no-dedup"/);
   });

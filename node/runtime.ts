@@ -297,7 +297,8 @@ export class NodeRuntime {
       quietAtStart: options.restartQuiet !== false,
       maxInflightAppends: 64,
       maxEntriesPerAppend: 1024,
-      plantedBugs: options.bug === 'commit-old-term' ? ['commit-old-term'] : [],
+      // The core's own planted bugs (raft/types.ts PlantedBug); the others live in this folder.
+      plantedBugs: options.bug === 'commit-old-term' || options.bug === 'config-overlap' ? [options.bug] : [],
     };
     const raw = new RawNode(config, recovered);
     const node = new NodeRuntime(options, opened.storage, raw, recovered.snapshot, tickMs, config.electionTicks);

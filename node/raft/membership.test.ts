@@ -128,11 +128,44 @@ describe('removing servers (thesis §4.1, §4.2.2)', () => {
     const sentToVictim = net.sent.filter((m) => m.to === victim).length;
     net.tickAll(20);
     assert.equal(net.sent.filter((m) => m.to === victim).length, sentToVictim, 'no traffic to a removed server');
+    // The victim got the entry and then the commit index: it knows its removal is final and never campaigns.
+    const victimStatus = net.node(victim).status();
+    assert.deepEqual(victimStatus.configuration.voters, [leader, survivor].sort());
+    assert.ok(victimStatus.commitIndex >= victimStatus.configuration.index);
+    const sentBefore = net.sent.length;
+    net.tickAll(100);
+    assert.equal(
+      net.sent.slice(sentBefore).some((m) => m.from === victim),
+      false,
+    );
     net.isolate(survivor);
     const before = net.node(leader).status().commitIndex;
     net.node(leader).propose('x');
     net.tickAll(2);
     assert.equal(net.node(leader).status().commitIndex, before, 'one of two voters is no majority');
+  });
+
+  it('a server removed by an uncommitted change still campaigns, so the change can commit (thesis §4.2.2)', () => {
+    // Two voters; the leader removes itself, only it holds the entry, and it restarts before the change commits.
+    const net = new TestNetwork(['n1', 'n2'], { seed: 3 });
+    const leader = net.electLeader();
+    const other = leader === 'n1' ? 'n2' : 'n1';
+    net.cutLink(leader, other);
+    assert.equal(net.node(leader).proposeConfChange({ type: 'remove', id: leader }).ok, true);
+    net.settle();
+    net.start(leader);
+    assert.deepEqual(config(net.node(leader)).voters, [other], 'it knows it is removed, not that it is final');
+    assert.ok(net.node(leader).status().configuration.index > net.node(leader).status().commitIndex);
+    net.heal();
+    // The other voter lacks the entry and cannot win against the longer log; only the removed server can
+    // commit the change (counting the other's vote, not its own), after which the other leads alone.
+    tickUntil(net, () => net.node(other).status().role === 'leader');
+    assert.deepEqual(config(net.node(other)).voters, [other]);
+    assert.equal(net.node(other).hasPendingConfChange(), false);
+    assert.ok(
+      net.sent.some((m) => m.from === leader && m.type === 'vote-request' && !m.preVote),
+      'the removed server campaigned',
+    );
   });
 
   it('a leader that removes itself leads until the change commits, then steps down and never campaigns', () => {

@@ -39,6 +39,8 @@ export class Progress {
   catchUpRoundTicks = 0;
   /** The learner finished a round within an election timeout: it may be promoted. */
   caughtUp = false;
+  /** Removed by the latest configuration, which is not committed yet: replicated to, counted nowhere. */
+  departing = false;
   /** replicate: last index of each AppendRequest in flight, oldest first (a ring of fixed capacity). */
   private readonly inflight: number[];
   private inflightStart = 0;
@@ -79,6 +81,11 @@ export class Progress {
     this.next = Math.max(this.match + 1, Math.min(rejected, hint + 1));
     this.probeSent = false;
     return true;
+  }
+
+  markDeparting(): void {
+    this.departing = true;
+    this.learner = false;
   }
 
   /** Starts a catch-up round that ends once the follower holds `lastIndex`. */

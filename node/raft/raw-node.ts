@@ -83,6 +83,8 @@ export class RawNode {
   private voters: ReadonlySet<NodeId> = new Set();
   private members: ReadonlySet<NodeId> = new Set();
   private quorum = 1;
+  /** RaftStatus.configuration, rebuilt only when the configuration changes (status() is called often). */
+  private configurationSummary: RaftStatus['configuration'] = { index: 0, voters: [], learners: [] };
   private readonly autoPromote: boolean;
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
@@ -354,6 +356,15 @@ export class RawNode {
     return found.configuration;
   }
 
+  /**
+   * The configurations this node's log still knows, oldest first: the one in
+   * force at the snapshot index (or the bootstrap), then one per `config`
+   * entry (for inspection and the simulator's invariants; a copy).
+   */
+  configurationHistory(): ConfigurationState[] {
+    return [...this.configs];
+  }
+
   /** Every member with its role and, on the leader, its match index (thesis §4.2.1 catch-up). */
   memberProgress(): MemberProgress[] {
     return this.currentConfig().configuration.members.map((m) => {
@@ -504,11 +515,7 @@ export class RawNode {
       lastIndex: this.log.lastIndex(),
       lastTerm: this.log.lastTerm(),
       vote: this.vote,
-      configuration: {
-        index: this.currentConfig().index,
-        voters: voterIds(this.currentConfig().configuration),
-        learners: learnerIds(this.currentConfig().configuration),
-      },
+      configuration: this.configurationSummary,
     };
   }
 
@@ -610,7 +617,7 @@ export class RawNode {
   // ----------------------------------------------------------------- ticks
 
   private tickElection(): void {
-    if (!this.voters.has(this.id)) {
+    if (!this.mayCampaign()) {
       // A learner or a server outside the configuration never campaigns
       // (thesis §4.2.1, §4.2.3): it could not be elected, and its term
       // bumps would only disturb the voters.
@@ -1123,6 +1130,7 @@ export class RawNode {
     if (!this.mayCommitByCounting(candidate)) return;
     this.commit = candidate;
     this.broadcastPending = true; // tell followers the new commit index
+    if (this.currentConfig().index <= this.commit) this.releaseDeparted();
     if (!this.voters.has(this.id) && this.currentConfig().index <= this.commit) {
       // Thesis §4.2.2: a leader removed from the configuration steps down
       // once that configuration is committed. Tell the others the commit
@@ -1202,12 +1210,23 @@ export class RawNode {
     this.voters = new Set(voterIds(configuration));
     this.members = new Set(configuration.members.map((m) => m.id));
     this.quorum = Math.floor(this.voters.size / 2) + 1;
+    this.configurationSummary = {
+      index: this.currentConfig().index,
+      voters: voterIds(configuration),
+      learners: learnerIds(configuration),
+    };
     if (this.role === 'leader') this.syncProgress(true);
   }
 
   /** Leader: a Progress for every other member (voters and learners), none for servers no longer in the configuration. */
   private syncProgress(graceForNew: boolean): void {
-    for (const id of [...this.progress.keys()]) if (!this.members.has(id)) this.progress.delete(id);
+    // A server the latest (uncommitted) configuration removed keeps getting
+    // entries until that configuration commits, so it learns of its removal
+    // and, from the commit index, that the removal is final (see mayCampaign).
+    const departing = this.departingServers();
+    for (const id of [...this.progress.keys()]) {
+      if (!this.members.has(id) && !departing.has(id)) this.progress.delete(id);
+    }
     for (const member of this.currentConfig().configuration.members) {
       if (member.id === this.id) continue;
       let pr = this.progress.get(member.id);
@@ -1221,6 +1240,51 @@ export class RawNode {
       }
       pr.learner = member.role === 'learner';
     }
+    for (const id of departing) this.progress.get(id)?.markDeparting();
+  }
+
+  /** Servers of the previous configuration that the latest one, still uncommitted, no longer has. */
+  private departingServers(): Set<NodeId> {
+    const previous = this.configs[this.configs.length - 2];
+    if (previous === undefined || this.currentConfig().index <= this.commit) return new Set();
+    return new Set(previous.configuration.members.map((m) => m.id).filter((id) => !this.members.has(id)));
+  }
+
+  /**
+   * Leader, once the latest configuration committed: tells the servers it
+   * removed the commit index (a heartbeat, capped at what each holds) and
+   * stops replicating to them.
+   */
+  private releaseDeparted(): void {
+    for (const [id, pr] of this.progress) {
+      if (!pr.departing) continue;
+      this.send({
+        type: 'heartbeat-request',
+        from: this.id,
+        to: id,
+        term: this.term,
+        commit: Math.min(pr.match, this.commit),
+        context: null,
+      });
+      this.progress.delete(id);
+    }
+  }
+
+  /**
+   * Thesis §4.2.2: a voter campaigns; so does a server that the latest
+   * configuration removed while that configuration is not known committed,
+   * since it may still be needed to commit it (it then does not count its
+   * own vote). A learner, a server outside the configuration, and one whose
+   * removal is known committed never do.
+   */
+  private mayCampaign(): boolean {
+    if (this.voters.has(this.id)) return true;
+    const previous = this.configs[this.configs.length - 2];
+    return (
+      previous !== undefined &&
+      this.currentConfig().index > this.commit &&
+      voterIds(previous.configuration).includes(this.id)
+    );
   }
 
   /**
