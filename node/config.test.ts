@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseListen, parsePeers } from './config.ts';
+import { parseInitialMembers, parseListen, parsePeers } from './config.ts';
 
 describe('node flags', () => {
   test('--peers with or without the own id gives every member', () => {
@@ -20,6 +20,15 @@ describe('node flags', () => {
     assert.throws(() => parsePeers('n2=nope', 'n1', 'u'), /is not a URL/);
     assert.throws(() => parsePeers('n2=https://127.0.0.1:1', 'n1', 'u'), /only http/);
     assert.throws(() => parsePeers('n2=http://a:1,n2=http://a:2', 'n1', 'u'), /names n2 twice/);
+  });
+
+  test('--initial-members defaults to the address book and must name ids it has urls for', () => {
+    const book = parsePeers('n1=http://127.0.0.1:1,n2=http://127.0.0.1:2,n4=http://127.0.0.1:4', 'n1', 'u');
+    assert.deepEqual(parseInitialMembers(undefined, book), ['n1', 'n2', 'n4']);
+    assert.deepEqual(parseInitialMembers('n2, n1', book), ['n1', 'n2']);
+    assert.throws(() => parseInitialMembers('n1,n3', book), /names n3, which --peers does not give a url for/);
+    assert.throws(() => parseInitialMembers('n1,n1', book), /names n1 twice/);
+    assert.throws(() => parseInitialMembers(' , ', book), /at least one member/);
   });
 
   test('--listen is loopback only', () => {

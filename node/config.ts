@@ -76,3 +76,26 @@ export function parseListen(spec: string): { host: string; port: number } {
     throw new Error(`--listen ${JSON.stringify(spec)}: raftlab nodes listen on loopback only; use 127.0.0.1:PORT`);
   return { host, port };
 }
+
+/**
+ * Parses `--initial-members n1,n2,n3`: the voters of the configuration at log
+ * index 0 (thesis §4), used only until the log or a snapshot holds a
+ * configuration. Absent: every id of the address book (which includes this
+ * node). Every id must be in the address book, so its url is known.
+ */
+export function parseInitialMembers(spec: string | undefined, addressBook: ReadonlyMap<string, string>): string[] {
+  if (spec === undefined) return [...addressBook.keys()].sort();
+  const ids = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (ids.length === 0) throw new Error('--initial-members must name at least one member');
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) throw new Error(`--initial-members names ${id} twice`);
+    seen.add(id);
+    if (!addressBook.has(id))
+      throw new Error(`--initial-members names ${id}, which --peers does not give a url for (add ${id}=http://...)`);
+  }
+  return [...seen].sort();
+}

@@ -17,6 +17,14 @@ const nodeMain = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** Options of a local cluster. */
 export interface LocalClusterOptions {
   readonly nodes: number;
+  /**
+   * How many of the nodes (n1..nK) form the bootstrap configuration
+   * (`--initial-members`); the others start as non-members that a leader can
+   * add (POST /members). Default: all of them.
+   */
+  readonly initialMembers?: number;
+  /** A planted bug for every node (`--bug`; node/planted-bugs.ts), for tests that show it acts. */
+  readonly bug?: string;
   /** Node i serves on basePort + i - 1; 0 or undefined picks free ports. */
   readonly basePort?: number;
   /** Parent of the per-node data directories (`<dataDir>/n1`, ...). */
@@ -89,6 +97,9 @@ export class LocalCluster {
   /** Starts every node and waits until each one listens. */
   static async start(options: LocalClusterOptions, startTimeoutMs = 30_000): Promise<LocalCluster> {
     if (!(Number.isInteger(options.nodes) && options.nodes >= 1)) throw new Error('--nodes must be a positive integer');
+    const k = options.initialMembers;
+    if (k !== undefined && !(Number.isInteger(k) && k >= 1 && k <= options.nodes))
+      throw new Error(`initialMembers must be an integer in [1, ${options.nodes}]`);
     const ports =
       options.basePort !== undefined && options.basePort > 0
         ? Array.from({ length: options.nodes }, (_, i) => (options.basePort as number) + i)
@@ -156,6 +167,8 @@ export class LocalCluster {
       this.peersSpec(),
       '--data-dir',
       node.dataDir,
+      ...(o.initialMembers !== undefined ? ['--initial-members', this.ids.slice(0, o.initialMembers).join(',')] : []),
+      ...(o.bug !== undefined ? ['--bug', o.bug] : []),
       '--exit-with-parent',
       ...(o.electionTimeoutMs !== undefined ? ['--election-timeout-ms', String(o.electionTimeoutMs)] : []),
       ...(o.heartbeatMs !== undefined ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),

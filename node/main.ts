@@ -13,12 +13,13 @@
 import { once } from 'node:events';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { NODE_DEFAULTS, parseListen, parsePeers } from './config.ts';
+import { NODE_DEFAULTS, parseInitialMembers, parseListen, parsePeers } from './config.ts';
 import { BUGS, bugNames, bugWarning, resolveBug, type BugName } from './planted-bugs.ts';
 import { jsonLogger } from './logger.ts';
 import { NodeRuntime } from './runtime.ts';
 import { createNodeServer } from './server.ts';
 import { lockDataDir, type DirLock } from './storage/dir-lock.ts';
+import { isMemberId } from './validation.ts';
 
 async function main(): Promise<void> {
   const argv = await yargs(hideBin(process.argv))
@@ -40,7 +41,12 @@ async function main(): Promise<void> {
       type: 'string',
       demandOption: true,
       describe:
-        'comma-separated id=url of every member (own id optional); the url is how THIS node reaches that peer, e.g. through a proxy',
+        'the address book: comma-separated id=url (own id optional); the url is how THIS node reaches that peer, e.g. through a proxy. A member missing here is reached by the url its configuration entry records',
+    })
+    .option('initial-members', {
+      type: 'string',
+      describe:
+        'comma-separated ids of the voters at log index 0, used only while the data dir holds no configuration (default: every id of --peers and this one). A node not listed starts as a non-member: it never campaigns and joins when a leader adds it (POST /members)',
     })
     .option('data-dir', {
       type: 'string',
@@ -111,8 +117,7 @@ async function main(): Promise<void> {
         throw new Error('--request-timeout-ms must be > 0 and at most 3600000 (one hour)');
       if (!(a['body-timeout-ms'] > 0 && a['body-timeout-ms'] <= 3_600_000))
         throw new Error('--body-timeout-ms must be > 0 and at most 3600000 (one hour)');
-      if (a.id.length === 0 || /[,=\s]/.test(a.id))
-        throw new Error('--id must be non-empty without commas, "=" or spaces');
+      if (!isMemberId(a.id)) throw new Error('--id must be 1-64 letters, digits, "_", "." or "-"');
       return true;
     })
     .strict()
@@ -139,9 +144,11 @@ async function main(): Promise<void> {
   let host: string;
   let port: number;
   let peerUrls: Map<string, string>;
+  let initialMembers: string[];
   try {
     ({ host, port } = parseListen(argv.listen));
     peerUrls = parsePeers(argv.peers, id, `http://${host}:${port}`);
+    initialMembers = parseInitialMembers(argv['initial-members'], peerUrls);
   } catch (err) {
     process.stderr.write(`raftlab node: ${(err as Error).message}\nRun with --help for the flags.\n`);
     process.exit(1);
@@ -166,6 +173,7 @@ async function main(): Promise<void> {
     runtime = NodeRuntime.open({
       id,
       peerUrls,
+      initialMembers,
       dataDir: argv['data-dir'],
       clusterId: argv['cluster-id'],
       electionTimeoutMs: argv['election-timeout-ms'],
@@ -186,7 +194,8 @@ async function main(): Promise<void> {
 
   const server = createNodeServer({
     runtime,
-    peerIds: new Set(peerUrls.keys()),
+    // Members may join with ids this address book lacks (thesis §4.1: RPCs are served without consulting the configuration).
+    peerIds: 'any',
     clusterId: argv['cluster-id'],
     // The leader answers `unknown` at its own request timeout; wait a little longer to relay that answer.
     forwardTimeoutMs: argv['request-timeout-ms'] + 1000,
@@ -230,6 +239,7 @@ async function main(): Promise<void> {
   log.info('start', {
     url,
     peers: Object.fromEntries(peerUrls),
+    initialMembers,
     dataDir: argv['data-dir'],
     tickMs: runtime.tickMs,
     readMode,

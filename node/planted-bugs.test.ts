@@ -36,6 +36,7 @@ describe('planted bug selection', () => {
       'no-dedup',
       'fsync-skipped',
       'lease-without-clock-bound',
+      'config-overlap',
     ]);
     assert.match(bugWarning('n1', 'no-dedup'), /^WARNING: raftlab node n1 runs with PLANTED BUG "no-dedup"/);
   });

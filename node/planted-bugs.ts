@@ -23,6 +23,8 @@ export const BUGS = {
     'the WAL writes its records with write() and reports them durable without fdatasync: they survive a SIGKILL in the page cache but not a power loss (§5.1 "persistent state")',
   'lease-without-clock-bound':
     'lease reads (--read-mode lease) are timed in ticks that stall while the process is paused, with no clock-drift bound and no wait after election (thesis §6.4.1)',
+  'config-overlap':
+    'the leader starts a membership change while another is uncommitted, and before it has committed an entry of its own term, so two changes overlap and two disjoint majorities can exist (thesis §4.1)',
 } as const;
 
 /** A planted bug's name. */

@@ -21,7 +21,20 @@
  * next pass's fsync: that is the group commit that gives throughput.
  */
 import { RawNode } from './raft/index.ts';
-import type { Entry, Message, NodeId, RaftConfig, RaftStatus, Ready, Role, Snapshot } from './raft/types.ts';
+import { voterIds } from './raft/configuration.ts';
+import type {
+  ConfChange,
+  ConfChangeRefusal,
+  Entry,
+  Message,
+  MemberRole,
+  NodeId,
+  RaftConfig,
+  RaftStatus,
+  Ready,
+  Role,
+  Snapshot,
+} from './raft/types.ts';
 import {
   decodeCommand,
   encodeCommand,
@@ -49,11 +62,47 @@ export type Outcome =
   /** May or may not have been applied (proposed, then leadership was lost, the entry was replaced, or time ran out). */
   | { readonly type: 'unknown'; readonly timedOut: boolean; readonly reason: string };
 
+/** How a membership change ended, as far as this node knows. */
+export type MemberChangeOutcome =
+  /** The configuration entry committed (and this node applied it). */
+  | { readonly type: 'committed' }
+  /** Certainly not started: this node is not the leader. */
+  | { readonly type: 'not-leader'; readonly leader: NodeId | null }
+  /** Certainly not started: the core refused it (types.ts ConfChangeRefusal). */
+  | { readonly type: 'refused'; readonly reason: ConfChangeRefusal }
+  /** In the log, fate unknown (leadership lost, the entry replaced, or time ran out). */
+  | { readonly type: 'unknown'; readonly timedOut: boolean; readonly reason: string };
+
+/** `GET /members`: the configuration in use (the latest in this node's log) and, on the leader, each member's match index. */
+export interface MembersView {
+  readonly leader: NodeId | null;
+  readonly term: number;
+  readonly configIndex: number;
+  /** The configuration in use is not known committed yet. */
+  readonly pending: boolean;
+  readonly members: readonly {
+    readonly id: NodeId;
+    readonly url: string;
+    readonly role: MemberRole;
+    readonly matchIndex: number | null;
+  }[];
+}
+
 /** Configuration of one running node. */
 export interface RuntimeOptions {
   readonly id: NodeId;
-  /** Every member including this one, with the URL used to reach it. */
+  /**
+   * The address book: how THIS node reaches each id (possibly through a
+   * proxy), including its own. A member missing from it is reached by the
+   * url its configuration entry records.
+   */
   readonly peerUrls: ReadonlyMap<NodeId, string>;
+  /**
+   * The voters of the configuration at log index 0, used while neither the
+   * log nor a snapshot holds one (`--initial-members`). Default: every id of
+   * `peerUrls`. A node not among them starts as a non-member.
+   */
+  readonly initialMembers?: readonly NodeId[];
   readonly dataDir: string;
   readonly clusterId: string;
   readonly electionTimeoutMs: number;
@@ -75,22 +124,44 @@ export interface RuntimeOptions {
   readonly restartQuiet?: boolean;
 }
 
-interface PendingProposal {
+/** Something a client waits for, until its deadline (Date.now() ms). */
+interface Waiting<T> {
+  readonly deadlineMs: number;
+  readonly resolve: (outcome: T) => void;
+}
+
+/** A proposal in the log at the index it is filed under, proposed in `term`. */
+interface PendingProposal extends Waiting<Outcome> {
   readonly term: number;
-  readonly deadlineMs: number;
-  readonly resolve: (o: Outcome) => void;
 }
 
-interface QueuedProposal {
+interface QueuedProposal extends Waiting<Outcome> {
   readonly data: string;
-  readonly deadlineMs: number;
-  readonly resolve: (o: Outcome) => void;
 }
 
-interface PendingRead {
+/** A configuration entry proposed in `term` at the index it is filed under. */
+interface PendingConfChange extends Waiting<MemberChangeOutcome> {
+  readonly term: number;
+}
+
+/** A client waiting until the committed configuration makes `id` a voter. */
+interface VoterWaiter extends Waiting<boolean> {
+  readonly id: NodeId;
+}
+
+interface PendingRead extends Waiting<Outcome> {
   readonly key: string;
-  readonly deadlineMs: number;
-  readonly resolve: (o: Outcome) => void;
+}
+
+type UnknownOutcome = { readonly type: 'unknown'; readonly timedOut: boolean; readonly reason: string };
+
+/** Answers every waiter filed at an index up to `upTo` "unknown": a snapshot from the leader replaced those entries. */
+function resolveCoveredBySnapshot(waiting: Map<number, Waiting<UnknownOutcome>>, upTo: number): void {
+  for (const [index, p] of waiting) {
+    if (index > upTo) continue;
+    waiting.delete(index);
+    p.resolve({ type: 'unknown', timedOut: false, reason: `entry ${index} was covered by a snapshot from the leader` });
+  }
 }
 
 /** CPU time of this process so far (user and system, microseconds): a load-independent cost measure for benchmarks. */
@@ -125,6 +196,11 @@ export class NodeRuntime {
 
   private proposalQueue: QueuedProposal[] = [];
   private readonly pendingProposals = new Map<number, PendingProposal>();
+  /** Configuration entries proposed here, by index, resolved as they are applied. */
+  private readonly pendingConfChanges = new Map<number, PendingConfChange>();
+  private voterWaiters: VoterWaiter[] = [];
+  /** Index of the configuration whose members the transport was last given routes to. */
+  private routedConfigIndex = -1;
   private readQueue: PendingRead[] = [];
   private readRoundSeq = 0;
   /** ReadIndex rounds asked of the core, by context. */
@@ -212,7 +288,8 @@ export class NodeRuntime {
     const { tickMs, electionTicks, heartbeatTicks } = tickConfig(options.electionTimeoutMs, options.heartbeatMs);
     const config: RaftConfig = {
       id: options.id,
-      peers: [...options.peerUrls.keys()].sort(),
+      peers: [...(options.initialMembers ?? options.peerUrls.keys())].sort(),
+      peerUrls: Object.fromEntries(options.peerUrls),
       electionTicks,
       heartbeatTicks,
       random: options.random ?? Math.random,
@@ -221,10 +298,12 @@ export class NodeRuntime {
       quietAtStart: options.restartQuiet !== false,
       maxInflightAppends: 64,
       maxEntriesPerAppend: 1024,
-      plantedBugs: options.bug === 'commit-old-term' ? ['commit-old-term'] : [],
+      // The core's own planted bugs (raft/types.ts PlantedBug); the others live in this folder.
+      plantedBugs: options.bug === 'commit-old-term' || options.bug === 'config-overlap' ? [options.bug] : [],
     };
     const raw = new RawNode(config, recovered);
     const node = new NodeRuntime(options, opened.storage, raw, recovered.snapshot, tickMs, config.electionTicks);
+    node.routeMembers();
     node.ticker = setInterval(() => node.tick(), tickMs);
     node.schedule();
     return node;
@@ -320,6 +399,88 @@ export class NodeRuntime {
     });
   }
 
+  /** The longest a client request waits (ms). */
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs;
+  }
+
+  /** `GET /members` from this node's view. */
+  members(): MembersView {
+    const core = this.raw.status();
+    return {
+      leader: this.leader,
+      term: core.term,
+      configIndex: core.configuration.index,
+      pending: this.raw.hasPendingConfChange(),
+      members: this.raw.memberProgress().map((m) => ({ id: m.id, url: m.url, role: m.role, matchIndex: m.matchIndex })),
+    };
+  }
+
+  /**
+   * Starts a single-server membership change (leader only) and resolves once
+   * its configuration entry is applied here, or its fate is unknown by
+   * `deadlineMs` (Date.now() ms).
+   */
+  changeMembers(change: ConfChange, deadlineMs: number): Promise<MemberChangeOutcome> {
+    if (this.stopped || this.role !== 'leader')
+      return Promise.resolve({ type: 'not-leader', leader: this.stopped ? null : this.leader });
+    const result = this.raw.proposeConfChange(change);
+    if (!result.ok) {
+      return Promise.resolve(
+        result.reason === 'not-leader'
+          ? { type: 'not-leader', leader: result.leader }
+          : { type: 'refused', reason: result.reason },
+      );
+    }
+    this.log.info('member-change-proposed', { change, index: result.index, term: result.term });
+    return new Promise((resolve) => {
+      this.pendingConfChanges.set(result.index, { term: result.term, deadlineMs, resolve });
+      this.schedule();
+    });
+  }
+
+  /** Resolves true once the committed configuration has `id` as a voter, false at `deadlineMs`. */
+  waitForVoter(id: NodeId, deadlineMs: number): Promise<boolean> {
+    if (this.committedVoters().includes(id)) return Promise.resolve(true);
+    if (this.stopped) return Promise.resolve(false);
+    return new Promise((resolve) => this.voterWaiters.push({ id, deadlineMs, resolve }));
+  }
+
+  /** Whether `id` is in the configuration this node uses (committed or not). */
+  isMember(id: NodeId): boolean {
+    return this.raw.configuration().configuration.members.some((m) => m.id === id);
+  }
+
+  private committedVoters(): NodeId[] {
+    return voterIds(this.raw.configurationAt(this.appliedIndex));
+  }
+
+  private wakeVoterWaiters(): void {
+    if (this.voterWaiters.length === 0) return;
+    const voters = this.committedVoters();
+    this.voterWaiters = this.voterWaiters.filter((w) => {
+      if (!voters.includes(w.id)) return true;
+      w.resolve(true);
+      return false;
+    });
+  }
+
+  /** Gives the transport a route to every member the address book lacks, by the url its configuration records. */
+  private routeMembers(): void {
+    const state = this.raw.configuration();
+    if (state.index === this.routedConfigIndex) return;
+    this.routedConfigIndex = state.index;
+    for (const member of state.configuration.members) {
+      if (member.id === this.id || this.options.peerUrls.has(member.id) || this.transport.hasPeer(member.id)) continue;
+      try {
+        this.transport.addPeer(member.id, member.url);
+        this.log.info('member-route', { id: member.id, url: member.url });
+      } catch (err) {
+        this.log.warn('member-unreachable', { id: member.id, url: member.url, error: (err as Error).message });
+      }
+    }
+  }
+
   /** Status for `GET /status`. */
   status(): RaftStatus & {
     bug?: BugName;
@@ -408,6 +569,7 @@ export class NodeRuntime {
     this.submitQueued();
     if (!this.raw.hasReady()) return;
     const ready = this.raw.ready();
+    this.routeMembers();
     const lastNewIndex = ready.entries[ready.entries.length - 1]?.index ?? 0;
     if (traceOn) trace(this.id, 'pass', lastNewIndex);
     if (ready.softState !== null) this.onSoftState(ready);
@@ -531,6 +693,7 @@ export class NodeRuntime {
   }
 
   private applyEntries(entries: readonly Entry[]): void {
+    let configApplied = false;
     for (const e of entries) {
       if (e.index <= this.appliedIndex) continue;
       let result: CommandResult | null = null;
@@ -538,6 +701,23 @@ export class NodeRuntime {
       this.appliedIndex = e.index;
       this.appliedTerm = e.term;
       this.stats.entriesApplied++;
+      if (e.kind === 'config') {
+        configApplied = true;
+        this.log.info('member-change-committed', { index: e.index, term: e.term, configuration: e.data });
+        const change = this.pendingConfChanges.get(e.index);
+        if (change !== undefined) {
+          this.pendingConfChanges.delete(e.index);
+          change.resolve(
+            change.term === e.term
+              ? { type: 'committed' }
+              : {
+                  type: 'unknown',
+                  timedOut: false,
+                  reason: `entry ${e.index} was replaced by a leader of term ${e.term}`,
+                },
+          );
+        }
+      }
       const pending = this.pendingProposals.get(e.index);
       if (pending === undefined) continue;
       this.pendingProposals.delete(e.index);
@@ -554,24 +734,19 @@ export class NodeRuntime {
         });
       }
     }
+    if (configApplied) this.wakeVoterWaiters();
   }
 
   private installSnapshot(snapshot: Snapshot): void {
     this.kv.restore(snapshot.data);
     this.stats.snapshotsInstalled++;
     this.log.info('snapshot-installed', { index: snapshot.meta.index, term: snapshot.meta.term, keys: this.kv.size });
-    for (const [index, p] of this.pendingProposals) {
-      if (index > snapshot.meta.index) continue;
-      this.pendingProposals.delete(index);
-      p.resolve({
-        type: 'unknown',
-        timedOut: false,
-        reason: `entry ${index} was covered by a snapshot from the leader`,
-      });
-    }
+    resolveCoveredBySnapshot(this.pendingProposals, snapshot.meta.index);
+    resolveCoveredBySnapshot(this.pendingConfChanges, snapshot.meta.index);
     this.appliedIndex = snapshot.meta.index;
     this.appliedTerm = snapshot.meta.term;
     this.snapshotIndex = snapshot.meta.index;
+    this.wakeVoterWaiters();
   }
 
   private serveReads(): void {
@@ -598,6 +773,18 @@ export class NodeRuntime {
   }
 
   private expireWaiting(nowMs: number): void {
+    for (const [index, p] of this.pendingConfChanges) {
+      if (p.deadlineMs > nowMs) continue;
+      this.pendingConfChanges.delete(index);
+      p.resolve({ type: 'unknown', timedOut: true, reason: `configuration entry ${index} not committed in time` });
+    }
+    if (this.voterWaiters.some((w) => w.deadlineMs <= nowMs)) {
+      this.voterWaiters = this.voterWaiters.filter((w) => {
+        if (w.deadlineMs > nowMs) return true;
+        w.resolve(false);
+        return false;
+      });
+    }
     for (const [index, p] of this.pendingProposals) {
       if (p.deadlineMs > nowMs) continue;
       this.pendingProposals.delete(index);
@@ -624,6 +811,9 @@ export class NodeRuntime {
   }
 
   private failAllWaiting(reason: string): void {
+    for (const p of this.pendingConfChanges.values()) p.resolve({ type: 'unknown', timedOut: false, reason });
+    this.pendingConfChanges.clear();
+    for (const w of this.voterWaiters.splice(0)) w.resolve(false);
     for (const p of this.proposalQueue) p.resolve({ type: 'not-leader', leader: null });
     this.proposalQueue = [];
     for (const r of this.readQueue) r.resolve({ type: 'not-leader', leader: null });

@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { NODE_DEFAULTS } from './config.ts';
 import type { Command } from './kv.ts';
 import type { Logger } from './logger.ts';
-import type { NodeId } from './raft/types.ts';
+import type { ConfChange, ConfChangeRefusal, NodeId } from './raft/types.ts';
 import type { NodeRuntime, Outcome } from './runtime.ts';
 import { trace, traceOn } from './trace.ts';
 import {
@@ -27,6 +27,8 @@ import {
 import {
   FrameDecoder,
   parseCasBody,
+  decodeMemberId,
+  parseAddMemberBody,
   parseDeleteBody,
   parseFrame,
   parsePeerMessages,
@@ -44,7 +46,8 @@ export const PEER_BODY_TIMEOUT_MS = 60_000;
 /** What the HTTP layer needs. */
 export interface ServerOptions {
   readonly runtime: NodeRuntime;
-  readonly peerIds: ReadonlySet<NodeId>;
+  /** Senders whose peer messages are accepted; `'any'` (main.ts): any well-formed id, since members may join. */
+  readonly peerIds: ReadonlySet<NodeId> | 'any';
   readonly clusterId: string;
   /** How long a follower waits for the leader's answer to a forwarded request. */
   readonly forwardTimeoutMs: number;
@@ -212,6 +215,7 @@ export function createNodeServer(options: ServerOptions): Server {
       send(res, 200, runtime.status());
       return;
     }
+    if (path === '/members' || path.startsWith('/members/')) return handleMembers(req, res, method, url, path);
     if (path.startsWith('/kv/'))
       return handleKv(req, res, routeKv(method, path.slice('/kv/'.length), query), url, method);
     throw new WireError(404, 'not-found', `no route ${method} ${path}; see node/README.md for the API`);
@@ -328,35 +332,145 @@ export function createNodeServer(options: ServerOptions): Server {
         throw new Error(`unhandled route ${JSON.stringify(never)}`);
       }
     }
-    if (!runtime.isLeader()) {
-      const leader = runtime.knownLeader();
-      if (req.headers[FORWARDED_HEADER] !== undefined) {
-        // Forward at most once: certainly not applied here.
-        return sendError(res, 503, {
-          error: 'not-leader',
-          message: `${runtime.id} is not the leader`,
-          ...(leader !== null ? { leader } : {}),
-        });
-      }
-      if (leader === null || leader === runtime.id) {
-        return sendError(res, 503, {
-          error: 'no-leader',
-          message: `${runtime.id} knows no leader right now (election in progress?); retry shortly`,
-        });
-      }
-      const result = await runtime.transport.forward(
-        leader,
-        method,
-        url,
-        method === 'GET' ? null : text,
-        options.forwardTimeoutMs,
-      );
-      return sendForwarded(res, leader, result);
-    }
+    if (await forwardUnlessLeader(req, res, method, url, text)) return;
     if (traceOn && command !== null) trace(runtime.id, 'client-request');
     const outcome = command === null ? await runtime.read(route.key, false) : await runtime.submit(command);
     sendOutcome(res, outcome);
     if (traceOn && command !== null) trace(runtime.id, 'client-response');
+  }
+
+  /**
+   * A follower forwards a client request to the leader it knows and relays
+   * the answer; returns false when this node leads (the caller serves it).
+   */
+  async function forwardUnlessLeader(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    url: string,
+    text: string,
+  ): Promise<boolean> {
+    if (runtime.isLeader()) return false;
+    const leader = runtime.knownLeader();
+    if (req.headers[FORWARDED_HEADER] !== undefined) {
+      // Forward at most once: certainly not applied here.
+      sendError(res, 503, {
+        error: 'not-leader',
+        message: `${runtime.id} is not the leader`,
+        ...(leader !== null ? { leader } : {}),
+      });
+      return true;
+    }
+    if (leader === null || leader === runtime.id) {
+      sendError(res, 503, {
+        error: 'no-leader',
+        message: `${runtime.id} knows no leader right now (election in progress?); retry shortly`,
+      });
+      return true;
+    }
+    const result = await runtime.transport.forward(
+      leader,
+      method,
+      url,
+      method === 'GET' ? null : text,
+      options.forwardTimeoutMs,
+    );
+    sendForwarded(res, leader, result);
+    return true;
+  }
+
+  /**
+   * The admin API (node/README.md "Membership"): `GET /members`,
+   * `POST /members {"id","url"}`, `DELETE /members/{id}`. Changes run on the
+   * leader (a follower forwards them); each is one single-server change
+   * (thesis §4.1), answered once its configuration entry commits.
+   */
+  async function handleMembers(req: IncomingMessage, res: ServerResponse, method: string, url: string, path: string) {
+    const text = await readBody(req, CLIENT_BODY_BYTES_MAX, bodyTimeoutMs);
+    if (path === '/members' && method === 'GET') {
+      // Read-only: the leader's view when it can be had (match indexes), else this node's own.
+      if (!runtime.isLeader() && req.headers[FORWARDED_HEADER] === undefined) {
+        const leader = runtime.knownLeader();
+        if (leader !== null && leader !== runtime.id) {
+          const result = await runtime.transport.forward(leader, method, url, null, options.forwardTimeoutMs);
+          if (result.type === 'response' && result.status === 200) return sendForwarded(res, leader, result);
+        }
+      }
+      return send(res, 200, runtime.members());
+    }
+    let change: ConfChange;
+    if (path === '/members' && method === 'POST') {
+      const { id, url: memberUrl } = parseAddMemberBody(text);
+      change = { type: 'add-learner', id, url: memberUrl };
+    } else if (path.startsWith('/members/') && method === 'DELETE') {
+      const id = decodeMemberId(path.slice('/members/'.length));
+      change = { type: 'remove', id };
+    } else {
+      throw new WireError(
+        405,
+        'method-not-allowed',
+        `${method} ${path} is not supported; use GET or POST /members, or DELETE /members/{id}`,
+      );
+    }
+    if (await forwardUnlessLeader(req, res, method, url, text)) return;
+    const deadlineMs = Date.now() + runtime.requestTimeoutMs;
+    const outcome = await runtime.changeMembers(change, deadlineMs);
+    switch (outcome.type) {
+      case 'committed':
+        if (change.type === 'add-learner' && !(await runtime.waitForVoter(change.id, deadlineMs)))
+          return send(res, 202, { status: 'catching-up', poll: '/members' });
+        return send(res, 200, runtime.members());
+      case 'not-leader':
+        return sendError(res, 503, {
+          error: 'not-leader',
+          message: `${runtime.id} is not the leader; nothing was changed`,
+          ...(outcome.leader !== null && outcome.leader !== runtime.id ? { leader: outcome.leader } : {}),
+        });
+      case 'refused':
+        return sendRefusal(res, change, outcome.reason);
+      case 'unknown':
+        // The learner's entry is still in the leader's log: the change is under way.
+        if (outcome.timedOut && change.type === 'add-learner' && runtime.isLeader() && runtime.isMember(change.id))
+          return send(res, 202, { status: 'catching-up', poll: '/members' });
+        return sendError(res, outcome.timedOut ? 504 : 503, {
+          error: 'unknown',
+          message: `the outcome of the membership change is unknown: ${outcome.reason}; see GET /members`,
+        });
+      default: {
+        const never: never = outcome;
+        throw new Error(`unhandled outcome ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  function sendRefusal(res: ServerResponse, change: ConfChange, reason: ConfChangeRefusal): void {
+    switch (reason) {
+      case 'change-pending':
+        return sendError(res, 409, {
+          error: 'change pending',
+          message: 'another membership change is not committed yet; retry once GET /members shows "pending": false',
+        });
+      case 'term-not-committed':
+        return sendError(res, 409, {
+          error: 'not-ready',
+          message: 'the leader has not committed an entry of its term yet (thesis §4.1); retry shortly',
+        });
+      case 'duplicate':
+        return sendError(res, 409, { error: 'duplicate', message: `${change.id} is already a member` });
+      case 'unknown-member':
+        return sendError(res, 404, { error: 'unknown-member', message: `${change.id} is not a member` });
+      case 'last-voter':
+        return sendError(res, 409, {
+          error: 'last-voter',
+          message: `${change.id} is the only voter; removing it would leave nobody to decide anything`,
+        });
+      case 'not-learner':
+        return sendError(res, 409, { error: 'not-learner', message: `${change.id} is not a learner` });
+      default: {
+        const never: never = reason;
+        throw new Error(`unhandled refusal ${JSON.stringify(never)}`);
+      }
+    }
   }
 
   function sendForwarded(res: ServerResponse, leader: NodeId, result: ForwardResult): void {

@@ -106,23 +106,36 @@ export class PeerTransport {
   constructor(private readonly options: TransportOptions) {
     this.queuedMessagesMax = options.queuedMessagesMax ?? 20_000;
     this.messageTimeoutMs = options.messageTimeoutMs ?? 2_000;
-    for (const [id, url] of options.peerUrls) {
-      if (id === options.selfId) continue;
-      this.links.set(id, {
-        id,
-        url: new URL(url),
-        forwarding: new Pool(url, { connections: 64, connectTimeout: 2_000, keepAliveTimeout: 30_000 }),
-        queue: [],
-        stream: null,
-        connected: false,
-        blocked: false,
-        stallTimer: undefined,
-        reconnectTimer: undefined,
-        failures: 0,
-        connectedAtMs: 0,
-        nextAttemptMs: 0,
-      });
-    }
+    for (const [id, url] of options.peerUrls) this.addPeer(id, url);
+  }
+
+  /**
+   * Makes `id` reachable at `url` unless it already is: a member that joined
+   * the configuration and is not in this node's address book is reached by
+   * the url the configuration records. An existing route is kept (the
+   * address book may point through a proxy).
+   */
+  addPeer(id: NodeId, url: string): void {
+    if (id === this.options.selfId || this.links.has(id) || this.closed) return;
+    this.links.set(id, {
+      id,
+      url: new URL(url),
+      forwarding: new Pool(url, { connections: 64, connectTimeout: 2_000, keepAliveTimeout: 30_000 }),
+      queue: [],
+      stream: null,
+      connected: false,
+      blocked: false,
+      stallTimer: undefined,
+      reconnectTimer: undefined,
+      failures: 0,
+      connectedAtMs: 0,
+      nextAttemptMs: 0,
+    });
+  }
+
+  /** Whether messages for `id` have a route. */
+  hasPeer(id: NodeId): boolean {
+    return this.links.has(id);
   }
 
   /** Queues messages for their destinations and writes what each stream accepts now. */

@@ -4,6 +4,7 @@
  * exception inside the core or the state machine.
  */
 import { CLIENT_ID_PATTERN, type JsonValue } from './kv.ts';
+import { decodeConfiguration } from './raft/configuration.ts';
 import type { Entry, Message, NodeId } from './raft/types.ts';
 
 /** A request the node refuses; `status` is 4xx, `code` goes into the JSON body. */
@@ -34,22 +35,48 @@ function checkEntry(e: unknown, i: number): asserts e is Entry {
   need(isObj(e), `entries[${i}] is not an object`);
   const o = e as Obj;
   need(isIndex(o.index) && isIndex(o.term), `entries[${i}] needs integer index and term`);
-  need(o.kind === 'normal' || o.kind === 'empty', `entries[${i}].kind must be "normal" or "empty"`);
+  need(
+    o.kind === 'normal' || o.kind === 'empty' || o.kind === 'config',
+    `entries[${i}].kind must be "normal", "empty" or "config"`,
+  );
   need(typeof o.data === 'string', `entries[${i}].data must be a string`);
+  if (o.kind === 'config') checkConfiguration(o.data as string, `entries[${i}].data`);
+}
+
+/** A configuration (entry data or a snapshot's) must decode, or the core would throw on it. */
+function checkConfiguration(data: string, what: string): void {
+  try {
+    decodeConfiguration(data);
+  } catch (err) {
+    throw new WireError(400, 'bad-message', `${what}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A member id: what `--id` accepts, at most 64 characters of letters, digits,
+ * `_`, `.` and `-` (it appears in URLs, flags and file names).
+ */
+export const MEMBER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function isMemberId(v: unknown): v is NodeId {
+  return typeof v === 'string' && MEMBER_ID_PATTERN.test(v);
 }
 
 /**
  * Checks a decoded `POST /raft/messages` body: an array of messages addressed
- * to `selfId` from known peers, each with the fields its type requires.
+ * to `selfId` from known peers (`'any'`: any well-formed id, since a server
+ * added to the configuration may not be in this node's address book, and
+ * thesis §4.1 has servers answer RPCs without consulting the configuration),
+ * each with the fields its type requires.
  */
-export function parsePeerMessages(body: unknown, selfId: NodeId, peers: ReadonlySet<NodeId>): Message[] {
+export function parsePeerMessages(body: unknown, selfId: NodeId, peers: ReadonlySet<NodeId> | 'any'): Message[] {
   need(Array.isArray(body), 'body must be a JSON array of messages');
   const list = body as unknown[];
   list.forEach((m, i) => {
     need(isObj(m), `message ${i} is not an object`);
     const o = m as Obj;
     need(
-      typeof o.from === 'string' && peers.has(o.from) && o.from !== selfId,
+      typeof o.from === 'string' && (peers === 'any' ? isMemberId(o.from) : peers.has(o.from)) && o.from !== selfId,
       `message ${i}: unknown sender ${JSON.stringify(o.from)}`,
     );
     need(o.to === selfId, `message ${i} is addressed to ${JSON.stringify(o.to)}, not ${selfId}`);
@@ -97,6 +124,8 @@ export function parsePeerMessages(body: unknown, selfId: NodeId, peers: Readonly
           isObj(s) && isObj(s.meta) && isIndex(s.meta.index) && isIndex(s.meta.term) && typeof s.data === 'string',
           `message ${i}: bad snapshot-request`,
         );
+        const meta = (s as Obj).meta as Obj;
+        if (meta.config !== undefined) checkConfiguration(JSON.stringify(meta.config), `message ${i}: snapshot config`);
         break;
       }
       default:
@@ -104,6 +133,45 @@ export function parsePeerMessages(body: unknown, selfId: NodeId, peers: Readonly
     }
   });
   return list as Message[];
+}
+
+/** A member id from a URL path segment (`DELETE /members/{id}`). */
+export function decodeMemberId(raw: string): NodeId {
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    throw new WireError(400, 'bad-request', `member id ${JSON.stringify(raw)} is not valid URL encoding`);
+  }
+  if (!isMemberId(id))
+    throw new WireError(
+      400,
+      'bad-request',
+      `member id ${JSON.stringify(id)} must be 1-64 letters, digits, "_", "." or "-"`,
+    );
+  return id;
+}
+
+/** `POST /members` body: `{"id": "n4", "url": "http://127.0.0.1:PORT"}`. */
+export function parseAddMemberBody(text: string): { id: NodeId; url: string } {
+  const o = parseJsonObject(text);
+  if (!isMemberId(o.id))
+    throw new WireError(400, 'bad-request', '"id" must be a string of 1-64 letters, digits, "_", "." or "-"');
+  if (typeof o.url !== 'string')
+    throw new WireError(400, 'bad-request', '"url" must be a string like http://127.0.0.1:7004');
+  let parsed: URL;
+  try {
+    parsed = new URL(o.url);
+  } catch {
+    throw new WireError(400, 'bad-request', `"url" ${JSON.stringify(o.url)} is not a URL`);
+  }
+  if (parsed.protocol !== 'http:' || parsed.pathname !== '/' || parsed.search !== '' || parsed.hash !== '')
+    throw new WireError(
+      400,
+      'bad-request',
+      `"url" must be http://HOST:PORT with no path (got ${JSON.stringify(o.url)})`,
+    );
+  return { id: o.id, url: `${parsed.protocol}//${parsed.host}` };
 }
 
 /** Client session fields of a write body (§8). */
@@ -269,7 +337,7 @@ export function encodeFrame(messages: readonly Message[]): string {
 }
 
 /** Decodes and checks one frame: a JSON array of messages addressed to `selfId` (a 400 WireError otherwise). */
-export function parseFrame(frame: string, selfId: NodeId, peers: ReadonlySet<NodeId>): Message[] {
+export function parseFrame(frame: string, selfId: NodeId, peers: ReadonlySet<NodeId> | 'any'): Message[] {
   let body: unknown;
   try {
     body = JSON.parse(frame);

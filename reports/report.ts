@@ -90,6 +90,24 @@ function opStatsTable(ops: readonly CompletedOp[]): string {
 <p class="muted">Latencies are of ok ops. fail = certainly not applied; info = outcome unknown (timeout, reset, ambiguous 5xx).</p>`;
 }
 
+/**
+ * What the nemesis did inside its fault windows, one line per event that is neither a start nor a stop (membership
+ * changes with the configuration they left, scripted steps, the final configuration); empty when there are none.
+ */
+function nemesisNotes(files: RunFiles): string {
+  const notes = files.events.filter(
+    (e) => e.process === 'nemesis' && !/-(start|stop)$/.test(e.f) && e.f !== 'heal' && e.detail !== undefined,
+  );
+  if (notes.length === 0) return '';
+  const rows = notes
+    .map(
+      (e) =>
+        `<tr><td>${fmtS(e.time)}</td><td>${e.fault ?? ''}</td><td class="l">${escapeHtml(e.f)}</td><td class="l">${escapeHtml(e.detail ?? '')}</td></tr>`,
+    )
+    .join('');
+  return `<table id="nemesis-notes"><tr><th>time s</th><th>#</th><th class="l">event</th><th class="l">detail</th></tr>${rows}</table>`;
+}
+
 function faultTable(files: RunFiles, ops: readonly CompletedOp[], endNs: number): string {
   const windows = faultWindows(files.events);
   const recovery = faultRecovery(windows, ops, leaderTimeline(files.status), endNs);
@@ -169,6 +187,7 @@ ${violation.html}
 ${opStatsTable(ops)}
 <h2>Faults and recovery</h2>
 ${faultTable(files, ops, endNs)}
+${nemesisNotes(files)}
 ${check !== undefined ? `<h2>Checker</h2><p>Model <code>${escapeHtml(check.model)}</code>, ${check.ops} client ops, ${fmtMs(check.timeMs)} ms, verdict <span class="badge ${check.verdict}">${check.verdict}</span>.</p>${partitionTable(check.partitions)}` : ''}
 ${
   files.results?.availability !== undefined

@@ -24,8 +24,8 @@ import { sleep } from '../lib/time.ts';
 export interface RetryClientOptions {
   /** Retries after an unknown outcome (0 = never retry). */
   retries: number;
-  /** Node ids, so a retry can go to the next node (a new leader may be elsewhere). */
-  nodes: readonly string[];
+  /** Node ids, so a retry can go to the next node (a new leader may be elsewhere); a function when they change. */
+  nodes: readonly string[] | (() => readonly string[]);
   /** Pause before each retry, so the cluster has a moment to elect a leader; default 300 ms. */
   retryDelayMs?: number;
 }
@@ -34,7 +34,7 @@ export interface RetryClientOptions {
 export class RetryClient implements ClientAdapter {
   private readonly inner: ClientAdapter;
   private readonly retries: number;
-  private readonly nodes: readonly string[];
+  private readonly nodeList: readonly string[] | (() => readonly string[]);
   private readonly retryDelayMs: number;
   /** How many retries were sent and how they ended, for test.json / results. */
   readonly stats = { retried: 0, retryOk: 0, retryMismatch: 0, gaveUp: 0 };
@@ -45,7 +45,7 @@ export class RetryClient implements ClientAdapter {
     }
     this.inner = inner;
     this.retries = options.retries;
-    this.nodes = options.nodes;
+    this.nodeList = options.nodes;
     this.retryDelayMs = options.retryDelayMs ?? 300;
   }
 
@@ -54,11 +54,12 @@ export class RetryClient implements ClientAdapter {
     // Reads have no effect to duplicate; a definite answer needs no retry.
     if (op.f === 'read' || first.type !== 'info' || this.retries === 0) return first;
     let last: Completion = first;
-    let at = Math.max(0, this.nodes.indexOf(node));
+    const nodes = typeof this.nodeList === 'function' ? this.nodeList() : this.nodeList;
+    let at = Math.max(0, nodes.indexOf(node));
     for (let attempt = 1; attempt <= this.retries; attempt++) {
       if (this.retryDelayMs > 0) await sleep(this.retryDelayMs);
-      at = (at + 1) % Math.max(1, this.nodes.length);
-      const target = this.nodes[at] ?? node;
+      at = (at + 1) % Math.max(1, nodes.length);
+      const target = nodes[at] ?? node;
       this.stats.retried++;
       const answer = await this.inner.invoke(op, target, session);
       if (answer.type === 'ok') {

@@ -19,8 +19,11 @@ export type RecordFn = (event: Omit<HistoryEvent, 'time'>) => HistoryEvent;
 export interface RunnerOptions {
   generator: OpGenerator;
   adapter: ClientAdapter;
-  /** Node ids; each op goes to a random one (followers forward, so that path is exercised). */
-  nodes: readonly string[];
+  /**
+   * Node ids; each op goes to a random one (followers forward, so that path is exercised). A function is asked
+   * before every op: the members change while the workload runs (membership changes).
+   */
+  nodes: readonly string[] | (() => readonly string[]);
   /** Logical processes P. */
   concurrency: number;
   durationMs: number;
@@ -57,7 +60,8 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
     throw new Error(`--concurrency must be a positive integer, got ${options.concurrency}`);
   }
-  if (options.nodes.length === 0) throw new Error('no nodes to talk to');
+  const nodesNow = typeof options.nodes === 'function' ? options.nodes : () => options.nodes as readonly string[];
+  if (nodesNow().length === 0) throw new Error('no nodes to talk to');
   const stats: RunnerStats = { invoked: 0, ok: 0, fail: 0, info: 0, processes: options.concurrency };
   const endAt = performance.now() + options.durationMs;
   const slotIntervalMs =
@@ -80,7 +84,7 @@ export async function runWorkload(options: RunnerOptions): Promise<RunnerStats> 
       }
       if (stopped()) break;
       const op = options.generator.next(random);
-      const node = random.pick(options.nodes);
+      const node = random.pick(nodesNow());
       const seq = (seqByProcess.get(process) ?? 0) + 1;
       seqByProcess.set(process, seq);
       options.record({ process, type: 'invoke', f: op.f, key: op.key, value: op.value, node });

@@ -3,10 +3,10 @@
  * members. Every method is required: a system that cannot do something says so up front (System.supports), and the
  * run refuses a nemesis kind it cannot apply instead of discovering a missing method mid-run.
  */
-import type { MemberStatus } from '../../workloads/raftlab-api.ts';
+import type { MemberChangeAnswer, MembersView, MemberStatus } from '../../workloads/raftlab-api.ts';
 import type { Fault, Link } from './plan.ts';
 
-export type { MemberStatus };
+export type { MemberChangeAnswer, MembersView, MemberStatus };
 
 /** Process-level control of the members. */
 export interface ProcessControl {
@@ -95,4 +95,30 @@ export interface ClockControl {
   drift(id: string, rate: number): Promise<void>;
   /** Puts `id`'s clock back on real time (offset 0, rate 1). */
   resetClock(id: string): Promise<void>;
+}
+
+/**
+ * Membership control (thesis §4): ask a member to add or remove a member, read the configuration, and keep the
+ * harness's own view of who the members are (clients, status polling and the final reads go to those). Every call
+ * is a single request to exactly the member named (direct, bypassing the proxies); retries are the caller's.
+ */
+export interface MembershipControl {
+  /** Every id that can ever be a member: each member's address book names all of them. */
+  readonly potential: readonly string[];
+  /** The voters the harness treats as the cluster right now. */
+  members(): readonly string[];
+  /** Replaces the harness's view (after a change committed, or after reading the configuration). */
+  setMembers(ids: readonly string[]): void;
+  /** `GET /members` on `id`; undefined when it does not answer in time. */
+  configuration(id: string, timeoutMs: number): Promise<MembersView | undefined>;
+  /** `POST /members {"id","url"}` on `via`: 200 when the new voter committed, 202 while it catches up. */
+  requestAdd(via: string, id: string, timeoutMs: number): Promise<MemberChangeAnswer>;
+  /** `DELETE /members/{id}` on `via`: 200 when the change committed. */
+  requestRemove(via: string, id: string, timeoutMs: number): Promise<MemberChangeAnswer>;
+  /**
+   * SIGKILLs `id`, empties its data directory and starts it again, as a non-member: its bootstrap configuration
+   * (`--initial-members`) leaves it out, so it waits for a configuration entry instead of campaigning. Resolves once
+   * it serves.
+   */
+  restartEmpty(id: string): Promise<void>;
 }

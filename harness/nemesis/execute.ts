@@ -16,16 +16,19 @@ import {
   type ClockControl,
   type DiskControl,
   type FaultLayer,
+  type MembershipControl,
   type NetworkControl,
   type NetworkFault,
   type ProcessControl,
 } from './controls.ts';
+import { describeView, MembershipChanger, type ChangeResult } from './membership.ts';
 import {
   describeFault,
   isProcessFault,
   linksBetween,
   minorityOf,
   type Link,
+  type MemberFault,
   type PlannedFault,
   type ProcessTarget,
   type ScenarioName,
@@ -49,7 +52,12 @@ export interface AppliedFault {
   /** Scenarios: nodes the script left killed or paused (undone by `stop`). */
   leftKilled?: readonly string[];
   leftPaused?: readonly string[];
+  /** Membership faults: what each change did, in order (the stop event's description lists them). */
+  changes?: string[];
 }
+
+/** How long one membership change may take (a learner catching up, an election after a removed leader). */
+const MEMBER_CHANGE_WITHIN_MS = 20_000;
 
 /** How often a process fault that waits for its nodes to be free looks again. */
 const ROOM_POLL_MS = 50;
@@ -71,6 +79,8 @@ export class Nemesis {
   private readonly network: NetworkControl | undefined;
   private readonly disk: DiskControl | undefined;
   private readonly clock: ClockControl | undefined;
+  private readonly membership: MembershipControl | undefined;
+  private readonly changer: MembershipChanger | undefined;
   private readonly record: RecordFn;
   private readonly now: () => number;
   private readonly seed: number;
@@ -80,7 +90,7 @@ export class Nemesis {
   /**
    * `seed` seeds the scenarios' random streams (with the fault index);
    * `scenarios` replaces the scripts (tests); `layer` says which layer applies each network fault (the system's
-   * `faultLayer`; default: the proxies, whenever there is a network control).
+   * `faultLayer`; default: the proxies, whenever there is a network control); `membership` makes the `member` faults.
    */
   constructor(options: {
     processes: ProcessControl;
@@ -88,6 +98,7 @@ export class Nemesis {
     /** The members' disks (lazy file system) and clocks (libfaketime), when the run asked for those faults. */
     disk?: DiskControl;
     clock?: ClockControl;
+    membership?: MembershipControl;
     record: RecordFn;
     now: () => number;
     seed?: number;
@@ -98,6 +109,9 @@ export class Nemesis {
     this.network = options.network;
     this.disk = options.disk;
     this.clock = options.clock;
+    this.membership = options.membership;
+    this.changer =
+      options.membership !== undefined ? new MembershipChanger(options.membership, options.processes) : undefined;
     this.record = options.record;
     this.now = options.now;
     this.seed = options.seed ?? 0;
@@ -113,8 +127,13 @@ export class Nemesis {
   private async resolveTarget(target: ProcessTarget): Promise<string[]> {
     if (target.by !== 'leader') return target.nodes;
     const leader = await this.processes.leader();
-    // No leader right now (e.g. mid-election): hit the first node, deterministically.
-    return [leader ?? (this.processes.ids[0] as string)];
+    // No leader right now (e.g. mid-election): hit the first member, deterministically.
+    return [leader ?? (this.memberIds[0] as string)];
+  }
+
+  /** The members as the harness sees them (every node, unless membership changes). */
+  private get memberIds(): readonly string[] {
+    return this.membership?.members() ?? this.processes.ids;
   }
 
   /**
@@ -150,7 +169,7 @@ export class Nemesis {
   private hasRoomFor(target: ProcessTarget): boolean {
     if (target.by === 'majority' || target.by === 'all') return this.held.size === 0;
     const size = target.by === 'leader' ? 1 : target.nodes.length;
-    return this.held.size + size <= minorityOf(this.processes.ids.length);
+    return this.held.size + size <= minorityOf(this.memberIds.length);
   }
 
   /**
@@ -261,6 +280,9 @@ export class Nemesis {
       seed: this.seed,
       faultIndex: applied.planned.index,
       signal,
+      ...(this.membership !== undefined && this.changer !== undefined
+        ? { membership: membershipFor(this.membership, this.changer) }
+        : {}),
     });
     let outcome: ScenarioOutcome;
     try {
@@ -328,7 +350,7 @@ export class Nemesis {
       case 'partition': {
         if (fault.mode !== 'isolate-leader') return linkNames(fault.cut);
         const [leader] = await this.resolveTarget({ by: 'leader' });
-        const others = this.processes.ids.filter((id) => id !== leader);
+        const others = this.memberIds.filter((id) => id !== leader);
         return linkNames(linksBetween([leader as string], others));
       }
       case 'latency':
@@ -345,6 +367,9 @@ export class Nemesis {
       case 'clock-skew':
       case 'clock-drift':
         return [...fault.nodes];
+      case 'member':
+        if (fault.change === 'grow') return [...fault.add];
+        return fault.target.by === 'leader' ? this.resolveTarget(fault.target) : [fault.target.node];
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -413,6 +438,9 @@ export class Nemesis {
         await Promise.all(targets.map((id) => clock.drift(id, fault.rate)));
         break;
       }
+      case 'member':
+        await this.startMemberChange(applied, fault);
+        break;
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -477,8 +505,13 @@ export class Nemesis {
           const network = this.network;
           await this.scenarioRetrying(() => network.healAll());
         }
+        // A script may have changed the configuration: the harness's view follows the leader's.
+        await this.changer?.refresh();
         break;
       }
+      case 'member':
+        await this.stopMemberChange(applied, fault);
+        break;
       default: {
         const unreachable: never = fault;
         throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -490,8 +523,10 @@ export class Nemesis {
       f: `${fault.kind}-stop`,
       value: applied.targets,
       fault: applied.planned.index,
-      // A scenario's description now carries its outcome (the report's fault table shows it).
+      // A scenario's description now carries its outcome, a membership fault's what each change did (the report's
+      // fault table shows it).
       ...(fault.kind === 'scenario' ? { detail: applied.description } : {}),
+      ...(fault.kind === 'member' ? { detail: `${applied.description}: ${(applied.changes ?? []).join('; ')}` } : {}),
     });
     applied.stopNs = event.time;
   }
@@ -552,7 +587,97 @@ export class Nemesis {
     this.ledger.reset();
     this.held.clear();
     this.record({ process: 'nemesis', type: 'info', f: 'heal', value: [...this.processes.ids] });
+    if (this.changer !== undefined) await this.settleMembers(this.changer);
   }
+
+  /**
+   * After the final heal the harness's view becomes the configuration the cluster reports (the final reads go to
+   * those members only), recorded as a `member-view` event; it waits up to the change bound for a committed one.
+   */
+  private async settleMembers(changer: MembershipChanger): Promise<void> {
+    const deadline = performance.now() + MEMBER_CHANGE_WITHIN_MS;
+    let view = await changer.refresh();
+    while ((view === undefined || view.pending) && performance.now() < deadline) {
+      await sleep(ROOM_POLL_MS * 4);
+      view = await changer.refresh();
+    }
+    this.record({
+      process: 'nemesis',
+      type: 'info',
+      f: 'member-view',
+      value: [...(this.membership?.members() ?? [])],
+      detail: view === undefined ? 'no member reports a configuration' : describeView(view),
+    });
+  }
+
+  /** Records one membership change (process "nemesis", f "member-change") and keeps it for the stop's description. */
+  private noteChange(applied: AppliedFault, action: string, id: string, result: ChangeResult): void {
+    const text = result.ok ? result.detail : `FAILED ${result.detail}`;
+    applied.changes = [...(applied.changes ?? []), text];
+    this.record({
+      process: 'nemesis',
+      type: 'info',
+      f: 'member-change',
+      value: { action, id, ok: result.ok, members: [...(this.membership?.members() ?? [])] },
+      detail: text,
+      fault: applied.planned.index,
+    });
+  }
+
+  private requireChanger(): MembershipChanger {
+    if (this.changer === undefined) throw new Error('the member nemesis needs a system with a membership API');
+    return this.changer;
+  }
+
+  /** A member fault's start: remove the target (rejoin), or add every node of `add` (grow). */
+  private async startMemberChange(applied: AppliedFault, fault: MemberFault): Promise<void> {
+    const changer = this.requireChanger();
+    if (fault.change === 'rejoin') {
+      for (const id of applied.targets) {
+        this.noteChange(applied, 'remove', id, await changer.remove(id, MEMBER_CHANGE_WITHIN_MS));
+      }
+      return;
+    }
+    for (const id of fault.add) await this.addMember(applied, changer, id, fault.data);
+  }
+
+  /** A member fault's stop: add the removed node back (rejoin), or remove the nodes of `remove` (grow). */
+  private async stopMemberChange(applied: AppliedFault, fault: MemberFault): Promise<void> {
+    const changer = this.requireChanger();
+    if (fault.change === 'rejoin') {
+      for (const id of applied.targets) await this.addMember(applied, changer, id, fault.data);
+      return;
+    }
+    for (const id of fault.remove) {
+      this.noteChange(applied, 'remove', id, await changer.remove(id, MEMBER_CHANGE_WITHIN_MS));
+    }
+  }
+
+  /** Starts `id` from an empty data directory (`fresh`) or makes sure it runs on its old one, then adds it. */
+  private async addMember(
+    applied: AppliedFault,
+    changer: MembershipChanger,
+    id: string,
+    data: 'fresh' | 'old',
+  ): Promise<void> {
+    if (this.membership?.members().includes(id) === true) {
+      this.noteChange(applied, 'add', id, { ok: true, detail: `${id} is a member already` });
+      return;
+    }
+    if (data === 'fresh') await this.membership?.restartEmpty(id);
+    else if (!this.processes.isRunning(id)) await this.processes.restart(id);
+    this.noteChange(applied, `add (${data} data)`, id, await changer.add(id, MEMBER_CHANGE_WITHIN_MS));
+  }
+}
+
+/** The membership a scenario script gets: the system's control and the nemesis' own whole changes. */
+function membershipFor(control: MembershipControl, changer: MembershipChanger) {
+  return {
+    control,
+    add: (id: string, withinMs: number) => changer.add(id, withinMs),
+    remove: (id: string, withinMs: number) => changer.remove(id, withinMs),
+    refresh: () => changer.refresh(),
+  };
 }
 
 /** Whether any two windows of a plan overlap. */

@@ -15,7 +15,7 @@
 import { Random } from '../../lib/random.ts';
 
 /** Scripted scenarios (scenarios/): each builds one dangerous state on purpose. */
-export const scenarioNames = ['figure8', 'double-vote'] as const;
+export const scenarioNames = ['figure8', 'double-vote', 'config-overlap'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
 /** Fault kinds `--nemesis all` stands for. */
@@ -27,11 +27,24 @@ export const nemesisKinds = ['kill', 'pause', 'partition', 'latency', 'blackhole
  * every node at once (a power loss: only what is durable survives, where a
  * majority kill is repaired from the survivor's memory); `pause-leader`
  * always SIGSTOPs the leader (where leases and retries go wrong);
- * `figure8` and `double-vote` run a scripted scenario
- * (harness/scenarios/) that watches the nodes' status and combines kills,
- * pauses and per-link cuts to build one dangerous state on purpose.
+ * `figure8`, `double-vote` and `config-overlap` run a scripted scenario
+ * (harness/nemesis/scenarios/) that watches the nodes' status and combines kills,
+ * pauses, per-link cuts and membership requests to build one dangerous state on purpose;
+ * `member` changes the cluster's membership (thesis §4): it removes a member
+ * (a random one or the leader) and adds it back with an empty data directory
+ * or its old one, or grows the cluster to every potential member and shrinks
+ * it back. A run with `member` (or `config-overlap`) starts with 3 of its
+ * `--nodes` potential members as the configuration ({@link initialMembersFor}).
  */
-export const explicitNemesisKinds = ['kill-majority', 'kill-all', 'pause-leader', 'figure8', 'double-vote'] as const;
+export const explicitNemesisKinds = [
+  'kill-majority',
+  'kill-all',
+  'pause-leader',
+  'member',
+  'figure8',
+  'double-vote',
+  'config-overlap',
+] as const;
 /**
  * Disk faults (the members' data on the lazy file system, lazyfs/): `lose-unsynced` SIGKILLs a minority or every
  * node and drops what they wrote but did not fsync (a power loss); `torn-write` does the same but keeps a torn prefix
@@ -80,15 +93,33 @@ export type Fault =
   | { kind: 'torn-write'; target: ProcessTarget; fraction: number }
   | { kind: 'fsync-error'; target: ProcessTarget }
   | { kind: 'clock-skew'; nodes: string[]; deltaMs: number }
-  | { kind: 'clock-drift'; nodes: string[]; rate: number };
+  | { kind: 'clock-drift'; nodes: string[]; rate: number }
+  | MemberFault;
 
 /** Faults that take their target's process down or may (a disk fault kills, a failed fsync crashes the node). */
 export type ProcessFault = Extract<Fault, { target: ProcessTarget }>;
 
 /** Whether a fault acts on processes (and so counts against the minority rule). */
 export function isProcessFault(fault: Fault): fault is ProcessFault {
-  return 'target' in fault;
+  return fault.kind !== 'member' && 'target' in fault;
 }
+
+/**
+ * A membership change and its undoing, one window (thesis §4.1, single-server changes, one after the other):
+ * - `rejoin`: at the start remove a member (a random one or the leader, resolved at run time); at the stop add it
+ *   back, with its old data directory or an empty one (`data`);
+ * - `grow`: at the start add every node in `add` (non-members: they catch up as learners, then vote); at the stop
+ *   remove the nodes in `remove` (as many, drawn among all members then), so the cluster shrinks back to its size.
+ * `data` says what an added node starts from: `old` keeps whatever its data directory holds, `fresh` empties it.
+ */
+export type MemberFault =
+  | {
+      kind: 'member';
+      change: 'rejoin';
+      target: { by: 'random'; node: string } | { by: 'leader' };
+      data: 'fresh' | 'old';
+    }
+  | { kind: 'member'; change: 'grow'; add: string[]; remove: string[]; data: 'fresh' | 'old' };
 
 /** A fault with its window, in ms from the start of the workload. */
 export interface PlannedFault {
@@ -107,6 +138,29 @@ export interface ScheduleOptions {
   seed: number;
   /** Faults active at once, at most; default 1 (the schedule one fault at a time, as before overlap existed). */
   overlap?: number;
+  /**
+   * The configuration the cluster starts with, when it is smaller than `nodes` (membership runs, see
+   * {@link initialMembersFor}); default every node. Membership changes are planned from it, and the other faults
+   * over the members they are planned to meet.
+   */
+  initialMembers?: readonly string[];
+}
+
+/** Kinds that change the configuration, so the run starts with fewer members than potential ones. */
+const membershipKinds: readonly NemesisKind[] = ['member', 'config-overlap'];
+
+/** Whether a run with these kinds changes membership. */
+export function changesMembership(kinds: readonly NemesisKind[]): boolean {
+  return kinds.some((kind) => membershipKinds.includes(kind));
+}
+
+/**
+ * The configuration a run starts with: every node, except in a membership run, which starts with the first 3
+ * (all when there are fewer) so that `member` can grow it to every potential node and shrink it back.
+ */
+export function initialMembersFor(nodes: readonly string[], kinds: readonly NemesisKind[]): string[] {
+  const sorted = [...nodes].sort();
+  return changesMembership(kinds) ? sorted.slice(0, Math.min(3, sorted.length)) : sorted;
 }
 
 /** Parses `--nemesis kill,partition` (also `none` / `all`), with an error that lists valid kinds. */
@@ -251,6 +305,7 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[], 
       return { kind, links: randomLinks(random, nodes), rateKBps: random.int(1, 64) };
     case 'figure8':
     case 'double-vote':
+    case 'config-overlap':
       // The script makes its choices at run time from the statuses, with a random stream seeded per fault.
       return { kind: 'scenario', name: kind };
     case 'lose-unsynced':
@@ -275,6 +330,8 @@ function planFault(kind: NemesisKind, random: Random, nodes: readonly string[], 
       const change = (random.int(25, 100) / 100) * CLOCK_DRIFT_MAX;
       return { kind, nodes: clockTargets(random, nodes), rate: 1 + (random.next() < 0.5 ? -change : change) };
     }
+    case 'member':
+      throw new Error('member faults are planned against the configuration (planMemberChange)');
     default: {
       const unreachable: never = kind;
       throw new Error(`unknown nemesis ${String(unreachable)}`);
@@ -304,17 +361,81 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
 function planOneAtATime(options: ScheduleOptions): PlannedFault[] {
   const random = new Random(options.seed);
   const nodes = [...options.nodes].sort();
+  const members = new PlannedMembers(nodes, options.initialMembers);
   const plan: PlannedFault[] = [];
   for (let startMs = options.intervalMs; startMs + 500 < options.durationMs; startMs += 2 * options.intervalMs) {
     const kind = random.pick(options.kinds);
-    plan.push({
-      index: plan.length,
-      startMs,
-      stopMs: Math.min(startMs + options.intervalMs, options.durationMs),
-      fault: planFault(kind, random, nodes),
-    });
+    const stopMs = Math.min(startMs + options.intervalMs, options.durationMs);
+    const fault =
+      kind === 'member' ? members.change(random, startMs, stopMs) : planFault(kind, random, members.at(startMs));
+    plan.push({ index: plan.length, startMs, stopMs, fault });
   }
   return plan;
+}
+
+/**
+ * The configuration a schedule is planned against: each membership change is planned from the configuration the
+ * previous one left (changes never overlap: the node makes one at a time, thesis §4.1), and the other faults are
+ * planned over the members they are planned to meet. Without a smaller initial configuration every node is always a
+ * member, and the schedule is exactly the one planned before membership changes existed.
+ */
+class PlannedMembers {
+  private readonly nodes: readonly string[];
+  private readonly initial: readonly string[];
+  /** Planned changes in start order: who is a member during each and after it. */
+  private readonly changes: {
+    startMs: number;
+    stopMs: number;
+    during: string[];
+    after: string[];
+    /** The fewest voters the configuration has while the change runs. */
+    fewest: number;
+  }[] = [];
+
+  constructor(nodes: readonly string[], initial: readonly string[] | undefined) {
+    this.nodes = nodes;
+    this.initial = initial === undefined ? nodes : [...initial].sort();
+  }
+
+  /** The members at `ms` (during a change: everyone it makes a member at some point, a superset). */
+  at(ms: number): readonly string[] {
+    const last = [...this.changes].reverse().find((c) => c.startMs <= ms);
+    if (last === undefined) return this.initial;
+    return ms < last.stopMs ? last.during : last.after;
+  }
+
+  /** The fewest voters the cluster is planned to have at `ms` (what a minority of process faults is measured by). */
+  fewestAt(ms: number): number {
+    const last = [...this.changes].reverse().find((c) => c.startMs <= ms);
+    if (last === undefined) return this.initial.length;
+    return ms < last.stopMs ? last.fewest : last.after.length;
+  }
+
+  /** Whether a change is planned to be in progress at `ms`. */
+  busy(ms: number): boolean {
+    return this.changes.some((c) => c.startMs <= ms && ms < c.stopMs);
+  }
+
+  /**
+   * Plans a change from the configuration at `startMs`: grow to every potential node and shrink back by as many
+   * random members (when some node is not a member, half the time), else remove a member and add it back.
+   */
+  change(random: Random, startMs: number, stopMs: number): MemberFault {
+    const config = [...this.at(startMs)];
+    const outside = this.nodes.filter((node) => !config.includes(node));
+    const data = random.next() < 0.5 ? 'fresh' : 'old';
+    if (outside.length > 0 && random.next() < 0.5) {
+      const grown = [...config, ...outside].sort();
+      const remove = random.shuffle(grown).slice(0, outside.length).sort();
+      const after = grown.filter((node) => !remove.includes(node));
+      this.changes.push({ startMs, stopMs, during: grown, after, fewest: Math.min(config.length, after.length) });
+      return { kind: 'member', change: 'grow', add: outside, remove, data };
+    }
+    const target =
+      random.next() < 0.5 ? ({ by: 'leader' } as const) : { by: 'random' as const, node: random.pick(config) };
+    this.changes.push({ startMs, stopMs, during: config, after: config, fewest: config.length - 1 });
+    return { kind: 'member', change: 'rejoin', target, data };
+  }
 }
 
 /** Kinds that may take out more than a minority at once (planned only while no other process fault is active). */
@@ -347,7 +468,7 @@ function planOverlapping(options: ScheduleOptions, overlap: number): PlannedFaul
   }
   const random = new Random(options.seed);
   const nodes = [...options.nodes].sort();
-  const minority = minorityOf(nodes.length);
+  const members = new PlannedMembers(nodes, options.initialMembers);
   const gap = (): number => overlapGapMs(random, options.intervalMs);
   const nextStart = Array.from({ length: overlap }, gap);
   const plan: PlannedFault[] = [];
@@ -357,18 +478,25 @@ function planOverlapping(options: ScheduleOptions, overlap: number): PlannedFaul
     const lane = nextStart.indexOf(startMs);
     const stopMs = Math.min(startMs + overlapWindowMs(random, options.intervalMs), options.durationMs);
     const active = plan.filter((p) => p.stopMs > startMs).map((p) => p.fault);
+    const current = members.at(startMs);
+    const minority = minorityOf(members.fewestAt(startMs));
     const load = active.reduce((sum, fault) => sum + processLoad(fault), 0);
     const held = new Set(active.flatMap((f) => (isProcessFault(f) && f.target.by !== 'leader' ? f.target.nodes : [])));
     // A leader target is resolved at run time to a node no other fault holds, so it only costs budget here.
-    const free = nodes.filter((node) => !held.has(node));
+    const free = current.filter((node) => !held.has(node));
     const eligible = options.kinds.filter((kind) => {
+      // One membership change at a time (the node refuses a second one while the first is pending).
+      if (kind === 'member') return !members.busy(startMs);
       if (!processKinds.includes(kind)) return true;
       if (beyondMinorityKinds.includes(kind)) return load === 0;
       return load + 1 <= minority && free.length > 0;
     });
     if (eligible.length > 0) {
       const kind = random.pick(eligible);
-      const fault = planFault(kind, random, nodes, { free, budget: minority - load });
+      const fault =
+        kind === 'member'
+          ? members.change(random, startMs, stopMs)
+          : planFault(kind, random, current, { free, budget: minority - load });
       plan.push({ index: plan.length, startMs, stopMs, fault });
     }
     nextStart[lane] = stopMs + gap();
@@ -423,6 +551,10 @@ export function describeFault(fault: Fault): string {
       return `clock-skew ${fault.deltaMs >= 0 ? '+' : ''}${(fault.deltaMs / 1000).toFixed(1)} s on ${fault.nodes.join(',')}`;
     case 'clock-drift':
       return `clock-drift x${fault.rate.toFixed(3)} on ${fault.nodes.join(',')}`;
+    case 'member':
+      return fault.change === 'rejoin'
+        ? `member remove ${fault.target.by === 'leader' ? 'the leader' : fault.target.node}, add it back (${fault.data} data)`
+        : `member add ${fault.add.join(',')} (${fault.data} data), then remove ${fault.remove.join(',')}`;
     default: {
       const unreachable: never = fault;
       throw new Error(`unknown fault ${JSON.stringify(unreachable)}`);
@@ -547,6 +679,21 @@ function checkFault(value: unknown, nodes: readonly string[], where: string): Fa
         throw new Error(`${where}: rate must be a number > 0`);
       }
       return fault;
+    case 'member': {
+      if (!['fresh', 'old'].includes(String(fault.data))) throw new Error(`${where}: data must be fresh or old`);
+      if (fault.change === 'rejoin') {
+        const target = fault.target as { by?: unknown; node?: unknown } | undefined;
+        if (target?.by === 'random') node(target.node);
+        else if (target?.by !== 'leader') throw new Error(`${where}: target.by must be random or leader`);
+        return fault;
+      }
+      if (fault.change !== 'grow') throw new Error(`${where}: a member change is rejoin or grow`);
+      for (const list of [fault.add, fault.remove] as unknown[]) {
+        if (!Array.isArray(list)) throw new Error(`${where}: add and remove must be arrays of nodes`);
+        for (const id of list) node(id);
+      }
+      return fault;
+    }
     default:
       throw new Error(`${where}: unknown fault kind ${JSON.stringify((value as { kind?: unknown }).kind)}`);
   }

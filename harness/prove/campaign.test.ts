@@ -41,6 +41,8 @@ const caughtBy: { bug: BugName; seeds: number[]; timeS?: number }[] = [
   { bug: 'vote-twice', seeds: [1, 2, 3], timeS: 25 },
   // One figure8 attempt (from 10 s, about 10-15 s long) in a 30 s workload instead of the preset's two in 50 s.
   { bug: 'commit-old-term', seeds: [1, 2, 3], timeS: 30 },
+  // One config-overlap attempt (from 10 s, about 10-15 s long) in a 30 s workload instead of the preset's three in 60 s.
+  { bug: 'config-overlap', seeds: [1, 2, 3], timeS: 30 },
 ];
 
 for (const { bug, seeds, timeS } of caughtBy) {

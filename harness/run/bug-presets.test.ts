@@ -14,7 +14,7 @@ test('every planted bug has a preset, and --bugs rejects unknown names listing t
   assert.deepEqual(parseBugList('no-dedup, stale-read,no-dedup'), ['no-dedup', 'stale-read']);
   assert.throws(
     () => parseBugList('stale-read,typo'),
-    /unknown bug "typo"; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, fsync-skipped, lease-without-clock-bound/,
+    /unknown bug "typo"; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, fsync-skipped, lease-without-clock-bound, config-overlap/,
   );
 });
 

@@ -90,6 +90,16 @@ export const BUG_PRESETS: Readonly<Record<BugName, BugPreset>> = {
     restartQuiet: false,
     why: 'the double-vote scenario (two attempts, each about 13 s) makes a voter grant a candidate its vote, freezes the candidate before the grant arrives, restarts the voter and lets the old leader, which never heard of that term, campaign in it: a voter that forgot its vote elects it too, and two leaders of one term each commit their own writes with its acknowledgements',
   },
+  'config-overlap': {
+    ...BASE,
+    nemesis: ['config-overlap'],
+    // Five potential members, three voters at the start: the scenario adds the other two while the leader is cut
+    // off from its followers. Three attempts (at 10, 30 and 50 s; each takes about 15 s and may push the next).
+    nodes: 5,
+    intervalS: 10,
+    timeS: 60,
+    why: 'the config-overlap scenario cuts the leader and two recently removed members off from the other two voters and asks the leader to add both: a leader that starts the second change before the first commits makes {leader, X, Y} a majority of five while the two others, still in the old configuration of three, elect a leader of their own; both sides commit writes to the same keys',
+  },
   'no-dedup': {
     ...BASE,
     nemesis: ['latency', 'pause-leader'],

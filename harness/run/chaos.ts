@@ -26,9 +26,11 @@ import type { Completion } from '../../workloads/types.ts';
 import { networkFaultOf } from '../nemesis/controls.ts';
 import { Nemesis } from '../nemesis/execute.ts';
 import {
+  changesMembership,
   clockNemesisKinds,
   describeFault,
   diskNemesisKinds,
+  initialMembersFor,
   parseSchedule,
   planSchedule,
   scheduleKinds,
@@ -246,7 +248,13 @@ function prepareRun(
 ): RunState {
   const store = resolve(options.store);
   const name = options.name ?? runName(options);
-  const system = createSystem(options, '');
+  // A membership run starts with fewer members than --nodes (the rest join and leave as the nemesis says).
+  const kinds = options.schedule !== undefined ? scheduleKinds(options.schedule) : options.nemesis;
+  if (changesMembership(kinds) && options.nodes < 3) {
+    throw new UnsupportedError(`the ${kinds.join(',')} nemesis needs --nodes 3 or more`);
+  }
+  const initialMembers = changesMembership(kinds) ? initialMembersFor(nodeIds(options.nodes), kinds) : undefined;
+  const system = createSystem(options, '', { initialMembers });
   // The schedule (an explicit one checked against the cluster and the run's length) and the kinds it needs are
   // settled before anything is created: a bad schedule or a kind the system cannot apply is a usage error.
   const schedule =
@@ -259,10 +267,11 @@ function prepareRun(
           durationMs: options.timeS * 1000,
           seed: options.seed,
           ...(options.overlap !== undefined ? { overlap: options.overlap } : {}),
+          ...(initialMembers !== undefined ? { initialMembers } : {}),
         });
   assertSupported(system, options.schedule !== undefined ? scheduleKinds(schedule) : options.nemesis);
   const runDir = createRunDir(store, name);
-  const runSystem = createSystem(options, runDir, scheduleKinds(schedule));
+  const runSystem = createSystem(options, runDir, { kinds: scheduleKinds(schedule), initialMembers });
   const test: TestFile = {
     name,
     seed: options.seed,
@@ -287,8 +296,15 @@ function prepareRun(
     test,
     system: runSystem,
     recorder,
-    // Time 0 of the history is set when the workload starts (after the cluster is up).
-    poller: new StatusPoller(runSystem, join(runDir, 'status.jsonl'), () => recorder.now()),
+    // Time 0 of the history is set when the workload starts (after the cluster is up). With membership changes it
+    // polls the members the harness sees at each moment.
+    poller: new StatusPoller(
+      runSystem,
+      join(runDir, 'status.jsonl'),
+      () => recorder.now(),
+      250,
+      runSystem.membership !== undefined && initialMembers !== undefined ? () => currentMembers(runSystem) : undefined,
+    ),
     generator: new OpGenerator({ workload: options.workload, keys: options.keys }),
     onProgress,
     signal,
@@ -330,6 +346,16 @@ function testOptions(options: ChaosOptions): Record<string, unknown> {
   };
 }
 
+/** The ids of a cluster of `count` nodes. */
+function nodeIds(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `n${i + 1}`);
+}
+
+/** The members the harness sends clients to and reads from: the membership view, or every node. */
+export function currentMembers(system: System): readonly string[] {
+  return system.membership?.members() ?? system.ids;
+}
+
 /** Nemesis kinds that put a Toxiproxy toxic on a peer link. */
 const PEER_TOXIC_KINDS: ReadonlySet<NemesisKind> = new Set(['latency', 'blackhole', 'bandwidth']);
 
@@ -337,14 +363,17 @@ const PEER_TOXIC_KINDS: ReadonlySet<NemesisKind> = new Set(['latency', 'blackhol
 export function createSystem(
   options: ChaosOptions,
   runDir: string,
-  kinds: readonly NemesisKind[] = options.nemesis,
+  what: { kinds?: readonly NemesisKind[]; initialMembers?: readonly string[] | undefined } = {},
 ): System {
+  const kinds = what.kinds ?? options.nemesis;
+  const initialMembers = what.initialMembers;
   const common = {
     // Disk and clock faults need the members' data on the lazy file system, their clocks under libfaketime.
     lazyFs: kinds.some((kind) => (diskNemesisKinds as readonly string[]).includes(kind)),
     fakeClock: kinds.some((kind) => (clockNemesisKinds as readonly string[]).includes(kind)),
     nodes: options.nodes,
     runDir,
+    ...(initialMembers !== undefined ? { initialMembers } : {}),
     ...(options.net !== undefined ? { net: options.net } : {}),
     // Hosts mode routes peers through per-link proxies only when a fault needs a toxic on a peer link; otherwise
     // they talk directly and partitions are kernel cuts alone.
@@ -416,6 +445,8 @@ async function startSystem(state: RunState): Promise<void> {
   state.test.versions[description.name] = description.version;
   state.test.cluster = {
     nodes: [...system.ids],
+    // The configuration the run starts with (a membership run starts with fewer members than nodes).
+    initialMembers: [...currentMembers(system)],
     mode: options.mode ?? 'proxied',
     command: description.command,
     clientUrls: system.clientUrls(),
@@ -445,6 +476,7 @@ async function runWorkloadWithNemesis(state: RunState): Promise<void> {
     ...(system.network !== undefined ? { network: system.network } : {}),
     ...(system.disk !== undefined ? { disk: system.disk } : {}),
     ...(system.clock !== undefined ? { clock: system.clock } : {}),
+    ...(system.membership !== undefined ? { membership: system.membership } : {}),
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
     seed: options.seed,
@@ -473,7 +505,8 @@ async function runWorkloadWithNemesis(state: RunState): Promise<void> {
       runWorkload({
         generator: state.generator,
         adapter,
-        nodes: system.ids,
+        // Clients go to the members the harness sees at each moment (membership changes update it).
+        nodes: () => currentMembers(system),
         concurrency: options.concurrency,
         durationMs: options.timeS * 1000,
         ...(options.rate !== undefined ? { ratePerSec: options.rate } : {}),
@@ -517,13 +550,15 @@ async function healAndReadEveryKey(state: RunState): Promise<void> {
   const deadlineMs = healedAtMs + boundMs;
   const finalReads: FinalRead[] = [];
   let nextProcess = state.counts.processes;
+  // The final configuration's members only (the heal settled the harness's view on it).
+  const members = currentMembers(system);
   for (const key of state.generator.keys) {
     const process = nextProcess++;
     const read: FinalRead = { key, ok: false, attempts: 0 };
     let lastError = 'no attempt';
     while (performance.now() < deadlineMs && signal?.aborted !== true) {
       read.attempts++;
-      const node = system.ids[(read.attempts - 1) % system.ids.length] as string;
+      const node = members[(read.attempts - 1) % members.length] as string;
       recorder.record({ process, type: 'invoke', f: 'read', key, value: null, node });
       const session = { client: `final-${process}`, seq: read.attempts };
       const completion = await adapter.invoke({ f: 'read', key, value: null }, node, session);

@@ -2,7 +2,9 @@
  * Polls every node's /status (directly, not through the proxies) on a fixed
  * period and appends one line per poll to status.jsonl, on the history's
  * clock. The report derives leader changes and recovery from it; the checker
- * never sees it.
+ * never sees it. When membership changes, it polls the members the harness
+ * sees at that moment, and each line also has `members` (that view) and each
+ * node its `configuration` (voters and learners as the node reports them).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { ProcessControl } from '../nemesis/controls.ts';
@@ -15,11 +17,13 @@ export class StatusPoller {
   /** Leader of the highest term seen in the last poll (for the progress line). */
   lastLeader: string | undefined;
 
+  /** `members`: who to poll each time (default: every id). */
   constructor(
     private readonly system: Pick<ProcessControl, 'ids' | 'status'>,
     path: string,
     private readonly now: () => number,
     private readonly periodMs = 250,
+    private readonly members?: () => readonly string[],
   ) {
     this.stream = createWriteStream(path, { flags: 'a' });
   }
@@ -29,19 +33,27 @@ export class StatusPoller {
       while (this.running) {
         const startedMs = performance.now();
         const time = this.now();
-        const statuses = await Promise.all(
-          this.system.ids.map((id) => this.system.status(id, Math.min(200, this.periodMs))),
-        );
+        const ids = [...(this.members?.() ?? this.system.ids)];
+        const statuses = await Promise.all(ids.map((id) => this.system.status(id, Math.min(200, this.periodMs))));
         const nodes: Record<string, unknown> = {};
         let best: { id: string; term: number } | undefined;
-        for (const [i, id] of this.system.ids.entries()) {
+        for (const [i, id] of ids.entries()) {
           const s = statuses[i];
           nodes[id] =
-            s === undefined ? null : { role: s.role, term: s.term, leader: s.leader, commitIndex: s.commitIndex };
+            s === undefined
+              ? null
+              : {
+                  role: s.role,
+                  term: s.term,
+                  leader: s.leader,
+                  commitIndex: s.commitIndex,
+                  ...(s.configuration !== undefined ? { configuration: s.configuration } : {}),
+                };
           if (s?.role === 'leader' && (best === undefined || s.term > best.term)) best = { id, term: s.term };
         }
         this.lastLeader = best?.id;
-        if (this.running) this.stream.write(`${JSON.stringify({ time, nodes })}\n`);
+        const line = { time, nodes, ...(this.members !== undefined ? { members: ids } : {}) };
+        if (this.running) this.stream.write(`${JSON.stringify(line)}\n`);
         const waitMs = this.periodMs - (performance.now() - startedMs);
         if (waitMs > 0 && this.running) await new Promise((r) => setTimeout(r, waitMs));
       }

@@ -90,6 +90,10 @@ export class ExecSystem extends ProcessCluster {
     return `node-cmd: ${this.options.nodeCmd}`;
   }
 
+  protected override membershipGap(): string {
+    return 'a node started from --node-cmd speaks the KV API of docs/kv-api.md, which has no membership requests';
+  }
+
   createClient(options: ClientOptions): ClientAdapter {
     const client = new RaftlabClient({ urls: this.clientUrls(), timeoutMs: options.timeoutMs });
     // Resending only helps a node that implements client sessions (docs/kv-api.md); without them it is unsafe.

@@ -16,7 +16,7 @@
  * No orphans: every member is registered with a {@link Reaper}, which takes it down (its whole process group when it
  * has one) when the harness dies, even while it is SIGSTOPped.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ResultPromise } from 'execa';
 import { acceptsConnections, freePort } from '../../lib/ports.ts';
@@ -25,7 +25,14 @@ import { sleep } from '../../lib/time.ts';
 import { Hosts } from '../hosts/hosts.ts';
 import type { ClientAdapter } from '../../workloads/client.ts';
 import { fetchStatus, type MemberStatus } from '../../workloads/raftlab-api.ts';
-import type { ClockControl, DiskControl, FaultLayer, NetworkControl, NetworkFault } from '../nemesis/controls.ts';
+import type {
+  ClockControl,
+  DiskControl,
+  FaultLayer,
+  MembershipControl,
+  NetworkControl,
+  NetworkFault,
+} from '../nemesis/controls.ts';
 import { FakeClocks, LazyDisks, memberFaultUnavailableReason } from './member-faults.ts';
 import { HostsNetwork, hostsFaultLayer } from './hosts-network.ts';
 import { proxyLayerStarter, type ProxyLayer, type ProxyLayerStarter, type ProxySpec } from './proxies.ts';
@@ -69,6 +76,11 @@ export interface ProcessClusterOptions {
   lazyFs?: boolean;
   /** Every member started under libfaketime, for the clock faults. */
   fakeClock?: boolean;
+  /**
+   * The configuration the cluster starts with when it is smaller than `nodes` (membership runs): every node is
+   * started with the whole address book, and the others wait as non-members until they are added. Default: all.
+   */
+  initialMembers?: readonly string[];
 }
 
 /** What a member is started with. */
@@ -115,7 +127,7 @@ export abstract class ProcessCluster implements System {
   abstract readonly name: string;
   readonly options: ProcessClusterOptions;
   readonly ids: readonly string[];
-  private readonly members = new Map<string, Member>();
+  private readonly memberProcesses = new Map<string, Member>();
   private readonly logStreams = new Map<string, WriteStream>();
   private proxySpecs: ProxySpec[] = [];
   private proxyLayer: ProxyLayer | undefined;
@@ -125,6 +137,10 @@ export abstract class ProcessCluster implements System {
   private clocks: FakeClocks | undefined;
   private stopping: Promise<void> | undefined;
   private started = false;
+  /** The voters the harness sends clients to, polls and reads from at the end (membership changes update it). */
+  private memberView: readonly string[];
+  /** Members started from an emptied data directory: their bootstrap configuration leaves them out. */
+  protected readonly emptied = new Set<string>();
 
   constructor(options: ProcessClusterOptions) {
     if (!Number.isInteger(options.nodes) || options.nodes < 1) {
@@ -132,6 +148,54 @@ export abstract class ProcessCluster implements System {
     }
     this.options = options;
     this.ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
+    const unknown = (options.initialMembers ?? []).filter((id) => !this.ids.includes(id));
+    if (unknown.length > 0 || options.initialMembers?.length === 0) {
+      throw new Error(
+        `initial members must be some of ${this.ids.join(', ')}, got ${options.initialMembers?.join(', ')}`,
+      );
+    }
+    this.memberView = [...(options.initialMembers ?? this.ids)].sort();
+  }
+
+  /**
+   * Why the members cannot change membership, or undefined when they can (then `membership` is the control). By
+   * default a process cluster knows no membership API.
+   */
+  protected membershipGap(): string | undefined {
+    return 'the harness knows no membership API for its members';
+  }
+
+  /** Membership control, for a system whose members speak raftlab's admin API (thesis §4). */
+  get membership(): MembershipControl | undefined {
+    return undefined;
+  }
+
+  /** The voters the harness currently treats as the cluster. */
+  members(): readonly string[] {
+    return this.memberView;
+  }
+
+  /** Replaces the harness's view of the members. */
+  setMembers(ids: readonly string[]): void {
+    this.memberView = [...ids].sort();
+  }
+
+  /** The configuration the members are started with (their bootstrap configuration at log index 0). */
+  get initialMembers(): readonly string[] {
+    return [...(this.options.initialMembers ?? this.ids)].sort();
+  }
+
+  /**
+   * SIGKILLs member `id`, empties its data directory and starts it again; from then on it is started with a
+   * bootstrap configuration that leaves it out (see `emptied`), so it joins only when a configuration entry adds it.
+   */
+  async restartEmpty(id: string): Promise<void> {
+    await this.kill(id);
+    const dir = this.dataDir(id);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    this.emptied.add(id);
+    await this.spawnMember(id);
   }
 
   /** How member `placement.id` is started. */
@@ -145,7 +209,7 @@ export abstract class ProcessCluster implements System {
   }
 
   unsupportedNemesis(kind: NemesisKind): string | undefined {
-    return unsupportedReason(this, kind) ?? memberFaultUnavailableReason(kind);
+    return unsupportedReason(this, kind, this.membershipGap()) ?? memberFaultUnavailableReason(kind);
   }
 
   /** The members' disks, when their data lives on the lazy file system (option `lazyFs`, once started). */
@@ -202,7 +266,7 @@ export abstract class ProcessCluster implements System {
   /** Direct URL of each member (bypassing proxies), for status polling and the final checks. */
   get directUrls(): Record<string, string> {
     const urls: Record<string, string> = {};
-    for (const [id, member] of this.members) urls[id] = `http://${member.host}:${member.port}`;
+    for (const [id, member] of this.memberProcesses) urls[id] = `http://${member.host}:${member.port}`;
     return urls;
   }
 
@@ -227,13 +291,13 @@ export abstract class ProcessCluster implements System {
     const direct = this.directUrls;
     const client = this.clientUrls();
     const first = this.ids[0] ?? 'n1';
-    const example = this.members.has(first) ? this.launch(this.placement(first)) : undefined;
+    const example = this.memberProcesses.has(first) ? this.launch(this.placement(first)) : undefined;
     return {
       name: this.name,
       version: this.version(),
       command: example === undefined ? '' : [example.command, ...example.args].join(' '),
       peerRouting: this.peerRouting,
-      members: [...this.members.values()].map((m) => ({
+      members: [...this.memberProcesses.values()].map((m) => ({
         id: m.id,
         clientUrl: client[m.id] ?? '',
         directUrl: direct[m.id] ?? '',
@@ -255,13 +319,14 @@ export abstract class ProcessCluster implements System {
 
   /** Pid of a member's current process, if running. */
   pid(id: string): number | undefined {
-    return this.members.get(id)?.child?.pid;
+    return this.memberProcesses.get(id)?.child?.pid;
   }
 
   /** Pids of every process this system runs right now (members, proxy layer, reaper). */
   allPids(): number[] {
     const pids: number[] = [];
-    for (const member of this.members.values()) if (member.child?.pid !== undefined) pids.push(member.child.pid);
+    for (const member of this.memberProcesses.values())
+      if (member.child?.pid !== undefined) pids.push(member.child.pid);
     pids.push(...(this.proxyLayer?.pids ?? []));
     pids.push(...(this.disks?.pids() ?? []));
     if (this.reaper?.pid !== undefined) pids.push(this.reaper.pid);
@@ -270,12 +335,12 @@ export abstract class ProcessCluster implements System {
 
   /** Whether a member's process is currently running (not killed). */
   isRunning(id: string): boolean {
-    return this.members.get(id)?.child !== undefined;
+    return this.memberProcesses.get(id)?.child !== undefined;
   }
 
   /** Whether a member is SIGSTOPped. */
   isPaused(id: string): boolean {
-    return this.members.get(id)?.paused ?? false;
+    return this.memberProcesses.get(id)?.paused ?? false;
   }
 
   /** Allocates ports, creates proxies (proxied mode), and starts every member. */
@@ -291,7 +356,7 @@ export abstract class ProcessCluster implements System {
     for (const [i, id] of this.ids.entries()) {
       const dataDir = join(nodesDir, id);
       mkdirSync(dataDir, { recursive: true });
-      this.members.set(id, {
+      this.memberProcesses.set(id, {
         id,
         host: this.hosts?.address(id) ?? '127.0.0.1',
         port: await this.memberPort(i),
@@ -377,7 +442,7 @@ export abstract class ProcessCluster implements System {
   }
 
   private member(id: string): Member {
-    const member = this.members.get(id);
+    const member = this.memberProcesses.get(id);
     if (member === undefined) throw new Error(`unknown node ${id}; nodes are ${this.ids.join(', ')}`);
     return member;
   }
@@ -501,7 +566,7 @@ export abstract class ProcessCluster implements System {
       for (const status of statuses.values()) {
         if (status.role !== 'leader') continue;
         const followers = [...statuses.values()].filter((s) => s.leader === status.id && s.term === status.term);
-        if (followers.length + (followers.some((f) => f.id === status.id) ? 0 : 1) > this.ids.length / 2)
+        if (followers.length + (followers.some((f) => f.id === status.id) ? 0 : 1) > this.memberView.length / 2)
           return status.id;
       }
       if (statuses.size === 0 && (await this.everyMemberAccepts())) return this.ids[0] as string;
@@ -511,7 +576,9 @@ export abstract class ProcessCluster implements System {
   }
 
   private async everyMemberAccepts(): Promise<boolean> {
-    const accepted = await Promise.all([...this.members.values()].map((m) => acceptsConnections(m.port, 300, m.host)));
+    const accepted = await Promise.all(
+      [...this.memberProcesses.values()].map((m) => acceptsConnections(m.port, 300, m.host)),
+    );
     return accepted.every(Boolean);
   }
 
@@ -558,8 +625,8 @@ export abstract class ProcessCluster implements System {
   }
 
   private async stopNow(): Promise<void> {
-    const running = [...this.members.values()].filter((m) => m.child !== undefined);
-    for (const member of this.members.values()) member.paused = false;
+    const running = [...this.memberProcesses.values()].filter((m) => m.child !== undefined);
+    for (const member of this.memberProcesses.values()) member.paused = false;
     await Promise.all(running.map((m) => stopChild(m.child as ResultPromise, 2_000, m.processGroup)));
     // After the members: a clean shutdown writes each disk's cache back before it unmounts.
     try {

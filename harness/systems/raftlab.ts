@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import { repoRoot, tsxImport } from '../../lib/repo.ts';
 import { RaftlabClient, StaleReadClient, type ClientAdapter } from '../../workloads/client.ts';
 import { RetryClient } from '../../workloads/retry-client.ts';
+import { fetchMembers, requestMemberAdd, requestMemberRemove } from '../../workloads/raftlab-api.ts';
+import type { MembershipControl } from '../nemesis/controls.ts';
 import {
   ProcessCluster,
   type MemberLaunch,
@@ -66,11 +68,46 @@ export class RaftlabSystem extends ProcessCluster {
         ...(o.heartbeatMs !== undefined ? ['--heartbeat-ms', String(o.heartbeatMs)] : []),
         ...(o.snapshotEvery !== undefined ? ['--snapshot-every', String(o.snapshotEvery)] : []),
         ...(o.clusterId !== undefined ? ['--cluster-id', o.clusterId] : []),
+        ...this.bootstrapArgs(placement.id),
         ...(o.nodeArgs ?? []),
       ],
       cwd: repoRoot,
       processGroup: false,
       readyLine: (line) => line.includes('"event":"listening"'),
+    };
+  }
+
+  /**
+   * `--initial-members` (the configuration at log index 0, used only while the data directory is empty): the
+   * initial members, except for a member started from an emptied data directory, which is left out so it waits to be
+   * added instead of campaigning in a configuration the cluster has left. Omitted when every node starts as a member
+   * (the node's default is every id of --peers).
+   */
+  private bootstrapArgs(id: string): string[] {
+    if (this.options.initialMembers === undefined && !this.emptied.has(id)) return [];
+    const bootstrap = this.initialMembers.filter((member) => !this.emptied.has(id) || member !== id);
+    return ['--initial-members', bootstrap.join(',')];
+  }
+
+  protected override membershipGap(): string | undefined {
+    return undefined;
+  }
+
+  /** The admin API of every member (`GET /members`, `POST /members`, `DELETE /members/{id}`), asked directly. */
+  override get membership(): MembershipControl {
+    const url = (id: string): string => {
+      const direct = this.directUrls[id];
+      if (direct === undefined) throw new Error(`unknown node ${id}; nodes are ${this.ids.join(', ')}`);
+      return direct;
+    };
+    return {
+      potential: this.ids,
+      members: () => this.members(),
+      setMembers: (ids) => this.setMembers(ids),
+      configuration: (id, timeoutMs) => fetchMembers(url(id), timeoutMs),
+      requestAdd: (via, id, timeoutMs) => requestMemberAdd(url(via), id, url(id), timeoutMs),
+      requestRemove: (via, id, timeoutMs) => requestMemberRemove(url(via), id, timeoutMs),
+      restartEmpty: (id) => this.restartEmpty(id),
     };
   }
 
@@ -87,6 +124,7 @@ export class RaftlabSystem extends ProcessCluster {
     const real = new RaftlabClient({ urls: this.clientUrls(), timeoutMs: options.timeoutMs });
     const base: ClientAdapter = this.options.clientKind === 'stale' ? new StaleReadClient(real) : real;
     // raftlab has client sessions: a resent write with the same (client, seq) is applied at most once.
-    return options.retry > 0 ? new RetryClient(base, { retries: options.retry, nodes: this.ids }) : base;
+    // Retries go to the members the harness sees at that moment.
+    return options.retry > 0 ? new RetryClient(base, { retries: options.retry, nodes: () => this.members() }) : base;
   }
 }

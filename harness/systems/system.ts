@@ -11,6 +11,7 @@ import type {
   ClockControl,
   DiskControl,
   FaultLayer,
+  MembershipControl,
   NetworkControl,
   NetworkFault,
   ProcessControl,
@@ -76,6 +77,8 @@ export interface System extends ProcessControl {
   readonly disk: DiskControl | undefined;
   /** The members' clocks (clock faults); present when the system was asked for them and is started. */
   readonly clock: ClockControl | undefined;
+  /** Membership changes (the `member` nemesis); present exactly when the members speak a membership API. */
+  readonly membership: MembershipControl | undefined;
   /** Starts every member (and the proxies in front of them). */
   start(): Promise<void>;
   /** Stops everything the system started; idempotent, safe after a failed start. */
@@ -102,20 +105,29 @@ export interface System extends ProcessControl {
 /** Nemesis kinds that act on the network between members. */
 const NETWORK_KINDS: ReadonlySet<NemesisKind> = new Set(['partition', 'latency', 'blackhole', 'bandwidth']);
 /** Scripted scenarios: they need per-link faults and the members' status. */
-const SCENARIO_KINDS: ReadonlySet<NemesisKind> = new Set(['figure8', 'double-vote']);
+const SCENARIO_KINDS: ReadonlySet<NemesisKind> = new Set(['figure8', 'double-vote', 'config-overlap']);
+/** Kinds that change the configuration: they need the system's membership API. */
+const MEMBERSHIP_KINDS: ReadonlySet<NemesisKind> = new Set(['member', 'config-overlap']);
 
 /** Scripted scenarios read raftlab's log positions from /status: they build their states on raftlab's node only. */
 export function isScenarioKind(kind: NemesisKind): boolean {
   return SCENARIO_KINDS.has(kind);
 }
 
-/** The rule every system shares: network kinds and scenarios need per-link routing. */
+/**
+ * The rules every system shares: network kinds and scenarios need per-link routing; membership kinds need a
+ * membership API (`membershipGap` says why a system has none).
+ */
 export function unsupportedReason(
   system: Pick<System, 'name' | 'peerRouting' | 'describeRouting'>,
   kind: NemesisKind,
+  membershipGap?: string,
 ): string | undefined {
   if ((NETWORK_KINDS.has(kind) || SCENARIO_KINDS.has(kind)) && system.peerRouting !== 'per-link') {
     return `the ${kind} nemesis needs per-link proxies, and system ${system.name} has none here: ${system.describeRouting()}`;
+  }
+  if (MEMBERSHIP_KINDS.has(kind) && membershipGap !== undefined) {
+    return `the ${kind} nemesis changes the cluster's membership, and system ${system.name} cannot: ${membershipGap}`;
   }
   return undefined;
 }

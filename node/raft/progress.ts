@@ -32,6 +32,15 @@ export class Progress {
   stalledHeartbeats = 0;
   /** Commit index last sent to this follower, so a commit change is announced once. */
   sentCommit = 0;
+  /** A learner (thesis §4.2.1): replicated to, counted in no quorum. */
+  learner = false;
+  /** Catch-up rounds (thesis §4.2.1): the last index of the current round, and leader ticks since it started. */
+  catchUpRoundEnd = 0;
+  catchUpRoundTicks = 0;
+  /** The learner finished a round within an election timeout: it may be promoted. */
+  caughtUp = false;
+  /** Removed by the latest configuration, which is not committed yet: replicated to, counted nowhere. */
+  departing = false;
   /** replicate: last index of each AppendRequest in flight, oldest first (a ring of fixed capacity). */
   private readonly inflight: number[];
   private inflightStart = 0;
@@ -72,6 +81,17 @@ export class Progress {
     this.next = Math.max(this.match + 1, Math.min(rejected, hint + 1));
     this.probeSent = false;
     return true;
+  }
+
+  markDeparting(): void {
+    this.departing = true;
+    this.learner = false;
+  }
+
+  /** Starts a catch-up round that ends once the follower holds `lastIndex`. */
+  startCatchUpRound(lastIndex: number): void {
+    this.catchUpRoundEnd = lastIndex;
+    this.catchUpRoundTicks = 0;
   }
 
   becomeProbe(): void {

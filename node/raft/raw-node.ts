@@ -1,7 +1,21 @@
+import {
+  applyConfChange,
+  bootstrapConfiguration,
+  decodeConfiguration,
+  encodeConfiguration,
+  learnerIds,
+  sameConfiguration,
+  voterIds,
+} from './configuration.ts';
 import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
 import type {
   AppendRequest,
+  ConfChange,
+  ConfChangeResult,
+  Configuration,
+  ConfigurationState,
+  MemberProgress,
   AppendResponse,
   Entry,
   HardState,
@@ -56,10 +70,22 @@ type TickFn = () => void;
  */
 export class RawNode {
   private readonly id: NodeId;
-  private readonly peers: readonly NodeId[];
-  private readonly otherPeers: readonly NodeId[];
-  private readonly peerSet: ReadonlySet<NodeId>;
-  private readonly quorum: number;
+  /** The configuration at log index 0, used until the snapshot or the log holds one. */
+  private readonly bootstrap: Configuration;
+  /**
+   * Thesis §4.1: a server uses the latest configuration in its log, committed
+   * or not. The first element is the one in force at the snapshot index (or
+   * the bootstrap); then one per `config` entry still in the log, in order,
+   * so truncating a conflicting suffix rolls the configuration back.
+   */
+  private configs: ConfigurationState[];
+  /** Derived from the latest configuration (refreshConfiguration). */
+  private voters: ReadonlySet<NodeId> = new Set();
+  private members: ReadonlySet<NodeId> = new Set();
+  private quorum = 1;
+  /** RaftStatus.configuration, rebuilt only when the configuration changes (status() is called often). */
+  private configurationSummary: RaftStatus['configuration'] = { index: 0, voters: [], learners: [] };
+  private readonly autoPromote: boolean;
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
   private readonly random: () => number;
@@ -124,9 +150,7 @@ export class RawNode {
   private outstanding: OutstandingReady | null = null;
 
   constructor(config: RaftConfig, recovered: RecoveredState) {
-    if (!config.peers.includes(config.id)) {
-      throw new Error(`config.peers must include this node's id ${config.id}`);
-    }
+    if (config.peers.length === 0) throw new Error('config.peers (the bootstrap voters) must not be empty');
     if (new Set(config.peers).size !== config.peers.length) throw new Error('config.peers has duplicates');
     if (!(config.electionTicks >= 1) || !(config.heartbeatTicks >= 1)) {
       throw new Error('electionTicks and heartbeatTicks must be >= 1');
@@ -136,10 +160,8 @@ export class RawNode {
       throw new Error('heartbeatTicks must be smaller than electionTicks');
     }
     this.id = config.id;
-    this.peers = [...config.peers];
-    this.otherPeers = this.peers.filter((p) => p !== this.id);
-    this.peerSet = new Set(this.peers);
-    this.quorum = Math.floor(this.peers.length / 2) + 1;
+    this.bootstrap = bootstrapConfiguration(config.peers, config.peerUrls);
+    this.autoPromote = config.autoPromote ?? true;
     this.electionTicks = config.electionTicks;
     this.heartbeatTicks = config.heartbeatTicks;
     this.random = config.random;
@@ -153,6 +175,9 @@ export class RawNode {
     const snap = recovered.snapshot;
     this.log = new RaftLog(snap?.meta.index ?? 0, snap?.meta.term ?? 0, recovered.entries);
     this.snapshot = snap;
+    this.configs = [{ index: snap?.meta.index ?? 0, configuration: snap?.meta.config ?? this.bootstrap }];
+    for (const entry of recovered.entries) if (entry.kind === 'config') this.configs.push(configState(entry));
+    this.refreshConfiguration();
     this.term = recovered.hardState.term;
     this.vote = recovered.hardState.vote;
     if (this.log.lastTerm() > this.term) {
@@ -186,7 +211,11 @@ export class RawNode {
 
   /** Handles a message from a peer. Applies the term rules of §5.1 once, then the role's step function. */
   step(message: Message): void {
-    if (message.to !== this.id || message.from === this.id || !this.peerSet.has(message.from)) return;
+    // Thesis §4.1: requests are processed without consulting the
+    // configuration (a new server must be able to receive entries, and a
+    // voter must vote for a candidate whose configuration it has not seen
+    // yet); only counting votes and acknowledgements looks at it.
+    if (message.to !== this.id || message.from === this.id) return;
     if (message.type === 'vote-request' && message.term >= this.term && this.inLease(message.from)) {
       // Thesis §6.2/§9.6: a node that heard from a leader within the minimum
       // election timeout ignores vote requests, so a node that was cut off
@@ -275,6 +304,78 @@ export class RawNode {
   }
 
   /**
+   * Starts a single-server configuration change (thesis §4.1), leader only:
+   * appends a `config` entry that takes effect here at once, and on each
+   * follower as soon as it is in its log. Refused while another change is
+   * uncommitted and until the leader has committed an entry of its own term
+   * (the fix to the single-server algorithm: without it a new leader could
+   * start a change that overlaps one of a previous term it does not know
+   * to be committed or lost).
+   */
+  proposeConfChange(change: ConfChange): ConfChangeResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leader: this.leader };
+    const next = applyConfChange(this.currentConfig().configuration, change);
+    if (typeof next === 'string') return { ok: false, reason: next };
+    if (!this.bugs.has('config-overlap')) {
+      if (this.hasPendingConfChange()) return { ok: false, reason: 'change-pending' };
+      if (!this.committedInCurrentTerm()) return { ok: false, reason: 'term-not-committed' };
+    }
+    const entry: Entry = {
+      index: this.log.lastIndex() + 1,
+      term: this.term,
+      kind: 'config',
+      data: encodeConfiguration(next),
+    };
+    this.log.push(entry);
+    this.configs.push({ index: entry.index, configuration: next });
+    this.refreshConfiguration();
+    this.broadcastPending = true;
+    // A smaller quorum may commit what is already replicated.
+    this.maybeCommit();
+    return { ok: true, index: entry.index, term: this.term };
+  }
+
+  /** Whether the latest configuration in the log is not committed yet (as far as this node knows). */
+  hasPendingConfChange(): boolean {
+    return this.currentConfig().index > this.commit;
+  }
+
+  /** The configuration in use: the latest in the log (thesis §4.1). */
+  configuration(): ConfigurationState {
+    return this.currentConfig();
+  }
+
+  /**
+   * The configuration in force at `index` (the latest at or before it), for
+   * a snapshot at that index or the caller's committed view. Below the
+   * snapshot index the log no longer tells: the snapshot's is returned.
+   */
+  configurationAt(index: number): Configuration {
+    let found = this.configs[0]!;
+    for (const c of this.configs) if (c.index <= index) found = c;
+    return found.configuration;
+  }
+
+  /**
+   * The configurations this node's log still knows, oldest first: the one in
+   * force at the snapshot index (or the bootstrap), then one per `config`
+   * entry (for inspection and the simulator's invariants; a copy).
+   */
+  configurationHistory(): ConfigurationState[] {
+    return [...this.configs];
+  }
+
+  /** Every member with its role and, on the leader, its match index (thesis §4.2.1 catch-up). */
+  memberProgress(): MemberProgress[] {
+    return this.currentConfig().configuration.members.map((m) => {
+      let matchIndex: number | null = null;
+      if (this.role === 'leader')
+        matchIndex = m.id === this.id ? this.log.lastIndex() : (this.progress.get(m.id)?.match ?? null);
+      return { ...m, matchIndex };
+    });
+  }
+
+  /**
    * Asks for a linearizable read point (thesis §6.4). The answer comes later
    * as a Ready.readStates entry with this `context` (or in droppedReads).
    */
@@ -287,7 +388,7 @@ export class RawNode {
     if (!this.committedInCurrentTerm()) {
       // §6.4 step 1: until an entry of its term commits, the leader may not know the latest commit index.
       this.readsAwaitingCommit.push(context);
-    } else if (this.peers.length === 1) {
+    } else if (this.isSoleVoter()) {
       this.readStates.push({ context, index: this.commit });
     } else {
       this.readsAwaitingRound.push(context);
@@ -310,9 +411,18 @@ export class RawNode {
         `snapshot term ${term} at index ${index} does not match the log's term ${String(termAtIndex)}`,
       );
     }
+    // The snapshot carries the configuration at its index (thesis §5.1), so
+    // a follower that installs it, or this node after a restart, knows the
+    // members the compacted log no longer names.
+    const config = this.configurationAt(index);
+    if (snapshot.meta.config !== undefined && !sameConfiguration(snapshot.meta.config, config))
+      throw new RangeError(`snapshot at ${index} names a configuration other than the log's`);
     this.log.compactTo(index, term);
-    this.snapshot = snapshot;
+    this.snapshot = snapshot.meta.config !== undefined ? snapshot : { ...snapshot, meta: { ...snapshot.meta, config } };
     if (this.unstableFromIndex <= index) this.unstableFromIndex = index + 1;
+    let base = 0;
+    for (let k = 0; k < this.configs.length; k++) if (this.configs[k]!.index <= index) base = k;
+    this.configs = this.configs.slice(base);
   }
 
   // --------------------------------------------------------------- outputs
@@ -405,6 +515,7 @@ export class RawNode {
       lastIndex: this.log.lastIndex(),
       lastTerm: this.log.lastTerm(),
       vote: this.vote,
+      configuration: this.configurationSummary,
     };
   }
 
@@ -466,10 +577,9 @@ export class RawNode {
     this.heartbeatElapsedTicks = 0;
     this.progress.clear();
     this.readAcks.clear();
-    // §5.3: nextIndex starts just after the leader's last entry.
-    for (const peer of this.otherPeers) {
-      this.progress.set(peer, new Progress(this.log.lastIndex() + 1, this.maxInflightAppends));
-    }
+    // §5.3: nextIndex starts just after the leader's last entry; learners
+    // get entries too (thesis §4.2.1).
+    this.syncProgress(false);
     this.broadcastPending = true;
     // The planted Figure 8 mistake comes with its usual companion: a leader
     // that believes counting replicas of any term is enough sees no reason
@@ -481,7 +591,7 @@ export class RawNode {
     // earlier-term entries (§5.4.2) and learn the commit index for reads (§6.4).
     const index = this.log.lastIndex() + 1;
     this.log.push({ index, term: this.term, kind: 'empty', data: '' });
-    if (this.peers.length === 1) this.maybeCommit();
+    if (this.isSoleVoter()) this.maybeCommit();
   }
 
   /** Pending reads cannot be served by a node that no longer leads (thesis §6.4). */
@@ -507,6 +617,13 @@ export class RawNode {
   // ----------------------------------------------------------------- ticks
 
   private tickElection(): void {
+    if (!this.mayCampaign()) {
+      // A learner or a server outside the configuration never campaigns
+      // (thesis §4.2.1, §4.2.3): it could not be elected, and its term
+      // bumps would only disturb the voters.
+      this.electionElapsedTicks = 0;
+      return;
+    }
     this.electionElapsedTicks += 1;
     if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) this.campaign();
   }
@@ -523,6 +640,8 @@ export class RawNode {
       }
       for (const pr of this.progress.values()) pr.recentActive = false;
     }
+    for (const pr of this.progress.values()) if (pr.learner) pr.catchUpRoundTicks += 1;
+    this.maybePromoteLearner();
     for (const pr of this.progress.values()) {
       if (pr.state !== 'snapshot') continue;
       pr.snapshotElapsedTicks += 1;
@@ -537,9 +656,12 @@ export class RawNode {
     }
   }
 
+  /** Thesis §6.2 over the voters of the configuration in use (a leader being removed does not count itself, §4.2.2). */
   private quorumRecentlyActive(): boolean {
-    let active = 1; // self
-    for (const pr of this.progress.values()) if (pr.recentActive) active += 1;
+    let active = 0;
+    for (const voter of this.voters) {
+      if (voter === this.id || this.progress.get(voter)?.recentActive === true) active += 1;
+    }
     return active >= this.quorum;
   }
 
@@ -557,7 +679,8 @@ export class RawNode {
     const voteTerm = preVote ? this.term + 1 : this.term;
     this.votes.set(this.id, true);
     if (this.tallyVotes()) return;
-    for (const peer of this.otherPeers) {
+    for (const peer of this.voters) {
+      if (peer === this.id) continue;
       this.send({
         type: 'vote-request',
         from: this.id,
@@ -574,7 +697,9 @@ export class RawNode {
   private tallyVotes(): boolean {
     let granted = 0;
     let rejected = 0;
-    for (const vote of this.votes.values()) {
+    // Only voters of the configuration in use count (thesis §4.1).
+    for (const [voter, vote] of this.votes) {
+      if (!this.voters.has(voter)) continue;
       if (vote) granted += 1;
       else rejected += 1;
     }
@@ -761,12 +886,22 @@ export class RawNode {
           throw new Error(`safety: leader asked to overwrite committed index ${entry.index} (commit ${this.commit})`);
         }
         this.log.truncateFrom(entry.index);
+        this.dropConfigsFrom(entry.index);
         if (this.unstableFromIndex > entry.index) this.unstableFromIndex = entry.index;
         if (this.stableIndex >= entry.index) this.stableIndex = entry.index - 1;
         break;
       }
     }
-    for (; k < entries.length; k++) this.log.push(entries[k]!);
+    let configChanged = false;
+    for (; k < entries.length; k++) {
+      const entry = entries[k]!;
+      this.log.push(entry);
+      if (entry.kind === 'config') {
+        this.configs.push(configState(entry));
+        configChanged = true;
+      }
+    }
+    if (configChanged) this.refreshConfiguration();
   }
 
   private handleHeartbeatRequest(m: HeartbeatRequest): void {
@@ -793,6 +928,8 @@ export class RawNode {
     // §7: otherwise discard the entire log and reset the state machine from the snapshot.
     const previousCommit = this.commit;
     this.log.resetToSnapshot(index, term);
+    this.configs = [{ index, configuration: m.snapshot.meta.config ?? this.bootstrap }];
+    this.refreshConfiguration();
     this.snapshot = m.snapshot;
     this.pendingSnapshot = m.snapshot;
     this.commit = index;
@@ -838,6 +975,7 @@ export class RawNode {
       return;
     }
     if (pr.maybeUpdate(m.matchIndex)) {
+      if (pr.learner) this.trackCatchUp(pr);
       if (pr.state === 'probe') {
         pr.becomeReplicate();
       } else if (pr.state === 'snapshot') {
@@ -992,10 +1130,19 @@ export class RawNode {
     if (!this.mayCommitByCounting(candidate)) return;
     this.commit = candidate;
     this.broadcastPending = true; // tell followers the new commit index
+    if (this.currentConfig().index <= this.commit) this.releaseDeparted();
+    if (!this.voters.has(this.id) && this.currentConfig().index <= this.commit) {
+      // Thesis §4.2.2: a leader removed from the configuration steps down
+      // once that configuration is committed. Tell the others the commit
+      // index first, so the entry that removed it is known committed.
+      this.broadcastHeartbeat(null);
+      this.becomeFollower(this.term, null);
+      return;
+    }
     if (this.readsAwaitingCommit.length > 0 && this.committedInCurrentTerm()) {
       const reads = this.readsAwaitingCommit;
       this.readsAwaitingCommit = [];
-      if (this.peers.length === 1) {
+      if (this.isSoleVoter()) {
         for (const context of reads) this.readStates.push({ context, index: this.commit });
       } else {
         for (const context of reads) this.readsAwaitingRound.push(context);
@@ -1013,16 +1160,161 @@ export class RawNode {
     return this.log.termAt(index) === this.term;
   }
 
-  /** The highest index stored on a majority; the leader counts only its durable entries. */
+  /**
+   * The highest index stored on a majority of the voters in use; the leader
+   * counts only its durable entries, and not at all while it is being
+   * removed (thesis §4.2.2).
+   */
   private quorumMatchIndex(): number {
-    const matches = [this.stableIndex];
-    for (const pr of this.progress.values()) matches.push(pr.match);
-    matches.sort((a, b) => b - a);
-    return matches[this.quorum - 1] ?? 0;
+    return this.quorumValue(this.stableIndex, (pr) => pr.match);
+  }
+
+  /** The `quorum`-th highest value among the voters (the leader's own is `own`; a voter with no progress counts 0). */
+  private quorumValue(own: number, valueOf: (pr: Progress, id: NodeId) => number): number {
+    const values: number[] = [];
+    for (const voter of this.voters) {
+      if (voter === this.id) values.push(own);
+      else {
+        const pr = this.progress.get(voter);
+        values.push(pr === undefined ? 0 : valueOf(pr, voter));
+      }
+    }
+    values.sort((a, b) => b - a);
+    return values[this.quorum - 1] ?? 0;
   }
 
   private committedInCurrentTerm(): boolean {
     return this.log.termAt(this.commit) === this.term;
+  }
+
+  // ------------------------------------------------------------ membership
+
+  private currentConfig(): ConfigurationState {
+    return this.configs[this.configs.length - 1]!;
+  }
+
+  private isSoleVoter(): boolean {
+    return this.voters.size === 1 && this.voters.has(this.id);
+  }
+
+  /** Rolls the configuration back with a truncated suffix (a server uses the latest in its log, §4.1). */
+  private dropConfigsFrom(index: number): void {
+    const before = this.configs.length;
+    while (this.configs.length > 1 && this.currentConfig().index >= index) this.configs.pop();
+    if (this.configs.length !== before) this.refreshConfiguration();
+  }
+
+  /** Recomputes voters and quorum from the latest configuration; a leader starts or stops replicating to members. */
+  private refreshConfiguration(): void {
+    const configuration = this.currentConfig().configuration;
+    this.voters = new Set(voterIds(configuration));
+    this.members = new Set(configuration.members.map((m) => m.id));
+    this.quorum = Math.floor(this.voters.size / 2) + 1;
+    this.configurationSummary = {
+      index: this.currentConfig().index,
+      voters: voterIds(configuration),
+      learners: learnerIds(configuration),
+    };
+    if (this.role === 'leader') this.syncProgress(true);
+  }
+
+  /** Leader: a Progress for every other member (voters and learners), none for servers no longer in the configuration. */
+  private syncProgress(graceForNew: boolean): void {
+    // A server the latest (uncommitted) configuration removed keeps getting
+    // entries until that configuration commits, so it learns of its removal
+    // and, from the commit index, that the removal is final (see mayCampaign).
+    const departing = this.departingServers();
+    for (const id of [...this.progress.keys()]) {
+      if (!this.members.has(id) && !departing.has(id)) this.progress.delete(id);
+    }
+    for (const member of this.currentConfig().configuration.members) {
+      if (member.id === this.id) continue;
+      let pr = this.progress.get(member.id);
+      if (pr === undefined) {
+        pr = new Progress(this.log.lastIndex() + 1, this.maxInflightAppends);
+        // A member added while leading has not had the chance to answer: do
+        // not count it as silent in the current CheckQuorum window.
+        pr.recentActive = graceForNew;
+        pr.startCatchUpRound(this.log.lastIndex());
+        this.progress.set(member.id, pr);
+      }
+      pr.learner = member.role === 'learner';
+    }
+    for (const id of departing) this.progress.get(id)?.markDeparting();
+  }
+
+  /** Servers of the previous configuration that the latest one, still uncommitted, no longer has. */
+  private departingServers(): Set<NodeId> {
+    const previous = this.configs[this.configs.length - 2];
+    if (previous === undefined || this.currentConfig().index <= this.commit) return new Set();
+    return new Set(previous.configuration.members.map((m) => m.id).filter((id) => !this.members.has(id)));
+  }
+
+  /**
+   * Leader, once the latest configuration committed: tells the servers it
+   * removed the commit index (a heartbeat, capped at what each holds) and
+   * stops replicating to them.
+   */
+  private releaseDeparted(): void {
+    for (const [id, pr] of this.progress) {
+      if (!pr.departing) continue;
+      this.send({
+        type: 'heartbeat-request',
+        from: this.id,
+        to: id,
+        term: this.term,
+        commit: Math.min(pr.match, this.commit),
+        context: null,
+      });
+      this.progress.delete(id);
+    }
+  }
+
+  /**
+   * Thesis §4.2.2: a voter campaigns; so does a server that the latest
+   * configuration removed while that configuration is not known committed,
+   * since it may still be needed to commit it (it then does not count its
+   * own vote). A learner, a server outside the configuration, and one whose
+   * removal is known committed never do.
+   */
+  private mayCampaign(): boolean {
+    if (this.voters.has(this.id)) return true;
+    const previous = this.configs[this.configs.length - 2];
+    return (
+      previous !== undefined &&
+      this.currentConfig().index > this.commit &&
+      voterIds(previous.configuration).includes(this.id)
+    );
+  }
+
+  /**
+   * Thesis §4.2.1: replication to a new server goes in rounds, each carrying
+   * what the leader's log held when it started; when a round takes less than
+   * an election timeout the server is caught up (its promotion will not hold
+   * up commits for long). A slower round starts the next one.
+   */
+  private trackCatchUp(pr: Progress): void {
+    if (pr.caughtUp || pr.match < pr.catchUpRoundEnd) return;
+    if (pr.catchUpRoundTicks < this.electionTicks) pr.caughtUp = true;
+    else {
+      pr.startCatchUpRound(this.log.lastIndex());
+      // Nothing was appended during the slow round: the next one is empty, so done at once.
+      if (pr.match >= pr.catchUpRoundEnd) pr.caughtUp = true;
+    }
+    this.maybePromoteLearner();
+  }
+
+  /** Leader: promotes one caught-up learner when no other change is in flight. */
+  private maybePromoteLearner(): void {
+    if (!this.autoPromote || this.role !== 'leader') return;
+    for (const member of this.currentConfig().configuration.members) {
+      if (member.role !== 'learner') continue;
+      if (this.progress.get(member.id)?.caughtUp !== true) continue;
+      const result = this.proposeConfChange({ type: 'promote', id: member.id });
+      // Correctly, one change at a time; the planted bug promotes every caught-up learner at once.
+      if (result.ok && !this.bugs.has('config-overlap')) return;
+      if (!result.ok) return;
+    }
   }
 
   // --------------------------------------------------------------- ReadIndex
@@ -1031,11 +1323,8 @@ export class RawNode {
     const roundId = Number(context);
     if (!Number.isSafeInteger(roundId)) return;
     if (roundId > (this.readAcks.get(from) ?? 0)) this.readAcks.set(from, roundId);
-    // An ack of round r confirms leadership after every round <= r started.
-    const acked = [Number.MAX_SAFE_INTEGER];
-    for (const peer of this.otherPeers) acked.push(this.readAcks.get(peer) ?? 0);
-    acked.sort((a, b) => b - a);
-    const confirmedUpTo = acked[this.quorum - 1] ?? 0;
+    // An ack of round r confirms leadership after every round <= r started (voters only).
+    const confirmedUpTo = this.quorumValue(Number.MAX_SAFE_INTEGER, (_pr, id) => this.readAcks.get(id) ?? 0);
     let served = 0;
     for (const round of this.readRounds) {
       if (round.id > confirmedUpTo) break;
@@ -1094,6 +1383,10 @@ function entriesFollow(m: AppendRequest): boolean {
     lastTerm = e.term;
   }
   return true;
+}
+
+function configState(entry: Entry): ConfigurationState {
+  return { index: entry.index, configuration: decodeConfiguration(entry.data) };
 }
 
 function assertNever(value: never): never {

@@ -29,13 +29,71 @@ export type NodeId = string;
  * One log entry. `data` is opaque to the core (the KV runtime stores an
  * encoded command there). `kind: 'empty'` is the no-op a new leader appends
  * at the start of its term (§8), so it can commit entries of earlier terms
- * and serve ReadIndex.
+ * and serve ReadIndex. `kind: 'config'` holds a whole cluster configuration
+ * (thesis §4.1), `data` being `encodeConfiguration(...)`: it takes effect on
+ * every server as soon as it is in its log, committed or not.
  */
 export interface Entry {
   readonly index: number;
   readonly term: number;
-  readonly kind: 'normal' | 'empty';
+  readonly kind: EntryKind;
   readonly data: string;
+}
+
+export type EntryKind = 'normal' | 'empty' | 'config';
+
+/**
+ * A voter counts in elections and commit quorums; a learner (thesis §4.2.1,
+ * "non-voting member") receives the log but counts in neither, so a new
+ * server can catch up without making the cluster less available.
+ */
+export type MemberRole = 'voter' | 'learner';
+
+/** One server of a configuration. `url` is opaque to the core: how the others may reach it. */
+export interface Member {
+  readonly id: NodeId;
+  readonly url: string;
+  readonly role: MemberRole;
+}
+
+/** A cluster configuration (thesis §4): the members, in id order. */
+export interface Configuration {
+  readonly members: readonly Member[];
+}
+
+/** One change of the single-server algorithm (thesis §4.1): each moves the set of voters by at most one. */
+export type ConfChange =
+  | { readonly type: 'add-learner'; readonly id: NodeId; readonly url: string }
+  | { readonly type: 'promote'; readonly id: NodeId }
+  | { readonly type: 'remove'; readonly id: NodeId };
+
+/** Why a configuration change was refused (nothing entered the log). */
+export type ConfChangeRefusal =
+  /** Another change is in the log and not committed yet (thesis §4.1: one at a time). */
+  | 'change-pending'
+  /** The leader has not committed an entry of its term yet (the fix to the single-server algorithm, thesis §4.1 / raft-dev 2015). */
+  | 'term-not-committed'
+  | 'duplicate'
+  | 'unknown-member'
+  | 'not-learner'
+  /** Removing the only voter would leave nobody to decide anything. */
+  | 'last-voter';
+
+export type ConfChangeResult =
+  | { readonly ok: true; readonly index: number; readonly term: number }
+  | { readonly ok: false; readonly reason: 'not-leader'; readonly leader: NodeId | null }
+  | { readonly ok: false; readonly reason: ConfChangeRefusal };
+
+/** The configuration a node uses (the latest in its log, thesis §4.1) and where it came from. */
+export interface ConfigurationState {
+  /** Log index of the entry that holds it (0: the bootstrap configuration; the snapshot index when it came from a snapshot). */
+  readonly index: number;
+  readonly configuration: Configuration;
+}
+
+/** A member as the leader sees it: its match index (null when this node does not lead or it is the leader's own). */
+export interface MemberProgress extends Member {
+  readonly matchIndex: number | null;
 }
 
 /** State that must be durable before messages that depend on it leave (§5.1, Figure 2 "Persistent state"). */
@@ -47,10 +105,17 @@ export interface HardState {
   readonly commit: number;
 }
 
-/** Metadata of a snapshot: the last entry it covers (§7). */
+/**
+ * Metadata of a snapshot: the last entry it covers (§7) and the latest
+ * configuration at that entry (thesis §5.1: "the last configuration as of
+ * the last included index"), which the compacted log no longer holds.
+ * A snapshot without one (written before membership changes existed) stands
+ * for the bootstrap configuration.
+ */
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
+  readonly config?: Configuration;
 }
 
 /** A snapshot of the state machine up to and including `meta.index`. `data` is opaque to the core. */
@@ -187,8 +252,22 @@ export type RandomSource = () => number;
 
 export interface RaftConfig {
   readonly id: NodeId;
-  /** All voting members, including `id`. Fixed membership. */
+  /**
+   * The voters of the bootstrap configuration (the configuration at log
+   * index 0), used until the snapshot or the log holds one. `id` need not be
+   * among them: a node outside it starts as a non-member that never
+   * campaigns and joins only through configuration entries it receives.
+   */
   readonly peers: readonly NodeId[];
+  /** URLs of the bootstrap members, recorded in the configuration (opaque to the core). Default: empty strings. */
+  readonly peerUrls?: Readonly<Record<NodeId, string>>;
+  /**
+   * Leader: promote a learner to voter once it has caught up (thesis
+   * §4.2.1: its last replication round took less than an election timeout).
+   * Default true. Whoever leads does it, so a learner whose adding leader
+   * died is still promoted.
+   */
+  readonly autoPromote?: boolean;
   /** Base election timeout; each timeout is drawn from [base, 2*base) (§5.2). */
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
@@ -226,9 +305,13 @@ export interface RaftConfig {
  *    legitimately;
  *  - `read-without-quorum`: ReadIndex answers at once with the leader's
  *    commit index, without the heartbeat round that confirms leadership
- *    (thesis §6.4 step 3), so a deposed leader serves stale reads.
+ *    (thesis §6.4 step 3), so a deposed leader serves stale reads;
+ *  - `config-overlap`: the leader starts a configuration change while
+ *    another is uncommitted and before it has committed an entry of its own
+ *    term (both checks of thesis §4.1 skipped), so two changes can overlap
+ *    and two disjoint majorities can exist (the single-server bug).
  */
-export type PlantedBug = 'commit-old-term' | 'read-without-quorum';
+export type PlantedBug = 'commit-old-term' | 'read-without-quorum' | 'config-overlap';
 
 /** What the caller recovered from durable storage at start. */
 export interface RecoveredState {
@@ -259,4 +342,6 @@ export interface RaftStatus {
   readonly lastTerm: number;
   /** Who this node voted for in `term` (Figure 2 votedFor), or null. */
   readonly vote: NodeId | null;
+  /** The configuration in use (the latest in the log) and its index. */
+  readonly configuration: { readonly index: number; readonly voters: NodeId[]; readonly learners: NodeId[] };
 }

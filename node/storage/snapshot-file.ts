@@ -16,7 +16,8 @@ import {
   mkdirSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Snapshot } from '../raft/types.ts';
+import { decodeConfiguration, encodeConfiguration } from '../raft/configuration.ts';
+import type { Configuration, Snapshot } from '../raft/types.ts';
 import { frameRecords, RECORD_PAYLOAD_BYTES_MAX, readRecordAt } from './records.ts';
 import { syncDirectory } from './wal.ts';
 
@@ -49,7 +50,13 @@ export class SnapshotStore {
     const path = join(this.dir, name);
     const tmp = path + TMP_SUFFIX;
     const payload = Buffer.from(
-      JSON.stringify({ index: snapshot.meta.index, term: snapshot.meta.term, data: snapshot.data }),
+      JSON.stringify({
+        index: snapshot.meta.index,
+        term: snapshot.meta.term,
+        // The configuration at the snapshot's index (thesis §5.1); absent in files written before membership changes.
+        ...(snapshot.meta.config !== undefined ? { config: encodeConfiguration(snapshot.meta.config) } : {}),
+        data: snapshot.data,
+      }),
     );
     // The state machine keeps its snapshots under this (kv.ts snapshotBytesBound); refusing
     // here, before anything is replaced, keeps the last good snapshot and says why.
@@ -110,6 +117,15 @@ export class SnapshotStore {
     ) {
       throw new SnapshotCorruptionError(path, 'payload lacks index, term or data');
     }
-    return { meta: { index: o.index, term: o.term }, data: o.data };
+    let config: Configuration | undefined;
+    if (o.config !== undefined) {
+      if (typeof o.config !== 'string') throw new SnapshotCorruptionError(path, 'config is not a string');
+      try {
+        config = decodeConfiguration(o.config);
+      } catch (err) {
+        throw new SnapshotCorruptionError(path, (err as Error).message);
+      }
+    }
+    return { meta: { index: o.index, term: o.term, ...(config !== undefined ? { config } : {}) }, data: o.data };
   }
 }

@@ -54,7 +54,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Entry, HardState, SnapshotMeta } from '../raft/types.ts';
+import type { Entry, EntryKind, HardState, SnapshotMeta } from '../raft/types.ts';
 import { findValidRecordAfter, frameRecords, readRecordAt, RECORD_HEADER_BYTES } from './records.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
@@ -104,9 +104,16 @@ function segmentName(seq: number): string {
   return `${String(seq).padStart(16, '0')}${SEGMENT_SUFFIX}`;
 }
 
+/** One-letter codes of entry kinds in a WAL record (`n` also for records written before kinds other than `e` existed). */
+const ENTRY_KIND_CODES: Record<EntryKind, string> = { normal: 'n', empty: 'e', config: 'c' };
+
+function entryKindOf(code: unknown): EntryKind {
+  return code === 'e' ? 'empty' : code === 'c' ? 'config' : 'normal';
+}
+
 /** Encodes one record payload. Short keys keep the hot path's bytes small. */
 function encodeEntry(e: Entry): Buffer {
-  return Buffer.from(JSON.stringify({ t: 'e', i: e.index, m: e.term, k: e.kind === 'empty' ? 'e' : 'n', d: e.data }));
+  return Buffer.from(JSON.stringify({ t: 'e', i: e.index, m: e.term, k: ENTRY_KIND_CODES[e.kind], d: e.data }));
 }
 function encodeHardState(h: HardState): Buffer {
   return Buffer.from(JSON.stringify({ t: 'h', term: h.term, vote: h.vote, commit: h.commit }));
@@ -129,7 +136,7 @@ function decodeRecord(payload: Buffer): WalRecord | null {
       if (typeof r.i !== 'number' || typeof r.m !== 'number' || typeof r.d !== 'string') return null;
       return {
         type: 'entry',
-        entry: { index: r.i, term: r.m, kind: r.k === 'e' ? 'empty' : 'normal', data: r.d },
+        entry: { index: r.i, term: r.m, kind: entryKindOf(r.k), data: r.d },
       };
     case 'h':
       if (typeof r.term !== 'number' || typeof r.commit !== 'number') return null;

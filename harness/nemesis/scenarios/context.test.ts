@@ -96,7 +96,7 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
     seed: 42,
-    scenarios: { figure8: script, 'double-vote': script },
+    scenarios: { figure8: script, 'double-vote': script, 'config-overlap': script },
   });
   const applied = await nemesis.start({
     index: 4,
@@ -149,7 +149,7 @@ test('a scenario runs to completion, records its steps and outcome, and stopping
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
     seed: 42,
-    scenarios: { figure8: drawing, 'double-vote': drawing },
+    scenarios: { figure8: drawing, 'double-vote': drawing, 'config-overlap': drawing },
   });
   await second.start({ index: 4, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
   await second.start({ index: 5, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
@@ -170,7 +170,7 @@ test('a script that throws is recorded as not reached and the run goes on; an ab
     ...fakes([]),
     record: (e) => recorder.record(e),
     now: () => recorder.now(),
-    scenarios: { figure8: throwing, 'double-vote': waiting },
+    scenarios: { figure8: throwing, 'double-vote': waiting, 'config-overlap': waiting },
   });
   const thrown = await nemesis.start({ index: 0, startMs: 0, stopMs: 1, fault: { kind: 'scenario', name: 'figure8' } });
   assert.deepEqual(thrown.outcome, { reached: false, detail: 'script error: boom' });

@@ -13,7 +13,14 @@
 import { Random } from '../../../lib/random.ts';
 import { sleep as sleepFor } from '../../../lib/time.ts';
 import type { RecordFn } from '../../../workloads/runner.ts';
-import type { MemberStatus, NetworkControl, ProcessControl } from '../controls.ts';
+import type {
+  MemberChangeAnswer,
+  MembershipControl,
+  MembersView,
+  MemberStatus,
+  NetworkControl,
+  ProcessControl,
+} from '../controls.ts';
 import type { Link } from '../plan.ts';
 
 /** What a script can observe and do. Every wait is bounded; every method is safe to call after the run ended. */
@@ -59,6 +66,8 @@ export interface ScenarioContext {
   holdClientRequests(ids?: readonly string[]): Promise<void>;
   /** Ends a hold (default: on every node); the held connections are closed, so a dropped request fails at its client. */
   releaseClientRequests(ids?: readonly string[]): Promise<void>;
+  /** Membership requests and changes; undefined when the system has no membership API. */
+  readonly membership: ScenarioMembership | undefined;
   /** Records a history event {process:'nemesis', type:'info', f:'<scenario>-step', value: step, ...detail}. */
   note(step: string, detail?: Record<string, unknown>): void;
   /** Abort-aware sleep. */
@@ -68,6 +77,29 @@ export interface ScenarioContext {
    * timeout or abort (a timeout is noted in the history).
    */
   waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T | undefined>;
+}
+
+/**
+ * What a script can do to the configuration: single requests to one member (which may break the rules on purpose,
+ * e.g. a second change while one is pending) and whole changes made the way the `member` nemesis makes them.
+ */
+export interface ScenarioMembership {
+  /** Every id that can be a member. */
+  readonly potential: readonly string[];
+  /** The voters the harness sends clients to. */
+  members(): readonly string[];
+  /** `GET /members` on `id`, short timeout. */
+  configuration(id: string): Promise<MembersView | undefined>;
+  /** One `POST /members` for `id` on `via`, no retry. */
+  requestAdd(via: string, id: string): Promise<MemberChangeAnswer>;
+  /** Adds `id` (retried until a committed configuration has it as a voter, or `withinMs`). */
+  add(id: string, withinMs: number): Promise<{ ok: boolean; detail: string }>;
+  /** Removes `id` (retried until a committed configuration leaves it out, or `withinMs`). */
+  remove(id: string, withinMs: number): Promise<{ ok: boolean; detail: string }>;
+  /** Kills `id`, empties its data directory and starts it as a non-member. */
+  restartEmpty(id: string): Promise<void>;
+  /** Sets the harness's view to the leader's committed configuration. */
+  refresh(): Promise<MembersView | undefined>;
 }
 
 /** What a scenario reports: whether it built the dangerous state (shown in progress, report fault table, test.json). */
@@ -90,7 +122,17 @@ export interface ScenarioContextOptions {
   signal: AbortSignal;
   /** Poll period of `waitFor`; default 15 ms. */
   pollMs?: number;
+  /** The system's membership control and whole changes built on it (the nemesis' own), when it has one. */
+  membership?: {
+    control: MembershipControl;
+    add(id: string, withinMs: number): Promise<{ ok: boolean; detail: string }>;
+    remove(id: string, withinMs: number): Promise<{ ok: boolean; detail: string }>;
+    refresh(): Promise<MembersView | undefined>;
+  };
 }
+
+/** How long one membership request of a script may take. */
+const MEMBER_REQUEST_TIMEOUT_MS = 2_000;
 
 /** The context plus what the script left behind, for the nemesis' cleanup. */
 export interface TrackedScenarioContext {
@@ -157,6 +199,7 @@ export function createScenarioContext(options: ScenarioContextOptions): TrackedS
     removeLatency: (links) => network.removeLatency(links),
     holdClientRequests: (ids) => network.holdClientRequests(ids),
     releaseClientRequests: (ids) => network.releaseClientRequests(ids),
+    membership: scenarioMembership(options.membership),
     note,
     sleep,
     waitFor: async <T>(
@@ -178,4 +221,19 @@ export function createScenarioContext(options: ScenarioContextOptions): TrackedS
     },
   };
   return { context, killed, paused };
+}
+
+function scenarioMembership(given: ScenarioContextOptions['membership']): ScenarioMembership | undefined {
+  if (given === undefined) return undefined;
+  const { control } = given;
+  return {
+    potential: control.potential,
+    members: () => control.members(),
+    configuration: (id) => control.configuration(id, MEMBER_REQUEST_TIMEOUT_MS),
+    requestAdd: (via, id) => control.requestAdd(via, id, MEMBER_REQUEST_TIMEOUT_MS),
+    add: (id, withinMs) => given.add(id, withinMs),
+    remove: (id, withinMs) => given.remove(id, withinMs),
+    restartEmpty: (id) => control.restartEmpty(id),
+    refresh: () => given.refresh(),
+  };
 }

@@ -9,7 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import type { PlantedBug } from '../types.ts';
 import { runSimulation, SimFailure, type SimStats, type SimStorageBug } from './sim.ts';
 
-const PLANTED_BUGS: readonly PlantedBug[] = ['commit-old-term', 'read-without-quorum'];
+const PLANTED_BUGS: readonly PlantedBug[] = ['commit-old-term', 'read-without-quorum', 'config-overlap'];
 const STORAGE_BUGS: readonly SimStorageBug[] = ['forget-vote'];
 
 const argv = yargs(hideBin(process.argv))
@@ -35,6 +35,17 @@ const argv = yargs(hideBin(process.argv))
     type: 'boolean',
     default: false,
     describe: 'plant a lease bug: leases of five election timeouts, no wait after election',
+  })
+  .option('membership', {
+    type: 'string',
+    choices: ['on', 'off', 'auto'],
+    default: 'auto',
+    describe: 'membership changes in every seed (on), none (off), or in half the seeds (auto)',
+  })
+  .option('one-change-check', {
+    type: 'boolean',
+    default: true,
+    describe: 'check "one configuration change at a time" (--no-one-change-check: only the end-to-end invariants)',
   })
   .option('trace', { type: 'boolean', default: false, describe: 'keep an event trace and print its tail on failure' })
   .option('keep-going', { type: 'boolean', default: false, describe: 'do not stop at the first failing seed' })
@@ -68,7 +79,16 @@ const started = performance.now();
 let failures = 0;
 let events = 0;
 let lastProgress = 0;
-const totals = { leaders: 0, committed: 0, crashes: 0, readsServed: 0, snapshotsInstalled: 0, maxHealTicks: 0 };
+const totals = {
+  leaders: 0,
+  committed: 0,
+  crashes: 0,
+  readsServed: 0,
+  snapshotsInstalled: 0,
+  configChanges: 0,
+  wipes: 0,
+  maxHealTicks: 0,
+};
 
 for (let k = 0; k < seeds.length; k++) {
   const { seed, nodes } = seeds[k]!;
@@ -82,6 +102,8 @@ for (let k = 0; k < seeds.length; k++) {
       storageBug,
       trace: argv.trace,
       leaseTooLong: argv['lease-too-long'],
+      ...(argv.membership === 'auto' ? {} : { membership: argv.membership === 'on' }),
+      oneChangeCheck: argv['one-change-check'],
     });
   } catch (error: unknown) {
     if (!(error instanceof SimFailure)) throw error;
@@ -97,6 +119,8 @@ for (let k = 0; k < seeds.length; k++) {
   totals.crashes += stats.crashes;
   totals.readsServed += stats.readsServed;
   totals.snapshotsInstalled += stats.snapshotsInstalled;
+  totals.configChanges += stats.configChanges;
+  totals.wipes += stats.wipes;
   totals.maxHealTicks = Math.max(totals.maxHealTicks, stats.healTicks);
   if (seeds.length === 1) console.log(JSON.stringify(stats));
   const now = performance.now();
@@ -114,6 +138,7 @@ console.log(
     `${failures === 0 ? 'all invariants held' : `${failures} failed`} in ${seconds.toFixed(1)} s ` +
     `(${(seeds.length / seconds).toFixed(0)} seeds/s, ${(events / seconds / 1000).toFixed(0)}k events/s); ` +
     `leaders ${totals.leaders}, committed ${totals.committed}, crashes ${totals.crashes}, reads ${totals.readsServed}, ` +
-    `snapshots installed ${totals.snapshotsInstalled}, slowest heal ${totals.maxHealTicks} ticks`,
+    `snapshots installed ${totals.snapshotsInstalled}, configuration changes ${totals.configChanges} ` +
+    `(${totals.wipes} re-adds with a wiped data dir), slowest heal ${totals.maxHealTicks} ticks`,
 );
 process.exit(failures === 0 ? 0 : 1);

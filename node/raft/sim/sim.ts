@@ -1,6 +1,17 @@
 import { RawNode } from '../raw-node.ts';
 import { MemoryStorage } from '../testing/memory-storage.ts';
-import type { Entry, Message, NodeId, PlantedBug, RaftConfig, Ready, Snapshot } from '../types.ts';
+import { decodeConfiguration, voterIds } from '../configuration.ts';
+import type {
+  ConfChange,
+  Configuration,
+  Entry,
+  Message,
+  NodeId,
+  PlantedBug,
+  RaftConfig,
+  Ready,
+  Snapshot,
+} from '../types.ts';
 import { EventQueue } from './event-queue.ts';
 import { Prng } from './prng.ts';
 
@@ -24,7 +35,16 @@ import { Prng } from './prng.ts';
  *    surely ignores votes after hearing from it ((electionTicks - 1) of the
  *    shortest tick), and answers reads at its commit index while it holds.
  *    Invariant: a lease read is never older than an entry committed before
- *    it began.
+ *    it began;
+ *  - membership changes (thesis ch. 4, half the seeds unless forced): the
+ *    cluster starts with some ids outside its configuration; the nemesis
+ *    adds them as learners (sometimes with a wiped data directory, once no
+ *    log anywhere names them) and removes members, the leader too, while
+ *    partitions and crashes go on. Invariants: at most one configuration
+ *    entry beyond the committed prefix in any log (one change at a time),
+ *    consecutive configurations differ by at most one voter, only voters
+ *    campaign, and a leader whose removal committed does not lead; liveness
+ *    after healing is asked of the members of the final configuration.
  */
 
 /** A storage-level bug the simulator can plant, to prove it catches one. */
@@ -48,6 +68,14 @@ export interface SimOptions {
   readonly traceTail?: number;
   /** Planted lease bug: leases of five election timeouts and no wait after election (must be caught). */
   readonly leaseTooLong?: boolean;
+  /** Membership changes on (true), off (false), or drawn per seed (undefined: half the seeds). */
+  readonly membership?: boolean;
+  /**
+   * Check the structural rule "one configuration change at a time" (default
+   * true). Off only to show that the planted `config-overlap` bug also breaks
+   * the protocol's end-to-end guarantees, not just the rule it skips.
+   */
+  readonly oneChangeCheck?: boolean;
 }
 
 export interface SimStats {
@@ -63,8 +91,11 @@ export interface SimStats {
   /** Reads answered from a leader lease, and entries a leader applied before its own write was durable. */
   readonly leaseReads: number;
   readonly earlyApplied: number;
-  /** Simulated ticks from healing until every node applied the heal marker. */
+  /** Simulated ticks from healing until every member applied the heal marker. */
   readonly healTicks: number;
+  /** Configuration changes the nemesis started (accepted by a leader), and data directories it wiped before a re-add. */
+  readonly configChanges: number;
+  readonly wipes: number;
 }
 
 /** A violated invariant or a liveness failure, with the command that replays it. */
@@ -75,6 +106,8 @@ export class SimFailure extends Error {
     const flags = [`--seed ${options.seed}`, `--nodes ${options.nodes}`, `--steps ${options.steps}`];
     for (const bug of options.plantedBugs ?? []) flags.push(`--bug ${bug}`);
     if (options.leaseTooLong === true) flags.push('--lease-too-long');
+    if (options.membership !== undefined) flags.push(`--membership ${options.membership ? 'on' : 'off'}`);
+    if (options.oneChangeCheck === false) flags.push('--no-one-change-check');
     if (options.storageBug) flags.push(`--storage-bug ${options.storageBug}`);
     const tail = trace.length > 0 ? `\nlast events:\n${trace.join('\n')}` : '';
     super(`${invariant}: ${detail}\nreproduce: tsx node/raft/sim/run.ts ${flags.join(' ')}${tail}`);
@@ -114,7 +147,17 @@ interface SimNode {
   readonly index: number;
   raft: RawNode | null;
   incarnation: number;
-  readonly storage: MemoryStorage;
+  /** Replaced by an empty one when the nemesis wipes the node's data directory. */
+  storage: MemoryStorage;
+  /** The configuration summary (RawNode status) last checked by checkConfigurations. */
+  checkedConfiguration: unknown;
+  /**
+   * Its bootstrap voters (RaftConfig.peers). A node that rejoins with a wiped
+   * data directory is started with a bootstrap that excludes it (the voters
+   * of the moment), as an operator must (node/README.md): otherwise it would
+   * take itself for a voter of the original configuration, with an empty log.
+   */
+  bootstrap: readonly NodeId[] | null;
   pending: Ready | null;
   /** Volatile state machine: applied index and a hash chain over applied entries. */
   appliedIndex: number;
@@ -168,6 +211,11 @@ class Simulation {
   private readonly restartDelayMax: number;
   private readonly earlyApply: boolean;
   private readonly leases: boolean;
+  private readonly membership: boolean;
+  /** Membership draws come from their own stream, so seeds without membership keep their history. */
+  private readonly memberRng: Prng;
+  /** The bootstrap voters (RaftConfig.peers); with membership on, the other ids start outside. */
+  private readonly bootstrap: NodeId[];
   private readonly configBase: Pick<
     RaftConfig,
     'preVote' | 'checkQuorum' | 'maxInflightAppends' | 'maxEntriesPerAppend'
@@ -204,6 +252,8 @@ class Simulation {
   private messagesDelivered = 0;
   private leaseReads = 0;
   private earlyApplied = 0;
+  private configChanges = 0;
+  private wipes = 0;
 
   constructor(options: SimOptions) {
     this.options = options;
@@ -237,6 +287,8 @@ class Simulation {
         raft: null,
         incarnation: 0,
         storage: new MemoryStorage(),
+        checkedConfiguration: null,
+        bootstrap: null,
         pending: null,
         appliedIndex: 0,
         appliedHash: 0,
@@ -250,6 +302,12 @@ class Simulation {
       this.nodes.push(node);
       this.nodeIndex.set(node.id, i);
     }
+    this.membership = options.membership ?? extras.chance(0.5);
+    this.memberRng = new Prng(options.seed * 104_729 + 3);
+    const bootstrapSize = this.membership
+      ? this.memberRng.int(Math.max(1, options.nodes - 2), options.nodes)
+      : options.nodes;
+    this.bootstrap = this.ids.slice(0, bootstrapSize);
   }
 
   run(): SimStats {
@@ -268,7 +326,7 @@ class Simulation {
     this.schedule(TICK_UNITS, { kind: 'heal-check' });
     // Bounded in events too, so a runaway (a message storm from a broken core) ends in a failure, not a hang.
     const maxEvents = this.events + Math.max(100_000, 20 * this.options.steps);
-    while (!this.nodes.every((n) => n.appliedMarker)) {
+    while (!this.healed()) {
       if (this.events > maxEvents)
         this.fail('liveness', `no progress after ${maxEvents} events (runaway message traffic?)`);
       if ((this.queue.peekTime() ?? Infinity) > boundTime) {
@@ -276,7 +334,8 @@ class Simulation {
           const st = n.raft?.status();
           return st === undefined
             ? `${n.id}:down`
-            : `${n.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${n.appliedIndex}`;
+            : `${n.id}:${st.role}/t${st.term}/c${st.commitIndex}/a${n.appliedIndex}` +
+                (this.membership ? `/voters@${st.configuration.index}=${st.configuration.voters.join('+')}` : '');
         });
         this.fail(
           'liveness',
@@ -298,7 +357,34 @@ class Simulation {
       leaseReads: this.leaseReads,
       earlyApplied: this.earlyApplied,
       healTicks: Math.round((this.now - this.healStartTime) / TICK_UNITS),
+      configChanges: this.configChanges,
+      wipes: this.wipes,
     };
+  }
+
+  /**
+   * Liveness reached: every node applied the marker, or with membership
+   * changes every member of the newest leader's configuration (removed
+   * servers receive nothing more, §4.2.2).
+   */
+  private healed(): boolean {
+    if (!this.membership) return this.nodes.every((n) => n.appliedMarker);
+    const leader = this.newestLeader();
+    if (leader === null) return false;
+    return leader.raft!.configuration().configuration.members.every((m) => this.nodeById(m.id).appliedMarker);
+  }
+
+  private newestLeader(): SimNode | null {
+    let best: SimNode | null = null;
+    for (const n of this.nodes) {
+      const st = n.raft?.status();
+      if (st?.role === 'leader' && (best === null || st.term > best.raft!.status().term)) best = n;
+    }
+    return best;
+  }
+
+  private nodeById(id: NodeId): SimNode {
+    return this.nodes[this.nodeIndex.get(id)!]!;
   }
 
   // ------------------------------------------------------------- event loop
@@ -374,7 +460,7 @@ class Simulation {
     return {
       ...this.configBase,
       id: node.id,
-      peers: this.ids,
+      peers: node.bootstrap ?? this.bootstrap,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
       random: () => random.next(),
@@ -520,7 +606,10 @@ class Simulation {
     const index = node.appliedIndex;
     const term = raft.logTerm(index);
     if (term === undefined) throw new Error(`internal: applied index ${index} not in ${node.id}'s log`);
-    const snapshot: Snapshot = { meta: { index, term }, data: `${index}:${node.appliedHash}` };
+    const snapshot: Snapshot = {
+      meta: { index, term, config: raft.configurationAt(index) },
+      data: `${index}:${node.appliedHash}`,
+    };
     node.storage.saveSnapshot(snapshot);
     raft.compact(snapshot);
   }
@@ -528,6 +617,10 @@ class Simulation {
   // -------------------------------------------------------------- nemesis
 
   private nemesisAction(): void {
+    if (this.membership && this.memberRng.chance(0.3)) {
+      this.membershipAction();
+      return;
+    }
     const roll = this.rng.next() * (4 + this.crashWeight);
     if (roll < 1) {
       // Random halves.
@@ -550,6 +643,66 @@ class Simulation {
       if (writing.length > 0 && this.rng.chance(0.6)) this.crash(this.rng.pick(writing));
       else if (alive.length > 0) this.crash(this.rng.pick(alive));
     }
+  }
+
+  /**
+   * A single-server change at the newest leader (thesis §4.1): add an id
+   * outside its configuration as a learner (the leader promotes it once
+   * caught up), or remove a member, the leader itself now and then. The
+   * leader may refuse (a change pending, its term's first entry not
+   * committed): as an operator's request would be.
+   */
+  private membershipAction(): void {
+    const leader = this.newestLeader();
+    if (leader === null) return;
+    const raft = leader.raft!;
+    const members = raft.configuration().configuration.members.map((m) => m.id);
+    const outside = this.ids.filter((id) => !members.includes(id));
+    let change: ConfChange;
+    if (outside.length > 0 && (this.memberRng.chance(0.5) || members.length === 1)) {
+      const id = this.memberRng.pick(outside);
+      // A fresh data directory, as an operator re-adding a removed server may
+      // do, but only once no log anywhere names it: wiping a server some
+      // configuration still counts would lose votes and entries.
+      if (this.memberRng.chance(0.5) && !this.anyLogNames(id))
+        this.wipe(this.nodeById(id), voterIds(raft.configuration().configuration));
+      change = { type: 'add-learner', id, url: `sim://${id}` };
+    } else {
+      change = { type: 'remove', id: this.memberRng.chance(0.25) ? leader.id : this.memberRng.pick(members) };
+    }
+    const result = raft.proposeConfChange(change);
+    if (result.ok) this.configChanges += 1;
+    if (this.options.trace)
+      this.note(`member change at ${leader.id}: ${JSON.stringify(change)} ${JSON.stringify(result)}`);
+  }
+
+  /** Whether any node's log (in memory, or on disk for a crashed node) or snapshot names `id` in a configuration. */
+  private anyLogNames(id: NodeId): boolean {
+    return this.nodes.some((n) => {
+      const configs: Configuration[] =
+        n.raft !== null
+          ? n.raft.configurationHistory().map((c) => c.configuration)
+          : [
+              ...(n.storage.snapshot?.meta.config !== undefined ? [n.storage.snapshot.meta.config] : []),
+              ...n.storage.entries.filter((e) => e.kind === 'config').map((e) => decodeConfiguration(e.data)),
+            ];
+      const bootstrapNamed =
+        n.storage.snapshot?.meta.config === undefined && (n.bootstrap ?? this.bootstrap).includes(id);
+      return bootstrapNamed || configs.some((c) => c.members.some((m) => m.id === id));
+    });
+  }
+
+  /** Stops a node and gives it an empty data directory; it restarts at once as a non-member of `bootstrap`. */
+  private wipe(node: SimNode, bootstrap: readonly NodeId[]): void {
+    node.bootstrap = bootstrap;
+    for (const [ctx, read] of this.pendingReads) if (read.node === node.index) this.pendingReads.delete(ctx);
+    node.raft = null;
+    node.pending = null;
+    node.incarnation += 1;
+    node.storage = new MemoryStorage();
+    node.appliedMarker = false;
+    this.wipes += 1;
+    this.start(node);
   }
 
   /** End of chaos: the network heals, crashed nodes restart, loss stops; clients pause. */
@@ -613,6 +766,64 @@ class Simulation {
       }
       if (st.commitIndex > node.commitSeen) this.recordCommits(node, st.commitIndex);
     }
+    if (this.membership || (this.options.plantedBugs ?? []).includes('config-overlap')) this.checkConfigurations();
+  }
+
+  /** Configuration invariants (thesis §4.1, §4.2.2), on every running node. */
+  private checkConfigurations(): void {
+    for (const node of this.nodes) {
+      const raft = node.raft;
+      if (raft === null) continue;
+      const st = raft.status();
+      this.checkCampaigner(node, raft, st);
+      // The history changes only with a new configuration entry, a truncation or a compaction (the summary object is
+      // rebuilt then); the committed prefix only grows, so checking at those moments is enough.
+      if (node.checkedConfiguration === st.configuration) continue;
+      node.checkedConfiguration = st.configuration;
+      const history = raft.configurationHistory();
+      // One change at a time: no log holds two configuration entries beyond
+      // what is committed. (A leader appends one only when the previous one
+      // is committed, §4.1, and every log is a prefix of some leader's.)
+      const uncommitted = history.filter((c) => c.index > this.maxCommitted);
+      if (uncommitted.length > 1 && this.options.oneChangeCheck !== false) {
+        this.fail(
+          'configuration overlap',
+          `${node.id} holds configuration entries ${uncommitted.map((c) => c.index).join(', ')} beyond the committed index ${this.maxCommitted}`,
+        );
+      }
+      // Single-server changes: consecutive configurations differ by at most one voter. (The bootstrap is
+      // no entry: a server that rejoined wiped has one of its own, which the log's first entry need not follow.)
+      for (let k = history[0]!.index === 0 ? 2 : 1; k < history.length; k++) {
+        const before = new Set(voterIds(history[k - 1]!.configuration));
+        const after = new Set(voterIds(history[k]!.configuration));
+        const moved = [...before].filter((v) => !after.has(v)).length + [...after].filter((v) => !before.has(v)).length;
+        if (moved > 1) {
+          this.fail(
+            'single-server change',
+            `${node.id}: configuration ${history[k]!.index} moves ${moved} voters at once`,
+          );
+        }
+      }
+    }
+  }
+
+  /** Only voters campaign (and a leader whose removal committed does not lead). */
+  private checkCampaigner(node: SimNode, raft: RawNode, st: ReturnType<RawNode['status']>): void {
+    const isVoter = st.configuration.voters.includes(node.id);
+    if (isVoter || st.role === 'follower') return;
+    if (st.role === 'leader') {
+      if (st.configuration.index <= st.commitIndex)
+        this.fail('removed leader steps down', `${node.id} leads term ${st.term} after its removal committed`);
+      return;
+    }
+    // Thesis §4.2.2: besides voters, only a server the uncommitted latest configuration removed may campaign.
+    const history = raft.configurationHistory();
+    const previous = history[history.length - 2];
+    const justRemoved =
+      previous !== undefined &&
+      st.configuration.index > st.commitIndex &&
+      voterIds(previous.configuration).includes(node.id);
+    if (!justRemoved) this.fail('only voters campaign', `${node.id} is a ${st.role} in term ${st.term} but no voter`);
   }
 
   /** Records entries a node reports committed; the same index must always hold the same term. */

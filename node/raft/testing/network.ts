@@ -19,7 +19,16 @@ export interface TestNetworkOptions {
    */
   /** RaftConfig.quietAtStart (default true). */
   readonly quietAtStart?: boolean;
+  /** The bootstrap voters (default: every id); the other ids start as non-members. */
+  readonly initialMembers?: readonly NodeId[];
+  /** RaftConfig.autoPromote (default true). */
+  readonly autoPromote?: boolean;
   readonly logs?: Readonly<Record<NodeId, { readonly term: number; readonly terms: readonly number[] }>>;
+}
+
+/** The url a test network records for a member (opaque to the core). */
+export function memberUrl(id: NodeId): string {
+  return `http://${id}.test`;
 }
 
 /** Builds log entries with the given terms, starting at index 1 (data names index and term). */
@@ -68,7 +77,9 @@ export class TestNetwork {
     const random = this.prng.fork();
     return {
       id,
-      peers: this.ids,
+      peers: this.options.initialMembers ?? this.ids,
+      peerUrls: Object.fromEntries(this.ids.map((peer) => [peer, memberUrl(peer)])),
+      autoPromote: this.options.autoPromote ?? true,
       electionTicks: this.options.electionTicks ?? 10,
       heartbeatTicks: this.options.heartbeatTicks ?? 1,
       random: () => random.next(),
@@ -206,7 +217,10 @@ export class TestNetwork {
   compact(id: NodeId, data = 'snap'): Snapshot {
     const node = this.node(id);
     const index = node.status().appliedIndex;
-    const snapshot: Snapshot = { meta: { index, term: node.logTerm(index) ?? 0 }, data };
+    const snapshot: Snapshot = {
+      meta: { index, term: node.logTerm(index) ?? 0, config: node.configurationAt(index) },
+      data,
+    };
     this.storage.get(id)!.saveSnapshot(snapshot);
     node.compact(snapshot);
     return snapshot;
