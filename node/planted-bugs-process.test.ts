@@ -72,7 +72,7 @@ describe('node --bug', () => {
     assert.equal(result.exitCode, 1);
     assert.match(
       result.all,
-      /--bug "typo" is not a known bug; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, lease-without-clock-bound/,
+      /--bug "typo" is not a known bug; valid bugs: stale-read, no-fsync, commit-old-term, vote-twice, no-dedup, fsync-skipped, lease-without-clock-bound/,
     );
   });
 

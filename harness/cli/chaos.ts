@@ -16,6 +16,8 @@ import { chaosCommandLine } from '../run/command-line.ts';
 import { SYSTEM_NAMES, type SystemName } from '../systems/system.ts';
 import { BUG_PRESETS, bugNames, isBugName } from '../run/bug-presets.ts';
 import {
+  clockNemesisKinds,
+  diskNemesisKinds,
   explicitNemesisKinds,
   nemesisKinds,
   parseNemesisKinds,
@@ -87,7 +89,7 @@ const argv = await yargs(hideBin(process.argv))
   })
   .option('nemesis', {
     type: 'string',
-    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md) [default: ${DEFAULTS.nemesis}; for etcd without --net hosts: kill,pause; with --bug: its preset]`,
+    describe: `comma-separated faults to draw from: ${nemesisKinds.join(', ')}; "all" (those six) or "none"; also, only by name, ${explicitNemesisKinds.join(', ')} (figure8 and double-vote are scripted scenarios that build one dangerous state from the nodes' statuses, harness/nemesis/scenarios/; see harness/README.md); the disk faults ${diskNemesisKinds.join(', ')} (the nodes' data on the lazy file system, lazyfs/; needs libfuse2 and fuse) and the clock faults ${clockNemesisKinds.join(', ')} (libfaketime; needs faketime; not for etcd) [default: ${DEFAULTS.nemesis}; for etcd without --net hosts: kill,pause; with --bug: its preset]`,
   })
   .option('interval', {
     type: 'number',
