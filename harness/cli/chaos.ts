@@ -80,7 +80,12 @@ const argv = await yargs(hideBin(process.argv))
   .usage(
     '$0 [options]\n\nStarts a Raft KV cluster as real processes with Toxiproxy between every pair, runs concurrent clients while a seeded nemesis injects faults, checks the history for linearizability and writes store/<name>/<stamp>/report.html.\n\nExit codes: 0 linearizable, 1 not linearizable, 2 checker undecided, 3 the run broke, 4 linearizable but the cluster did not recover after the final heal.',
   )
-  .option('nodes', { type: 'number', describe: 'cluster size (3, 5 or 7)' + ' [default: 3; with --bug: its preset]' })
+  .option('nodes', {
+    type: 'number',
+    describe:
+      'cluster size (3, 5 or 7); with the member nemesis the number of potential members, of which 3 form the configuration at the start' +
+      ' [default: 3; with --bug: its preset]',
+  })
   .option('time', {
     type: 'number',
     describe:
