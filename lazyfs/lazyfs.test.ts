@@ -8,6 +8,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -17,7 +18,16 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type LazyFs, lazyFsUnavailableReason, startLazyFs } from '../harness/systems/lazyfs-process.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { tsxImport } from '../lib/repo.ts';
+import {
+  cleanupLazyFsLeftovers,
+  type LazyFs,
+  lazyFsUnavailableReason,
+  startLazyFs,
+} from '../harness/systems/lazyfs-process.ts';
 
 const unavailable = lazyFsUnavailableReason();
 
@@ -88,4 +98,37 @@ describe('lazy file system (FUSE)', { skip: unavailable ?? false, timeout: 60_00
     await fs.stop();
     assert.equal(readFileSync(join(fs.backing, 'clean'), 'utf8'), 'kept on stop');
   });
+});
+
+test('a mount whose process died without unmounting is swept by the next start', {
+  skip: unavailable ?? false,
+  timeout: 60_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lazyfs-leftover-'));
+  const mount = join(dir, 'mount');
+  const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', tsxImport, main, '--backing', join(dir, 'b'), '--mount', mount], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  try {
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    assert.match(line.toString(), /"event":"listening"/);
+    // Take away fusermount's auto_unmount helper first, so the mount survives its process as after a crash of both.
+    // Any of its threads may have forked it.
+    const children = readdirSync(`/proc/${child.pid}/task`).flatMap((task) =>
+      readFileSync(`/proc/${child.pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
+    );
+    for (const pid of children) {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'fusermount') process.kill(Number(pid), 'SIGKILL');
+    }
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    assert.ok(readFileSync('/proc/mounts', 'utf8').includes(` ${mount} `), 'the dead process left its mount');
+    assert.ok((await cleanupLazyFsLeftovers()).includes(mount));
+    assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${mount} `), 'swept');
+  } finally {
+    child.kill('SIGKILL');
+    await cleanupLazyFsLeftovers();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
