@@ -145,6 +145,37 @@ describe('removing servers (thesis §4.1, §4.2.2)', () => {
     assert.equal(net.node(leader).status().commitIndex, before, 'one of two voters is no majority');
   });
 
+  it('a leader elected while a removal is uncommitted still tells the removed server, which then stays quiet', () => {
+    const ids = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const net = new TestNetwork(ids, { seed: 11 });
+    const leader = net.electLeader();
+    const [victim, lagging, ...rest] = ids.filter((id) => id !== leader) as [NodeId, NodeId, NodeId, NodeId];
+    net.cutLink(leader, victim);
+    net.cutLink(leader, lagging);
+    // The removal reaches the leader and two others, and none of their acks comes back: uncommitted.
+    for (const id of rest) net.cutLink(id, leader);
+    assert.equal(net.node(leader).proposeConfChange({ type: 'remove', id: victim }).ok, true);
+    net.settle();
+    assert.equal(net.node(leader).hasPendingConfChange(), true);
+    net.heal();
+    net.isolate(leader);
+    const next = rest[0];
+    net.campaign(next);
+    tickUntil(net, () => rest.some((id) => net.node(id).status().role === 'leader'));
+    const newLeader = rest.find((id) => net.node(id).status().role === 'leader')!;
+    tickUntil(net, () => !net.node(newLeader).hasPendingConfChange());
+    net.tickAll(3);
+    const v = net.node(victim).status();
+    assert.ok(!v.configuration.voters.includes(victim), 'the victim holds the configuration that removed it');
+    assert.ok(v.commitIndex >= v.configuration.index, 'and knows it committed');
+    const sentBefore = net.sent.length;
+    net.tickAll(100);
+    assert.equal(
+      net.sent.slice(sentBefore).some((m) => m.from === victim && m.type === 'vote-request'),
+      false,
+    );
+  });
+
   it('a server removed by an uncommitted change still campaigns, so the change can commit (thesis §4.2.2)', () => {
     // Two voters; the leader removes itself, only it holds the entry, and it restarts before the change commits.
     const net = new TestNetwork(['n1', 'n2'], { seed: 3 });

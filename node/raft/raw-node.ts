@@ -1229,18 +1229,26 @@ export class RawNode {
     }
     for (const member of this.currentConfig().configuration.members) {
       if (member.id === this.id) continue;
-      let pr = this.progress.get(member.id);
-      if (pr === undefined) {
-        pr = new Progress(this.log.lastIndex() + 1, this.maxInflightAppends);
-        // A member added while leading has not had the chance to answer: do
-        // not count it as silent in the current CheckQuorum window.
-        pr.recentActive = graceForNew;
-        pr.startCatchUpRound(this.log.lastIndex());
-        this.progress.set(member.id, pr);
-      }
+      const pr = this.progressFor(member.id, graceForNew);
       pr.learner = member.role === 'learner';
+      pr.departing = false;
     }
-    for (const id of departing) this.progress.get(id)?.markDeparting();
+    // Also for a leader elected while the removal is uncommitted, so the removed servers still hear of it.
+    for (const id of departing) if (id !== this.id) this.progressFor(id, graceForNew).markDeparting();
+  }
+
+  /** The Progress of `id`, created (next after the leader's last entry) if it has none. */
+  private progressFor(id: NodeId, graceForNew: boolean): Progress {
+    let pr = this.progress.get(id);
+    if (pr === undefined) {
+      pr = new Progress(this.log.lastIndex() + 1, this.maxInflightAppends);
+      // A member added while leading has not had the chance to answer: do
+      // not count it as silent in the current CheckQuorum window.
+      pr.recentActive = graceForNew;
+      pr.startCatchUpRound(this.log.lastIndex());
+      this.progress.set(id, pr);
+    }
+    return pr;
   }
 
   /** Servers of the previous configuration that the latest one, still uncommitted, no longer has. */
