@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Recorder } from '../run/recorder.ts';
 import type { MemberChangeAnswer, MembershipControl, MembersView, MemberStatus, ProcessControl } from './controls.ts';
 import { Nemesis } from './execute.ts';
+import { MembershipChanger } from './membership.ts';
 import {
   changesMembership,
   describeFault,
@@ -351,4 +352,49 @@ test('the final heal settles the harness view on the configuration the cluster r
   const view = recorder.events.find((e) => e.f === 'member-view') as { value: unknown; detail?: string };
   assert.deepEqual(view.value, ['n1', 'n2', 'n3']);
   assert.equal(view.detail, 'n1,n2,n3');
+});
+
+test('a learner the leader never promotes is removed and added again', async () => {
+  // n4 sits in the configuration as a learner nobody promotes: every add answers 409 duplicate until it is removed.
+  const members = new Map<string, 'voter' | 'learner'>([
+    ['n1', 'voter'],
+    ['n2', 'voter'],
+    ['n3', 'voter'],
+    ['n4', 'learner'],
+  ]);
+  let view: readonly string[] = ['n1', 'n2', 'n3'];
+  const log: string[] = [];
+  const snapshot = (): MembersView => ({
+    leader: 'n1',
+    term: 3,
+    configIndex: 9,
+    pending: false,
+    members: [...members].map(([id, role]) => ({ id, url: id, role })),
+  });
+  const control: MembershipControl = {
+    potential: five,
+    members: () => view,
+    setMembers: (ids) => {
+      view = [...ids];
+    },
+    configuration: async () => snapshot(),
+    requestAdd: async (_via, id) => {
+      log.push(`add ${id}`);
+      if (members.has(id)) return { status: 409, body: { error: 'duplicate' } };
+      members.set(id, 'voter');
+      return { status: 200, body: snapshot() };
+    },
+    requestRemove: async (_via, id) => {
+      log.push(`remove ${id}`);
+      members.delete(id);
+      return { status: 200, body: snapshot() };
+    },
+    restartEmpty: async () => {},
+  };
+  const changer = new MembershipChanger(control, { leader: async () => 'n1', isRunning: () => true });
+  const result = await changer.add('n4', 20_000);
+  assert.equal(result.ok, true, result.detail);
+  assert.deepEqual(view, ['n1', 'n2', 'n3', 'n4']);
+  assert.equal(log.filter((l) => l === 'remove n4').length, 1, log.join(', '));
+  assert.equal(log.at(-1), 'add n4');
 });
