@@ -100,6 +100,16 @@ export class MembershipChanger {
     }
   }
 
+  /** A change not known to be done by its deadline: what was asked, the last answer, and the configuration now. */
+  private async gaveUp(change: string, withinMs: number, lastAnswer: string): Promise<ChangeResult> {
+    const view = await this.refresh();
+    return {
+      ok: false,
+      detail: `${change} not done in ${withinMs} ms (last answer ${lastAnswer})`,
+      ...(view ? { view } : {}),
+    };
+  }
+
   /** Adds `id` and waits until it is a voter in a committed configuration, for at most `withinMs`. */
   async add(id: string, withinMs: number): Promise<ChangeResult> {
     const deadline = performance.now() + withinMs;
@@ -145,12 +155,7 @@ export class MembershipChanger {
       if (typeof answer.status === 'number' && answer.status >= 400 && answer.status < 500) break;
       await sleep(RETRY_PAUSE_MS);
     }
-    const view = await this.refresh();
-    return {
-      ok: false,
-      detail: `add ${id} not done in ${withinMs} ms (last answer ${last})`,
-      ...(view ? { view } : {}),
-    };
+    return this.gaveUp(`add ${id}`, withinMs, last);
   }
 
   /**
@@ -185,11 +190,6 @@ export class MembershipChanger {
       if (typeof answer.status === 'number' && answer.status >= 400 && answer.status < 500) break;
       await sleep(RETRY_PAUSE_MS);
     }
-    const view = await this.refresh();
-    return {
-      ok: false,
-      detail: `remove ${id} not done in ${withinMs} ms (last answer ${last})`,
-      ...(view ? { view } : {}),
-    };
+    return this.gaveUp(`remove ${id}`, withinMs, last);
   }
 }
