@@ -248,7 +248,8 @@ function prepareRun(
 ): RunState {
   const store = resolve(options.store);
   const name = options.name ?? runName(options);
-  // A membership run starts with fewer members than --nodes (the rest join and leave as the nemesis says).
+  // The kinds the run asks for (an explicit schedule's, else --nemesis), settled once: a membership run starts with
+  // fewer members than --nodes (the rest join and leave as the nemesis says), and the system must support them all.
   const kinds = options.schedule !== undefined ? scheduleKinds(options.schedule) : options.nemesis;
   if (changesMembership(kinds) && options.nodes < 3) {
     throw new UnsupportedError(`the ${kinds.join(',')} nemesis needs --nodes 3 or more`);
@@ -269,7 +270,7 @@ function prepareRun(
           ...(options.overlap !== undefined ? { overlap: options.overlap } : {}),
           ...(initialMembers !== undefined ? { initialMembers } : {}),
         });
-  assertSupported(system, options.schedule !== undefined ? scheduleKinds(schedule) : options.nemesis);
+  assertSupported(system, kinds);
   const runDir = createRunDir(store, name);
   const runSystem = createSystem(options, runDir, { kinds: scheduleKinds(schedule), initialMembers });
   const test: TestFile = {
